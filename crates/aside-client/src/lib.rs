@@ -1,0 +1,267 @@
+//! Client of the aside daemon. Connects to the socket of a state directory, starting the
+//! daemon first when none answers, and calls its JSON-RPC methods. Calls may overlap: a
+//! reader task routes each response to its caller by id and pushes notifications (events)
+//! to a channel.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aside_protocol::rpc::{self, HelloParams, HelloResult, RpcError};
+use aside_protocol::PROTOCOL_VERSION;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::net::UnixStream;
+use tokio::sync::{mpsc, oneshot};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the aside daemon at {socket}: {reason}")]
+    Connect { socket: String, reason: String },
+    #[error("the aside daemon did not start: {0}")]
+    DaemonStart(String),
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+    #[error("the connection to the daemon broke: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the daemon sent something unexpected: {0}")]
+    Protocol(String),
+}
+
+impl ClientError {
+    /// The JSON-RPC error code, for errors the daemon returned.
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            ClientError::Rpc(e) => Some(e.code),
+            _ => None,
+        }
+    }
+}
+
+/// How to start a daemon when none is running: a program and its arguments.
+#[derive(Debug, Clone)]
+pub struct Launcher {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// Where the daemon's own stderr goes.
+    pub log: PathBuf,
+}
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, RpcError>>>>>;
+
+pub struct Client {
+    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    pending: Pending,
+    next_id: AtomicU64,
+    notifications: tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, Value)>>,
+    pub daemon: HelloResult,
+}
+
+impl Client {
+    /// Connects to the daemon at `socket`, starting it with `launcher` when it is not running.
+    pub async fn connect(
+        socket: &Path,
+        launcher: Option<&Launcher>,
+        owner: Option<String>,
+    ) -> Result<Self, ClientError> {
+        let stream = match UnixStream::connect(socket).await {
+            Ok(s) => s,
+            Err(e) => match launcher {
+                Some(l) if absent(&e) => start_daemon(socket, l).await?,
+                _ => {
+                    return Err(ClientError::Connect {
+                        socket: socket.display().to_string(),
+                        reason: if absent(&e) {
+                            "no daemon is running".into()
+                        } else {
+                            e.to_string()
+                        },
+                    })
+                }
+            },
+        };
+        Self::from_stream(stream, owner).await
+    }
+
+    async fn from_stream(stream: UnixStream, owner: Option<String>) -> Result<Self, ClientError> {
+        let (read, write) = stream.into_split();
+        let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
+        let (note_tx, note_rx) = mpsc::unbounded_channel();
+        tokio::spawn(read_loop(BufReader::new(read), pending.clone(), note_tx));
+        let mut client = Self {
+            writer: tokio::sync::Mutex::new(write),
+            pending,
+            next_id: AtomicU64::new(1),
+            notifications: tokio::sync::Mutex::new(note_rx),
+            daemon: HelloResult {
+                protocol_version: String::new(),
+                daemon_version: String::new(),
+                pid: 0,
+            },
+        };
+        client.daemon = client
+            .call(
+                "hello",
+                HelloParams {
+                    protocol_version: PROTOCOL_VERSION.into(),
+                    owner,
+                },
+            )
+            .await?;
+        Ok(client)
+    }
+
+    /// Calls `method` and waits for its result.
+    pub async fn call<P: Serialize, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: P,
+    ) -> Result<R, ClientError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, tx);
+        let mut line = serde_json::to_vec(&json!({
+            "jsonrpc": "2.0", "id": id, "method": method, "params": params,
+        }))
+        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        line.push(b'\n');
+        self.writer.lock().await.write_all(&line).await?;
+        let value = rx
+            .await
+            .map_err(|_| ClientError::Io(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the daemon closed the connection")))??;
+        serde_json::from_value(value).map_err(|e| ClientError::Protocol(format!("{method}: {e}")))
+    }
+
+    /// The next notification (method, params) pushed by the daemon; `None` once the
+    /// connection is closed.
+    pub async fn next_notification(&self) -> Option<(String, Value)> {
+        self.notifications.lock().await.recv().await
+    }
+}
+
+fn absent(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+    )
+}
+
+async fn read_loop(
+    mut reader: BufReader<tokio::net::unix::OwnedReadHalf>,
+    pending: Pending,
+    notes: mpsc::UnboundedSender<(String, Value)>,
+) {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let Ok(mut msg) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if let Some(method) = msg.get("method").and_then(Value::as_str).map(str::to_string) {
+            let _ = notes.send((method, msg.get_mut("params").map(Value::take).unwrap_or(Value::Null)));
+            continue;
+        }
+        let Some(id) = msg.get("id").and_then(Value::as_u64) else {
+            continue;
+        };
+        let error = msg.get_mut("error").map(Value::take).filter(|e| !e.is_null());
+        let result = match error {
+            Some(e) => Err(serde_json::from_value(e).unwrap_or(RpcError {
+                code: rpc::code::INTERNAL,
+                message: "malformed error from the daemon".into(),
+            })),
+            None => Ok(msg.get_mut("result").map(Value::take).unwrap_or(Value::Null)),
+        };
+        if let Some(tx) = pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) {
+            let _ = tx.send(result);
+        }
+    }
+    // Fail every call still waiting.
+    pending.lock().unwrap_or_else(|p| p.into_inner()).clear();
+}
+
+/// Starts the daemon and waits for its socket. Several clients may do this at the same
+/// moment: the daemon's lock lets one serve, and the others' daemons exit while their
+/// clients connect to the winner.
+async fn start_daemon(socket: &Path, launcher: &Launcher) -> Result<UnixStream, ClientError> {
+    if let Some(dir) = launcher.log.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ClientError::DaemonStart(format!("{}: {e}", dir.display())))?;
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&launcher.log)
+        .map_err(|e| ClientError::DaemonStart(format!("{}: {e}", launcher.log.display())))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| ClientError::DaemonStart(e.to_string()))?;
+    let mut cmd = Command::new(&launcher.program);
+    cmd.args(&launcher.args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log2));
+    // Its own session: no controlling terminal, untouched by the terminal's signals.
+    // SAFETY: setsid is async-signal-safe and touches no memory.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| ClientError::DaemonStart(format!("{}: {e}", launcher.program.display())))?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut exited = None;
+    loop {
+        match UnixStream::connect(socket).await {
+            Ok(s) => {
+                // Reap the launcher child when it ends so it leaves no zombie behind.
+                std::thread::spawn(move || child.wait());
+                return Ok(s);
+            }
+            Err(e) if !absent(&e) => return Err(e.into()),
+            Err(_) => {}
+        }
+        if exited.is_none() {
+            if let Ok(Some(status)) = child.try_wait() {
+                exited = Some(status);
+            }
+        }
+        if let Some(status) = exited.filter(|s| !s.success()) {
+            return Err(ClientError::DaemonStart(format!(
+                "it exited with {status}; its log {} says: {}",
+                launcher.log.display(),
+                log_tail(&launcher.log)
+            )));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ClientError::DaemonStart(format!(
+                "no socket at {} after 10 s; see {}",
+                socket.display(),
+                launcher.log.display()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().rev().take(3).collect();
+    lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+}

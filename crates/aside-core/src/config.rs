@@ -1,0 +1,304 @@
+//! Settings of the engine, with every default in one place.
+//!
+//! The config file (`config.toml` in the config directory, see [`crate::paths`]) may set any
+//! of these keys; what it leaves out keeps the default below. `aside --help` and the README
+//! print [`Config::describe`], so the documented defaults are the effective ones.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The longest any single wait may block: callers get a clean answer with what is still
+/// running, never an hour-long hang.
+pub const MAX_WAIT: Duration = Duration::from_secs(600);
+
+/// The longest duration accepted anywhere (timeouts, budgets, retention): 10 years.
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Tasks running at once, over all groups.
+    pub max_running: usize,
+    /// Named groups and the tasks each may run at once.
+    pub groups: BTreeMap<String, usize>,
+    /// How long a foreground caller waits before the task moves to the background.
+    pub wait: Option<Duration>,
+    /// Hard limit after which a task is killed.
+    pub timeout: Option<Duration>,
+    /// Time between SIGTERM and SIGKILL when a task is stopped.
+    pub kill_grace: Duration,
+    /// How long output is still read after the process exits, while descendants hold the pipe.
+    pub drain: Duration,
+    /// Output past this many bytes stops the task.
+    pub output_cap: u64,
+    /// A foreground task keeps its output in memory up to this many bytes, then writes a log.
+    pub spill: u64,
+    /// Bytes of recent output kept in memory for previews.
+    pub tail: u64,
+    /// Memory for the output of finished foreground tasks that never reached the disk.
+    pub retained_memory: u64,
+    /// Finished tasks are removed with their logs this long after they end.
+    pub retention: Option<Duration>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_running: 16,
+            groups: BTreeMap::new(),
+            wait: Some(Duration::from_secs(120)),
+            timeout: None,
+            kill_grace: Duration::from_secs(5),
+            drain: Duration::from_secs(2),
+            output_cap: 1 << 30,
+            spill: 1 << 20,
+            tail: 64 << 10,
+            retained_memory: 16 << 20,
+            retention: Some(Duration::from_secs(7 * 24 * 3600)),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// The file's form: every key optional, unknown keys refused so a typo is not ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    max_running: Option<usize>,
+    #[serde(default)]
+    groups: BTreeMap<String, usize>,
+    wait: Option<String>,
+    timeout: Option<String>,
+    kill_grace: Option<String>,
+    drain: Option<String>,
+    output_cap: Option<String>,
+    spill: Option<String>,
+    tail: Option<String>,
+    retained_memory: Option<String>,
+    retention: Option<String>,
+}
+
+impl Config {
+    /// Reads `path`; a missing file gives the defaults.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(&text).map_err(|message| ConfigError::Invalid {
+                path: shown,
+                message,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(source) => Err(ConfigError::Io {
+                path: shown,
+                source,
+            }),
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let file: FileConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut c = Self::default();
+        if let Some(n) = file.max_running {
+            if n == 0 {
+                return Err("max_running must be at least 1".into());
+            }
+            c.max_running = n;
+        }
+        for (name, limit) in &file.groups {
+            check_group_name(name)?;
+            if *limit == 0 {
+                return Err(format!("group {name:?}: a limit must be at least 1"));
+            }
+        }
+        c.groups = file.groups;
+        let opt = |key: &str, v: Option<String>, cur: Option<Duration>| match v {
+            Some(s) => parse_limit(&s).map_err(|e| format!("{key}: {e}")),
+            None => Ok(cur),
+        };
+        let req = |key: &str, v: Option<String>, cur: Duration| match v {
+            Some(s) => parse_duration(&s).map_err(|e| format!("{key}: {e}")),
+            None => Ok(cur),
+        };
+        let size = |key: &str, v: Option<String>, cur: u64| match v {
+            Some(s) => parse_size(&s).map_err(|e| format!("{key}: {e}")),
+            None => Ok(cur),
+        };
+        c.wait = opt("wait", file.wait, c.wait)?;
+        c.timeout = opt("timeout", file.timeout, c.timeout)?;
+        c.retention = opt("retention", file.retention, c.retention)?;
+        c.kill_grace = req("kill_grace", file.kill_grace, c.kill_grace)?;
+        c.drain = req("drain", file.drain, c.drain)?;
+        c.output_cap = size("output_cap", file.output_cap, c.output_cap)?;
+        c.spill = size("spill", file.spill, c.spill)?;
+        c.tail = size("tail", file.tail, c.tail)?;
+        c.retained_memory = size("retained_memory", file.retained_memory, c.retained_memory)?;
+        Ok(c)
+    }
+
+    /// The limit of a group, `None` for a group the config does not name (only the global
+    /// limit applies to it).
+    pub fn group_limit(&self, group: &str) -> Option<usize> {
+        self.groups.get(group).copied()
+    }
+
+    /// Every setting with its value, one per line, in the config file's syntax.
+    pub fn describe(&self) -> String {
+        let d = |d: Option<Duration>| d.map_or_else(|| "none".to_string(), fmt_duration);
+        let mut lines = vec![
+            format!("max_running = {:<14} # tasks running at once, over all groups", self.max_running),
+            format!("wait = {:<21} # foreground wait budget, then the task moves to the background", q(&d(self.wait))),
+            format!("timeout = {:<18} # hard limit, then the task is killed", q(&d(self.timeout))),
+            format!("kill_grace = {:<15} # SIGTERM to SIGKILL when stopping", q(&fmt_duration(self.kill_grace))),
+            format!("drain = {:<20} # output still read after exit while descendants hold the pipe", q(&fmt_duration(self.drain))),
+            format!("output_cap = {:<15} # output past this stops the task (failed)", q(&fmt_size(self.output_cap))),
+            format!("spill = {:<20} # foreground output kept in memory up to this, then logged", q(&fmt_size(self.spill))),
+            format!("tail = {:<21} # recent output kept in memory per task", q(&fmt_size(self.tail))),
+            format!("retained_memory = {:<10} # memory for output of finished foreground tasks", q(&fmt_size(self.retained_memory))),
+            format!("retention = {:<16} # finished tasks are removed this long after they end", q(&d(self.retention))),
+        ];
+        if self.groups.is_empty() {
+            lines.push("[groups]                       # name = tasks at once, e.g. build = 2".into());
+        } else {
+            lines.push("[groups]".into());
+            for (name, limit) in &self.groups {
+                lines.push(format!("{name} = {limit}"));
+            }
+        }
+        lines.join("\n")
+    }
+}
+
+fn q(s: &str) -> String {
+    format!("\"{s}\"")
+}
+
+fn check_group_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+        return Err(format!(
+            "group {name:?}: names are 1 to 64 characters of letters, digits, '-', '_' and '.'"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a group name given with a task.
+pub fn validate_group(name: &str) -> Result<(), String> {
+    check_group_name(name)
+}
+
+/// Reads a duration such as `500ms`, `30s`, `2m`, `1h`, `1h30m` or `7d`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let d = humantime::parse_duration(s).map_err(|e| {
+        format!("{s:?} is not a duration ({e}); write it like 500ms, 30s, 2m or 1h")
+    })?;
+    if d > MAX_DURATION {
+        return Err(format!("{s:?} is longer than the limit of 10 years"));
+    }
+    Ok(d)
+}
+
+/// Reads a duration or `none`.
+pub fn parse_limit(s: &str) -> Result<Option<Duration>, String> {
+    if s.trim().eq_ignore_ascii_case("none") {
+        Ok(None)
+    } else {
+        parse_duration(s).map(Some)
+    }
+}
+
+/// Reads a size such as `1GiB`, `512KiB`, `1MB` or a plain number of bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size; write it like 64KiB, 1MiB or 1GiB"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        _ => return Err(format!("{s:?}: unknown unit; use B, KiB, MiB or GiB")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+pub fn fmt_duration(d: Duration) -> String {
+    if d.is_zero() {
+        return "0s".into();
+    }
+    let ms = d.as_millis();
+    let units = [(86_400_000u128, "d"), (3_600_000, "h"), (60_000, "m"), (1_000, "s"), (1, "ms")];
+    let mut rest = ms;
+    let mut out = String::new();
+    for (size, name) in units {
+        if rest >= size {
+            out.push_str(&format!("{}{name}", rest / size));
+            rest %= size;
+        }
+    }
+    out
+}
+
+pub fn fmt_size(n: u64) -> String {
+    for (size, name) in [(1u64 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")] {
+        if n >= size && n % size == 0 {
+            return format!("{}{name}", n / size);
+        }
+    }
+    format!("{n}B")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip_through_describe() {
+        let text = Config::default().describe();
+        let parsed = Config::parse(&text).unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_key() {
+        assert!(Config::parse("max_running = 0").unwrap_err().contains("max_running"));
+        assert!(Config::parse("[groups]\nbuild = 0").unwrap_err().contains("build"));
+        assert!(Config::parse("wait = \"soon\"").unwrap_err().contains("wait"));
+        assert!(Config::parse("timeout = \"1000000000h\"").unwrap_err().contains("10 years"));
+        assert!(Config::parse("wiat = \"1s\"").is_err());
+        let c = Config::parse("timeout = \"none\"\nwait = \"30s\"\n[groups]\nbuild = 2").unwrap();
+        assert_eq!(c.wait, Some(Duration::from_secs(30)));
+        assert_eq!(c.group_limit("build"), Some(2));
+    }
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_limit("none").unwrap(), None);
+        assert_eq!(parse_size("1GiB").unwrap(), 1 << 30);
+        assert_eq!(fmt_duration(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(fmt_size(64 << 10), "64KiB");
+        assert!(parse_size("99999999999999GiB").is_err());
+    }
+}

@@ -1,0 +1,24 @@
+//! The aside task engine: tasks that start in the foreground or the background, can be
+//! detached, waited on and stopped (the whole process tree), and notify their owner once.
+//!
+//! It has no transport: the daemon serves it over a socket, and a Rust program can embed it
+//! directly with [`Engine::open`]. An embedding process must let the engine reap its child
+//! processes (it becomes their subreaper and calls `waitpid(-1)`).
+
+mod abort;
+pub mod config;
+mod engine;
+pub mod output;
+pub mod paths;
+pub mod proctree;
+mod reaper;
+mod runner;
+mod scheduler;
+mod shell;
+
+pub use abort::AbortReason;
+pub use config::Config;
+pub use engine::{Engine, EngineError, ReadOutput, Started, MAX_LIVE_TASKS, MAX_READ_BYTES};
+pub use paths::Paths;
+pub use reaper::Exit;
+pub use runner::RunOutcome;

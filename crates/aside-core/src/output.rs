@@ -1,0 +1,273 @@
+//! A task's output: one byte stream, in memory or in a log file, with a bounded tail.
+//!
+//! A foreground task's output stays in memory until it passes the spill size; a background
+//! or detached task writes everything to its log. Writes go straight to the file without a
+//! user-space buffer, so a killed daemon leaves the log intact up to its last write.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use tokio::sync::watch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+enum Sink {
+    Memory(Vec<u8>),
+    File(File),
+    /// The task ended; the file (if any) is closed.
+    Closed(Option<Vec<u8>>),
+}
+
+/// What [`Output::append`] did with the bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Appended {
+    All,
+    /// The cap was reached: only part (or none) of the bytes were kept.
+    CapReached,
+}
+
+struct Inner {
+    sink: Sink,
+    total: u64,
+    tail: VecDeque<u8>,
+}
+
+pub struct Output {
+    inner: Mutex<Inner>,
+    path: PathBuf,
+    cap: u64,
+    spill: u64,
+    tail_max: usize,
+    bytes: watch::Sender<u64>,
+}
+
+impl Output {
+    /// A new output for a task whose log would be `path`. With `to_disk`, the log is created
+    /// now; otherwise output stays in memory until `spill` bytes.
+    pub fn new(path: PathBuf, to_disk: bool, cap: u64, spill: u64, tail: u64) -> Result<Self, OutputError> {
+        let sink = if to_disk {
+            Sink::File(create_log(&path)?)
+        } else {
+            Sink::Memory(Vec::new())
+        };
+        Ok(Self {
+            inner: Mutex::new(Inner {
+                sink,
+                total: 0,
+                tail: VecDeque::new(),
+            }),
+            path,
+            cap,
+            spill,
+            tail_max: tail as usize,
+            bytes: watch::channel(0).0,
+        })
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn total(&self) -> u64 {
+        self.inner().total
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// True when the output is (or was) written to the log file.
+    pub fn on_disk(&self) -> bool {
+        matches!(self.inner().sink, Sink::File(_) | Sink::Closed(None))
+    }
+
+    /// Size in memory of a finished output kept for later reads.
+    pub fn retained_bytes(&self) -> usize {
+        match &self.inner().sink {
+            Sink::Closed(Some(buf)) | Sink::Memory(buf) => buf.len(),
+            _ => 0,
+        }
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.bytes.subscribe()
+    }
+
+    pub fn append(&self, data: &[u8]) -> Result<Appended, OutputError> {
+        let mut inner = self.inner();
+        let room = self.cap.saturating_sub(inner.total);
+        let (data, result) = if (data.len() as u64) > room {
+            (&data[..room as usize], Appended::CapReached)
+        } else {
+            (data, Appended::All)
+        };
+        if data.is_empty() {
+            return Ok(result);
+        }
+        let spill_now = matches!(&inner.sink, Sink::Memory(buf) if (buf.len() + data.len()) as u64 > self.spill);
+        if spill_now {
+            self.move_to_disk(&mut inner)?;
+        }
+        match &mut inner.sink {
+            Sink::Memory(buf) => buf.extend_from_slice(data),
+            Sink::File(f) => f.write_all(data).map_err(|source| OutputError::Io {
+                path: self.path.clone(),
+                source,
+            })?,
+            Sink::Closed(_) => return Ok(result),
+        }
+        inner.total += data.len() as u64;
+        push_tail(&mut inner.tail, data, self.tail_max);
+        let total = inner.total;
+        drop(inner);
+        self.bytes.send_replace(total);
+        Ok(result)
+    }
+
+    /// Moves the output to its log file (on detach, or past the spill size).
+    pub fn to_disk(&self) -> Result<(), OutputError> {
+        let mut inner = self.inner();
+        self.move_to_disk(&mut inner)
+    }
+
+    fn move_to_disk(&self, inner: &mut Inner) -> Result<(), OutputError> {
+        if let Sink::Memory(buf) = &inner.sink {
+            let mut file = create_log(&self.path)?;
+            file.write_all(buf).map_err(|source| OutputError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+            inner.sink = Sink::File(file);
+        }
+        Ok(())
+    }
+
+    /// Closes the log; a memory output is kept for reads until dropped.
+    pub fn close(&self) {
+        let mut inner = self.inner();
+        let sink = std::mem::replace(&mut inner.sink, Sink::Closed(None));
+        inner.sink = match sink {
+            Sink::Memory(buf) => Sink::Closed(Some(buf)),
+            Sink::File(_) | Sink::Closed(None) => Sink::Closed(None),
+            Sink::Closed(Some(buf)) => Sink::Closed(Some(buf)),
+        };
+    }
+
+    /// The last bytes of output, at most the tail size.
+    pub fn tail(&self) -> Vec<u8> {
+        self.inner().tail.iter().copied().collect()
+    }
+
+    /// Up to `max` bytes from offset `after`.
+    pub fn read(&self, after: u64, max: usize) -> Result<Vec<u8>, OutputError> {
+        let inner = self.inner();
+        let end = inner.total.min(after.saturating_add(max as u64));
+        if after >= end {
+            return Ok(Vec::new());
+        }
+        match &inner.sink {
+            Sink::Memory(buf) | Sink::Closed(Some(buf)) => {
+                Ok(buf[after as usize..end as usize].to_vec())
+            }
+            Sink::File(f) => read_at(f, &self.path, after, (end - after) as usize),
+            Sink::Closed(None) => {
+                drop(inner);
+                read_log(&self.path, after, max)
+            }
+        }
+    }
+}
+
+fn push_tail(tail: &mut VecDeque<u8>, data: &[u8], max: usize) {
+    if data.len() >= max {
+        tail.clear();
+        tail.extend(&data[data.len() - max..]);
+        return;
+    }
+    let overflow = (tail.len() + data.len()).saturating_sub(max);
+    tail.drain(..overflow);
+    tail.extend(data);
+}
+
+fn create_log(path: &Path) -> Result<File, OutputError> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|source| OutputError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+fn read_at(f: &File, path: &Path, offset: u64, len: usize) -> Result<Vec<u8>, OutputError> {
+    let mut buf = vec![0u8; len];
+    let mut filled = 0;
+    while filled < len {
+        match f.read_at(&mut buf[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(source) => {
+                return Err(OutputError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
+    buf.truncate(filled);
+    Ok(buf)
+}
+
+/// Reads a finished task's log file.
+pub fn read_log(path: &Path, after: u64, max: usize) -> Result<Vec<u8>, OutputError> {
+    let f = File::open(path).map_err(|source| OutputError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    read_at(&f, path, after, max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spills_past_the_limit_and_keeps_every_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.log");
+        let out = Output::new(path.clone(), false, 1 << 20, 10, 4).unwrap();
+        out.append(b"hello").unwrap();
+        assert!(!path.exists());
+        out.append(b" world\xff").unwrap();
+        assert!(path.exists());
+        assert_eq!(std::fs::read(&path).unwrap(), b"hello world\xff");
+        assert_eq!(out.read(6, 100).unwrap(), b"world\xff");
+        assert_eq!(out.tail(), b"rld\xff");
+    }
+
+    #[test]
+    fn cap_stops_at_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Output::new(dir.path().join("2.log"), true, 8, 1 << 20, 64).unwrap();
+        assert_eq!(out.append(b"12345").unwrap(), Appended::All);
+        assert_eq!(out.append(b"67890").unwrap(), Appended::CapReached);
+        assert_eq!(out.total(), 8);
+        out.close();
+        assert_eq!(out.read(0, 100).unwrap(), b"12345678");
+    }
+}

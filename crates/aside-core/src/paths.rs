@@ -1,0 +1,68 @@
+//! Where aside keeps its files.
+//!
+//! `ASIDE_HOME`, when set, holds everything: state, logs, socket and `config.toml`. Otherwise
+//! state lives in `$XDG_STATE_HOME/aside` (`~/.local/state/aside`) and the config file in
+//! `$XDG_CONFIG_HOME/aside/config.toml` (`~/.config/aside/config.toml`).
+
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// The state directory: database, logs, socket, lock.
+    pub home: PathBuf,
+    pub config_file: PathBuf,
+}
+
+impl Paths {
+    pub fn from_env() -> Result<Self, String> {
+        if let Some(home) = env_path("ASIDE_HOME") {
+            return Ok(Self::in_home(absolute(home)?));
+        }
+        let user_home = env_path("HOME");
+        let xdg = |var: &str, fallback: &str| -> Result<PathBuf, String> {
+            match (env_path(var), &user_home) {
+                (Some(p), _) if p.is_absolute() => Ok(p),
+                (_, Some(h)) => Ok(h.join(fallback)),
+                (_, None) => Err(format!("neither {var} nor HOME is set; set ASIDE_HOME")),
+            }
+        };
+        Ok(Self {
+            home: xdg("XDG_STATE_HOME", ".local/state")?.join("aside"),
+            config_file: xdg("XDG_CONFIG_HOME", ".config")?.join("aside/config.toml"),
+        })
+    }
+
+    pub fn in_home(home: PathBuf) -> Self {
+        Self {
+            config_file: home.join("config.toml"),
+            home,
+        }
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.home.join("aside.sock")
+    }
+
+    pub fn lock_file(&self) -> PathBuf {
+        self.home.join("daemon.lock")
+    }
+
+    pub fn daemon_log(&self) -> PathBuf {
+        self.home.join("daemon.log")
+    }
+}
+
+fn env_path(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+fn absolute(p: PathBuf) -> Result<PathBuf, String> {
+    if p.is_absolute() {
+        return Ok(p);
+    }
+    std::env::current_dir()
+        .map(|d| d.join(p))
+        .map_err(|e| format!("cannot resolve ASIDE_HOME: {e}"))
+}

@@ -1,0 +1,92 @@
+//! Child processes: spawning them and collecting their exit status.
+//!
+//! The engine makes its process a child subreaper, so descendants whose parent exits
+//! (including ones that called setsid() to leave their process group) are re-parented to
+//! it instead of init; then it can find and kill them when their task ends. A subreaper must
+//! reap every child, so one SIGCHLD handler calls `waitpid(-1)` and hands each status to
+//! whoever registered that pid. Spawning holds the registry lock until the pid is registered,
+//! so a status for a pid nobody registered belongs to an orphan and is simply reaped.
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use tokio::sync::oneshot;
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+pub struct Reaper {
+    waiters: Mutex<HashMap<i32, oneshot::Sender<Exit>>>,
+}
+
+impl Reaper {
+    /// Becomes the subreaper of this process's descendants and starts reaping. Must be called
+    /// inside a tokio runtime.
+    pub fn start() -> std::io::Result<Arc<Self>> {
+        // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes plain integers and touches no memory.
+        let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        if rc != 0 {
+            tracing::warn!(
+                "could not become a child subreaper ({}); escaped descendants are still found by their tag",
+                std::io::Error::last_os_error()
+            );
+        }
+        let mut sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())?;
+        let reaper = Arc::new(Self {
+            waiters: Mutex::new(HashMap::new()),
+        });
+        let weak = Arc::downgrade(&reaper);
+        tokio::spawn(async move {
+            loop {
+                match weak.upgrade() {
+                    Some(r) => r.reap_all(),
+                    None => return,
+                }
+                if sigchld.recv().await.is_none() {
+                    return;
+                }
+            }
+        });
+        Ok(reaper)
+    }
+
+    fn waiters(&self) -> std::sync::MutexGuard<'_, HashMap<i32, oneshot::Sender<Exit>>> {
+        self.waiters.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Spawns `cmd` and returns its pid and a receiver for its exit.
+    pub fn spawn(&self, cmd: &mut Command) -> std::io::Result<(u32, oneshot::Receiver<Exit>)> {
+        let mut waiters = self.waiters();
+        let child = cmd.spawn()?;
+        let pid = child.id();
+        // The Child is dropped without waiting: the SIGCHLD handler reaps it.
+        drop(child);
+        let (tx, rx) = oneshot::channel();
+        waiters.insert(pid as i32, tx);
+        Ok((pid, rx))
+    }
+
+    fn reap_all(&self) {
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => self.dispatch(pid, Exit::Code(code)),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => self.dispatch(pid, Exit::Signal(sig as i32)),
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    }
+
+    fn dispatch(&self, pid: Pid, exit: Exit) {
+        if let Some(tx) = self.waiters().remove(&pid.as_raw()) {
+            let _ = tx.send(exit);
+        }
+    }
+}

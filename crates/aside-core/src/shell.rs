@@ -1,0 +1,246 @@
+//! The runner of `shell` tasks: a command in its own process group, stdout and stderr on
+//! one pipe (so the log keeps their arrival order), stdin from /dev/null.
+
+use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aside_protocol::{Failure, ShellCommand};
+use tokio::net::unix::pipe;
+use tokio::time::Instant;
+
+use crate::abort::{Abort, AbortReason};
+use crate::output::{Appended, Output};
+use crate::proctree;
+use crate::reaper::{Exit, Reaper};
+use crate::runner::{RunFuture, RunOutcome};
+
+/// Bytes read from the pipe before yielding to other tasks.
+const PUMP_BUDGET: usize = 4 << 20;
+const READ_CHUNK: usize = 128 << 10;
+
+pub struct ShellLaunch<'a> {
+    pub command: &'a ShellCommand,
+    pub cwd: &'a str,
+    pub env: Option<&'a BTreeMap<String, String>>,
+    pub env_extra: &'a BTreeMap<String, String>,
+    pub task_id: String,
+    pub tag: String,
+    pub output: Arc<Output>,
+    pub abort: Arc<Abort>,
+    pub kill_grace: Duration,
+    pub drain: Duration,
+}
+
+/// Starts the process; the returned future supervises it to its end.
+pub fn launch(reaper: &Reaper, l: ShellLaunch<'_>) -> Result<(u32, RunFuture), Failure> {
+    let (program, args): (&str, Vec<&str>) = match l.command {
+        ShellCommand::Argv(argv) => match argv.split_first() {
+            Some((p, rest)) => (p.as_str(), rest.iter().map(String::as_str).collect()),
+            None => return Err(spawn_failure("empty command".into(), false)),
+        },
+        ShellCommand::Script(s) => ("sh", vec!["-c", s.as_str()]),
+    };
+    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| spawn_failure(format!("cannot create a pipe: {e}"), false))?;
+    // A larger pipe means fewer wake-ups for chatty commands; failing to grow it is harmless.
+    let _ = nix::fcntl::fcntl(&read_end, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
+    let stderr_end = write_end
+        .try_clone()
+        .map_err(|e| spawn_failure(format!("cannot duplicate a pipe: {e}"), false))?;
+
+    let mut cmd = Command::new(program);
+    cmd.args(&args)
+        .current_dir(l.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(write_end))
+        .stderr(Stdio::from(stderr_end))
+        .process_group(0);
+    if let Some(env) = l.env {
+        cmd.env_clear().envs(env);
+    }
+    cmd.envs(l.env_extra)
+        .env("ASIDE_TASK_ID", &l.task_id)
+        .env(proctree::TAG_VAR, &l.tag);
+
+    let spawned = reaper.spawn(&mut cmd);
+    // Dropping the command closes the parent's copies of the pipe's write end, so the read
+    // end sees EOF once the task's processes are gone.
+    drop(cmd);
+    let (pid, exit_rx) = spawned.map_err(|e| {
+        let not_found = e.kind() == std::io::ErrorKind::NotFound;
+        let msg = if not_found {
+            format!("{program}: command not found")
+        } else {
+            format!("{program}: {e}")
+        };
+        spawn_failure(msg, not_found)
+    })?;
+    let reader = pipe_receiver(read_end);
+    let fut = supervise(Supervision {
+        pid,
+        exit_rx,
+        reader,
+        output: l.output,
+        abort: l.abort,
+        tag: l.tag,
+        kill_grace: l.kill_grace,
+        drain: l.drain,
+    });
+    Ok((pid, Box::pin(fut)))
+}
+
+fn spawn_failure(error: String, not_found: bool) -> Failure {
+    Failure::Spawn { error, not_found }
+}
+
+fn pipe_receiver(fd: OwnedFd) -> Result<pipe::Receiver, String> {
+    pipe::Receiver::from_owned_fd(fd).map_err(|e| format!("cannot watch the output pipe: {e}"))
+}
+
+struct Supervision {
+    pid: u32,
+    exit_rx: tokio::sync::oneshot::Receiver<Exit>,
+    reader: Result<pipe::Receiver, String>,
+    output: Arc<Output>,
+    abort: Arc<Abort>,
+    tag: String,
+    kill_grace: Duration,
+    drain: Duration,
+}
+
+enum Pump {
+    /// Nothing more to read now.
+    Pending,
+    /// Read a lot; yield, then read again.
+    More,
+    Eof,
+    Cap,
+    Failed(String),
+}
+
+fn pump(rx: &pipe::Receiver, output: &Output) -> Pump {
+    let mut buf = [0u8; READ_CHUNK];
+    let mut moved = 0;
+    loop {
+        match rx.try_read(&mut buf) {
+            Ok(0) => return Pump::Eof,
+            Ok(n) => match output.append(&buf[..n]) {
+                Ok(Appended::All) => {
+                    moved += n;
+                    if moved >= PUMP_BUDGET {
+                        return Pump::More;
+                    }
+                }
+                Ok(Appended::CapReached) => return Pump::Cap,
+                Err(e) => return Pump::Failed(e.to_string()),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Pump::Pending,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Pump::Failed(format!("reading the output: {e}")),
+        }
+    }
+}
+
+async fn readable(rx: &Option<pipe::Receiver>) -> std::io::Result<()> {
+    match rx {
+        Some(rx) => rx.readable().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn supervise(s: Supervision) -> RunOutcome {
+    let pgid = s.pid as i32;
+    let mut reader = match s.reader {
+        Ok(r) => Some(r),
+        Err(e) => {
+            s.abort.abort(AbortReason::Capture(e));
+            None
+        }
+    };
+    let mut exit_rx = s.exit_rx;
+    let mut exit: Option<Exit> = None;
+    let mut abort_rx = s.abort.subscribe();
+    let mut killer: Option<tokio::task::JoinHandle<()>> = None;
+    let mut drain_until: Option<Instant> = None;
+    let start_killer = |killer: &mut Option<tokio::task::JoinHandle<()>>| {
+        if killer.is_none() {
+            let tag = s.tag.clone();
+            let grace = s.kill_grace;
+            *killer = Some(tokio::spawn(async move {
+                proctree::terminate(Some(pgid), &tag, grace).await;
+            }));
+        }
+    };
+    if abort_rx.borrow_and_update().is_some() {
+        start_killer(&mut killer);
+    }
+    let mut abort_open = true;
+
+    while exit.is_none() || reader.is_some() {
+        tokio::select! {
+            r = readable(&reader) => {
+                let step = match (&r, &reader) {
+                    (Err(e), _) => Pump::Failed(format!("reading the output: {e}")),
+                    (Ok(()), Some(rx)) => pump(rx, &s.output),
+                    (Ok(()), None) => Pump::Pending,
+                };
+                match step {
+                    Pump::Pending => {}
+                    Pump::More => tokio::task::yield_now().await,
+                    Pump::Eof => reader = None,
+                    Pump::Cap => {
+                        s.abort.abort(AbortReason::OutputCap(s.output.total()));
+                        reader = None;
+                    }
+                    Pump::Failed(e) => {
+                        s.abort.abort(AbortReason::Capture(e));
+                        reader = None;
+                    }
+                }
+            }
+            e = &mut exit_rx, if exit.is_none() => {
+                // A dropped sender means the reaper is gone; treat the process as killed.
+                exit = Some(e.unwrap_or(Exit::Signal(libc::SIGKILL)));
+                drain_until = Instant::now().checked_add(s.drain);
+            }
+            changed = abort_rx.changed(), if abort_open => {
+                match changed {
+                    Ok(()) => start_killer(&mut killer),
+                    Err(_) => abort_open = false,
+                }
+            }
+            _ = sleep_until(drain_until), if reader.is_some() && drain_until.is_some() => {
+                // Descendants still hold the pipe after the process exited: stop reading.
+                reader = None;
+            }
+        }
+    }
+
+    match killer {
+        // A stop or timeout returns once the whole tree is gone.
+        Some(k) => {
+            let _ = k.await;
+        }
+        None => {
+            // The task ended by itself; whatever it left behind goes too, without holding
+            // up its result.
+            if proctree::group_alive(pgid) || !proctree::tagged_children(&s.tag).is_empty() {
+                let tag = s.tag.clone();
+                let grace = s.kill_grace;
+                tokio::spawn(async move { proctree::terminate(Some(pgid), &tag, grace).await });
+            }
+        }
+    }
+    RunOutcome::Exited(exit.unwrap_or(Exit::Signal(libc::SIGKILL)))
+}

@@ -1,0 +1,135 @@
+//! The aside daemon: one engine per state directory, served as JSON-RPC 2.0 over a Unix
+//! socket (newline-delimited). The directory is 0700, the socket 0600, and a peer with
+//! another uid is turned away. An exclusive lock on `daemon.lock` makes sure only one daemon
+//! serves a directory, however many clients try to start one at the same moment.
+
+mod connection;
+mod handlers;
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+
+use aside_core::{Config, Engine, Paths};
+use nix::fcntl::{Flock, FlockArg};
+use tokio::net::UnixListener;
+use tokio::sync::watch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("another daemon already serves {0}")]
+    AlreadyRunning(String),
+    #[error("{0}")]
+    Setup(String),
+    #[error(transparent)]
+    Engine(#[from] aside_core::EngineError),
+}
+
+/// What every connection's handlers share.
+pub(crate) struct Shared {
+    pub engine: Engine,
+    pub paths: Paths,
+    pub shutdown: watch::Sender<bool>,
+}
+
+/// Serves until asked to shut down (a `daemon.shutdown` request, SIGTERM or SIGINT); then stops
+/// running tasks and returns.
+pub async fn serve(paths: Paths, config: Config) -> Result<(), DaemonError> {
+    let setup = |what: &str, e: &dyn std::fmt::Display| DaemonError::Setup(format!("{what}: {e}"));
+    std::fs::create_dir_all(&paths.home).map_err(|e| setup(&paths.home.display().to_string(), &e))?;
+    std::fs::set_permissions(&paths.home, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| setup(&paths.home.display().to_string(), &e))?;
+    let socket = paths.socket();
+    if socket.as_os_str().len() >= 108 {
+        return Err(DaemonError::Setup(format!(
+            "the socket path {} is too long for a Unix socket (at most 107 bytes); use a shorter ASIDE_HOME",
+            socket.display()
+        )));
+    }
+    let lock_file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(paths.lock_file())
+        .map_err(|e| setup(&paths.lock_file().display().to_string(), &e))?;
+    let mut lock = match Flock::lock(lock_file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => lock,
+        Err(_) => return Err(DaemonError::AlreadyRunning(paths.home.display().to_string())),
+    };
+    let _ = lock.set_len(0);
+    let _ = writeln!(&mut *lock, "{}", std::process::id());
+
+    prepare_process();
+
+    // Holding the lock, any socket file left behind is stale.
+    let _ = std::fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket).map_err(|e| setup(&socket.display().to_string(), &e))?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| setup(&socket.display().to_string(), &e))?;
+
+    let engine = Engine::open(paths.home.clone(), config)?;
+    let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        engine: engine.clone(),
+        paths: paths.clone(),
+        shutdown: shutdown_tx,
+    });
+    tracing::info!(pid = std::process::id(), socket = %socket.display(), "daemon ready");
+
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| setup("SIGTERM handler", &e))?;
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| setup("SIGINT handler", &e))?;
+    let my_uid = nix::unistd::getuid().as_raw();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    match stream.peer_cred() {
+                        Ok(cred) if cred.uid() == my_uid => {
+                            tokio::spawn(connection::serve(shared.clone(), stream));
+                        }
+                        Ok(cred) => tracing::warn!(uid = cred.uid(), "refused a connection from another user"),
+                        Err(e) => tracing::warn!("refused a connection: {e}"),
+                    }
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown_rx.changed() => break,
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+        }
+    }
+    tracing::info!("shutting down");
+    drop(listener);
+    let _ = std::fs::remove_file(&socket);
+    engine.shutdown().await;
+    drop(lock);
+    Ok(())
+}
+
+/// Process-wide settings a daemon needs.
+fn prepare_process() {
+    // One pipe and one log per running task: lift the soft limit on open files to the hard one.
+    if let Ok((_, hard)) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
+        let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard, hard);
+    }
+    // A log write past a file-size limit must fail with EFBIG (and fail that task), not kill
+    // the daemon with SIGXFSZ. A handler, unlike SIG_IGN, is reset in the tasks' processes
+    // when they exec, so they keep the default behaviour.
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(libc_sigxfsz())) {
+        Ok(mut s) => {
+            tokio::spawn(async move { while s.recv().await.is_some() {} });
+        }
+        Err(e) => tracing::warn!("could not handle SIGXFSZ: {e}"),
+    }
+}
+
+fn libc_sigxfsz() -> i32 {
+    nix::sys::signal::Signal::SIGXFSZ as i32
+}

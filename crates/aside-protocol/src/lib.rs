@@ -1,0 +1,28 @@
+//! The wire types of aside, shared by the engine, the daemon and every client.
+//!
+//! Everything a client and the daemon exchange is defined here, so the JSON Schema that
+//! `aside schema` prints is generated from the same types the code uses.
+
+mod event;
+mod id;
+pub mod rpc;
+mod task;
+mod time;
+
+pub use event::{DetachCause, Event, EventKind, Notification};
+pub use id::{InvalidId, TaskId};
+pub use task::{
+    CancelReason, Failure, Limit, OutputChunk, ShellCommand, StartMode, TaskKind, TaskRecord,
+    TaskSpec, TaskState,
+};
+pub use time::Timestamp;
+
+/// Version of the JSON-RPC protocol. A client and a daemon whose major versions differ refuse
+/// to talk; minor versions only add optional fields and methods.
+pub const PROTOCOL_VERSION: &str = "1.0";
+
+/// The JSON Schema of the whole protocol (requests, results, events and records).
+pub fn schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(rpc::Protocol);
+    serde_json::to_value(schema).unwrap_or(serde_json::Value::Null)
+}

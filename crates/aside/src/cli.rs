@@ -1,0 +1,194 @@
+//! The command line: every command and flag, and the help text around them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "aside",
+    version,
+    about = "Run shell commands as tasks: in the foreground or the background, detachable, stoppable",
+    long_about = None,
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a command as a task (foreground by default: live output, the command's exit code).
+    ///
+    /// One argument with spaces or shell syntax runs through `sh -c`; several are executed
+    /// directly. In the foreground, Ctrl+Z moves the task to the background (exit 148) and
+    /// Ctrl+C stops it.
+    Run(RunArgs),
+    /// List tasks: queued and running ones, and finished ones you have not seen yet.
+    Ls(LsArgs),
+    /// Print a task's output.
+    Logs(LogsArgs),
+    /// Wait until tasks end; exits with the first failing task's exit code.
+    Wait(WaitArgs),
+    /// Stop tasks and their whole process tree (SIGTERM, grace, SIGKILL).
+    Stop(StopArgs),
+    /// Move a running foreground task to the background.
+    Detach(IdArg),
+    /// Show a task's whole record.
+    Info(InfoArgs),
+    /// Remove finished tasks and their logs.
+    Clean(CleanArgs),
+    /// Start, stop or query the daemon (the CLI starts it by itself when needed).
+    Daemon(DaemonArgs),
+    /// Print the JSON Schema of the daemon's JSON-RPC protocol.
+    Schema,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Start in the background and print only the task's id.
+    #[arg(long)]
+    pub bg: bool,
+    /// A label shown in listings.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Working directory (default: the current one).
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// Set an environment variable (repeatable).
+    #[arg(long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Concurrency group; its limit comes from the config file.
+    #[arg(long, value_name = "G")]
+    pub group: Option<String>,
+    /// Hard limit, then the task is killed: 500ms, 30s, 2m, 1h or none.
+    #[arg(long, value_name = "DUR")]
+    pub timeout: Option<String>,
+    /// Foreground wait budget, then the task moves to the background: 30s, 2m or none.
+    #[arg(long, value_name = "DUR")]
+    pub wait: Option<String>,
+    /// Return the live task holding this key instead of starting another.
+    #[arg(long, value_name = "KEY")]
+    pub dedupe: Option<String>,
+    /// With --bg, print the whole record as JSON instead of the id.
+    #[arg(long)]
+    pub json: bool,
+    /// The command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// Include every finished task.
+    #[arg(long, short)]
+    pub all: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    pub id: String,
+    /// Keep printing new output until the task ends.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Start with the last N lines.
+    #[arg(long, value_name = "N")]
+    pub tail: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct WaitArgs {
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+    /// Give up after this long (the tasks keep running; exit 148).
+    #[arg(long, value_name = "DUR")]
+    pub timeout: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+    /// Why; recorded with the task.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct IdArg {
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct InfoArgs {
+    pub id: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CleanArgs {
+    /// Only tasks that ended at least this long ago.
+    #[arg(long, value_name = "DUR")]
+    pub older_than: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DaemonArgs {
+    #[command(subcommand)]
+    pub action: DaemonAction,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DaemonAction {
+    /// Start the daemon in the background (if it is not running).
+    Start,
+    /// Stop the daemon; its running tasks are cancelled, queued ones wait for the next start.
+    Stop,
+    /// Report the daemon's pid and socket; exits 1 when no daemon runs.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the daemon in this process (what `start` launches).
+    #[command(hide = true)]
+    Run,
+}
+
+/// The text after `aside --help`: files, settings with their defaults, exit codes.
+pub fn after_help(paths: Option<&aside_core::Paths>) -> String {
+    let (home, config) = match paths {
+        Some(p) => (p.home.display().to_string(), p.config_file.display().to_string()),
+        None => ("(unresolved: set ASIDE_HOME)".into(), "(unresolved)".into()),
+    };
+    let settings = aside_core::Config::default()
+        .describe()
+        .lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    format!(
+        "Files:
+  state directory  {home}
+  config file      {config}
+  ASIDE_HOME sets both (config.toml inside it); otherwise XDG_STATE_HOME and XDG_CONFIG_HOME.
+  ASIDE_OWNER names the owner this CLI acts for (default: cli).
+
+Settings (config file keys, shown with their defaults):
+{settings}
+
+Exit codes:
+  the command's own code   when it exits by itself (128+N when killed by signal N)
+  124  the task hit its --timeout          126  the command could not be executed
+  125  aside itself failed                  127  the command was not found
+  130  the task was stopped (Ctrl+C, aside stop)
+  148  the task is still running in the background (Ctrl+Z, aside detach, the wait
+       budget ran out, or aside wait --timeout expired)"
+    )
+}

@@ -1,0 +1,94 @@
+//! `aside daemon`: start, stop, status, and the hidden `run` that is the daemon itself.
+
+use std::time::{Duration, Instant};
+
+use aside_core::{Config, Paths};
+use aside_protocol::rpc::{DaemonStatus, Empty};
+
+use crate::cli::{DaemonAction, DaemonArgs};
+use crate::connect::Context;
+use crate::render;
+
+pub async fn run(ctx: &Context, a: DaemonArgs) -> anyhow::Result<i32> {
+    match a.action {
+        DaemonAction::Start => {
+            let client = ctx.client().await?;
+            println!("daemon running (pid {})", client.daemon.pid);
+            Ok(0)
+        }
+        DaemonAction::Stop => {
+            let Ok(client) = ctx.existing_client().await else {
+                println!("no daemon running");
+                return Ok(0);
+            };
+            let pid = client.daemon.pid;
+            let _: Empty = client.call("daemon.shutdown", Empty {}).await?;
+            drop(client);
+            // Gone once its socket no longer answers and its process has exited.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while ctx.existing_client().await.is_ok() || process_alive(pid) {
+                if Instant::now() >= deadline {
+                    anyhow::bail!("the daemon (pid {pid}) did not exit within 60 s");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            println!("daemon stopped");
+            Ok(0)
+        }
+        DaemonAction::Status { json } => match ctx.existing_client().await {
+            Ok(client) => {
+                let s: DaemonStatus = client.call("daemon.status", Empty {}).await?;
+                if json {
+                    let mut v = serde_json::to_value(&s)?;
+                    v["running"] = true.into();
+                    render::print_json(&v)?;
+                } else {
+                    println!("running: pid {}, socket {}", s.pid, s.socket);
+                    println!("state:   {}", s.home);
+                    println!("version: {} (protocol {})", s.version, s.protocol_version);
+                    println!("tasks:   {} running, {} queued", s.running, s.queued);
+                }
+                Ok(0)
+            }
+            Err(_) => {
+                let socket = ctx.paths.socket().display().to_string();
+                if json {
+                    render::print_json(&serde_json::json!({"running": false, "socket": socket}))?;
+                } else {
+                    println!("not running (socket {socket})");
+                }
+                Ok(1)
+            }
+        },
+        DaemonAction::Run => run_foreground(ctx.paths.clone()),
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    // Signal 0 checks for existence; a zombie counts as gone.
+    let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok();
+    alive
+        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+            .unwrap_or(false)
+}
+
+/// The daemon itself, in this process, until it is told to stop.
+pub fn run_foreground(paths: Paths) -> anyhow::Result<i32> {
+    tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .init();
+    let config = Config::load(&paths.config_file)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    match rt.block_on(aside_daemon::serve(paths, config)) {
+        Ok(()) => Ok(0),
+        // Another client started a daemon at the same moment: it serves; this one is not needed.
+        Err(aside_daemon::DaemonError::AlreadyRunning(_)) => Ok(0),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,15 @@
+//! `aside detach`: a foreground task goes on in the background.
+
+use aside_protocol::rpc::IdParams;
+use aside_protocol::TaskRecord;
+
+use crate::cli::IdArg;
+use crate::connect::{self, Context};
+
+pub async fn run(ctx: &Context, a: IdArg) -> anyhow::Result<i32> {
+    let id = connect::parse_id(&a.id)?;
+    let client = ctx.client().await?;
+    let t: TaskRecord = client.call("task.detach", IdParams { id }).await?;
+    println!("task {} runs in the background; follow it with: aside logs -f {}", t.id, t.id);
+    Ok(0)
+}

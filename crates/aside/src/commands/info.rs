@@ -1,0 +1,20 @@
+//! `aside info`: a task's whole record.
+
+use aside_protocol::rpc::IdParams;
+use aside_protocol::TaskRecord;
+
+use crate::cli::InfoArgs;
+use crate::connect::{self, Context};
+use crate::render;
+
+pub async fn run(ctx: &Context, a: InfoArgs) -> anyhow::Result<i32> {
+    let id = connect::parse_id(&a.id)?;
+    let client = ctx.client().await?;
+    let t: TaskRecord = client.call("task.get", IdParams { id }).await?;
+    if a.json {
+        render::print_json(&t)?;
+    } else {
+        print!("{}", render::record(&t));
+    }
+    Ok(0)
+}

@@ -1,0 +1,12 @@
+//! One file per command.
+
+pub mod clean;
+pub mod daemon;
+pub mod detach;
+pub mod info;
+pub mod logs;
+pub mod ls;
+pub mod run;
+pub mod schema;
+pub mod stop;
+pub mod wait;

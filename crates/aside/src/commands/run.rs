@@ -1,0 +1,170 @@
+//! `aside run`: start a task; in the foreground, stream its output until it ends or is
+//! detached.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use aside_client::Client;
+use aside_protocol::rpc::{IdParams, ListResult, ReadParams, ReadResult, StartParams, StartResult, StopParams};
+use aside_protocol::{ShellCommand, StartMode, TaskRecord, TaskSpec};
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::cli::RunArgs;
+use crate::connect::{self, Context};
+use crate::exit;
+use crate::render;
+
+/// Bytes asked for per read while streaming.
+const READ_BYTES: u64 = 1 << 20;
+
+pub async fn run(ctx: &Context, a: RunArgs) -> anyhow::Result<i32> {
+    let spec = build_spec(&a)?;
+    let client = ctx.client().await?;
+    let started: StartResult = client.call("task.start", StartParams { spec }).await?;
+    let task = started.task;
+    if a.bg {
+        if a.json {
+            render::print_json(&task)?;
+        } else {
+            println!("{}", task.id);
+        }
+        return Ok(0);
+    }
+    if started.deduplicated {
+        eprintln!(
+            "aside: task {} already holds that dedupe key; following it",
+            task.id
+        );
+    }
+    follow(&client, task).await
+}
+
+fn build_spec(a: &RunArgs) -> anyhow::Result<TaskSpec> {
+    let command = if a.command.len() == 1 && needs_shell(&a.command[0]) {
+        ShellCommand::Script(a.command[0].clone())
+    } else {
+        ShellCommand::Argv(a.command.clone())
+    };
+    let mut spec = TaskSpec::shell(command);
+    let here = std::env::current_dir()?;
+    let cwd = match &a.cwd {
+        Some(dir) => here.join(dir),
+        None => here,
+    };
+    spec.cwd = Some(cwd.display().to_string());
+    // The task runs with this shell's environment, not the daemon's.
+    spec.env = Some(
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect(),
+    );
+    let mut extra = BTreeMap::new();
+    for kv in &a.env {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--env {kv:?}: write it as NAME=VALUE"))?;
+        extra.insert(k.to_string(), v.to_string());
+    }
+    spec.env_extra = extra;
+    spec.name = a.name.clone();
+    spec.group = a.group.clone();
+    spec.dedupe_key = a.dedupe.clone();
+    spec.timeout = a.timeout.as_deref().map(|t| connect::parse_limit(t, "timeout")).transpose()?;
+    spec.wait = a.wait.as_deref().map(|w| connect::parse_limit(w, "wait")).transpose()?;
+    spec.mode = if a.bg { StartMode::Background } else { StartMode::Foreground };
+    Ok(spec)
+}
+
+/// One argument that a shell would have to read (spaces, pipes, quotes, variables...).
+fn needs_shell(arg: &str) -> bool {
+    arg.chars().any(|c| c.is_whitespace() || "|&;<>()$`\\\"'*?[]#~=%{}!".contains(c))
+}
+
+/// Streams output until the task ends (exit with its code) or goes to the background
+/// (exit 148). Ctrl+C stops the task; Ctrl+Z detaches it.
+async fn follow(client: &Client, task: TaskRecord) -> anyhow::Result<i32> {
+    let id = task.id;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigtstp = signal(SignalKind::from_raw(libc::SIGTSTP))?;
+    let mut stdout = std::io::stdout();
+    let mut after = 0u64;
+    let mut stopping = false;
+    loop {
+        let read = client.call::<_, ReadResult>(
+            "task.read",
+            ReadParams {
+                id,
+                after,
+                max_bytes: READ_BYTES,
+                wait_ms: Some(60_000),
+            },
+        );
+        let r = tokio::select! {
+            r = read => r?,
+            _ = sigint.recv() => {
+                if !stopping {
+                    stopping = true;
+                    let _: ListResult = client.call("task.stop", StopParams {
+                        ids: vec![id],
+                        message: Some("interrupted (Ctrl+C)".into()),
+                    }).await?;
+                }
+                continue;
+            }
+            _ = sigtstp.recv() => {
+                let _: TaskRecord = client.call("task.detach", IdParams { id }).await?;
+                continue;
+            }
+        };
+        let data = r.chunk.decode()?;
+        if !data.is_empty() {
+            if stdout.write_all(&data).and_then(|_| stdout.flush()).is_err() {
+                // Nobody reads our output any more: stop the task, as a pipe would.
+                let _: ListResult = client
+                    .call("task.stop", StopParams {
+                        ids: vec![id],
+                        message: Some("the reader of its output went away".into()),
+                    })
+                    .await?;
+                return Ok(128 + libc::SIGPIPE);
+            }
+        }
+        after = r.next;
+        if let Some(t) = r.task {
+            if t.is_terminal() && r.eof {
+                report_end(&t);
+                return Ok(exit::for_state(&t.state));
+            }
+            if t.detached && !t.is_terminal() {
+                eprintln!(
+                    "aside: task {id} continues in the background; follow it with: aside logs -f {id}"
+                );
+                return Ok(exit::STILL_RUNNING);
+            }
+        }
+    }
+}
+
+fn report_end(t: &TaskRecord) {
+    use aside_protocol::{Failure, TaskState};
+    match &t.state {
+        TaskState::Failed { failure: Failure::Exit { .. }, .. } | TaskState::Succeeded { .. } => {}
+        TaskState::Cancelled { reason: aside_protocol::CancelReason::UserStop { message: Some(m) }, .. }
+            if m.contains("Ctrl+C") => {}
+        other => eprintln!("aside: task {} {}", t.id, other.describe()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::needs_shell;
+
+    #[test]
+    fn shell_only_when_needed() {
+        assert!(!needs_shell("true"));
+        assert!(!needs_shell("./build.sh"));
+        assert!(needs_shell("echo hi"));
+        assert!(needs_shell("a|b"));
+        assert!(needs_shell("$HOME"));
+    }
+}

@@ -1,0 +1,61 @@
+//! `aside`: the command line front of the task engine.
+
+mod cli;
+mod commands;
+mod connect;
+mod exit;
+mod render;
+
+use clap::{CommandFactory, FromArgMatches};
+
+use crate::cli::{Cli, Command, DaemonAction};
+
+fn main() {
+    let paths = aside_core::Paths::from_env();
+    let matches = Cli::command()
+        .after_help(cli::after_help(paths.as_ref().ok()))
+        .get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let code = match run(cli, paths) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("aside: {e:#}");
+            exit::ASIDE_FAILED
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(cli: Cli, paths: Result<aside_core::Paths, String>) -> anyhow::Result<i32> {
+    if let Command::Schema = cli.command {
+        return commands::schema::run();
+    }
+    let paths = paths.map_err(anyhow::Error::msg)?;
+    if let Command::Daemon(ref d) = cli.command {
+        if let DaemonAction::Run = d.action {
+            return commands::daemon::run_foreground(paths);
+        }
+    }
+    // A client spends its time waiting on one socket: one thread is plenty and starts fastest.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let ctx = connect::Context { paths };
+        match cli.command {
+            Command::Run(a) => commands::run::run(&ctx, a).await,
+            Command::Ls(a) => commands::ls::run(&ctx, a).await,
+            Command::Logs(a) => commands::logs::run(&ctx, a).await,
+            Command::Wait(a) => commands::wait::run(&ctx, a).await,
+            Command::Stop(a) => commands::stop::run(&ctx, a).await,
+            Command::Detach(a) => commands::detach::run(&ctx, a).await,
+            Command::Info(a) => commands::info::run(&ctx, a).await,
+            Command::Clean(a) => commands::clean::run(&ctx, a).await,
+            Command::Daemon(a) => commands::daemon::run(&ctx, a).await,
+            Command::Schema => commands::schema::run(),
+        }
+    })
+}

@@ -1,0 +1,106 @@
+//! Text for people: tables, ages, records.
+
+use std::io::Write;
+
+use aside_protocol::{TaskRecord, Timestamp};
+
+/// "3s", "5m", "2h", "4d".
+pub fn age(since: Timestamp) -> String {
+    let secs = since.until(Timestamp::now()).as_secs();
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m", secs / 60),
+        3600..=86399 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86400),
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    let one_line = s.replace('\n', " ");
+    if one_line.chars().count() <= max {
+        one_line
+    } else {
+        let cut: String = one_line.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+/// The `ls` table; `unseen` marks tasks that ended since the owner last looked.
+pub fn table(tasks: &[(TaskRecord, bool)]) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{:<6} {:<6} {:<11} {:<4} {:>4}  {}\n",
+        "ID", "KIND", "STATE", "BG", "AGE", "COMMAND"
+    ));
+    for (t, unseen) in tasks {
+        let state = format!("{}{}", t.state.name(), if *unseen { "*" } else { "" });
+        let command = match &t.name {
+            Some(n) => format!("[{n}] {}", t.kind.display()),
+            None => t.kind.display(),
+        };
+        out.push_str(&format!(
+            "{:<6} {:<6} {:<11} {:<4} {:>4}  {}\n",
+            t.id.to_string(),
+            t.kind.name(),
+            state,
+            if t.detached { "yes" } else { "no" },
+            age(t.created_at),
+            truncate(&command, 80)
+        ));
+    }
+    if tasks.iter().any(|(_, u)| *u) {
+        out.push_str("* ended since you last looked\n");
+    }
+    out
+}
+
+/// A record as `key: value` lines.
+pub fn record(t: &TaskRecord) -> String {
+    let mut lines = vec![
+        format!("id:         {}", t.id),
+        format!("kind:       {}", t.kind.name()),
+        format!("command:    {}", t.kind.display()),
+    ];
+    if let Some(n) = &t.name {
+        lines.push(format!("name:       {n}"));
+    }
+    lines.push(format!("state:      {}", t.state.describe()));
+    if let Some(code) = t.state.exit_code() {
+        lines.push(format!("exit code:  {code}"));
+    }
+    lines.push(format!("owner:      {}", t.owner));
+    lines.push(format!("cwd:        {}", t.cwd));
+    if let Some(g) = &t.group {
+        lines.push(format!("group:      {g}"));
+    }
+    lines.push(format!("mode:       {:?}", t.mode).to_lowercase());
+    lines.push(format!("detached:   {}", t.detached));
+    lines.push(format!(
+        "timeout:    {}",
+        t.timeout_ms
+            .map(|ms| aside_core::config::fmt_duration(std::time::Duration::from_millis(ms)))
+            .unwrap_or_else(|| "none".into())
+    ));
+    if let Some(k) = &t.dedupe_key {
+        lines.push(format!("dedupe key: {k}"));
+    }
+    lines.push(format!("created:    {}", t.created_at));
+    if let Some(s) = t.state.started_at() {
+        lines.push(format!("started:    {s}"));
+    }
+    if let Some(e) = t.state.ended_at() {
+        lines.push(format!("ended:      {e}"));
+    }
+    lines.push(format!("output:     {} bytes", t.output_bytes));
+    if let Some(p) = &t.log_path {
+        lines.push(format!("log:        {p}"));
+    }
+    lines.join("\n") + "\n"
+}
+
+pub fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
