@@ -149,7 +149,10 @@ impl Engine {
             next_note: store.last_notification_seq()? + 1,
             ..State::default()
         };
-        let stored = store.load_tasks()?;
+        let (stored, damaged) = store.load_tasks()?;
+        for (id, why) in damaged {
+            tracing::warn!("task {id}: its stored record cannot be read and is skipped: {why}");
+        }
         let engine = Self {
             inner: Arc::new(Inner {
                 config,
@@ -788,18 +791,18 @@ impl Engine {
     }
 
     /// Reads up to `max` bytes of output from offset `after`. When there is nothing new and
-    /// the task has not ended, waits up to `wait` (capped at 10 minutes) for output, the end,
-    /// or a detach.
+    /// the task has not ended, waits up to `wait` (capped at 10 minutes) for output or the
+    /// end, and, for its foreground waiter (`foreground`), for a detach.
     pub async fn read(
         &self,
         id: TaskId,
         after: u64,
         max: usize,
         wait: Option<Duration>,
+        foreground: bool,
     ) -> Result<ReadOutput, EngineError> {
         let max = max.clamp(1, MAX_READ_BYTES);
         let deadline = wait.map(|w| Instant::now() + w.min(MAX_WAIT));
-        let start_detached = self.get(id)?.detached;
         loop {
             let (record, output, mut status_rx) = {
                 let mut st = self.lock();
@@ -827,7 +830,7 @@ impl Engine {
                     task: record,
                 });
             }
-            let done = record.is_terminal() || (record.detached && !start_detached);
+            let done = record.is_terminal() || (foreground && record.detached);
             let expired = deadline.is_none_or(|d| Instant::now() >= d);
             if done || expired {
                 return Ok(ReadOutput {
@@ -1040,7 +1043,7 @@ fn classify(
         Some(AbortReason::Timeout(t)) => TaskState::TimedOut {
             started_at,
             ended_at: now,
-            timeout_ms: t.as_millis() as u64,
+            limit_ms: t.as_millis() as u64,
         },
         Some(AbortReason::OutputCap(limit)) => TaskState::Failed {
             started_at: Some(started_at),

@@ -101,7 +101,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, conn: &Arc<Conn>, request: Requ
         Request::Read(p) => {
             let max = usize::try_from(p.max_bytes).unwrap_or(usize::MAX);
             let wait = p.wait_ms.map(Duration::from_millis);
-            let r = engine.read(p.id, p.after, max, wait).await.map_err(engine_err)?;
+            let r = engine.read(p.id, p.after, max, wait, p.foreground).await.map_err(engine_err)?;
             let next = r.offset + r.data.len() as u64;
             let task = (r.task.is_terminal() || r.task.detached).then_some(r.task.clone());
             ok(ReadResult {

@@ -150,6 +150,10 @@ pub struct ReadParams {
     /// minutes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_ms: Option<u64>,
+    /// The caller is the task's foreground waiter: the wait also ends when the task is
+    /// detached (then `detached` is true and `task` is set).
+    #[serde(default)]
+    pub foreground: bool,
 }
 
 fn default_read_bytes() -> u64 {

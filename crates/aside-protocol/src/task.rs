@@ -247,7 +247,7 @@ pub enum TaskState {
     TimedOut {
         started_at: Timestamp,
         ended_at: Timestamp,
-        timeout_ms: u64,
+        limit_ms: u64,
     },
     /// The daemon stopped while the task ran and could not follow it to its end.
     Lost {
@@ -319,9 +319,9 @@ impl TaskState {
             TaskState::Succeeded { .. } => "succeeded".into(),
             TaskState::Failed { failure, .. } => format!("failed: {failure}"),
             TaskState::Cancelled { reason, .. } => format!("cancelled: {reason}"),
-            TaskState::TimedOut { timeout_ms, .. } => format!(
+            TaskState::TimedOut { limit_ms, .. } => format!(
                 "timed out after {}",
-                humantime::format_duration(std::time::Duration::from_millis(*timeout_ms))
+                humantime::format_duration(std::time::Duration::from_millis(*limit_ms))
             ),
             TaskState::Lost { reason, .. } => format!("lost: {reason}"),
         }

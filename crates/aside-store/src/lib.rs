@@ -217,20 +217,26 @@ impl Store {
         Ok(())
     }
 
-    /// Every stored task, oldest first.
-    pub fn load_tasks(&self) -> Result<Vec<StoredTask>, StoreError> {
+    /// Every stored task, oldest first, and the rows that could not be read (id and why):
+    /// a damaged row is reported and left in place, never allowed to stop the others loading.
+    pub fn load_tasks(&self) -> Result<(Vec<StoredTask>, Vec<(i64, String)>), StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT record, spec FROM tasks ORDER BY id")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut stmt = conn.prepare("SELECT id, record, spec FROM tasks ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        })?;
         let mut out = Vec::new();
+        let mut damaged = Vec::new();
         for row in rows {
-            let (record, spec) = row?;
-            out.push(StoredTask {
-                record: serde_json::from_str(&record)?,
-                spec: serde_json::from_str(&spec)?,
-            });
+            let (id, record, spec) = row?;
+            let parsed = serde_json::from_str(&record)
+                .and_then(|record| Ok(StoredTask { record, spec: serde_json::from_str(&spec)? }));
+            match parsed {
+                Ok(task) => out.push(task),
+                Err(e) => damaged.push((id, e.to_string())),
+            }
         }
-        Ok(out)
+        Ok((out, damaged))
     }
 
     /// Events after `seq`, oldest first, at most `limit`.

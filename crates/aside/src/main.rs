@@ -22,7 +22,7 @@ fn main() {
     let code = match run(cli, paths) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("aside: {e:#}");
+            eprintln!("aside: {e}");
             exit::ASIDE_FAILED
         }
     };

@@ -29,6 +29,7 @@ pub async fn run(ctx: &Context, a: LogsArgs) -> anyhow::Result<i32> {
                     after,
                     max_bytes: CHUNK,
                     wait_ms: a.follow.then_some(30_000),
+                    foreground: false,
                 },
             )
             .await?;
@@ -53,7 +54,7 @@ async fn tail_offset(client: &Client, id: TaskId, total: u64, lines: usize) -> a
     loop {
         let start = total.saturating_sub(window);
         let r: ReadResult = client
-            .call("task.read", ReadParams { id, after: start, max_bytes: total - start, wait_ms: None })
+            .call("task.read", ReadParams { id, after: start, max_bytes: total - start, wait_ms: None, foreground: false })
             .await?;
         let data = r.chunk.decode()?;
         // A trailing newline ends the last line; it does not start another.

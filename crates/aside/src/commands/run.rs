@@ -97,6 +97,7 @@ async fn follow(client: &Client, task: TaskRecord) -> anyhow::Result<i32> {
                 after,
                 max_bytes: READ_BYTES,
                 wait_ms: Some(60_000),
+                foreground: true,
             },
         );
         let r = tokio::select! {
