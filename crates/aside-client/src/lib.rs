@@ -135,9 +135,12 @@ impl Client {
         .map_err(|e| ClientError::Protocol(e.to_string()))?;
         line.push(b'\n');
         self.writer.lock().await.write_all(&line).await?;
-        let value = rx
-            .await
-            .map_err(|_| ClientError::Io(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the daemon closed the connection")))??;
+        let value = rx.await.map_err(|_| {
+            ClientError::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the daemon closed the connection",
+            ))
+        })??;
         serde_json::from_value(value).map_err(|e| ClientError::Protocol(format!("{method}: {e}")))
     }
 
@@ -170,22 +173,41 @@ async fn read_loop(
         let Ok(mut msg) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
-        if let Some(method) = msg.get("method").and_then(Value::as_str).map(str::to_string) {
-            let _ = notes.send((method, msg.get_mut("params").map(Value::take).unwrap_or(Value::Null)));
+        if let Some(method) = msg
+            .get("method")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        {
+            let _ = notes.send((
+                method,
+                msg.get_mut("params")
+                    .map(Value::take)
+                    .unwrap_or(Value::Null),
+            ));
             continue;
         }
         let Some(id) = msg.get("id").and_then(Value::as_u64) else {
             continue;
         };
-        let error = msg.get_mut("error").map(Value::take).filter(|e| !e.is_null());
+        let error = msg
+            .get_mut("error")
+            .map(Value::take)
+            .filter(|e| !e.is_null());
         let result = match error {
             Some(e) => Err(serde_json::from_value(e).unwrap_or(RpcError {
                 code: rpc::code::INTERNAL,
                 message: "malformed error from the daemon".into(),
             })),
-            None => Ok(msg.get_mut("result").map(Value::take).unwrap_or(Value::Null)),
+            None => Ok(msg
+                .get_mut("result")
+                .map(Value::take)
+                .unwrap_or(Value::Null)),
         };
-        if let Some(tx) = pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) {
+        if let Some(tx) = pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id)
+        {
             let _ = tx.send(result);
         }
     }

@@ -157,19 +157,51 @@ impl Config {
     pub fn describe(&self) -> String {
         let d = |d: Option<Duration>| d.map_or_else(|| "none".to_string(), fmt_duration);
         let mut lines = vec![
-            format!("max_running = {:<14} # tasks running at once, over all groups", self.max_running),
-            format!("wait = {:<21} # foreground wait budget, then the task moves to the background", q(&d(self.wait))),
-            format!("timeout = {:<18} # hard limit, then the task is killed", q(&d(self.timeout))),
-            format!("kill_grace = {:<15} # SIGTERM to SIGKILL when stopping", q(&fmt_duration(self.kill_grace))),
-            format!("drain = {:<20} # output still read after exit while descendants hold the pipe", q(&fmt_duration(self.drain))),
-            format!("output_cap = {:<15} # output past this stops the task (failed)", q(&fmt_size(self.output_cap))),
-            format!("spill = {:<20} # foreground output kept in memory up to this, then logged", q(&fmt_size(self.spill))),
-            format!("tail = {:<21} # recent output kept in memory per task", q(&fmt_size(self.tail))),
-            format!("retained_memory = {:<10} # memory for output of finished foreground tasks", q(&fmt_size(self.retained_memory))),
-            format!("retention = {:<16} # finished tasks are removed this long after they end", q(&d(self.retention))),
+            format!(
+                "max_running = {:<14} # tasks running at once, over all groups",
+                self.max_running
+            ),
+            format!(
+                "wait = {:<21} # foreground wait budget, then the task moves to the background",
+                q(&d(self.wait))
+            ),
+            format!(
+                "timeout = {:<18} # hard limit, then the task is killed",
+                q(&d(self.timeout))
+            ),
+            format!(
+                "kill_grace = {:<15} # SIGTERM to SIGKILL when stopping",
+                q(&fmt_duration(self.kill_grace))
+            ),
+            format!(
+                "drain = {:<20} # output still read after exit while descendants hold the pipe",
+                q(&fmt_duration(self.drain))
+            ),
+            format!(
+                "output_cap = {:<15} # output past this stops the task (failed)",
+                q(&fmt_size(self.output_cap))
+            ),
+            format!(
+                "spill = {:<20} # foreground output kept in memory up to this, then logged",
+                q(&fmt_size(self.spill))
+            ),
+            format!(
+                "tail = {:<21} # recent output kept in memory per task",
+                q(&fmt_size(self.tail))
+            ),
+            format!(
+                "retained_memory = {:<10} # memory for output of finished foreground tasks",
+                q(&fmt_size(self.retained_memory))
+            ),
+            format!(
+                "retention = {:<16} # finished tasks are removed this long after they end",
+                q(&d(self.retention))
+            ),
         ];
         if self.groups.is_empty() {
-            lines.push("[groups]                       # name = tasks at once, e.g. build = 2".into());
+            lines.push(
+                "[groups]                       # name = tasks at once, e.g. build = 2".into(),
+            );
         } else {
             lines.push("[groups]".into());
             for (name, limit) in &self.groups {
@@ -185,7 +217,12 @@ fn q(s: &str) -> String {
 }
 
 fn check_group_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
         return Err(format!(
             "group {name:?}: names are 1 to 64 characters of letters, digits, '-', '_' and '.'"
         ));
@@ -247,7 +284,13 @@ pub fn fmt_duration(d: Duration) -> String {
         return "0s".into();
     }
     let ms = d.as_millis();
-    let units = [(86_400_000u128, "d"), (3_600_000, "h"), (60_000, "m"), (1_000, "s"), (1, "ms")];
+    let units = [
+        (86_400_000u128, "d"),
+        (3_600_000, "h"),
+        (60_000, "m"),
+        (1_000, "s"),
+        (1, "ms"),
+    ];
     let mut rest = ms;
     let mut out = String::new();
     for (size, name) in units {
@@ -260,8 +303,13 @@ pub fn fmt_duration(d: Duration) -> String {
 }
 
 pub fn fmt_size(n: u64) -> String {
-    for (size, name) in [(1u64 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")] {
-        if n >= size && n % size == 0 {
+    for (size, name) in [
+        (1u64 << 40, "TiB"),
+        (1 << 30, "GiB"),
+        (1 << 20, "MiB"),
+        (1 << 10, "KiB"),
+    ] {
+        if n >= size && n.is_multiple_of(size) {
             return format!("{}{name}", n / size);
         }
     }
@@ -281,10 +329,18 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused_with_the_key() {
-        assert!(Config::parse("max_running = 0").unwrap_err().contains("max_running"));
-        assert!(Config::parse("[groups]\nbuild = 0").unwrap_err().contains("build"));
-        assert!(Config::parse("wait = \"soon\"").unwrap_err().contains("wait"));
-        assert!(Config::parse("timeout = \"1000000000h\"").unwrap_err().contains("10 years"));
+        assert!(Config::parse("max_running = 0")
+            .unwrap_err()
+            .contains("max_running"));
+        assert!(Config::parse("[groups]\nbuild = 0")
+            .unwrap_err()
+            .contains("build"));
+        assert!(Config::parse("wait = \"soon\"")
+            .unwrap_err()
+            .contains("wait"));
+        assert!(Config::parse("timeout = \"1000000000h\"")
+            .unwrap_err()
+            .contains("10 years"));
         assert!(Config::parse("wiat = \"1s\"").is_err());
         let c = Config::parse("timeout = \"none\"\nwait = \"30s\"\n[groups]\nbuild = 2").unwrap();
         assert_eq!(c.wait, Some(Duration::from_secs(30)));

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use aside_protocol::{
-    CancelReason, DetachCause, Event, EventKind, Failure, Limit, Notification, StartMode,
-    TaskId, TaskKind, TaskRecord, TaskSpec, TaskState, Timestamp,
+    CancelReason, DetachCause, Event, EventKind, Failure, Limit, Notification, StartMode, TaskId,
+    TaskKind, TaskRecord, TaskSpec, TaskState, Timestamp,
 };
 use aside_store::{Op, Store, StoreError};
 use tokio::sync::{broadcast, oneshot, watch};
@@ -211,9 +211,12 @@ impl Engine {
                             record.output_bytes = meta.len();
                         }
                     }
-                    let event = state.event(&record, EventKind::Finished {
-                        outcome: record.state.clone(),
-                    });
+                    let event = state.event(
+                        &record,
+                        EventKind::Finished {
+                            outcome: record.state.clone(),
+                        },
+                    );
                     let note = record.detached.then(|| {
                         state.next_note += 1;
                         state.next_note - 1
@@ -481,7 +484,13 @@ impl Engine {
             return;
         };
         let path = self.inner.store.log_path(id);
-        let output = Output::new(path, entry.record.detached, cfg.output_cap, cfg.spill, cfg.tail);
+        let output = Output::new(
+            path,
+            entry.record.detached,
+            cfg.output_cap,
+            cfg.spill,
+            cfg.tail,
+        );
         let started = output
             .map_err(|e| Failure::Capture {
                 error: e.to_string(),
@@ -553,7 +562,9 @@ impl Engine {
     fn finish(&self, id: TaskId, outcome: RunOutcome) {
         let mut st = self.lock();
         let Ok(entry) = st.entry(id) else { return };
-        let Some(live) = entry.live.take() else { return };
+        let Some(live) = entry.live.take() else {
+            return;
+        };
         let now = Timestamp::now();
         let started = entry.record.state.started_at();
         let state = classify(live.abort.reason(), outcome, started, now);
@@ -601,10 +612,14 @@ impl Engine {
             st.retained.push_back(id);
             st.retained_bytes += bytes;
             while st.retained_bytes > cfg.retained_memory {
-                let Some(old) = st.retained.pop_front() else { break };
+                let Some(old) = st.retained.pop_front() else {
+                    break;
+                };
                 if let Some(e) = st.tasks.get_mut(&old) {
                     if let Some(out) = e.output.take() {
-                        st.retained_bytes = st.retained_bytes.saturating_sub(out.retained_bytes() as u64);
+                        st.retained_bytes = st
+                            .retained_bytes
+                            .saturating_sub(out.retained_bytes() as u64);
                     }
                 }
             }
@@ -702,8 +717,16 @@ impl Engine {
         self.wait(ids, Some(cap)).await.map(|(records, _)| records)
     }
 
-    fn cancel_locked(&self, st: &mut State, id: TaskId, requester: Option<&str>, reason: CancelReason) {
-        let Some(entry) = st.tasks.get_mut(&id) else { return };
+    fn cancel_locked(
+        &self,
+        st: &mut State,
+        id: TaskId,
+        requester: Option<&str>,
+        reason: CancelReason,
+    ) {
+        let Some(entry) = st.tasks.get_mut(&id) else {
+            return;
+        };
         if entry.record.is_terminal() {
             return;
         }
@@ -774,7 +797,10 @@ impl Engine {
                 if self.get(*id)?.is_terminal() {
                     break;
                 }
-                if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+                if tokio::time::timeout_at(deadline, rx.changed())
+                    .await
+                    .is_err()
+                {
                     let records = self.records(ids)?;
                     return Ok((records, false));
                 }
@@ -855,7 +881,12 @@ impl Engine {
         }
     }
 
-    fn read_finished(&self, record: &TaskRecord, after: u64, max: usize) -> Result<Vec<u8>, EngineError> {
+    fn read_finished(
+        &self,
+        record: &TaskRecord,
+        after: u64,
+        max: usize,
+    ) -> Result<Vec<u8>, EngineError> {
         match &record.log_path {
             Some(path) => Ok(output::read_log(std::path::Path::new(path), after, max)?),
             None => Err(EngineError::NotRetained(format!(
@@ -869,7 +900,12 @@ impl Engine {
     /// The most recent output of a live or retained task.
     pub fn tail(&self, id: TaskId) -> Result<Vec<u8>, EngineError> {
         let mut st = self.lock();
-        Ok(st.entry(id)?.output.as_ref().map(|o| o.tail()).unwrap_or_default())
+        Ok(st
+            .entry(id)?
+            .output
+            .as_ref()
+            .map(|o| o.tail())
+            .unwrap_or_default())
     }
 
     /// Removes finished tasks that ended at least `older_than` ago (all finished tasks when
@@ -881,9 +917,10 @@ impl Engine {
             .tasks
             .values()
             .filter(|e| {
-                e.record.state.ended_at().is_some_and(|end| {
-                    older_than.is_none_or(|age| end.until(now) >= age)
-                })
+                e.record
+                    .state
+                    .ended_at()
+                    .is_some_and(|end| older_than.is_none_or(|age| end.until(now) >= age))
             })
             .map(|e| e.record.id)
             .collect();
@@ -895,7 +932,9 @@ impl Engine {
         for id in &ids {
             if let Some(e) = st.tasks.remove(id) {
                 if let Some(out) = &e.output {
-                    st.retained_bytes = st.retained_bytes.saturating_sub(out.retained_bytes() as u64);
+                    st.retained_bytes = st
+                        .retained_bytes
+                        .saturating_sub(out.retained_bytes() as u64);
                 }
             }
             st.retained.retain(|r| r != id);
@@ -965,7 +1004,8 @@ impl Engine {
                 .collect();
             for id in &ids {
                 if let Some(live) = st.tasks.get(id).and_then(|e| e.live.as_ref()) {
-                    live.abort.abort(AbortReason::Cancel(CancelReason::Shutdown));
+                    live.abort
+                        .abort(AbortReason::Cancel(CancelReason::Shutdown));
                 }
             }
             ids
@@ -991,10 +1031,14 @@ fn validate(spec: &mut TaskSpec) -> Result<(), EngineError> {
     if let Some(cwd) = &spec.cwd {
         let p = std::path::Path::new(cwd);
         if !p.is_absolute() {
-            return bad(format!("the working directory {cwd:?} is not an absolute path"));
+            return bad(format!(
+                "the working directory {cwd:?} is not an absolute path"
+            ));
         }
         if !p.is_dir() {
-            return bad(format!("the working directory {cwd} does not exist or is not a directory"));
+            return bad(format!(
+                "the working directory {cwd} does not exist or is not a directory"
+            ));
         }
     }
     if let Some(group) = &spec.group {
@@ -1003,7 +1047,9 @@ fn validate(spec: &mut TaskSpec) -> Result<(), EngineError> {
     for (what, limit) in [("timeout", spec.timeout), ("wait", spec.wait)] {
         if let Some(Limit::Millis(ms)) = limit {
             if Duration::from_millis(ms) > MAX_DURATION {
-                return bad(format!("the {what} of {ms} ms is longer than the limit of 10 years"));
+                return bad(format!(
+                    "the {what} of {ms} ms is longer than the limit of 10 years"
+                ));
             }
         }
     }
@@ -1020,7 +1066,9 @@ fn validate(spec: &mut TaskSpec) -> Result<(), EngineError> {
 fn check_env(env: &BTreeMap<String, String>) -> Result<(), EngineError> {
     for (k, v) in env {
         if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
-            return Err(EngineError::BadSpec(format!("invalid environment variable {k:?}")));
+            return Err(EngineError::BadSpec(format!(
+                "invalid environment variable {k:?}"
+            )));
         }
     }
     Ok(())

@@ -55,7 +55,13 @@ pub struct Output {
 impl Output {
     /// A new output for a task whose log would be `path`. With `to_disk`, the log is created
     /// now; otherwise output stays in memory until `spill` bytes.
-    pub fn new(path: PathBuf, to_disk: bool, cap: u64, spill: u64, tail: u64) -> Result<Self, OutputError> {
+    pub fn new(
+        path: PathBuf,
+        to_disk: bool,
+        cap: u64,
+        spill: u64,
+        tail: u64,
+    ) -> Result<Self, OutputError> {
         let sink = if to_disk {
             Sink::File(create_log(&path)?)
         } else {

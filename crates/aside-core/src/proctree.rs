@@ -27,7 +27,11 @@ pub fn tagged(tag: &str) -> BTreeSet<i32> {
         return found;
     };
     for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
             continue;
         };
         if pid != me && has_tag(pid, &needle) {
@@ -54,7 +58,10 @@ pub fn tagged_children(tag: &str) -> BTreeSet<i32> {
         let Ok(list) = std::fs::read_to_string(t.path().join("children")) else {
             continue;
         };
-        for pid in list.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+        for pid in list
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
             if has_tag(pid, &needle) {
                 found.insert(pid);
             }

@@ -77,7 +77,9 @@ impl Reaper {
         loop {
             match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(pid, code)) => self.dispatch(pid, Exit::Code(code)),
-                Ok(WaitStatus::Signaled(pid, sig, _)) => self.dispatch(pid, Exit::Signal(sig as i32)),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                    self.dispatch(pid, Exit::Signal(sig as i32))
+                }
                 Ok(WaitStatus::StillAlive) | Err(_) => return,
                 Ok(_) => continue,
             }

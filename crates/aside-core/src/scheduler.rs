@@ -44,7 +44,9 @@ impl Scheduler {
         }
         let mut best: Option<(u64, &str)> = None;
         for (group, q) in &self.queues {
-            let Some((arrival, _)) = q.front() else { continue };
+            let Some((arrival, _)) = q.front() else {
+                continue;
+            };
             let has_room = group.is_empty()
                 || config.group_limit(group).is_none_or(|limit| {
                     self.running_by_group.get(group).copied().unwrap_or(0) < limit

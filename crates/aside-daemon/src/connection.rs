@@ -65,9 +65,14 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: UnixStream) {
         match read_line(&mut reader, &mut buf).await {
             Ok(Line::Eof) => break,
             Ok(Line::TooLong) => {
-                respond(&conn, Value::Null, Err(err(code::INVALID_REQUEST, format!(
-                    "request line longer than {MAX_LINE_BYTES} bytes"
-                ))))
+                respond(
+                    &conn,
+                    Value::Null,
+                    Err(err(
+                        code::INVALID_REQUEST,
+                        format!("request line longer than {MAX_LINE_BYTES} bytes"),
+                    )),
+                )
                 .await;
             }
             Ok(Line::Complete) => {
@@ -110,7 +115,13 @@ async fn read_line(
     loop {
         let available = reader.fill_buf().await?;
         if available.is_empty() {
-            return Ok(if buf.is_empty() && !too_long { Line::Eof } else if too_long { Line::TooLong } else { Line::Complete });
+            return Ok(if buf.is_empty() && !too_long {
+                Line::Eof
+            } else if too_long {
+                Line::TooLong
+            } else {
+                Line::Complete
+            });
         }
         let (chunk, done) = match available.iter().position(|b| *b == b'\n') {
             Some(i) => (&available[..i], Some(i + 1)),
@@ -127,7 +138,11 @@ async fn read_line(
         let used = done.unwrap_or(available.len());
         reader.consume(used);
         if done.is_some() {
-            return Ok(if too_long { Line::TooLong } else { Line::Complete });
+            return Ok(if too_long {
+                Line::TooLong
+            } else {
+                Line::Complete
+            });
         }
     }
 }
@@ -151,38 +166,81 @@ async fn dispatch(shared: &Arc<Shared>, conn: &Arc<Conn>, bytes: &[u8]) {
     let value: Value = match serde_json::from_slice(bytes) {
         Ok(v) => v,
         Err(e) => {
-            respond(conn, Value::Null, Err(err(code::PARSE_ERROR, format!("malformed JSON: {e}")))).await;
+            respond(
+                conn,
+                Value::Null,
+                Err(err(code::PARSE_ERROR, format!("malformed JSON: {e}"))),
+            )
+            .await;
             return;
         }
     };
     let Value::Object(mut obj) = value else {
-        respond(conn, Value::Null, Err(err(code::INVALID_REQUEST, "a request must be a JSON object"))).await;
+        respond(
+            conn,
+            Value::Null,
+            Err(err(
+                code::INVALID_REQUEST,
+                "a request must be a JSON object",
+            )),
+        )
+        .await;
         return;
     };
     let id = obj.remove("id");
     let reply_to = id.clone().unwrap_or(Value::Null);
     if let Some(v) = obj.get("jsonrpc") {
         if v != "2.0" {
-            respond(conn, reply_to, Err(err(code::INVALID_REQUEST, "jsonrpc must be \"2.0\""))).await;
+            respond(
+                conn,
+                reply_to,
+                Err(err(code::INVALID_REQUEST, "jsonrpc must be \"2.0\"")),
+            )
+            .await;
             return;
         }
     }
     let Some(Value::String(method)) = obj.remove("method") else {
-        respond(conn, reply_to, Err(err(code::INVALID_REQUEST, "a request needs a method (a string)"))).await;
+        respond(
+            conn,
+            reply_to,
+            Err(err(
+                code::INVALID_REQUEST,
+                "a request needs a method (a string)",
+            )),
+        )
+        .await;
         return;
     };
     if !Request::METHODS.contains(&method.as_str()) {
-        respond(conn, reply_to, Err(err(code::METHOD_NOT_FOUND, format!("unknown method {method:?}")))).await;
+        respond(
+            conn,
+            reply_to,
+            Err(err(
+                code::METHOD_NOT_FOUND,
+                format!("unknown method {method:?}"),
+            )),
+        )
+        .await;
         return;
     }
     let params = match obj.remove("params") {
         None | Some(Value::Null) => json!({}),
         Some(p) => p,
     };
-    let request: Request = match serde_json::from_value(json!({"method": method, "params": params})) {
+    let request: Request = match serde_json::from_value(json!({"method": method, "params": params}))
+    {
         Ok(r) => r,
         Err(e) => {
-            respond(conn, reply_to, Err(err(code::INVALID_PARAMS, format!("invalid params for {method}: {e}")))).await;
+            respond(
+                conn,
+                reply_to,
+                Err(err(
+                    code::INVALID_PARAMS,
+                    format!("invalid params for {method}: {e}"),
+                )),
+            )
+            .await;
             return;
         }
     };

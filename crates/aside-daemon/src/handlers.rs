@@ -101,7 +101,10 @@ pub(crate) async fn handle(shared: &Arc<Shared>, conn: &Arc<Conn>, request: Requ
         Request::Read(p) => {
             let max = usize::try_from(p.max_bytes).unwrap_or(usize::MAX);
             let wait = p.wait_ms.map(Duration::from_millis);
-            let r = engine.read(p.id, p.after, max, wait, p.foreground).await.map_err(engine_err)?;
+            let r = engine
+                .read(p.id, p.after, max, wait, p.foreground)
+                .await
+                .map_err(engine_err)?;
             let next = r.offset + r.data.len() as u64;
             let task = (r.task.is_terminal() || r.task.detached).then_some(r.task.clone());
             ok(ReadResult {
@@ -121,7 +124,10 @@ pub(crate) async fn handle(shared: &Arc<Shared>, conn: &Arc<Conn>, request: Requ
         }
         Request::Stop(p) => {
             let reason = CancelReason::UserStop { message: p.message };
-            let tasks = engine.stop(&p.ids, &conn.owner(), reason).await.map_err(engine_err)?;
+            let tasks = engine
+                .stop(&p.ids, &conn.owner(), reason)
+                .await
+                .map_err(engine_err)?;
             ok(ListResult { tasks })
         }
         Request::Detach(p) => ok(engine.detach(p.id).map_err(engine_err)?),
@@ -140,7 +146,9 @@ pub(crate) async fn handle(shared: &Arc<Shared>, conn: &Arc<Conn>, request: Requ
             ok(SubscribeResult { latest_seq: latest })
         }
         Request::TakeNotifications(_) => ok(NotificationsResult {
-            notifications: engine.take_notifications(&conn.owner()).map_err(engine_err)?,
+            notifications: engine
+                .take_notifications(&conn.owner())
+                .map_err(engine_err)?,
         }),
     }
 }
@@ -181,7 +189,9 @@ async fn forward_events(
             }
             Err(RecvError::Lagged(_)) => {
                 // Fell behind the live stream: catch up from the store.
-                let Ok(missed) = engine.events_after(last, 100_000) else { return };
+                let Ok(missed) = engine.events_after(last, 100_000) else {
+                    return;
+                };
                 for event in missed {
                     last = event.seq;
                     if !send(conn.clone(), event).await {

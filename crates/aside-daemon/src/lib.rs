@@ -37,7 +37,8 @@ pub(crate) struct Shared {
 /// running tasks and returns.
 pub async fn serve(paths: Paths, config: Config) -> Result<(), DaemonError> {
     let setup = |what: &str, e: &dyn std::fmt::Display| DaemonError::Setup(format!("{what}: {e}"));
-    std::fs::create_dir_all(&paths.home).map_err(|e| setup(&paths.home.display().to_string(), &e))?;
+    std::fs::create_dir_all(&paths.home)
+        .map_err(|e| setup(&paths.home.display().to_string(), &e))?;
     std::fs::set_permissions(&paths.home, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| setup(&paths.home.display().to_string(), &e))?;
     let socket = paths.socket();
@@ -55,7 +56,11 @@ pub async fn serve(paths: Paths, config: Config) -> Result<(), DaemonError> {
         .map_err(|e| setup(&paths.lock_file().display().to_string(), &e))?;
     let mut lock = match Flock::lock(lock_file, FlockArg::LockExclusiveNonblock) {
         Ok(lock) => lock,
-        Err(_) => return Err(DaemonError::AlreadyRunning(paths.home.display().to_string())),
+        Err(_) => {
+            return Err(DaemonError::AlreadyRunning(
+                paths.home.display().to_string(),
+            ))
+        }
     };
     let _ = lock.set_len(0);
     let _ = writeln!(&mut *lock, "{}", std::process::id());
@@ -64,7 +69,8 @@ pub async fn serve(paths: Paths, config: Config) -> Result<(), DaemonError> {
 
     // Holding the lock, any socket file left behind is stale.
     let _ = std::fs::remove_file(&socket);
-    let listener = UnixListener::bind(&socket).map_err(|e| setup(&socket.display().to_string(), &e))?;
+    let listener =
+        UnixListener::bind(&socket).map_err(|e| setup(&socket.display().to_string(), &e))?;
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| setup(&socket.display().to_string(), &e))?;
 
@@ -116,8 +122,11 @@ pub async fn serve(paths: Paths, config: Config) -> Result<(), DaemonError> {
 /// Process-wide settings a daemon needs.
 fn prepare_process() {
     // One pipe and one log per running task: lift the soft limit on open files to the hard one.
-    if let Ok((_, hard)) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
-        let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard, hard);
+    if let Ok((_, hard)) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+    {
+        let _ =
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard, hard);
     }
     // A log write past a file-size limit must fail with EFBIG (and fail that task), not kill
     // the daemon with SIGXFSZ. A handler, unlike SIG_IGN, is reset in the tasks' processes

@@ -96,7 +96,18 @@ mod tests {
     #[test]
     fn strict_pattern() {
         assert_eq!("42".parse::<TaskId>().unwrap().get(), 42);
-        for bad in ["", "0", "042", "-1", "1.0", "../1", "1/", " 1", "1234567890123456", "١"] {
+        for bad in [
+            "",
+            "0",
+            "042",
+            "-1",
+            "1.0",
+            "../1",
+            "1/",
+            " 1",
+            "1234567890123456",
+            "١",
+        ] {
             assert!(bad.parse::<TaskId>().is_err(), "{bad:?} accepted");
         }
         let id: TaskId = serde_json::from_str("\"7\"").unwrap();

@@ -306,7 +306,9 @@ mod tests {
     fn methods_list_matches_enum() {
         for m in Request::METHODS {
             let v = serde_json::json!({"method": m, "params": {}});
-            let err = serde_json::from_value::<Request>(v).err().map(|e| e.to_string());
+            let err = serde_json::from_value::<Request>(v)
+                .err()
+                .map(|e| e.to_string());
             if let Some(e) = err {
                 assert!(!e.contains("unknown variant"), "{m}: {e}");
             }

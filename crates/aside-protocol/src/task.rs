@@ -62,9 +62,8 @@ impl ShellCommand {
 
 fn quote_arg(a: &str) -> String {
     let plain = !a.is_empty()
-        && a.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b)
-        });
+        && a.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
     if plain {
         a.to_string()
     } else {
@@ -440,8 +439,14 @@ mod tests {
 
     #[test]
     fn limit_reads_none() {
-        assert_eq!(serde_json::from_str::<Limit>("\"none\"").unwrap(), Limit::NONE);
-        assert_eq!(serde_json::from_str::<Limit>("5").unwrap(), Limit::Millis(5));
+        assert_eq!(
+            serde_json::from_str::<Limit>("\"none\"").unwrap(),
+            Limit::NONE
+        );
+        assert_eq!(
+            serde_json::from_str::<Limit>("5").unwrap(),
+            Limit::Millis(5)
+        );
         assert!(serde_json::from_str::<Limit>("\"never\"").is_err());
     }
 }

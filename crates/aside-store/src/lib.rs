@@ -58,10 +58,17 @@ pub enum Op<'a> {
     },
     Event(&'a Event),
     /// Queue a notification for the task's owner.
-    Notify { seq: u64, owner: &'a str, task: TaskId },
+    Notify {
+        seq: u64,
+        owner: &'a str,
+        task: TaskId,
+    },
     /// Remove a task with its events and notifications (its log is removed by the caller).
     Remove(TaskId),
 }
+
+/// A stored row that could not be read: its task id and why.
+pub type Damaged = (i64, String);
 
 /// A stored task: its record and the spec it was started from.
 pub struct StoredTask {
@@ -97,11 +104,10 @@ impl Store {
         if version == 0 {
             create_schema(&conn)?;
         }
-        let instance: String = conn.query_row(
-            "SELECT value FROM meta WHERE key = 'instance'",
-            [],
-            |r| r.get(0),
-        )?;
+        let instance: String =
+            conn.query_row("SELECT value FROM meta WHERE key = 'instance'", [], |r| {
+                r.get(0)
+            })?;
         Ok(Self {
             conn: Mutex::new(conn),
             dir: dir.to_path_buf(),
@@ -145,9 +151,9 @@ impl Store {
     }
 
     pub fn last_event_seq(&self) -> Result<u64, StoreError> {
-        let n: Option<i64> =
-            self.conn()
-                .query_row("SELECT MAX(seq) FROM events", [], |r| r.get(0))?;
+        let n: Option<i64> = self
+            .conn()
+            .query_row("SELECT MAX(seq) FROM events", [], |r| r.get(0))?;
         Ok(n.unwrap_or(0).max(0) as u64)
     }
 
@@ -192,18 +198,24 @@ impl Store {
                     }
                 }
                 Op::Event(ev) => {
-                    tx.prepare_cached("INSERT INTO events (seq, task_id, body) VALUES (?1, ?2, ?3)")?
-                        .execute(params![
-                            ev.seq as i64,
-                            ev.task_id.get() as i64,
-                            serde_json::to_string(ev)?
-                        ])?;
+                    tx.prepare_cached(
+                        "INSERT INTO events (seq, task_id, body) VALUES (?1, ?2, ?3)",
+                    )?
+                    .execute(params![
+                        ev.seq as i64,
+                        ev.task_id.get() as i64,
+                        serde_json::to_string(ev)?
+                    ])?;
                 }
                 Op::Notify { seq, owner, task } => {
                     tx.prepare_cached(
                         "INSERT INTO notifications (seq, owner, task_id) VALUES (?1, ?2, ?3)",
                     )?
-                    .execute(params![*seq as i64, owner, task.get() as i64])?;
+                    .execute(params![
+                        *seq as i64,
+                        owner,
+                        task.get() as i64
+                    ])?;
                 }
                 Op::Remove(id) => {
                     let id = id.get() as i64;
@@ -219,18 +231,26 @@ impl Store {
 
     /// Every stored task, oldest first, and the rows that could not be read (id and why):
     /// a damaged row is reported and left in place, never allowed to stop the others loading.
-    pub fn load_tasks(&self) -> Result<(Vec<StoredTask>, Vec<(i64, String)>), StoreError> {
+    pub fn load_tasks(&self) -> Result<(Vec<StoredTask>, Vec<Damaged>), StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare("SELECT id, record, spec FROM tasks ORDER BY id")?;
         let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
         })?;
         let mut out = Vec::new();
         let mut damaged = Vec::new();
         for row in rows {
             let (id, record, spec) = row?;
-            let parsed = serde_json::from_str(&record)
-                .and_then(|record| Ok(StoredTask { record, spec: serde_json::from_str(&spec)? }));
+            let parsed = serde_json::from_str(&record).and_then(|record| {
+                Ok(StoredTask {
+                    record,
+                    spec: serde_json::from_str(&spec)?,
+                })
+            });
             match parsed {
                 Ok(task) => out.push(task),
                 Err(e) => damaged.push((id, e.to_string())),
@@ -263,7 +283,9 @@ impl Store {
                 "SELECT n.seq, t.record FROM notifications n JOIN tasks t ON t.id = n.task_id
                  WHERE n.owner = ?1 ORDER BY n.seq",
             )?;
-            let rows = stmt.query_map([owner], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+            let rows = stmt.query_map([owner], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })?;
             for row in rows {
                 let (seq, record) = row?;
                 out.push(Notification {

@@ -1,6 +1,4 @@
-use aside_protocol::{
-    EventKind, ShellCommand, StartMode, TaskKind, TaskState, Timestamp,
-};
+use aside_protocol::{EventKind, ShellCommand, StartMode, TaskKind, TaskState, Timestamp};
 
 use super::*;
 
@@ -40,7 +38,13 @@ fn records_events_and_notifications_survive_reopen() {
             kind: EventKind::Queued,
         };
         store
-            .apply(&[Op::PutTask { record: &rec, spec: Some(&spec) }, Op::Event(&ev)])
+            .apply(&[
+                Op::PutTask {
+                    record: &rec,
+                    spec: Some(&spec),
+                },
+                Op::Event(&ev),
+            ])
             .unwrap();
         let done = record(
             1,
@@ -52,8 +56,15 @@ fn records_events_and_notifications_survive_reopen() {
         );
         store
             .apply(&[
-                Op::PutTask { record: &done, spec: None },
-                Op::Notify { seq: 1, owner: "cli", task: done.id },
+                Op::PutTask {
+                    record: &done,
+                    spec: None,
+                },
+                Op::Notify {
+                    seq: 1,
+                    owner: "cli",
+                    task: done.id,
+                },
             ])
             .unwrap();
     }
@@ -68,7 +79,10 @@ fn records_events_and_notifications_survive_reopen() {
     assert!(store.take_notifications("someone-else").unwrap().is_empty());
     let n = store.take_notifications("cli").unwrap();
     assert_eq!(n.len(), 1);
-    assert!(store.take_notifications("cli").unwrap().is_empty(), "delivered twice");
+    assert!(
+        store.take_notifications("cli").unwrap().is_empty(),
+        "delivered twice"
+    );
 }
 
 #[test]
@@ -77,7 +91,12 @@ fn ids_are_not_reused_after_removal() {
     let store = Store::open(dir.path()).unwrap();
     let spec = TaskSpec::shell(ShellCommand::Script("true".into()));
     let rec = record(7, TaskState::Queued);
-    store.apply(&[Op::PutTask { record: &rec, spec: Some(&spec) }]).unwrap();
+    store
+        .apply(&[Op::PutTask {
+            record: &rec,
+            spec: Some(&spec),
+        }])
+        .unwrap();
     store.apply(&[Op::Remove(rec.id)]).unwrap();
     assert!(store.load_tasks().unwrap().0.is_empty());
     assert_eq!(store.last_task_id().unwrap(), 7);
@@ -88,7 +107,8 @@ fn newer_format_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     drop(Store::open(dir.path()).unwrap());
     let conn = Connection::open(dir.path().join("aside.db")).unwrap();
-    conn.pragma_update(None, "user_version", FORMAT_VERSION + 1).unwrap();
+    conn.pragma_update(None, "user_version", FORMAT_VERSION + 1)
+        .unwrap();
     drop(conn);
     let err = Store::open(dir.path()).err().unwrap();
     assert!(matches!(err, StoreError::NewerFormat(..)), "{err}");
