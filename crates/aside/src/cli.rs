@@ -74,7 +74,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub json: bool,
     /// The command and its arguments.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
     pub command: Vec<String>,
 }
 
@@ -164,7 +169,10 @@ pub enum DaemonAction {
 /// The text after `aside --help`: files, settings with their defaults, exit codes.
 pub fn after_help(paths: Option<&aside_core::Paths>) -> String {
     let (home, config) = match paths {
-        Some(p) => (p.home.display().to_string(), p.config_file.display().to_string()),
+        Some(p) => (
+            p.home.display().to_string(),
+            p.config_file.display().to_string(),
+        ),
         None => ("(unresolved: set ASIDE_HOME)".into(), "(unresolved)".into()),
     };
     let settings = aside_core::Config::default()

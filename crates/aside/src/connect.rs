@@ -40,7 +40,9 @@ pub fn parse_ids(ids: &[String]) -> anyhow::Result<Vec<TaskId>> {
 /// Reads a duration flag (`500ms`, `30s`, `2m`, `1h`), or `none` where allowed.
 pub fn parse_limit(s: &str, what: &str) -> anyhow::Result<aside_protocol::Limit> {
     let d = aside_core::config::parse_limit(s).map_err(|e| anyhow::anyhow!("--{what}: {e}"))?;
-    Ok(aside_protocol::Limit::from_millis(d.map(|d| d.as_millis() as u64)))
+    Ok(aside_protocol::Limit::from_millis(
+        d.map(|d| d.as_millis() as u64),
+    ))
 }
 
 pub fn parse_duration(s: &str, what: &str) -> anyhow::Result<std::time::Duration> {

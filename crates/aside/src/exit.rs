@@ -17,7 +17,9 @@ pub fn for_state(state: &TaskState) -> i32 {
         TaskState::Failed { failure, .. } => match failure {
             Failure::Exit { exit_code } => *exit_code,
             Failure::Signal { signal } => 128 + signal,
-            Failure::Spawn { not_found: true, .. } => NOT_FOUND,
+            Failure::Spawn {
+                not_found: true, ..
+            } => NOT_FOUND,
             Failure::Spawn { .. } => CANNOT_EXECUTE,
             Failure::Capture { .. } | Failure::OutputCap { .. } | Failure::Worker { .. } => 1,
         },

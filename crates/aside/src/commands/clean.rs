@@ -6,11 +6,24 @@ use crate::cli::CleanArgs;
 use crate::connect::{self, Context};
 
 pub async fn run(ctx: &Context, a: CleanArgs) -> anyhow::Result<i32> {
-    let older = a.older_than.as_deref().map(|d| connect::parse_duration(d, "older-than")).transpose()?;
+    let older = a
+        .older_than
+        .as_deref()
+        .map(|d| connect::parse_duration(d, "older-than"))
+        .transpose()?;
     let client = ctx.client().await?;
     let r: CleanResult = client
-        .call("task.clean", CleanParams { older_than_ms: older.map(|d| d.as_millis() as u64) })
+        .call(
+            "task.clean",
+            CleanParams {
+                older_than_ms: older.map(|d| d.as_millis() as u64),
+            },
+        )
         .await?;
-    println!("removed {} finished task{}", r.removed.len(), if r.removed.len() == 1 { "" } else { "s" });
+    println!(
+        "removed {} finished task{}",
+        r.removed.len(),
+        if r.removed.len() == 1 { "" } else { "s" }
+    );
     Ok(0)
 }

@@ -10,6 +10,9 @@ pub async fn run(ctx: &Context, a: IdArg) -> anyhow::Result<i32> {
     let id = connect::parse_id(&a.id)?;
     let client = ctx.client().await?;
     let t: TaskRecord = client.call("task.detach", IdParams { id }).await?;
-    println!("task {} runs in the background; follow it with: aside logs -f {}", t.id, t.id);
+    println!(
+        "task {} runs in the background; follow it with: aside logs -f {}",
+        t.id, t.id
+    );
     Ok(0)
 }

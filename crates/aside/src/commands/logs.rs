@@ -54,7 +54,16 @@ async fn tail_offset(client: &Client, id: TaskId, total: u64, lines: usize) -> a
     loop {
         let start = total.saturating_sub(window);
         let r: ReadResult = client
-            .call("task.read", ReadParams { id, after: start, max_bytes: total - start, wait_ms: None, foreground: false })
+            .call(
+                "task.read",
+                ReadParams {
+                    id,
+                    after: start,
+                    max_bytes: total - start,
+                    wait_ms: None,
+                    foreground: false,
+                },
+            )
             .await?;
         let data = r.chunk.decode()?;
         // A trailing newline ends the last line; it does not start another.

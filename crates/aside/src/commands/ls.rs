@@ -33,7 +33,14 @@ pub async fn run(ctx: &Context, a: LsArgs) -> anyhow::Result<i32> {
             .collect();
         render::print_json(&rows)?;
     } else if tasks.is_empty() {
-        println!("no tasks{}", if a.all { "" } else { " running (aside ls --all shows finished ones)" });
+        println!(
+            "no tasks{}",
+            if a.all {
+                ""
+            } else {
+                " running (aside ls --all shows finished ones)"
+            }
+        );
     } else {
         print!("{}", render::table(&tasks));
     }

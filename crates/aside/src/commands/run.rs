@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use aside_client::Client;
-use aside_protocol::rpc::{IdParams, ListResult, ReadParams, ReadResult, StartParams, StartResult, StopParams};
+use aside_protocol::rpc::{
+    IdParams, ListResult, ReadParams, ReadResult, StartParams, StartResult, StopParams,
+};
 use aside_protocol::{ShellCommand, StartMode, TaskRecord, TaskSpec};
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -69,15 +71,28 @@ fn build_spec(a: &RunArgs) -> anyhow::Result<TaskSpec> {
     spec.name = a.name.clone();
     spec.group = a.group.clone();
     spec.dedupe_key = a.dedupe.clone();
-    spec.timeout = a.timeout.as_deref().map(|t| connect::parse_limit(t, "timeout")).transpose()?;
-    spec.wait = a.wait.as_deref().map(|w| connect::parse_limit(w, "wait")).transpose()?;
-    spec.mode = if a.bg { StartMode::Background } else { StartMode::Foreground };
+    spec.timeout = a
+        .timeout
+        .as_deref()
+        .map(|t| connect::parse_limit(t, "timeout"))
+        .transpose()?;
+    spec.wait = a
+        .wait
+        .as_deref()
+        .map(|w| connect::parse_limit(w, "wait"))
+        .transpose()?;
+    spec.mode = if a.bg {
+        StartMode::Background
+    } else {
+        StartMode::Foreground
+    };
     Ok(spec)
 }
 
 /// One argument that a shell would have to read (spaces, pipes, quotes, variables...).
 fn needs_shell(arg: &str) -> bool {
-    arg.chars().any(|c| c.is_whitespace() || "|&;<>()$`\\\"'*?[]#~=%{}!".contains(c))
+    arg.chars()
+        .any(|c| c.is_whitespace() || "|&;<>()$`\\\"'*?[]#~=%{}!".contains(c))
 }
 
 /// Streams output until the task ends (exit with its code) or goes to the background
@@ -118,17 +133,23 @@ async fn follow(client: &Client, task: TaskRecord) -> anyhow::Result<i32> {
             }
         };
         let data = r.chunk.decode()?;
-        if !data.is_empty() {
-            if stdout.write_all(&data).and_then(|_| stdout.flush()).is_err() {
-                // Nobody reads our output any more: stop the task, as a pipe would.
-                let _: ListResult = client
-                    .call("task.stop", StopParams {
+        if !data.is_empty()
+            && stdout
+                .write_all(&data)
+                .and_then(|_| stdout.flush())
+                .is_err()
+        {
+            // Nobody reads our output any more: stop the task, as a pipe would.
+            let _: ListResult = client
+                .call(
+                    "task.stop",
+                    StopParams {
                         ids: vec![id],
                         message: Some("the reader of its output went away".into()),
-                    })
-                    .await?;
-                return Ok(128 + libc::SIGPIPE);
-            }
+                    },
+                )
+                .await?;
+            return Ok(128 + libc::SIGPIPE);
         }
         after = r.next;
         if let Some(t) = r.task {
@@ -149,9 +170,15 @@ async fn follow(client: &Client, task: TaskRecord) -> anyhow::Result<i32> {
 fn report_end(t: &TaskRecord) {
     use aside_protocol::{Failure, TaskState};
     match &t.state {
-        TaskState::Failed { failure: Failure::Exit { .. }, .. } | TaskState::Succeeded { .. } => {}
-        TaskState::Cancelled { reason: aside_protocol::CancelReason::UserStop { message: Some(m) }, .. }
-            if m.contains("Ctrl+C") => {}
+        TaskState::Failed {
+            failure: Failure::Exit { .. },
+            ..
+        }
+        | TaskState::Succeeded { .. } => {}
+        TaskState::Cancelled {
+            reason: aside_protocol::CancelReason::UserStop { message: Some(m) },
+            ..
+        } if m.contains("Ctrl+C") => {}
         other => eprintln!("aside: task {} {}", t.id, other.describe()),
     }
 }

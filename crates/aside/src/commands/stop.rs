@@ -10,7 +10,13 @@ pub async fn run(ctx: &Context, a: StopArgs) -> anyhow::Result<i32> {
     let ids = connect::parse_ids(&a.ids)?;
     let client = ctx.client().await?;
     let r: ListResult = client
-        .call("task.stop", StopParams { ids, message: a.reason })
+        .call(
+            "task.stop",
+            StopParams {
+                ids,
+                message: a.reason,
+            },
+        )
         .await?;
     if a.json {
         render::print_json(&r.tasks)?;

@@ -11,7 +11,11 @@ use crate::render;
 
 pub async fn run(ctx: &Context, a: WaitArgs) -> anyhow::Result<i32> {
     let ids = connect::parse_ids(&a.ids)?;
-    let limit = a.timeout.as_deref().map(|t| connect::parse_duration(t, "timeout")).transpose()?;
+    let limit = a
+        .timeout
+        .as_deref()
+        .map(|t| connect::parse_duration(t, "timeout"))
+        .transpose()?;
     let deadline = limit.map(|l| Instant::now() + l);
     let client = ctx.client().await?;
     loop {
