@@ -200,7 +200,7 @@ impl Config {
         ];
         if self.groups.is_empty() {
             lines.push(
-                "[groups]                       # name = tasks at once, e.g. build = 2".into(),
+                "[groups]                     # name = tasks at once, e.g. build = 2".into(),
             );
         } else {
             lines.push("[groups]".into());
