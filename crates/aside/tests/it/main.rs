@@ -1,0 +1,7 @@
+//! Integration tests of `aside`: the real binary, a private state directory and daemon per
+//! test. One binary for all areas, one module per area; the harness is in `support`.
+
+mod support;
+
+mod background;
+mod foreground;
