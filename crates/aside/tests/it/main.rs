@@ -4,4 +4,5 @@
 mod support;
 
 mod background;
+mod detach;
 mod foreground;
