@@ -6,3 +6,4 @@ mod support;
 mod background;
 mod detach;
 mod foreground;
+mod stop;
