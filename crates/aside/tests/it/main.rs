@@ -6,4 +6,5 @@ mod support;
 mod background;
 mod detach;
 mod foreground;
+mod scheduling;
 mod stop;

@@ -1,0 +1,113 @@
+//! Slots, FIFO order, cancelling queued tasks, dedupe keys.
+
+use crate::support::*;
+
+/// Runs four tasks that log their start and end to one file; returns the ids.
+fn four_markers(a: &Aside, flags: &[&str]) -> Vec<String> {
+    let f = a.path("order");
+    (1..=4)
+        .map(|n| {
+            a.bg_with(
+                flags,
+                &format!(
+                    "echo start {n} >> '{f}'; sleep 0.2; echo end {n} >> '{f}'",
+                    f = f.display()
+                ),
+            )
+        })
+        .collect()
+}
+
+fn assert_serial_in_order(a: &Aside, ids: &[String]) {
+    let mut ended = Vec::new();
+    for id in ids {
+        let rec = a.wait_end(id);
+        assert_eq!(rec["state"], "succeeded", "{rec}");
+        ended.push(rec);
+    }
+    let order = std::fs::read_to_string(a.path("order")).expect("order file");
+    assert_eq!(
+        order, "start 1\nend 1\nstart 2\nend 2\nstart 3\nend 3\nstart 4\nend 4\n",
+        "tasks overlapped or ran out of order"
+    );
+    // Each one started only once the one before it had ended.
+    for pair in ended.windows(2) {
+        let (prev_end, next_start) = (pair[0]["ended_at"].as_str(), pair[1]["started_at"].as_str());
+        assert!(
+            prev_end <= next_start,
+            "task {} started before {} ended",
+            pair[1]["id"],
+            pair[0]["id"]
+        );
+    }
+}
+
+#[test]
+fn max_running_one_runs_tasks_one_at_a_time_in_fifo_order() {
+    let a = Aside::with_config("max_running = 1\n");
+    let ids = four_markers(&a, &[]);
+    assert_serial_in_order(&a, &ids);
+}
+
+#[test]
+fn group_limit_one_serializes_its_tasks_but_not_other_tasks() {
+    let a = Aside::with_config("max_running = 8\n[groups]\nserial = 1\n");
+    let holder = a.bg_with(&["--group", "serial"], &a.gate("go"));
+    a.wait_state(&holder, "running");
+    let ids = four_markers(&a, &["--group", "serial"]);
+    // Held back by the group's limit, not by the global one: an ungrouped task runs now.
+    let free = a.bg("echo free");
+    assert_eq!(a.wait_end(&free)["state"], "succeeded");
+    for id in &ids {
+        assert_eq!(a.state(id), "queued", "task {id} ignored its group's limit");
+    }
+    assert!(!a.path("order").exists());
+    a.open("go");
+    assert_serial_in_order(&a, &ids);
+}
+
+#[test]
+fn a_task_stopped_while_queued_is_cancelled_and_never_starts() {
+    let a = Aside::with_config("max_running = 1\n");
+    let holder = a.bg(&a.gate("go"));
+    a.wait_state(&holder, "running");
+    let ran = a.path("ran");
+    let queued = a.bg(&format!("touch '{}'", ran.display()));
+    assert_eq!(a.state(&queued), "queued");
+
+    let rec = a.ok(&["stop", &queued, "--json"]).json()[0].clone();
+    assert_eq!(rec["state"], "cancelled", "{rec}");
+    assert!(rec.get("started_at").is_none(), "it never started: {rec}");
+
+    // The slot frees; the queue moves on without it.
+    a.open("go");
+    assert_eq!(a.wait_end(&holder)["state"], "succeeded");
+    let later = a.bg("echo later");
+    assert_eq!(a.wait_end(&later)["state"], "succeeded");
+    assert!(!ran.exists(), "the cancelled task ran after all");
+    assert_eq!(a.state(&queued), "cancelled");
+}
+
+#[test]
+fn dedupe_returns_the_live_task_then_a_new_one_after_it_ends() {
+    let a = Aside::new();
+    let first = a.bg_with(&["--dedupe", "K"], &format!("echo first; {}", a.gate("go")));
+    let second = a.bg_with(&["--dedupe", "K"], "echo second");
+    assert_eq!(first, second, "a live task holds the key");
+    let other = a.bg_with(&["--dedupe", "L"], "echo other");
+    assert_ne!(other, first, "another key is another task");
+    assert_eq!(a.wait_end(&other)["state"], "succeeded");
+
+    a.open("go");
+    assert_eq!(a.wait_end(&first)["state"], "succeeded");
+    assert_eq!(
+        String::from_utf8_lossy(&a.logs(&first)),
+        "first\n",
+        "the duplicate never ran"
+    );
+    let third = a.bg_with(&["--dedupe", "K"], "echo third");
+    assert_ne!(third, first, "the key is free once its task ended");
+    assert_eq!(a.wait_end(&third)["state"], "succeeded");
+    assert_eq!(String::from_utf8_lossy(&a.logs(&third)), "third\n");
+    assert_eq!(a.list_all().len(), 3);
+}
