@@ -6,5 +6,6 @@ mod support;
 mod background;
 mod detach;
 mod foreground;
+mod output;
 mod scheduling;
 mod stop;
