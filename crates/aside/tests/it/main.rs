@@ -7,5 +7,6 @@ mod background;
 mod detach;
 mod foreground;
 mod output;
+mod recovery;
 mod scheduling;
 mod stop;

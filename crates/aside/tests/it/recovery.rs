@@ -1,0 +1,81 @@
+//! The daemon killed with SIGKILL: what the next one makes of the state it left.
+
+use std::time::Duration;
+
+use crate::support::*;
+
+#[test]
+fn after_the_daemon_is_killed_running_tasks_are_lost_and_killed_queued_ones_run_and_records_stay() {
+    let a = Aside::with_config("max_running = 1\nkill_grace = \"1s\"\n");
+    let d = a.home.display();
+    // Finished before the crash.
+    let done_ok = a.bg("echo finished");
+    let done_bad = a.bg("exit 3");
+    assert_eq!(a.wait_end(&done_ok)["state"], "succeeded");
+    assert_eq!(a.wait_end(&done_bad)["state"], "failed");
+
+    // Running at the crash: wrote something, has a setsid child, never ends by itself.
+    let running = a.bg(&format!(
+        "echo $$ > '{d}/root.pid'; setsid sh -c 'echo $$ > \"{d}/setsid.pid\"; exec sleep 303' & \
+         echo before the crash; {}; echo after",
+        a.gate("never")
+    ));
+    let root = a.read_pid("root.pid");
+    let escaped = a.read_pid("setsid.pid");
+    a.wait_state(&running, "running");
+    assert!(eventually(SOON, || a.logs(&running) == b"before the crash\n"));
+    // Queued behind it.
+    let ran = a.path("queued-ran");
+    let queued = a.bg(&format!("echo queued output; touch '{}'", ran.display()));
+    assert_eq!(a.state(&queued), "queued");
+
+    let daemon = a.daemon_pid().expect("daemon pid");
+    kill(daemon, libc::SIGKILL);
+    assert_all_dead(&[daemon], SOON, "the killed daemon");
+    assert!(
+        !is_dead(root),
+        "the task outlives the daemon until the restart"
+    );
+
+    // The next CLI call starts a new daemon, which settles what the old one left.
+    let after = a.list_all();
+    let new_daemon = a.daemon_pid().expect("a new daemon");
+    assert_ne!(new_daemon, daemon);
+    let by_id = |id: &str| {
+        after
+            .iter()
+            .find(|t| t["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("task {id} missing: {after:?}"))
+    };
+    assert_eq!(by_id(&done_ok)["state"], "succeeded");
+    assert_eq!(by_id(&done_bad)["state"], "failed");
+    assert_eq!(by_id(&done_bad)["exit_code"], 3);
+    let lost = by_id(&running);
+    assert_eq!(lost["state"], "lost", "{lost}");
+    assert!(
+        lost["reason"].as_str().unwrap_or("").contains("daemon"),
+        "{lost}"
+    );
+    assert_all_dead(
+        &[root, escaped],
+        Duration::from_secs(15),
+        "the lost task's processes",
+    );
+
+    assert_eq!(
+        a.logs(&running),
+        b"before the crash\n",
+        "the lost task's log keeps what it wrote"
+    );
+    assert_eq!(String::from_utf8_lossy(&a.logs(&done_ok)), "finished\n");
+
+    let q = a.wait_end(&queued);
+    assert_eq!(
+        q["state"], "succeeded",
+        "the queued task runs after the restart: {q}"
+    );
+    assert!(ran.exists());
+    assert_eq!(String::from_utf8_lossy(&a.logs(&queued)), "queued output\n");
+    assert_eq!(a.list_all().len(), 4);
+}
