@@ -4,6 +4,7 @@
 mod support;
 
 mod background;
+mod bad_input;
 mod detach;
 mod foreground;
 mod output;

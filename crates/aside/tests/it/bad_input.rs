@@ -1,0 +1,189 @@
+//! Bad input: every mistake gets a clear message and the right exit code.
+
+use crate::support::*;
+
+#[test]
+fn unknown_ids_exit_125_naming_the_id() {
+    let a = Aside::new();
+    for args in [
+        &["logs", "999"][..],
+        &["stop", "999"],
+        &["wait", "999"],
+        &["info", "999"],
+        &["detach", "999"],
+    ] {
+        let out = a.run(args);
+        assert_eq!(out.code, 125, "aside {args:?}: {out:?}");
+        assert!(
+            out.stderr.contains("no task with id 999"),
+            "aside {args:?}: {:?}",
+            out.stderr
+        );
+        assert!(out.stdout.is_empty(), "aside {args:?}: {out:?}");
+    }
+    // One unknown id among known ones is refused before anything is stopped.
+    let id = a.bg(&a.gate("go"));
+    let out = a.run(&["stop", &id, "999"]);
+    assert_eq!(out.code, 125, "{out:?}");
+    assert_eq!(a.state(&id), "running");
+    a.open("go");
+    a.wait_end(&id);
+}
+
+#[test]
+fn malformed_ids_are_refused_before_reaching_the_daemon() {
+    let a = Aside::new();
+    for bad in ["../x", "0", "042", "-1", "1.5", "12345678901234567", "x"] {
+        for cmd in ["logs", "stop", "wait", "info", "detach"] {
+            let out = a.run(&[cmd, "--", bad]);
+            assert_eq!(out.code, 125, "aside {cmd} {bad:?}: {out:?}");
+            assert!(
+                out.stderr.contains("invalid task id") && out.stderr.contains(bad),
+                "aside {cmd} {bad:?}: {:?}",
+                out.stderr
+            );
+        }
+    }
+    assert!(!a.socket().exists(), "a malformed id started the daemon");
+}
+
+#[test]
+fn a_command_that_does_not_exist_exits_127_and_the_task_failed() {
+    let a = Aside::new();
+    let out = a.run(&["run", "--", "aside-no-such-command-xyz", "arg"]);
+    assert_eq!(out.code, 127, "{out:?}");
+    assert!(
+        out.stderr.contains("aside-no-such-command-xyz"),
+        "{:?}",
+        out.stderr
+    );
+    let tasks = a.list_all();
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(tasks[0]["state"], "failed");
+    assert_eq!(tasks[0]["failure"], "spawn");
+    assert_eq!(tasks[0]["not_found"], true);
+
+    let id = a.bg_with(&[], "true");
+    a.wait_end(&id);
+    // Through `run --bg` and `wait` as well.
+    let bg = a
+        .ok(&["run", "--bg", "--", "aside-no-such-command-xyz"])
+        .text()
+        .trim()
+        .to_string();
+    assert_eq!(a.run(&["wait", &bg]).code, 127);
+}
+
+#[test]
+fn a_file_that_cannot_be_executed_exits_126() {
+    let a = Aside::new();
+    std::fs::write(a.path("not-exec"), "#!/bin/sh\necho hi\n").expect("write");
+    let out = a.run(&["run", "--", "./not-exec"]);
+    assert_eq!(out.code, 126, "{out:?}");
+    let t = &a.list_all()[0];
+    assert_eq!(t["state"], "failed");
+    assert_eq!(t["failure"], "spawn");
+    assert_eq!(t["not_found"], false);
+}
+
+#[test]
+fn a_missing_working_directory_exits_125_and_creates_no_task() {
+    let a = Aside::new();
+    let out = a.run(&["run", "--cwd", "/nonexistent/aside-dir", "--", "true"]);
+    assert_eq!(out.code, 125, "{out:?}");
+    assert!(
+        out.stderr.contains("/nonexistent/aside-dir"),
+        "{:?}",
+        out.stderr
+    );
+    let bg = a.run(&["run", "--bg", "--cwd", "no-such-subdir", "--", "true"]);
+    assert_eq!(bg.code, 125, "{bg:?}");
+    assert!(bg.stdout.is_empty(), "no id printed: {bg:?}");
+    assert!(bg.stderr.contains("no-such-subdir"), "{:?}", bg.stderr);
+    assert!(a.list_all().is_empty(), "a task was created");
+}
+
+#[test]
+fn a_group_limit_of_zero_stops_the_daemon_from_starting_with_a_message_naming_it() {
+    let a = Aside::with_config("[groups]\nbuild = 0\n");
+    for args in [&["ls"][..], &["daemon", "start"]] {
+        let out = a.run(args);
+        assert_eq!(out.code, 125, "aside {args:?}: {out:?}");
+        assert!(
+            out.stderr.contains("did not start")
+                && out.stderr.contains("config.toml")
+                && out.stderr.contains("\"build\"")
+                && out.stderr.contains("at least 1"),
+            "aside {args:?}: {:?}",
+            out.stderr
+        );
+    }
+    assert!(a.daemon_processes().is_empty());
+    assert_eq!(a.run(&["daemon", "status"]).code, 1);
+}
+
+#[test]
+fn other_bad_config_values_name_their_key() {
+    for (config, key) in [
+        ("max_running = 0\n", "max_running"),
+        ("spill = \"lots\"\n", "spill"),
+        ("kill_grace = \"soon\"\n", "kill_grace"),
+        ("max_runing = 2\n", "max_runing"),
+    ] {
+        let a = Aside::with_config(config);
+        let out = a.run(&["ls"]);
+        assert_eq!(out.code, 125, "{config:?}: {out:?}");
+        assert!(out.stderr.contains(key), "{config:?}: {:?}", out.stderr);
+    }
+}
+
+#[test]
+fn absurd_durations_are_refused_with_a_clear_message() {
+    let a = Aside::new();
+    for (flag, value) in [
+        ("--timeout", "1000000000h"),
+        ("--wait", "1000000000h"),
+        ("--timeout", "soon"),
+        ("--timeout", "0s"),
+    ] {
+        let out = a.run(&["run", flag, value, "--", "true"]);
+        assert_eq!(out.code, 125, "{flag} {value}: {out:?}");
+        assert!(
+            !out.stderr.is_empty() && out.stderr.len() < 400,
+            "{flag} {value}: {:?}",
+            out.stderr
+        );
+        if value != "0s" {
+            assert!(
+                out.stderr.contains(flag) && out.stderr.contains(value),
+                "{flag} {value}: {:?}",
+                out.stderr
+            );
+        }
+    }
+    let out = a.run(&["wait", "1", "--timeout", "1000000000h"]);
+    assert_eq!(out.code, 125);
+    assert!(out.stderr.contains("10 years"), "{:?}", out.stderr);
+    let out = a.run(&["clean", "--older-than", "forever"]);
+    assert_eq!(out.code, 125);
+    assert!(out.stderr.contains("--older-than"), "{:?}", out.stderr);
+    assert!(a.list_all().is_empty(), "no task was created");
+}
+
+#[test]
+fn a_malformed_env_flag_is_refused() {
+    let a = Aside::new();
+    let out = a.run(&["run", "--env", "NOEQUALS", "--", "true"]);
+    assert_eq!(out.code, 125, "{out:?}");
+    assert!(out.stderr.contains("NOEQUALS"), "{:?}", out.stderr);
+    let out = a.ok(&[
+        "run",
+        "--env",
+        "GREETING=hi there",
+        "--",
+        "sh",
+        "-c",
+        "echo $GREETING $ASIDE_TASK_ID",
+    ]);
+    assert_eq!(out.text(), "hi there 1\n");
+}
