@@ -11,3 +11,4 @@ mod output;
 mod recovery;
 mod scheduling;
 mod stop;
+mod wire;

@@ -1,0 +1,171 @@
+//! The raw JSON-RPC wire: every kind of bad request gets the right error, and the daemon
+//! goes on serving.
+
+use std::io::Write;
+
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+fn error_code(v: &Value) -> i64 {
+    v["error"]["code"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("expected an error response, got {v}"))
+}
+
+#[test]
+fn malformed_requests_get_json_rpc_errors_and_the_daemon_keeps_serving() {
+    let a = Aside::new();
+    let before = a.bg("echo before");
+    a.wait_end(&before);
+    let mut w = a.wire();
+    w.hello();
+
+    // Not JSON at all.
+    w.send_line(br#"{"jsonrpc":"2.0","id":1,"method":"#);
+    let r = w.response();
+    assert_eq!(error_code(&r), -32700, "{r}");
+    assert_eq!(r["jsonrpc"], "2.0");
+    assert!(r["id"].is_null(), "{r}");
+
+    // Not an object.
+    for not_object in [&b"[1,2,3]"[..], b"42", b"\"task.list\"", b"null"] {
+        w.send_line(not_object);
+        let r = w.response();
+        assert_eq!(
+            error_code(&r),
+            -32600,
+            "{} -> {r}",
+            String::from_utf8_lossy(not_object)
+        );
+    }
+
+    // An object that is no request: no method, a method that is not a string, bad jsonrpc.
+    for v in [
+        json!({"jsonrpc": "2.0", "id": 2}),
+        json!({"jsonrpc": "2.0", "id": 3, "method": 7}),
+        json!({"jsonrpc": "1.0", "id": 4, "method": "task.list"}),
+    ] {
+        w.send(&v);
+        let r = w.response();
+        assert_eq!(error_code(&r), -32600, "{v} -> {r}");
+        assert_eq!(r["id"], v["id"], "the error answers the request's id");
+    }
+
+    // Unknown method, with the id echoed.
+    let r = w.request("task.explode", json!({}));
+    assert_eq!(error_code(&r), -32601, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("task.explode"),
+        "{r}"
+    );
+
+    // Wrong param types.
+    for (method, params) in [
+        ("task.get", json!({"id": [1]})),
+        ("task.get", json!({"id": "../etc"})),
+        ("task.get", json!({})),
+        ("task.list", json!({"all": "yes"})),
+        ("task.read", json!({"id": "1", "after": -5})),
+        (
+            "task.start",
+            json!({"kind": "shell", "command": {"argv": "true"}}),
+        ),
+        ("task.stop", json!({"ids": "1"})),
+        ("daemon.status", json!({"unexpected": 1})),
+    ] {
+        let r = w.request(method, params.clone());
+        assert_eq!(error_code(&r), -32602, "{method} {params} -> {r}");
+    }
+
+    // A line over the 8 MiB limit.
+    let huge = vec![b'x'; 8 * 1024 * 1024 + 100];
+    let writer = w.writer();
+    writer
+        .write_all(br#"{"jsonrpc":"2.0","id":99,"method":"task.list","params":{"pad":""#)
+        .expect("write");
+    writer.write_all(&huge).expect("write");
+    writer.write_all(b"\"}}\n").expect("write");
+    let r = w.response();
+    assert_eq!(error_code(&r), -32600, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("longer than"),
+        "{r}"
+    );
+
+    // The same connection still works, and so does a new one; earlier tasks are still there.
+    let list = w.call("task.list", json!({"all": true}));
+    let ids: Vec<&str> = list["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    assert_eq!(ids, [before.as_str()]);
+    let mut fresh = a.wire();
+    fresh.hello();
+    let got = fresh.call("task.get", json!({"id": before}));
+    assert_eq!(got["state"], "succeeded");
+    // Ids may come as numbers too.
+    let got = fresh.call(
+        "task.get",
+        json!({"id": before.parse::<u64>().expect("numeric id")}),
+    );
+    assert_eq!(got["id"], before.as_str());
+    // And the CLI does too.
+    assert_eq!(a.logs(&before), b"before\n");
+}
+
+#[test]
+fn daemon_level_errors_carry_their_own_codes() {
+    let a = Aside::new();
+    a.ok(&["daemon", "start"]);
+    let mut w = a.wire();
+    let r = w.request("hello", json!({"protocol_version": "2.0"}));
+    assert_eq!(error_code(&r), -32005, "version mismatch: {r}");
+    w.hello();
+    let r = w.request("task.get", json!({"id": "4242"}));
+    assert_eq!(error_code(&r), -32001, "unknown task: {r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("4242"),
+        "{r}"
+    );
+    let r = w.request(
+        "task.start",
+        json!({"kind": "shell", "command": {"argv": ["true"]}, "cwd": "relative/dir"}),
+    );
+    assert_eq!(error_code(&r), -32003, "bad spec: {r}");
+    let r = w.request(
+        "task.start",
+        json!({"kind": "shell", "command": {"script": "  "}}),
+    );
+    assert_eq!(error_code(&r), -32003, "empty command: {r}");
+}
+
+#[test]
+#[ignore = "bug: the daemon answers notifications (requests without an id) that fail, against JSON-RPC 2.0"]
+fn failed_notifications_get_no_answer() {
+    let a = Aside::new();
+    a.ok(&["daemon", "start"]);
+    let mut w = a.wire();
+    w.hello();
+    // JSON-RPC 2.0: "The Server MUST NOT reply to a Notification". A request without an id
+    // that names an unknown method, or has bad params, is still a notification.
+    w.send(&json!({"jsonrpc": "2.0", "method": "task.explode"}));
+    w.send(&json!({"jsonrpc": "2.0", "method": "task.get", "params": {"id": []}}));
+    w.send(&json!({"jsonrpc": "2.0", "id": 7, "method": "task.list", "params": {}}));
+    let first = w.recv();
+    assert_eq!(
+        first["id"], 7,
+        "the first message must answer request 7, got {first}"
+    );
+}
