@@ -5,8 +5,10 @@ mod support;
 
 mod background;
 mod bad_input;
+mod daemon;
 mod detach;
 mod foreground;
+mod load;
 mod output;
 mod recovery;
 mod scheduling;

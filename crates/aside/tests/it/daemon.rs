@@ -1,0 +1,124 @@
+//! The daemon itself: schema, status, and how it is started.
+
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use crate::support::*;
+
+#[test]
+fn schema_is_valid_json_describing_the_methods() {
+    let a = Aside::new();
+    let out = a.ok(&["schema"]);
+    let schema = out.json();
+    assert!(schema.is_object(), "{schema}");
+    let text = out.text();
+    for method in [
+        "task.start",
+        "task.stop",
+        "task.read",
+        "events.subscribe",
+        "notifications.take",
+    ] {
+        assert!(
+            text.contains(&format!("\"{method}\"")),
+            "the schema does not mention {method}"
+        );
+    }
+    assert!(!a.socket().exists(), "schema needs no daemon");
+}
+
+#[test]
+fn daemon_status_reports_pid_and_socket_and_stop_ends_it() {
+    let a = Aside::new();
+    let out = a.run(&["daemon", "status", "--json"]);
+    assert_eq!(out.code, 1, "no daemon yet: {out:?}");
+    assert_eq!(out.json()["running"], false);
+
+    let started = a.ok(&["daemon", "start"]);
+    let status = a.ok(&["daemon", "status", "--json"]).json();
+    let pid = status["pid"].as_i64().expect("pid") as i32;
+    assert!(started.text().contains(&pid.to_string()), "{started:?}");
+    assert_eq!(status["socket"], a.socket().display().to_string());
+    assert_eq!(status["home"], a.home.display().to_string());
+    assert!(!is_dead(pid));
+    assert_eq!(a.daemon_processes(), vec![pid]);
+    // Starting again reuses it.
+    a.ok(&["daemon", "start"]);
+    assert_eq!(a.daemon_pid(), Some(pid));
+
+    let stopped = a.ok(&["daemon", "stop"]);
+    assert!(stopped.text().contains("stopped"), "{stopped:?}");
+    assert!(is_dead(pid), "daemon stop returns once the daemon is gone");
+    assert_eq!(a.run(&["daemon", "status"]).code, 1);
+    assert_eq!(a.ok(&["daemon", "stop"]).text(), "no daemon running\n");
+}
+
+#[test]
+#[ignore = "bug: `daemon status --json` overwrites the running-task count with \"running\": true"]
+fn daemon_status_json_keeps_the_running_task_count() {
+    let a = Aside::new();
+    let id = a.bg(&a.gate("go"));
+    a.wait_state(&id, "running");
+    let status = a.ok(&["daemon", "status", "--json"]).json();
+    // daemon.status on the wire says "running": 1 (tasks); the CLI replaces it with a bool,
+    // so the count is lost to scripts.
+    let mut w = a.wire();
+    w.hello();
+    let wire = w.call("daemon.status", serde_json::json!({}));
+    assert_eq!(wire["running"], 1);
+    assert_eq!(
+        status["running"], 1,
+        "the CLI's status --json lost the count: {status}"
+    );
+    a.open("go");
+    a.wait_end(&id);
+}
+
+#[test]
+fn two_clis_started_at_the_same_instant_share_one_daemon() {
+    for round in 0..3 {
+        let a = Aside::new();
+        let barrier = Arc::new(Barrier::new(2));
+        let clis: Vec<_> = (0..2)
+            .map(|_| {
+                let cmd = a.cmd(&["daemon", "start"]);
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    let mut cmd = cmd;
+                    barrier.wait();
+                    cmd.output().expect("run aside")
+                })
+            })
+            .collect();
+        let outs: Vec<_> = clis
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect();
+        let pids: Vec<String> = outs
+            .iter()
+            .map(|o| {
+                assert!(o.status.success(), "round {round}: {o:?}");
+                String::from_utf8_lossy(&o.stdout).trim().to_string()
+            })
+            .collect();
+        assert_eq!(
+            pids[0], pids[1],
+            "round {round}: the two CLIs talked to different daemons"
+        );
+        let pid = a.daemon_pid().expect("daemon pid");
+        assert!(
+            pids[0].contains(&format!("pid {pid}")),
+            "round {round}: {pids:?} vs {pid}"
+        );
+        // A losing daemon may take a moment to notice and exit; then one remains.
+        let mut seen = Vec::new();
+        let one = eventually(Duration::from_secs(10), || {
+            seen = a.daemon_processes();
+            seen == vec![pid]
+        });
+        assert!(
+            one,
+            "round {round}: daemon processes {seen:?}, expected only {pid}"
+        );
+    }
+}
