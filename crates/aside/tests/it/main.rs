@@ -5,10 +5,14 @@ mod support;
 
 mod background;
 mod bad_input;
+mod clean;
 mod daemon;
 mod detach;
+mod disk;
+mod events;
 mod foreground;
 mod load;
+mod notifications;
 mod output;
 mod recovery;
 mod scheduling;

@@ -1,0 +1,89 @@
+//! Notifications: a background task that ended is announced to its owner once.
+
+use serde_json::Value;
+
+use crate::support::*;
+
+fn ls(a: &Aside, args: &[&str]) -> Vec<Value> {
+    a.ok(args).json().as_array().cloned().unwrap_or_default()
+}
+
+fn row<'a>(rows: &'a [Value], id: &str) -> Option<&'a Value> {
+    rows.iter().find(|t| t["id"] == id)
+}
+
+#[test]
+fn an_ended_background_task_shows_as_unseen_exactly_once() {
+    let a = Aside::new();
+    let id = a.bg("echo done");
+    a.wait_end(&id);
+
+    let first = ls(&a, &["ls", "--json"]);
+    let t = row(&first, &id).unwrap_or_else(|| panic!("the ended task is announced: {first:?}"));
+    assert_eq!(t["unseen"], true, "{t}");
+    assert_eq!(t["state"], "succeeded");
+
+    let second = ls(&a, &["ls", "--json"]);
+    assert!(row(&second, &id).is_none(), "announced twice: {second:?}");
+    let all = ls(&a, &["ls", "--all", "--json"]);
+    assert_eq!(row(&all, &id).expect("listed with --all")["unseen"], false);
+    // The text listing marks nothing any more either.
+    assert!(!a.ok(&["ls", "--all"]).text().contains('*'));
+}
+
+#[test]
+fn the_text_listing_marks_an_unseen_task_with_a_star() {
+    let a = Aside::new();
+    let id = a.bg("true");
+    a.wait_end(&id);
+    let text = a.ok(&["ls"]).text();
+    assert!(text.contains("succeeded*"), "{text}");
+    assert!(text.contains("ended since you last looked"), "{text}");
+    assert!(!a.ok(&["ls", "--all"]).text().contains("succeeded*"));
+}
+
+#[test]
+fn a_task_stopped_by_its_owner_is_not_announced_but_one_stopped_by_another_is() {
+    let a = Aside::new();
+    let mine = a.bg(&a.gate("never"));
+    let out = a.ok(&["stop", &mine]);
+    assert!(out.text().contains("cancelled"), "{out:?}");
+    let rows = ls(&a, &["ls", "--json"]);
+    assert!(
+        row(&rows, &mine).is_none(),
+        "the owner stopped it and knows: {rows:?}"
+    );
+
+    // Started by "cli", stopped by someone else: the owner hears of it.
+    let theirs = a.bg(&a.gate("never"));
+    let mut cmd = a.cmd(&["stop", &theirs]);
+    cmd.env("ASIDE_OWNER", "someone-else");
+    let other = a.spawn_cmd(cmd, &["stop", &theirs]).finish();
+    assert_eq!(other.code, 0, "{other:?}");
+    let rows = ls(&a, &["ls", "--json"]);
+    let t = row(&rows, &theirs).unwrap_or_else(|| panic!("not announced: {rows:?}"));
+    assert_eq!(t["unseen"], true);
+    assert_eq!(t["state"], "cancelled");
+}
+
+#[test]
+fn notifications_go_to_the_owner_only_and_foreground_tasks_are_not_announced() {
+    let a = Aside::new();
+    let mut cmd = a.cmd(&["run", "--bg", "--", "true"]);
+    cmd.env("ASIDE_OWNER", "agent-7");
+    let started = a.spawn_cmd(cmd, &["run"]).finish();
+    assert_eq!(started.code, 0, "{started:?}");
+    let id = started.text().trim().to_string();
+    assert_eq!(a.wait_end(&id)["owner"], "agent-7");
+    a.ok(&["run", "--", "true"]);
+
+    let rows = ls(&a, &["ls", "--json"]);
+    assert!(rows.is_empty(), "cli is told of nothing: {rows:?}");
+    let mut cmd = a.cmd(&["ls", "--json"]);
+    cmd.env("ASIDE_OWNER", "agent-7");
+    let theirs = a.spawn_cmd(cmd, &["ls"]).finish().json();
+    let rows = theirs.as_array().expect("rows");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["id"], id.as_str());
+    assert_eq!(rows[0]["unseen"], true);
+}
