@@ -141,6 +141,23 @@ fn logs_follow_streams_until_the_task_ends() {
 }
 
 #[test]
+fn output_past_the_cap_fails_the_task_and_keeps_exactly_the_cap() {
+    let a = Aside::with_config("output_cap = \"100KiB\"\n");
+    let d = a.home.display();
+    let id = a.bg(&format!(
+        "echo $$ > '{d}/writer.pid'; while :; do head -c 65536 /dev/zero; done"
+    ));
+    let rec = a.wait_end(&id);
+    assert_eq!(rec["state"], "failed", "{rec}");
+    assert_eq!(rec["failure"], "output_cap", "{rec}");
+    assert_eq!(rec["limit_bytes"], 100 * 1024, "{rec}");
+    assert_eq!(rec["output_bytes"], 100 * 1024, "{rec}");
+    assert_eq!(a.logs(&id).len(), 100 * 1024);
+    assert_eq!(a.run(&["wait", &id]).code, 1);
+    assert_all_dead(&[a.read_pid("writer.pid")], SOON, "the writer past the cap");
+}
+
+#[test]
 #[ignore = "bug: output_bytes of a running task stays 0 until it ends (documented as \"bytes of output so far\")"]
 fn a_running_task_reports_its_output_so_far() {
     let a = Aside::new();
@@ -159,4 +176,31 @@ fn a_running_task_reports_its_output_so_far() {
     assert!(text.contains("output:     6 bytes"), "{text}");
     a.open("go");
     a.wait_end(&id);
+}
+
+#[test]
+fn logs_of_a_foreground_output_no_longer_kept_explain_why() {
+    let a = Aside::with_config("retained_memory = \"1KiB\"\n");
+    a.ok(&["run", "--", "head", "-c", "800", "/dev/zero"]);
+    a.ok(&["run", "--", "head", "-c", "800", "/dev/zero"]);
+    let ids: Vec<String> = a
+        .list_all()
+        .iter()
+        .filter_map(|t| t["id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(ids.len(), 2);
+    // The newest is kept; the oldest made room for it.
+    assert_eq!(a.logs(&ids[1]).len(), 800);
+    let out = a.run(&["logs", &ids[0]]);
+    assert_eq!(out.code, 125, "{out:?}");
+    assert!(
+        out.stderr.contains(&format!("task {}", ids[0])) && out.stderr.contains("no longer kept"),
+        "{:?}",
+        out.stderr
+    );
+    assert_eq!(
+        a.info(&ids[0])["output_bytes"],
+        800,
+        "the record still counts it"
+    );
 }

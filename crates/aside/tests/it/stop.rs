@@ -75,6 +75,33 @@ fn stop_cancels_with_the_reason_and_kills_the_whole_tree_including_setsid_childr
 }
 
 #[test]
+fn stop_escalates_to_sigkill_after_kill_grace_when_sigterm_is_ignored() {
+    let a = Aside::with_config("kill_grace = \"1s\"\n");
+    let d = a.home.display();
+    let id = a.bg(&format!(
+        "trap 'echo got TERM' TERM; echo $$ > '{d}/stubborn.pid'; echo ready; while :; do sleep 0.1; done"
+    ));
+    let pid = a.read_pid("stubborn.pid");
+    assert!(eventually(SOON, || a.logs(&id) == b"ready\n"));
+    let asked = std::time::Instant::now();
+    let rec = a.ok(&["stop", &id, "--json"]).json()[0].clone();
+    let took = asked.elapsed();
+    assert_eq!(rec["state"], "cancelled", "{rec}");
+    assert!(
+        is_dead(pid),
+        "the shell that ignored SIGTERM survived the stop"
+    );
+    assert!(
+        took >= std::time::Duration::from_millis(900),
+        "SIGKILL came before the 1 s grace was over ({took:?})"
+    );
+    assert!(
+        String::from_utf8_lossy(&a.logs(&id)).contains("got TERM"),
+        "SIGTERM came first"
+    );
+}
+
+#[test]
 fn stop_of_a_finished_task_returns_its_record_unchanged() {
     let a = Aside::new();
     let id = a.bg("exit 4");

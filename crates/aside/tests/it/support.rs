@@ -522,8 +522,21 @@ impl Spawned {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        for r in self.readers.drain(..) {
-            let _ = r.join();
+        // The pipes close when the CLI exits, unless something it started holds them: then
+        // take what arrived rather than hang.
+        let readers: Vec<_> = self.readers.drain(..).collect();
+        let closed = eventually(Duration::from_secs(10), || {
+            readers.iter().all(|r| r.is_finished())
+        });
+        if closed {
+            for r in readers {
+                let _ = r.join();
+            }
+        } else {
+            eprintln!(
+                "aside {}: its output pipes stayed open after it exited",
+                self.what
+            );
         }
         let status = status?;
         let code = status.code().unwrap_or_else(|| {
