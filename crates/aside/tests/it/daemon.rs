@@ -122,3 +122,26 @@ fn two_clis_started_at_the_same_instant_share_one_daemon() {
         );
     }
 }
+
+#[test]
+fn daemon_stop_cancels_running_tasks_and_keeps_queued_ones_for_the_next_start() {
+    let a = Aside::with_config("max_running = 1\n");
+    let d = a.home.display();
+    let running = a.bg(&format!("echo $$ > '{d}/r.pid'; {}", a.gate("never")));
+    let pid = a.read_pid("r.pid");
+    let queued = a.bg("echo later");
+    assert_eq!(a.state(&queued), "queued");
+    let daemon = a.daemon_pid().expect("daemon");
+
+    a.ok(&["daemon", "stop"]);
+    assert!(is_dead(daemon));
+    assert!(is_dead(pid), "daemon stop leaves no task process behind");
+
+    // The next call starts a daemon that runs what was queued.
+    let rec = a.info(&running);
+    assert_eq!(rec["state"], "cancelled", "{rec}");
+    assert_eq!(rec["reason"]["cause"], "shutdown", "{rec}");
+    let q = a.wait_end(&queued);
+    assert_eq!(q["state"], "succeeded", "{q}");
+    assert_eq!(a.logs(&queued), b"later\n");
+}

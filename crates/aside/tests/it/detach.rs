@@ -174,3 +174,55 @@ fn wait_budget_moves_a_foreground_task_to_the_background_with_148() {
     assert_eq!(end["state"], "succeeded", "{end}");
     assert_eq!(String::from_utf8_lossy(&a.logs(&id)), "done\n");
 }
+
+#[test]
+fn stop_from_another_terminal_ends_the_foreground_cli_with_130() {
+    let a = Aside::new();
+    let fg = a.spawn(&[
+        "run",
+        "--",
+        "sh",
+        "-c",
+        &format!("echo a; {}", a.gate("never")),
+    ]);
+    fg.wait_stdout(b"a\n");
+    let id = live_id(&a);
+    a.ok(&["stop", &id, "--reason", "enough"]);
+    let out = fg.finish();
+    assert_eq!(out.code, 130, "{out:?}");
+    assert!(
+        out.stderr.contains(&format!("task {id}")) && out.stderr.contains("enough"),
+        "the foreground CLI says why: {:?}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_queued_foreground_task_can_be_detached_and_runs_later_with_its_output_logged() {
+    let a = Aside::with_config("max_running = 1\n");
+    let holder = a.bg(&a.gate("go"));
+    a.wait_state(&holder, "running");
+    let fg = a.spawn(&["run", "--", "sh", "-c", "echo from the queue"]);
+    let live = a.wait_live(2);
+    let id = live
+        .iter()
+        .find(|t| t["state"] == "queued")
+        .and_then(|t| t["id"].as_str())
+        .expect("the queued task")
+        .to_string();
+    assert_eq!(a.info(&id)["mode"], "foreground");
+    a.ok(&["detach", &id]);
+    let out = fg.finish();
+    assert_eq!(out.code, 148, "{out:?}");
+    assert_eq!(a.state(&id), "queued");
+
+    a.open("go");
+    let rec = a.wait_end(&id);
+    assert_eq!(rec["state"], "succeeded", "{rec}");
+    assert_eq!(rec["detached"], true);
+    assert_eq!(a.logs(&id), b"from the queue\n");
+    assert!(
+        a.log_file(&id).exists(),
+        "a detached task's output is on disk"
+    );
+}

@@ -60,3 +60,75 @@ fn foreground_exit_codes_follow_shell_conventions() {
     assert_eq!(killed["failure"], "signal");
     assert_eq!(killed["signal"], 9);
 }
+
+#[test]
+fn tasks_run_in_the_callers_directory_and_environment_with_stdin_closed() {
+    let a = Aside::new();
+    std::fs::create_dir(a.path("sub")).expect("mkdir");
+    let out = a.ok(&[
+        "run",
+        "--cwd",
+        "sub",
+        "--env",
+        "EXTRA=x y",
+        "--",
+        "sh",
+        "-c",
+        "pwd; echo \"$EXTRA|$ASIDE_TASK_ID|$ASIDE_IT_MARKER\"; cat; echo stdin-done",
+    ]);
+    let marker = &a.marker;
+    assert_eq!(
+        out.text(),
+        format!("{}\nx y|1|{marker}\nstdin-done\n", a.path("sub").display())
+    );
+}
+
+#[test]
+fn a_foreground_task_is_cancelled_when_its_cli_dies_before_detaching() {
+    let a = Aside::new();
+    let d = a.home.display();
+    let script = format!("echo $$ > '{d}/sh.pid'; echo up; {}", a.gate("never"));
+    let fg = a.spawn(&["run", "--", "sh", "-c", &script]);
+    fg.wait_stdout(b"up\n");
+    let pid = a.read_pid("sh.pid");
+    let id = a.wait_live(1)[0]["id"].as_str().expect("id").to_string();
+    fg.signal(libc::SIGKILL);
+    let _ = fg.finish();
+    let rec = a.wait_end(&id);
+    assert_eq!(rec["state"], "cancelled", "{rec}");
+    assert_eq!(rec["reason"]["cause"], "owner_gone", "{rec}");
+    assert_all_dead(&[pid], SOON, "the abandoned task");
+}
+
+#[test]
+fn a_foreground_cli_whose_reader_goes_away_stops_the_task_and_exits_141() {
+    use std::io::Read;
+    let a = Aside::new();
+    let d = a.home.display();
+    let script = format!("echo $$ > '{d}/yes.pid'; exec yes");
+    let mut cmd = a.cmd(&["run", "--", "sh", "-c", &script]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("spawn");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 4];
+    stdout.read_exact(&mut first).expect("read");
+    assert_eq!(&first, b"y\ny\n");
+    drop(stdout);
+    let mut status = None;
+    assert!(eventually(SOON, || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    }));
+    assert_eq!(status.and_then(|s| s.code()), Some(141), "128 + SIGPIPE");
+    let rec = &a.list_all()[0];
+    assert_eq!(rec["state"], "cancelled", "{rec}");
+    assert!(
+        rec["reason"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("reader"),
+        "{rec}"
+    );
+    assert_all_dead(&[a.read_pid("yes.pid")], SOON, "yes");
+}
