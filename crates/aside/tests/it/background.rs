@@ -69,3 +69,36 @@ fn wait_on_several_tasks_exits_with_the_first_failing_code() {
         "records in request order"
     );
 }
+
+#[test]
+fn background_run_with_json_prints_the_record() {
+    let a = Aside::new();
+    let rec = a
+        .ok(&[
+            "run", "--bg", "--json", "--name", "label", "--", "sh", "-c", "echo hi",
+        ])
+        .json();
+    let id = rec["id"].as_str().expect("id");
+    assert_eq!(rec["name"], "label");
+    assert_eq!(rec["kind"], "shell");
+    assert_eq!(rec["mode"], "background");
+    assert_eq!(rec["owner"], "cli");
+    assert_eq!(rec["cwd"], a.home.display().to_string());
+    assert!(
+        matches!(rec["state"].as_str(), Some("queued" | "running")),
+        "{rec}"
+    );
+    assert_eq!(a.wait_end(id)["state"], "succeeded");
+    let table = a.ok(&["ls", "--all"]).text();
+    assert!(table.contains("[label] sh -c 'echo hi'"), "{table}");
+}
+
+#[test]
+fn ls_with_nothing_running_says_so() {
+    let a = Aside::new();
+    assert_eq!(
+        a.ok(&["ls"]).text(),
+        "no tasks running (aside ls --all shows finished ones)\n"
+    );
+    assert_eq!(a.ok(&["ls", "--json"]).json(), serde_json::json!([]));
+}

@@ -204,3 +204,20 @@ fn a_state_directory_too_deep_for_a_socket_is_refused_clearly() {
         out.stderr
     );
 }
+
+#[test]
+fn bad_groups_and_owners_are_refused() {
+    let a = Aside::new();
+    let out = a.run(&["run", "--group", "no spaces", "--", "true"]);
+    assert_eq!(out.code, 125, "{out:?}");
+    assert!(out.stderr.contains("no spaces"), "{:?}", out.stderr);
+    let mut cmd = a.cmd(&["ls"]);
+    cmd.env("ASIDE_OWNER", "o".repeat(300));
+    let out = a.spawn_cmd(cmd, &["ls"]).finish();
+    assert_eq!(out.code, 125, "{out:?}");
+    assert!(out.stderr.contains("owner"), "{:?}", out.stderr);
+    // A group the config does not name is allowed: only the global limit applies.
+    let id = a.bg_with(&["--group", "unnamed"], "true");
+    assert_eq!(a.wait_end(&id)["group"], "unnamed");
+    assert_eq!(a.list_all().len(), 1);
+}

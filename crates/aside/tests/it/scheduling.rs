@@ -111,3 +111,27 @@ fn dedupe_returns_the_live_task_then_a_new_one_after_it_ends() {
     assert_eq!(String::from_utf8_lossy(&a.logs(&third)), "third\n");
     assert_eq!(a.list_all().len(), 3);
 }
+
+#[test]
+fn config_defaults_for_timeout_and_wait_apply_and_flags_override_them() {
+    let a = Aside::with_config("timeout = \"1s\"\nwait = \"300ms\"\n");
+    let out = a.run(&["run", "--wait", "none", "--", "sleep", "30.789"]);
+    assert_eq!(out.code, 124, "the configured timeout applies: {out:?}");
+    let out = a.run(&[
+        "run",
+        "--timeout",
+        "none",
+        "--wait",
+        "none",
+        "--",
+        "sleep",
+        "1.5",
+    ]);
+    assert_eq!(out.code, 0, "--timeout none lifts it: {out:?}");
+    let out = a.run(&["run", "--timeout", "none", "--", "sh", "-c", &a.gate("go")]);
+    assert_eq!(out.code, 148, "the configured wait budget applies: {out:?}");
+    let id = a.wait_live(1)[0]["id"].as_str().expect("id").to_string();
+    assert!(a.info(&id).get("timeout_ms").is_none());
+    a.open("go");
+    assert_eq!(a.wait_end(&id)["state"], "succeeded");
+}

@@ -26,11 +26,23 @@ pub const CLI_DEADLINE: Duration = Duration::from_secs(90);
 pub const SOON: Duration = Duration::from_secs(20);
 
 /// What a finished CLI call left.
-#[derive(Debug)]
 pub struct Out {
     pub code: i32,
     pub stdout: Vec<u8>,
     pub stderr: String,
+}
+
+impl std::fmt::Debug for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const SHOWN: usize = 4000;
+        let stdout = String::from_utf8_lossy(&self.stdout[..self.stdout.len().min(SHOWN)]);
+        f.debug_struct("Out")
+            .field("code", &self.code)
+            .field("stdout", &stdout)
+            .field("stdout_bytes", &self.stdout.len())
+            .field("stderr", &self.stderr)
+            .finish()
+    }
 }
 
 impl Out {
