@@ -57,6 +57,15 @@ fn after_the_daemon_is_killed_running_tasks_are_lost_and_killed_queued_ones_run_
         lost["reason"].as_str().unwrap_or("").contains("daemon"),
         "{lost}"
     );
+    assert_eq!(
+        lost["unseen"], true,
+        "the owner is told of the lost task: {lost}"
+    );
+    assert_eq!(
+        a.run(&["wait", &running]).code,
+        125,
+        "a lost task waits as an aside failure"
+    );
     assert_all_dead(
         &[root, escaped],
         Duration::from_secs(15),
@@ -78,4 +87,25 @@ fn after_the_daemon_is_killed_running_tasks_are_lost_and_killed_queued_ones_run_
     assert!(ran.exists());
     assert_eq!(String::from_utf8_lossy(&a.logs(&queued)), "queued output\n");
     assert_eq!(a.list_all().len(), 4);
+}
+
+#[test]
+#[ignore = "bug: a task queued before a daemon restart runs without its --timeout afterwards"]
+fn a_queued_task_keeps_its_timeout_across_a_daemon_restart() {
+    let a = Aside::with_config("max_running = 1\n");
+    let holder = a.bg(&a.gate("never"));
+    a.wait_state(&holder, "running");
+    let limited = a.bg_with(&["--timeout", "1s"], "sleep 30.456");
+    assert_eq!(a.state(&limited), "queued");
+    assert_eq!(a.info(&limited)["timeout_ms"], 1000);
+
+    a.ok(&["daemon", "stop"]);
+    // The next call starts a daemon, which runs the queued task: it must die after 1 s.
+    a.wait_state(&limited, "running");
+    let out = a.run(&["wait", &limited, "--timeout", "15s", "--json"]);
+    assert_ne!(
+        out.code, 148,
+        "still running 15 s after starting with a 1 s timeout: {out:?}"
+    );
+    assert_eq!(out.json()[0]["state"], "timed_out", "{out:?}");
 }
