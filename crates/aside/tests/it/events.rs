@@ -187,3 +187,46 @@ fn clean_announces_removed_tasks_to_subscribers() {
         );
     }
 }
+
+#[test]
+fn a_subscriber_that_falls_behind_still_gets_every_event_once_in_order() {
+    const TASKS: u64 = 2500;
+    let a = Aside::new();
+    a.ok(&["daemon", "start"]);
+    let mut slow = a.wire();
+    slow.hello();
+    let latest = slow.call("events.subscribe", json!({}))["latest_seq"]
+        .as_u64()
+        .expect("latest_seq");
+
+    // 7,500 events: more than the live buffer (4,096), the connection queue and the socket
+    // buffer hold together, while the subscriber reads nothing.
+    let mut w = a.wire();
+    w.hello();
+    let cwd = a.home.display().to_string();
+    let mut ids = Vec::new();
+    for _ in 0..TASKS {
+        let r = w.call(
+            "task.start",
+            json!({"kind": "shell", "command": {"argv": ["true"]}, "mode": "background", "cwd": cwd}),
+        );
+        ids.push(r["task"]["id"].clone());
+    }
+    let done = w.call("task.wait", json!({"ids": ids, "timeout_ms": 120_000}));
+    assert_eq!(done["done"], true);
+
+    let expected = latest + 3 * TASKS;
+    let mut next = latest + 1;
+    while next <= expected {
+        let msg = slow.recv();
+        if msg["method"] != "event" {
+            continue;
+        }
+        let seq = msg["params"]["event"]["seq"].as_u64().expect("seq");
+        assert_eq!(
+            seq, next,
+            "event {next} expected, got {seq}: lost, doubled or out of order"
+        );
+        next += 1;
+    }
+}
