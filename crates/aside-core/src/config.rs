@@ -199,9 +199,8 @@ impl Config {
             ),
         ];
         if self.groups.is_empty() {
-            lines.push(
-                "[groups]                     # name = tasks at once, e.g. build = 2".into(),
-            );
+            lines
+                .push("[groups]                     # name = tasks at once, e.g. build = 2".into());
         } else {
             lines.push("[groups]".into());
             for (name, limit) in &self.groups {
