@@ -83,6 +83,17 @@ struct Entry {
     quiet: bool,
 }
 
+impl Entry {
+    /// The record as it is now, with the output counted so far for a running task.
+    fn snapshot(&self) -> TaskRecord {
+        let mut record = self.record.clone();
+        if let (Some(out), false) = (&self.output, record.is_terminal()) {
+            record.output_bytes = out.total();
+        }
+        record
+    }
+}
+
 struct Live {
     abort: Arc<Abort>,
     /// Hands the started runner to the task's drive future.
@@ -177,7 +188,8 @@ impl Engine {
                     let abort = Arc::new(Abort::default());
                     let (go_tx, go_rx) = oneshot::channel();
                     state.sched.enqueue(record.id, record.group.as_deref());
-                    engine.spawn_drive(record.id, go_rx, None, None, abort.clone());
+                    let timeout = record.timeout_ms.map(Duration::from_millis);
+                    engine.spawn_drive(record.id, go_rx, None, timeout, abort.clone());
                     state.tasks.insert(
                         record.id,
                         Entry {
@@ -761,7 +773,7 @@ impl Engine {
     }
 
     pub fn get(&self, id: TaskId) -> Result<TaskRecord, EngineError> {
-        Ok(self.lock().entry(id)?.record.clone())
+        Ok(self.lock().entry(id)?.snapshot())
     }
 
     /// Tasks in id order: live ones, or all with `all`.
@@ -770,7 +782,7 @@ impl Engine {
             .tasks
             .values()
             .filter(|e| all || !e.record.is_terminal())
-            .map(|e| e.record.clone())
+            .map(Entry::snapshot)
             .collect()
     }
 
@@ -812,7 +824,7 @@ impl Engine {
     fn records(&self, ids: &[TaskId]) -> Result<Vec<TaskRecord>, EngineError> {
         let mut st = self.lock();
         ids.iter()
-            .map(|id| st.entry(*id).map(|e| e.record.clone()))
+            .map(|id| st.entry(*id).map(|e| e.snapshot()))
             .collect()
     }
 
@@ -927,8 +939,23 @@ impl Engine {
         if ids.is_empty() {
             return Ok(ids);
         }
-        let ops: Vec<Op<'_>> = ids.iter().map(|id| Op::Remove(*id)).collect();
+        let mut events = Vec::with_capacity(ids.len());
+        for id in &ids {
+            if let Some(e) = st.tasks.get(id) {
+                let record = e.record.clone();
+                events.push(st.event(&record, EventKind::Removed));
+            }
+        }
+        // Each task's rows go, then its `removed` event is kept so subscribers resuming
+        // later learn of it too.
+        let mut ops: Vec<Op<'_>> = Vec::with_capacity(ids.len() * 2);
+        for (id, event) in ids.iter().zip(&events) {
+            ops.push(Op::Remove(*id));
+            ops.push(Op::Event(event));
+        }
         self.inner.store.apply(&ops)?;
+        drop(ops);
+        self.publish(events);
         for id in &ids {
             if let Some(e) = st.tasks.remove(id) {
                 if let Some(out) = &e.output {

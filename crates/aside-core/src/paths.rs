@@ -6,6 +6,9 @@
 
 use std::path::PathBuf;
 
+/// The longest path a Unix socket address holds (`sun_path` is 108 bytes with its NUL).
+pub const MAX_SOCKET_PATH: usize = 107;
+
 #[derive(Debug, Clone)]
 pub struct Paths {
     /// The state directory: database, logs, socket, lock.
@@ -41,6 +44,19 @@ impl Paths {
 
     pub fn socket(&self) -> PathBuf {
         self.home.join("aside.sock")
+    }
+
+    /// The socket path, or why it cannot be one: Unix socket paths hold at most 107 bytes.
+    pub fn checked_socket(&self) -> Result<PathBuf, String> {
+        let socket = self.socket();
+        if socket.as_os_str().len() > MAX_SOCKET_PATH {
+            return Err(format!(
+                "the socket path {} is too long for a Unix socket ({} bytes, at most {MAX_SOCKET_PATH}); use a shorter ASIDE_HOME",
+                socket.display(),
+                socket.as_os_str().len()
+            ));
+        }
+        Ok(socket)
     }
 
     pub fn lock_file(&self) -> PathBuf {

@@ -212,7 +212,14 @@ async fn dispatch(shared: &Arc<Shared>, conn: &Arc<Conn>, bytes: &[u8]) {
         .await;
         return;
     };
+    // From here on the message is a well-formed request; without an id it is a notification,
+    // and JSON-RPC 2.0 forbids answering those, failed or not.
+    let notification = id.is_none();
     if !Request::METHODS.contains(&method.as_str()) {
+        if notification {
+            tracing::debug!("notification for unknown method {method:?} ignored");
+            return;
+        }
         respond(
             conn,
             reply_to,
@@ -232,6 +239,10 @@ async fn dispatch(shared: &Arc<Shared>, conn: &Arc<Conn>, bytes: &[u8]) {
     {
         Ok(r) => r,
         Err(e) => {
+            if notification {
+                tracing::debug!("notification {method} with invalid params ignored: {e}");
+                return;
+            }
             respond(
                 conn,
                 reply_to,

@@ -41,13 +41,7 @@ pub async fn serve(paths: Paths, config: Config) -> Result<(), DaemonError> {
         .map_err(|e| setup(&paths.home.display().to_string(), &e))?;
     std::fs::set_permissions(&paths.home, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| setup(&paths.home.display().to_string(), &e))?;
-    let socket = paths.socket();
-    if socket.as_os_str().len() >= 108 {
-        return Err(DaemonError::Setup(format!(
-            "the socket path {} is too long for a Unix socket (at most 107 bytes); use a shorter ASIDE_HOME",
-            socket.display()
-        )));
-    }
+    let socket = paths.checked_socket().map_err(DaemonError::Setup)?;
     let lock_file = OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -150,18 +150,14 @@ impl Store {
         Ok(n.unwrap_or(0).max(0) as u64)
     }
 
+    /// The highest event seq ever handed out, deleted events included.
     pub fn last_event_seq(&self) -> Result<u64, StoreError> {
-        let n: Option<i64> = self
-            .conn()
-            .query_row("SELECT MAX(seq) FROM events", [], |r| r.get(0))?;
-        Ok(n.unwrap_or(0).max(0) as u64)
+        high_water(&self.conn(), "events", EVENT_SEQ)
     }
 
+    /// The highest notification seq ever handed out, delivered ones included.
     pub fn last_notification_seq(&self) -> Result<u64, StoreError> {
-        let n: Option<i64> =
-            self.conn()
-                .query_row("SELECT MAX(seq) FROM notifications", [], |r| r.get(0))?;
-        Ok(n.unwrap_or(0).max(0) as u64)
+        high_water(&self.conn(), "notifications", NOTE_SEQ)
     }
 
     /// Applies `ops` in one transaction.
@@ -219,6 +215,8 @@ impl Store {
                 }
                 Op::Remove(id) => {
                     let id = id.get() as i64;
+                    keep_high_water(&tx, "events", EVENT_SEQ)?;
+                    keep_high_water(&tx, "notifications", NOTE_SEQ)?;
                     tx.execute("DELETE FROM tasks WHERE id = ?1", [id])?;
                     tx.execute("DELETE FROM events WHERE task_id = ?1", [id])?;
                     tx.execute("DELETE FROM notifications WHERE task_id = ?1", [id])?;
@@ -295,6 +293,7 @@ impl Store {
                 });
             }
         }
+        keep_high_water(&tx, "notifications", NOTE_SEQ)?;
         tx.execute("DELETE FROM notifications WHERE owner = ?1", [owner])?;
         tx.commit()?;
         Ok(out)
@@ -302,12 +301,42 @@ impl Store {
 
     /// Drops a pending notification without delivering it (its owner already saw the result).
     pub fn discard_notification(&self, task: TaskId) -> Result<(), StoreError> {
-        self.conn().execute(
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        keep_high_water(&tx, "notifications", NOTE_SEQ)?;
+        tx.execute(
             "DELETE FROM notifications WHERE task_id = ?1",
             [task.get() as i64],
         )?;
+        tx.commit()?;
         Ok(())
     }
+}
+
+/// Meta keys that remember the highest seq of a table whose rows get deleted, so numbers
+/// are never handed out twice (a client resuming after a seq would miss the reused ones).
+const EVENT_SEQ: &str = "event_seq";
+const NOTE_SEQ: &str = "notification_seq";
+
+fn high_water(conn: &Connection, table: &str, key: &str) -> Result<u64, StoreError> {
+    let live: Option<i64> =
+        conn.query_row(&format!("SELECT MAX(seq) FROM {table}"), [], |r| r.get(0))?;
+    let kept: Option<i64> = conn
+        .query_row(
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1",
+            [key],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(live.unwrap_or(0).max(kept.unwrap_or(0)).max(0) as u64)
+}
+
+/// Records the table's current highest seq before rows are deleted from it.
+fn keep_high_water(conn: &Connection, table: &str, key: &str) -> Result<(), StoreError> {
+    let seq = high_water(conn, table, key)?;
+    conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+        .execute(params![key, seq.to_string()])?;
+    Ok(())
 }
 
 fn create_schema(conn: &Connection) -> Result<(), StoreError> {

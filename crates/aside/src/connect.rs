@@ -16,12 +16,14 @@ impl Context {
             args: vec!["daemon".into(), "run".into()],
             log: self.paths.daemon_log(),
         };
-        Ok(Client::connect(&self.paths.socket(), Some(&launcher), owner()).await?)
+        let socket = self.paths.checked_socket().map_err(anyhow::Error::msg)?;
+        Ok(Client::connect(&socket, Some(&launcher), owner()).await?)
     }
 
     /// Connects to a running daemon only.
-    pub async fn existing_client(&self) -> Result<Client, aside_client::ClientError> {
-        Client::connect(&self.paths.socket(), None, owner()).await
+    pub async fn existing_client(&self) -> anyhow::Result<Client> {
+        let socket = self.paths.checked_socket().map_err(anyhow::Error::msg)?;
+        Ok(Client::connect(&socket, None, owner()).await?)
     }
 }
 

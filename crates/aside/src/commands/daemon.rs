@@ -40,7 +40,7 @@ pub async fn run(ctx: &Context, a: DaemonArgs) -> anyhow::Result<i32> {
                 let s: DaemonStatus = client.call("daemon.status", Empty {}).await?;
                 if json {
                     let mut v = serde_json::to_value(&s)?;
-                    v["running"] = true.into();
+                    v["alive"] = true.into();
                     render::print_json(&v)?;
                 } else {
                     println!("running: pid {}, socket {}", s.pid, s.socket);
@@ -53,7 +53,9 @@ pub async fn run(ctx: &Context, a: DaemonArgs) -> anyhow::Result<i32> {
             Err(_) => {
                 let socket = ctx.paths.socket().display().to_string();
                 if json {
-                    render::print_json(&serde_json::json!({"running": false, "socket": socket}))?;
+                    render::print_json(
+                        &serde_json::json!({"alive": false, "running": 0, "queued": 0, "socket": socket}),
+                    )?;
                 } else {
                     println!("not running (socket {socket})");
                 }

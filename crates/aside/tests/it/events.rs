@@ -126,7 +126,6 @@ fn a_foreground_task_reports_detached_false_until_it_is_detached() {
 }
 
 #[test]
-#[ignore = "bug: event seq numbers are reused after `aside clean` and a daemon restart"]
 fn event_seq_keeps_increasing_across_clean_and_a_daemon_restart() {
     let a = Aside::new();
     a.ok(&["daemon", "start"]);
@@ -159,7 +158,6 @@ fn event_seq_keeps_increasing_across_clean_and_a_daemon_restart() {
 }
 
 #[test]
-#[ignore = "bug: clean never emits the `removed` event the protocol declares"]
 fn clean_announces_removed_tasks_to_subscribers() {
     let a = Aside::new();
     let id = a.bg("true");

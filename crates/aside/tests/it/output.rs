@@ -158,7 +158,6 @@ fn output_past_the_cap_fails_the_task_and_keeps_exactly_the_cap() {
 }
 
 #[test]
-#[ignore = "bug: output_bytes of a running task stays 0 until it ends (documented as \"bytes of output so far\")"]
 fn a_running_task_reports_its_output_so_far() {
     let a = Aside::new();
     let id = a.bg(&format!("echo hello; {}", a.gate("go")));

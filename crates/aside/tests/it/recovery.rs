@@ -90,7 +90,6 @@ fn after_the_daemon_is_killed_running_tasks_are_lost_and_killed_queued_ones_run_
 }
 
 #[test]
-#[ignore = "bug: a task queued before a daemon restart runs without its --timeout afterwards"]
 fn a_queued_task_keeps_its_timeout_across_a_daemon_restart() {
     let a = Aside::with_config("max_running = 1\n");
     let holder = a.bg(&a.gate("never"));

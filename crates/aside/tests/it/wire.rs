@@ -152,7 +152,6 @@ fn daemon_level_errors_carry_their_own_codes() {
 }
 
 #[test]
-#[ignore = "bug: the daemon answers notifications (requests without an id) that fail, against JSON-RPC 2.0"]
 fn failed_notifications_get_no_answer() {
     let a = Aside::new();
     a.ok(&["daemon", "start"]);
