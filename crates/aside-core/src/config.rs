@@ -41,6 +41,103 @@ pub struct Config {
     pub retained_memory: u64,
     /// Finished tasks are removed with their logs this long after they end.
     pub retention: Option<Duration>,
+    /// Settings of agent tasks.
+    pub agent: AgentConfig,
+    /// Model providers by name; `[agent] provider` picks one.
+    pub providers: BTreeMap<String, Provider>,
+}
+
+/// The group agent tasks run in unless they name another; its limit is `agent.max_running`.
+pub const AGENT_GROUP: &str = "agents";
+
+/// Settings of agent tasks, each with its default in [`AgentConfig::default`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentConfig {
+    /// The model, when neither the agent's definition nor `ASIDE_MODEL` names one.
+    pub model: Option<String>,
+    /// The provider used when `model` does not start with a provider's name and `/`.
+    pub provider: Option<String>,
+    /// Chat Completions endpoint base, when no provider is named (`OPENAI_BASE_URL` wins).
+    pub base_url: String,
+    /// Agents running at once (the limit of the `agents` group).
+    pub max_running: usize,
+    /// How deep agents may start agents: 1 means a subagent cannot start subagents.
+    pub max_depth: u32,
+    /// Model turns per agent task, unless its definition says fewer.
+    pub max_turns: u32,
+    /// An agent with no progress for this long is stopped.
+    pub stall: Option<Duration>,
+    /// How long a foreground `task` call waits for its subagent before moving it to the
+    /// background.
+    pub wait: Option<Duration>,
+    /// How long an agent whose turn ended waits for its own background tasks to finish.
+    pub settle: Duration,
+    /// Characters of a tool result the model sees; longer results keep head and tail.
+    pub tool_output: usize,
+    /// Background tasks an agent started are stopped when the agent is stopped.
+    pub stop_children: bool,
+    /// Attempts of a model request that fails with 429 or 5xx.
+    pub retries: u32,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            model: None,
+            provider: None,
+            base_url: "https://api.openai.com/v1".into(),
+            max_running: 8,
+            max_depth: 1,
+            max_turns: 50,
+            stall: Some(Duration::from_secs(600)),
+            wait: Some(Duration::from_secs(600)),
+            settle: Duration::from_secs(600),
+            tool_output: 30_000,
+            stop_children: true,
+            retries: 4,
+        }
+    }
+}
+
+/// An OpenAI-compatible endpoint and where its key comes from. Keys are never written to the
+/// config: name an environment variable or a file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provider {
+    pub base_url: String,
+    /// The environment variable that holds the key (default `OPENAI_API_KEY`).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// A file whose first line is the key.
+    #[serde(default)]
+    pub api_key_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAgent {
+    model: Option<String>,
+    provider: Option<String>,
+    base_url: Option<String>,
+    max_running: Option<usize>,
+    max_depth: Option<u32>,
+    max_turns: Option<u32>,
+    stall: Option<String>,
+    wait: Option<String>,
+    settle: Option<String>,
+    tool_output: Option<usize>,
+    stop_children: Option<bool>,
+    retries: Option<u32>,
+}
+
+/// What a project's `.aside/config.toml` may set: agent settings only.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectFile {
+    #[serde(default)]
+    agent: FileAgent,
+    #[serde(default)]
+    providers: BTreeMap<String, Provider>,
 }
 
 impl Default for Config {
@@ -57,6 +154,8 @@ impl Default for Config {
             tail: 64 << 10,
             retained_memory: 16 << 20,
             retention: Some(Duration::from_secs(7 * 24 * 3600)),
+            agent: AgentConfig::default(),
+            providers: BTreeMap::new(),
         }
     }
 }
@@ -88,6 +187,10 @@ struct FileConfig {
     tail: Option<String>,
     retained_memory: Option<String>,
     retention: Option<String>,
+    #[serde(default)]
+    agent: FileAgent,
+    #[serde(default)]
+    providers: BTreeMap<String, Provider>,
 }
 
 impl Config {
@@ -144,13 +247,91 @@ impl Config {
         c.spill = size("spill", file.spill, c.spill)?;
         c.tail = size("tail", file.tail, c.tail)?;
         c.retained_memory = size("retained_memory", file.retained_memory, c.retained_memory)?;
+        c.apply_agent(file.agent, file.providers)?;
         Ok(c)
+    }
+
+    /// Applies a project's `.aside/config.toml` (its `[agent]` and `[providers]`) on top.
+    pub fn with_project(&self, text: &str) -> Result<Self, String> {
+        let file: ProjectFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut c = self.clone();
+        c.apply_agent(file.agent, file.providers)?;
+        Ok(c)
+    }
+
+    fn apply_agent(
+        &mut self,
+        f: FileAgent,
+        providers: BTreeMap<String, Provider>,
+    ) -> Result<(), String> {
+        let a = &mut self.agent;
+        if let Some(m) = f.model.filter(|m| !m.trim().is_empty()) {
+            a.model = Some(m);
+        }
+        if let Some(p) = f.provider {
+            a.provider = Some(p);
+        }
+        if let Some(u) = f.base_url {
+            a.base_url = u;
+        }
+        if let Some(n) = f.max_running {
+            if n == 0 {
+                return Err("agent.max_running must be at least 1".into());
+            }
+            a.max_running = n;
+        }
+        if let Some(n) = f.max_depth {
+            a.max_depth = n;
+        }
+        if let Some(n) = f.max_turns {
+            if n == 0 {
+                return Err("agent.max_turns must be at least 1".into());
+            }
+            a.max_turns = n;
+        }
+        if let Some(s) = f.stall {
+            a.stall = parse_limit(&s).map_err(|e| format!("agent.stall: {e}"))?;
+        }
+        if let Some(s) = f.wait {
+            a.wait = parse_limit(&s).map_err(|e| format!("agent.wait: {e}"))?;
+        }
+        if let Some(s) = f.settle {
+            a.settle = parse_duration(&s).map_err(|e| format!("agent.settle: {e}"))?;
+        }
+        if let Some(n) = f.tool_output {
+            if n < 1000 {
+                return Err("agent.tool_output must be at least 1000 characters".into());
+            }
+            a.tool_output = n;
+        }
+        if let Some(b) = f.stop_children {
+            a.stop_children = b;
+        }
+        if let Some(n) = f.retries {
+            a.retries = n;
+        }
+        for (name, p) in providers {
+            check_group_name(&name).map_err(|e| format!("providers: {e}"))?;
+            self.providers.insert(name, p);
+        }
+        if let Some(p) = &self.agent.provider {
+            if !self.providers.contains_key(p) {
+                return Err(format!(
+                    "agent.provider names {p:?}, which no [providers.{p}] section defines"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The limit of a group, `None` for a group the config does not name (only the global
     /// limit applies to it).
     pub fn group_limit(&self, group: &str) -> Option<usize> {
-        self.groups.get(group).copied()
+        match self.groups.get(group) {
+            Some(n) => Some(*n),
+            None if group == AGENT_GROUP => Some(self.agent.max_running),
+            None => None,
+        }
     }
 
     /// Every setting with its value, one per line, in the config file's syntax.
@@ -198,6 +379,52 @@ impl Config {
                 q(&d(self.retention))
             ),
         ];
+        let a = &self.agent;
+        lines.extend([
+            "[agent]".to_string(),
+            format!(
+                "model = {:<20} # default model (ASIDE_MODEL wins; an agent's own model first)",
+                q(a.model.as_deref().unwrap_or(""))
+            ),
+            format!(
+                "base_url = {:<17} # OpenAI-compatible endpoint (OPENAI_BASE_URL wins)",
+                q(&a.base_url)
+            ),
+            format!(
+                "max_running = {:<14} # agents running at once (group \"{AGENT_GROUP}\")",
+                a.max_running
+            ),
+            format!(
+                "max_depth = {:<16} # 1: subagents cannot start subagents",
+                a.max_depth
+            ),
+            format!("max_turns = {:<16} # model turns per agent task", a.max_turns),
+            format!(
+                "stall = {:<20} # an agent without progress this long is stopped",
+                q(&d(a.stall))
+            ),
+            format!(
+                "wait = {:<21} # a foreground task call waits this long, then backgrounds",
+                q(&d(a.wait))
+            ),
+            format!(
+                "settle = {:<19} # at its end an agent waits this long for its background tasks",
+                q(&fmt_duration(a.settle))
+            ),
+            format!(
+                "tool_output = {:<14} # characters of a tool result shown (head and tail)",
+                a.tool_output
+            ),
+            format!(
+                "stop_children = {:<12} # stopping an agent stops its background tasks",
+                a.stop_children
+            ),
+            format!(
+                "retries = {:<18} # retries of a model request after 429 or 5xx",
+                a.retries
+            ),
+            "# [providers.NAME] base_url = \"...\", api_key_env = \"VAR\" or api_key_file = \"PATH\"".to_string(),
+        ]);
         if self.groups.is_empty() {
             lines
                 .push("[groups]                     # name = tasks at once, e.g. build = 2".into());

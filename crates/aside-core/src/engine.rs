@@ -25,7 +25,7 @@ use crate::config::{self, Config, MAX_DURATION, MAX_WAIT};
 use crate::output::{self, Output, OutputError};
 use crate::proctree;
 use crate::reaper::{Exit, Reaper};
-use crate::runner::{RunFuture, RunOutcome};
+use crate::runner::{AgentRunner, Launch, RunFuture, RunOutcome};
 use crate::shell;
 
 /// Live tasks (queued or running) at most; past this, starting one is refused.
@@ -139,6 +139,7 @@ struct Inner {
     state: Mutex<State>,
     events: broadcast::Sender<Event>,
     started_at: Timestamp,
+    agents: Option<Arc<dyn AgentRunner>>,
 }
 
 /// The task engine. Cheap to clone; all clones share one engine.
@@ -152,6 +153,15 @@ impl Engine {
     /// tasks are queued again, and tasks that were running when it stopped are marked `lost`
     /// after their processes are killed. Must be called inside a tokio runtime.
     pub fn open(home: PathBuf, config: Config) -> Result<Self, EngineError> {
+        Self::open_with(home, config, None)
+    }
+
+    /// [`Engine::open`], with a runner for agent tasks.
+    pub fn open_with(
+        home: PathBuf,
+        config: Config,
+        agents: Option<Arc<dyn AgentRunner>>,
+    ) -> Result<Self, EngineError> {
         let store = Store::open(&home)?;
         let reaper = Reaper::start()?;
         let mut state = State {
@@ -172,6 +182,7 @@ impl Engine {
                 state: Mutex::new(State::default()),
                 events: broadcast::channel(4096).0,
                 started_at: Timestamp::now(),
+                agents,
             }),
         };
         let mut ops_records = Vec::new();
@@ -358,6 +369,13 @@ impl Engine {
         }
         let id = TaskId::new(st.next_id)
             .ok_or_else(|| EngineError::BadSpec("task ids are used up".into()))?;
+        if let TaskKind::Agent { session_id, .. } = &mut spec.kind {
+            // A new conversation is named after the task that starts it.
+            session_id.get_or_insert_with(|| format!("s{id}"));
+            if spec.group.is_none() {
+                spec.group = Some(config::AGENT_GROUP.to_string());
+            }
+        }
         let log_path = self.inner.store.log_path(id);
         let record = TaskRecord {
             id,
@@ -374,6 +392,8 @@ impl Engine {
             state: TaskState::Queued,
             output_bytes: 0,
             log_path: background.then(|| log_path.display().to_string()),
+            progress: None,
+            answer: None,
         };
         let event = st.event(&record, EventKind::Queued);
         self.inner.store.apply(&[
@@ -512,6 +532,26 @@ impl Engine {
                 entry.output = Some(output.clone());
                 let task_id = id.to_string();
                 match &spec.kind {
+                    TaskKind::Agent { .. } => {
+                        let Some(runner) = &self.inner.agents else {
+                            return Err(Failure::Agent {
+                                error: "this engine has no agent runtime".into(),
+                            });
+                        };
+                        runner
+                            .launch(Launch {
+                                engine: self.clone(),
+                                record: entry.record.clone(),
+                                spec: spec.clone(),
+                                output,
+                                abort: live.abort.clone(),
+                                reaper: self.inner.reaper.clone(),
+                                tag: proctree::tag_value(self.inner.store.instance(), id),
+                                kill_grace: cfg.kill_grace,
+                                drain: cfg.drain,
+                            })
+                            .map(|run| (None, run))
+                    }
                     TaskKind::Shell { command } => shell::launch(
                         &self.inner.reaper,
                         shell::ShellLaunch {
@@ -526,7 +566,8 @@ impl Engine {
                             kill_grace: cfg.kill_grace,
                             drain: cfg.drain,
                         },
-                    ),
+                    )
+                    .map(|(pid, run)| (Some(pid), run)),
                 }
             });
         match started {
@@ -536,11 +577,11 @@ impl Engine {
                 }
                 entry.record.state = TaskState::Running {
                     started_at: Timestamp::now(),
-                    pid: Some(pid),
+                    pid,
                 };
                 entry.status.send_modify(|v| *v += 1);
                 let record = entry.record.clone();
-                let event = st.event(&record, EventKind::Started { pid: Some(pid) });
+                let event = st.event(&record, EventKind::Started { pid });
                 self.persist(&[
                     Op::PutTask {
                         record: &record,
@@ -579,6 +620,9 @@ impl Engine {
         };
         let now = Timestamp::now();
         let started = entry.record.state.started_at();
+        if let RunOutcome::Answered(answer) = &outcome {
+            entry.record.answer = Some(answer.clone());
+        }
         let state = classify(live.abort.reason(), outcome, started, now);
         // Keep the live part until settle has run, so nothing sees a half-finished task.
         drop(live);
@@ -770,6 +814,52 @@ impl Engine {
         if !detached {
             self.cancel_locked(&mut st, id, None, CancelReason::OwnerGone);
         }
+    }
+
+    /// Records an agent's progress and announces it.
+    pub fn set_progress(
+        &self,
+        id: TaskId,
+        progress: aside_protocol::AgentProgress,
+    ) -> Result<(), EngineError> {
+        let mut st = self.lock();
+        let entry = st.entry(id)?;
+        if entry.record.is_terminal() {
+            return Ok(());
+        }
+        entry.record.progress = Some(progress.clone());
+        entry.status.send_modify(|v| *v += 1);
+        let record = entry.record.clone();
+        let event = st.event(&record, EventKind::Progress { progress });
+        self.persist(&[
+            Op::PutTask {
+                record: &record,
+                spec: None,
+            },
+            Op::Event(&event),
+        ]);
+        self.publish(vec![event]);
+        Ok(())
+    }
+
+    /// The live (queued or running) tasks of `owner`.
+    pub fn live_tasks_of(&self, owner: &str) -> Vec<TaskRecord> {
+        self.lock()
+            .tasks
+            .values()
+            .filter(|e| !e.record.is_terminal() && e.record.owner == owner)
+            .map(Entry::snapshot)
+            .collect()
+    }
+
+    /// Drops the pending notification of a task whose result its owner has already seen.
+    pub fn discard_notification(&self, id: TaskId) -> Result<(), EngineError> {
+        Ok(self.inner.store.discard_notification(id)?)
+    }
+
+    /// Watches a task's record: the receiver changes whenever the record does.
+    pub fn watch(&self, id: TaskId) -> Result<watch::Receiver<u64>, EngineError> {
+        Ok(self.lock().entry(id)?.status.subscribe())
     }
 
     pub fn get(&self, id: TaskId) -> Result<TaskRecord, EngineError> {
@@ -1054,6 +1144,26 @@ fn validate(spec: &mut TaskSpec) -> Result<(), EngineError> {
             }
             _ => {}
         },
+        TaskKind::Agent {
+            agent,
+            prompt,
+            session_id,
+            ..
+        } => {
+            if agent.trim().is_empty() {
+                return bad("the agent's name is empty".into());
+            }
+            if prompt.trim().is_empty() {
+                return bad("the prompt is empty".into());
+            }
+            if let Some(s) = session_id {
+                if !aside_protocol::valid_session_id(s) {
+                    return bad(format!(
+                        "{s:?} is not a session id (they look like s12)"
+                    ));
+                }
+            }
+        }
     }
     if let Some(cwd) = &spec.cwd {
         let p = std::path::Path::new(cwd);
@@ -1134,7 +1244,17 @@ fn classify(
             RunOutcome::Exited(Exit::Code(0)) => TaskState::Succeeded {
                 started_at,
                 ended_at: now,
-                exit_code: 0,
+                exit_code: Some(0),
+            },
+            RunOutcome::Answered(_) => TaskState::Succeeded {
+                started_at,
+                ended_at: now,
+                exit_code: None,
+            },
+            RunOutcome::AgentFailed(error) => TaskState::Failed {
+                started_at: Some(started_at),
+                ended_at: now,
+                failure: Failure::Agent { error },
             },
             RunOutcome::Exited(Exit::Code(exit_code)) => TaskState::Failed {
                 started_at: Some(started_at),

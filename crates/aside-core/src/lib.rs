@@ -21,4 +21,4 @@ pub use config::Config;
 pub use engine::{Engine, EngineError, ReadOutput, Started, MAX_LIVE_TASKS, MAX_READ_BYTES};
 pub use paths::Paths;
 pub use reaper::Exit;
-pub use runner::RunOutcome;
+pub use runner::{AgentRunner, Launch, RunFuture, RunOutcome, Stopping};

@@ -1,16 +1,133 @@
-//! What every kind of task's runner gives back to the engine.
+//! What every kind of task's runner gives back to the engine, and the hook through which
+//! kinds other than `shell` (agents) are run without the engine knowing how.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
-use crate::reaper::Exit;
+use aside_protocol::{CancelReason, Failure, ShellCommand, TaskRecord, TaskSpec};
+use tokio::sync::watch;
+
+use crate::abort::{Abort, AbortReason};
+use crate::output::Output;
+use crate::reaper::{Exit, Reaper};
+use crate::shell;
+use crate::Engine;
 
 /// How a runner's work ended, before the engine weighs it against any abort reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunOutcome {
     Exited(Exit),
-    /// The runner failed (an agent's model error, a panic).
+    /// An agent finished with this answer.
+    Answered(String),
+    /// An agent could not go on (its model failed, its output was unusable).
+    AgentFailed(String),
+    /// The runner failed (a panic, an internal error).
     Failed(String),
 }
 
 pub type RunFuture = Pin<Box<dyn Future<Output = RunOutcome> + Send>>;
+
+/// Runs the tasks of kind `agent`. The daemon plugs the agent runtime in here; an engine
+/// without one fails agent tasks with a clear reason.
+pub trait AgentRunner: Send + Sync + 'static {
+    /// Starts the task; the returned future runs it to its end. Called under the engine's
+    /// lock: do no blocking work here, do it in the future.
+    fn launch(&self, task: Launch) -> Result<RunFuture, Failure>;
+}
+
+/// Everything a runner needs to run one task.
+pub struct Launch {
+    pub engine: Engine,
+    pub record: TaskRecord,
+    pub spec: TaskSpec,
+    /// The task's output log; the runner writes what people should see there.
+    pub output: Arc<Output>,
+    pub(crate) abort: Arc<Abort>,
+    pub(crate) reaper: Arc<Reaper>,
+    pub(crate) tag: String,
+    pub(crate) kill_grace: std::time::Duration,
+    pub(crate) drain: std::time::Duration,
+}
+
+impl Launch {
+    /// Resolves with the reason once the task is being stopped (stop, owner gone, shutdown,
+    /// stall); the runner must then wind down, stopping what it started.
+    pub fn stopping(&self) -> Stopping {
+        Stopping {
+            rx: self.abort.subscribe(),
+        }
+    }
+
+    /// Stops the task from inside, recording `reason` first (the stall watchdog uses it).
+    pub fn stop(&self, reason: CancelReason) {
+        self.abort.abort(AbortReason::Cancel(reason));
+    }
+
+    /// Runs a command as this task's process tree, its output going to the task's log: for
+    /// agents that are external commands. Stopping the task stops the tree.
+    pub fn spawn_command(
+        &self,
+        command: &ShellCommand,
+        env_extra: &BTreeMap<String, String>,
+    ) -> Result<(u32, RunFuture), Failure> {
+        shell::launch(
+            &self.reaper,
+            shell::ShellLaunch {
+                command,
+                cwd: &self.record.cwd,
+                env: self.spec.env.as_ref(),
+                env_extra,
+                task_id: self.record.id.to_string(),
+                tag: self.tag.clone(),
+                output: self.output.clone(),
+                abort: self.abort.clone(),
+                kill_grace: self.kill_grace,
+                drain: self.drain,
+            },
+        )
+    }
+}
+
+/// A handle on a task's stop signal.
+#[derive(Clone)]
+pub struct Stopping {
+    rx: watch::Receiver<Option<AbortReason>>,
+}
+
+impl Stopping {
+    /// The reason, once the task is being stopped or has hit a limit.
+    pub fn reason(&self) -> Option<CancelReason> {
+        self.rx.borrow().as_ref().map(to_cancel)
+    }
+
+    /// Waits until the task is being stopped; returns why.
+    pub async fn wait(&mut self) -> CancelReason {
+        loop {
+            if let Some(r) = self.rx.borrow_and_update().as_ref() {
+                return to_cancel(r);
+            }
+            if self.rx.changed().await.is_err() {
+                // The engine dropped the task: it is going away.
+                return CancelReason::Shutdown;
+            }
+        }
+    }
+}
+
+/// Limits (timeout, output cap) reach a runner's children as a stop with a message.
+fn to_cancel(r: &AbortReason) -> CancelReason {
+    match r {
+        AbortReason::Cancel(c) => c.clone(),
+        AbortReason::Timeout(d) => CancelReason::UserStop {
+            message: Some(format!(
+                "its parent timed out after {}",
+                humantime::format_duration(*d)
+            )),
+        },
+        AbortReason::OutputCap(_) | AbortReason::Capture(_) => CancelReason::UserStop {
+            message: Some("its parent's output failed".into()),
+        },
+    }
+}

@@ -31,6 +31,10 @@ pub enum EventKind {
         outcome: TaskState,
     },
     Removed,
+    /// An agent made progress (a model turn, a tool call).
+    Progress {
+        progress: crate::AgentProgress,
+    },
 }
 
 /// Why a foreground task went to the background.

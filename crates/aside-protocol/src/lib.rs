@@ -12,7 +12,7 @@ mod time;
 pub use event::{DetachCause, Event, EventKind, Notification};
 pub use id::{InvalidId, TaskId};
 pub use task::{
-    CancelReason, Failure, Limit, OutputChunk, ShellCommand, StartMode, TaskKind, TaskRecord,
+    valid_session_id, AgentProgress, CancelReason, Failure, Limit, OutputChunk, ShellCommand, StartMode, TaskKind, TaskRecord,
     TaskSpec, TaskState,
 };
 pub use time::Timestamp;

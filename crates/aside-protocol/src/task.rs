@@ -78,20 +78,73 @@ fn quote_arg(a: &str) -> String {
 pub enum TaskKind {
     /// A command in its own process group.
     Shell { command: ShellCommand },
+    /// A subagent: a conversation with a model and tools, or an external agent command, named
+    /// by its definition.
+    Agent {
+        /// The agent definition's name (`general`, `explore`, or one from an agents directory).
+        agent: String,
+        /// The task given to the agent.
+        prompt: String,
+        /// The conversation this task continues or starts (`s` and the id of the task that
+        /// started it). Given on start to resume a finished conversation; filled in otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_id: Option<String>,
+        /// How many agents up the chain started this one: 0 for a top-level agent.
+        #[serde(default)]
+        depth: u32,
+    },
 }
 
 impl TaskKind {
     pub fn name(&self) -> &'static str {
         match self {
             TaskKind::Shell { .. } => "shell",
+            TaskKind::Agent { .. } => "agent",
         }
     }
 
     pub fn display(&self) -> String {
         match self {
             TaskKind::Shell { command } => command.display(),
+            TaskKind::Agent { agent, prompt, .. } => {
+                let line = prompt.lines().next().unwrap_or_default();
+                let short: String = line.chars().take(80).collect();
+                let more = if short.len() < prompt.len() { "…" } else { "" };
+                format!("{agent}: {short}{more}")
+            }
         }
     }
+
+    /// The session of an agent task.
+    pub fn session_id(&self) -> Option<&str> {
+        match self {
+            TaskKind::Agent { session_id, .. } => session_id.as_deref(),
+            TaskKind::Shell { .. } => None,
+        }
+    }
+}
+
+/// Checks a session id against its strict pattern (`s` and a task id) before it names a file.
+pub fn valid_session_id(s: &str) -> bool {
+    s.strip_prefix('s')
+        .is_some_and(|n| n.parse::<crate::TaskId>().is_ok())
+}
+
+/// A running agent's progress, updated as it works.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AgentProgress {
+    /// Model requests made so far.
+    pub turns: u32,
+    /// Tool calls made so far.
+    pub tool_calls: u32,
+    /// The tool called last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_tool: Option<String>,
+    /// Tokens used (prompt and completion) as the model reported them.
+    pub tokens: u64,
+    /// The model in use.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub model: String,
 }
 
 /// Whether the caller waits for the task.
@@ -168,6 +221,8 @@ pub enum CancelReason {
     OwnerGone,
     /// The daemon shut down.
     Shutdown,
+    /// An agent made no progress for this long.
+    Stalled { idle_ms: u64 },
 }
 
 impl std::fmt::Display for CancelReason {
@@ -177,6 +232,11 @@ impl std::fmt::Display for CancelReason {
             CancelReason::UserStop { message: None } => write!(f, "stopped"),
             CancelReason::OwnerGone => write!(f, "its foreground caller went away"),
             CancelReason::Shutdown => write!(f, "the daemon shut down"),
+            CancelReason::Stalled { idle_ms } => write!(
+                f,
+                "no progress for {}",
+                humantime::format_duration(std::time::Duration::from_millis(*idle_ms))
+            ),
         }
     }
 }
@@ -197,6 +257,8 @@ pub enum Failure {
     OutputCap { limit_bytes: u64 },
     /// The task's runner failed.
     Worker { error: String },
+    /// An agent could not go on: its model failed, or answered with something unusable.
+    Agent { error: String },
 }
 
 impl std::fmt::Display for Failure {
@@ -210,6 +272,7 @@ impl std::fmt::Display for Failure {
                 write!(f, "output passed the cap of {limit_bytes} bytes")
             }
             Failure::Worker { error } => write!(f, "{error}"),
+            Failure::Agent { error } => write!(f, "the agent failed: {error}"),
         }
     }
 }
@@ -228,7 +291,9 @@ pub enum TaskState {
     Succeeded {
         started_at: Timestamp,
         ended_at: Timestamp,
-        exit_code: i32,
+        /// Absent for an agent that answered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
     },
     Failed {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -300,7 +365,7 @@ impl TaskState {
     /// The process's exit code, where it exited by itself.
     pub fn exit_code(&self) -> Option<i32> {
         match self {
-            TaskState::Succeeded { exit_code, .. } => Some(*exit_code),
+            TaskState::Succeeded { exit_code, .. } => *exit_code,
             TaskState::Failed {
                 failure: Failure::Exit { exit_code },
                 ..
@@ -357,6 +422,12 @@ pub struct TaskRecord {
     /// The log file, when the output is on disk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_path: Option<String>,
+    /// An agent's progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<AgentProgress>,
+    /// An agent's final answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
 }
 
 impl TaskRecord {
@@ -417,6 +488,8 @@ mod tests {
             },
             output_bytes: 0,
             log_path: None,
+            progress: None,
+            answer: None,
         };
         let v = serde_json::to_value(&rec).unwrap();
         assert_eq!(v["state"], "failed");

@@ -20,6 +20,8 @@ fn record(id: u64, state: TaskState) -> TaskRecord {
         state,
         output_bytes: 0,
         log_path: None,
+        progress: None,
+        answer: None,
     }
 }
 
@@ -51,7 +53,7 @@ fn records_events_and_notifications_survive_reopen() {
             TaskState::Succeeded {
                 started_at: Timestamp::from_unix_ms(2),
                 ended_at: Timestamp::from_unix_ms(3),
-                exit_code: 0,
+                exit_code: Some(0),
             },
         );
         store

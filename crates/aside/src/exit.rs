@@ -21,7 +21,10 @@ pub fn for_state(state: &TaskState) -> i32 {
                 not_found: true, ..
             } => NOT_FOUND,
             Failure::Spawn { .. } => CANNOT_EXECUTE,
-            Failure::Capture { .. } | Failure::OutputCap { .. } | Failure::Worker { .. } => 1,
+            Failure::Capture { .. }
+            | Failure::OutputCap { .. }
+            | Failure::Worker { .. }
+            | Failure::Agent { .. } => 1,
         },
         TaskState::Cancelled { .. } => CANCELLED,
         TaskState::TimedOut { .. } => TIMED_OUT,
