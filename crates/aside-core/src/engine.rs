@@ -852,6 +852,11 @@ impl Engine {
             .collect()
     }
 
+    /// Whether `owner` has notifications waiting.
+    pub fn has_notifications(&self, owner: &str) -> bool {
+        self.inner.store.has_notifications(owner).unwrap_or(false)
+    }
+
     /// Drops the pending notification of a task whose result its owner has already seen.
     pub fn discard_notification(&self, id: TaskId) -> Result<(), EngineError> {
         Ok(self.inner.store.discard_notification(id)?)
@@ -1158,9 +1163,7 @@ fn validate(spec: &mut TaskSpec) -> Result<(), EngineError> {
             }
             if let Some(s) = session_id {
                 if !aside_protocol::valid_session_id(s) {
-                    return bad(format!(
-                        "{s:?} is not a session id (they look like s12)"
-                    ));
+                    return bad(format!("{s:?} is not a session id (they look like s12)"));
                 }
             }
         }

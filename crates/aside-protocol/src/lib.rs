@@ -12,8 +12,8 @@ mod time;
 pub use event::{DetachCause, Event, EventKind, Notification};
 pub use id::{InvalidId, TaskId};
 pub use task::{
-    valid_session_id, AgentProgress, CancelReason, Failure, Limit, OutputChunk, ShellCommand, StartMode, TaskKind, TaskRecord,
-    TaskSpec, TaskState,
+    valid_session_id, AgentProgress, CancelReason, Failure, Limit, OutputChunk, ShellCommand,
+    StartMode, TaskKind, TaskRecord, TaskSpec, TaskState,
 };
 pub use time::Timestamp;
 

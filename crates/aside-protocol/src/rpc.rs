@@ -26,7 +26,7 @@ pub enum Request {
     DaemonShutdown(Empty),
     /// Result: [`StartResult`].
     #[serde(rename = "task.start")]
-    Start(StartParams),
+    Start(Box<StartParams>),
     /// Result: [`TaskRecord`].
     #[serde(rename = "task.get")]
     Get(IdParams),

@@ -109,7 +109,11 @@ impl TaskKind {
             TaskKind::Agent { agent, prompt, .. } => {
                 let line = prompt.lines().next().unwrap_or_default();
                 let short: String = line.chars().take(80).collect();
-                let more = if short.len() < prompt.len() { "…" } else { "" };
+                let more = if short.len() < prompt.len() {
+                    "…"
+                } else {
+                    ""
+                };
                 format!("{agent}: {short}{more}")
             }
         }

@@ -299,6 +299,18 @@ impl Store {
         Ok(out)
     }
 
+    pub fn has_notifications(&self, owner: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT 1 FROM notifications WHERE owner = ?1 LIMIT 1",
+                [owner],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
     /// Drops a pending notification without delivering it (its owner already saw the result).
     pub fn discard_notification(&self, task: TaskId) -> Result<(), StoreError> {
         let mut conn = self.conn();

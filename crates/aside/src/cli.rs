@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "aside",
     version,
-    about = "Run shell commands as tasks: in the foreground or the background, detachable, stoppable",
+    about = "Run shell commands and AI subagents as tasks: in the foreground or the background, detachable, stoppable",
     long_about = None,
 )]
 pub struct Cli {
@@ -24,6 +24,18 @@ pub enum Command {
     /// directly. In the foreground, Ctrl+Z moves the task to the background (exit 148) and
     /// Ctrl+C stops it.
     Run(RunArgs),
+    /// Start one subagent as a task, like `run` does for a command.
+    ///
+    /// In the foreground its progress and answer stream to the terminal; Ctrl+Z moves it to
+    /// the background and Ctrl+C stops it (with everything it started).
+    Agent(AgentArgs),
+    /// Run a top-level agent on a prompt, without interaction, until it answers.
+    ///
+    /// It delegates with the task tools; before it finishes it waits for its own background
+    /// tasks (up to agent.settle) and handles their notifications.
+    Exec(ExecArgs),
+    /// List the agent definitions found for this directory, with any warnings.
+    Agents(AgentsArgs),
     /// List tasks: queued and running ones, and finished ones you have not seen yet.
     Ls(LsArgs),
     /// Print a task's output.
@@ -81,6 +93,53 @@ pub struct RunArgs {
         value_name = "COMMAND"
     )]
     pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct AgentArgs {
+    /// The agent definition's name (see `aside agents`).
+    pub agent: String,
+    /// The task for the agent.
+    pub prompt: String,
+    /// Start in the background and print only the task's id.
+    #[arg(long)]
+    pub bg: bool,
+    /// Continue a finished conversation (a session id such as s12).
+    #[arg(long, value_name = "SESSION")]
+    pub session: Option<String>,
+    /// A label shown in listings.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Hard limit, then the agent is stopped: 30s, 10m, 1h or none.
+    #[arg(long, value_name = "DUR")]
+    pub timeout: Option<String>,
+    /// Foreground wait budget, then the agent moves to the background.
+    #[arg(long, value_name = "DUR")]
+    pub wait: Option<String>,
+    /// With --bg, print the whole record as JSON instead of the id.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// The agent to run (default: general).
+    #[arg(long, default_value = "general")]
+    pub agent: String,
+    /// Print progress as JSON lines instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Hard limit, then the agent is stopped: 30s, 10m, 1h or none.
+    #[arg(long, value_name = "DUR")]
+    pub timeout: Option<String>,
+    /// The task for the agent.
+    pub prompt: String,
+}
+
+#[derive(Args, Debug)]
+pub struct AgentsArgs {
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

@@ -47,6 +47,9 @@ fn run(cli: Cli, paths: Result<aside_core::Paths, String>) -> anyhow::Result<i32
         let ctx = connect::Context { paths };
         match cli.command {
             Command::Run(a) => commands::run::run(&ctx, a).await,
+            Command::Agent(a) => commands::agent::agent(&ctx, a).await,
+            Command::Exec(a) => commands::agent::exec(&ctx, a).await,
+            Command::Agents(a) => commands::agents::run(a),
             Command::Ls(a) => commands::ls::run(&ctx, a).await,
             Command::Logs(a) => commands::logs::run(&ctx, a).await,
             Command::Wait(a) => commands::wait::run(&ctx, a).await,

@@ -1,5 +1,7 @@
 //! One file per command.
 
+pub mod agent;
+pub mod agents;
 pub mod clean;
 pub mod daemon;
 pub mod detach;

@@ -55,11 +55,7 @@ fn build_spec(a: &RunArgs) -> anyhow::Result<TaskSpec> {
     };
     spec.cwd = Some(cwd.display().to_string());
     // The task runs with this shell's environment, not the daemon's.
-    spec.env = Some(
-        std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .collect(),
-    );
+    spec.env = Some(client_env());
     let mut extra = BTreeMap::new();
     for kv in &a.env {
         let (k, v) = kv
@@ -89,6 +85,13 @@ fn build_spec(a: &RunArgs) -> anyhow::Result<TaskSpec> {
     Ok(spec)
 }
 
+/// This process's environment (variables that are valid UTF-8).
+pub fn client_env() -> BTreeMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
 /// One argument that a shell would have to read (spaces, pipes, quotes, variables...).
 fn needs_shell(arg: &str) -> bool {
     arg.chars()
@@ -97,7 +100,7 @@ fn needs_shell(arg: &str) -> bool {
 
 /// Streams output until the task ends (exit with its code) or goes to the background
 /// (exit 148). Ctrl+C stops the task; Ctrl+Z detaches it.
-async fn follow(client: &Client, task: TaskRecord) -> anyhow::Result<i32> {
+pub async fn follow(client: &Client, task: TaskRecord) -> anyhow::Result<i32> {
     let id = task.id;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigtstp = signal(SignalKind::from_raw(libc::SIGTSTP))?;

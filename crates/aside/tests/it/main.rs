@@ -1,7 +1,10 @@
 //! Integration tests of `aside`: the real binary, a private state directory and daemon per
 //! test. One binary for all areas, one module per area; the harness is in `support`.
 
+mod model_server;
 mod support;
+
+mod agents;
 
 mod background;
 mod bad_input;

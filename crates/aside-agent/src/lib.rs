@@ -1,0 +1,11 @@
+//! The aside agent runtime: agent definitions, the tool registry, and the conversation loop
+//! that talks to any OpenAI-compatible Chat Completions API. Agent tasks run through the
+//! engine like shell tasks; this crate holds no transport code of its own besides the HTTP
+//! client for the model.
+
+pub mod definitions;
+pub mod model;
+pub mod session;
+pub mod tools;
+
+pub use session::{session_owner, AgentRuntime};

@@ -1,0 +1,620 @@
+//! The runner of agent tasks: one conversation with a model and its tools, or an external
+//! agent command, run as a task of the engine.
+//!
+//! A conversation is a session (`s` and the id of the task that started it). Its messages are
+//! appended to `sessions/<session>.jsonl` as they happen, so a later task can resume it. The
+//! tasks an agent starts are owned by `session:<session>`; their notifications are taken at
+//! step boundaries (before each model request, never mid-stream) and given to the model as
+//! one message. When the model ends its turn while its own background tasks still run, the
+//! agent waits for them (up to `agent.settle`) and a notification starts a new turn.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aside_core::{AgentRunner, Config, Engine, Launch, RunFuture, RunOutcome};
+use aside_protocol::{AgentProgress, CancelReason, Failure, ShellCommand, TaskKind, TaskRecord};
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+
+use crate::definitions::{self, AgentDef, Catalog, Roots};
+use crate::model::{Endpoint, Message, ModelClient, ToolSpec};
+use crate::tools::{self, ToolContext, ToolOutput};
+
+/// The owner name of the tasks a session starts.
+pub fn session_owner(session: &str) -> String {
+    format!("session:{session}")
+}
+
+/// The agent runtime the daemon plugs into the engine.
+#[derive(Clone)]
+pub struct AgentRuntime {
+    config: Arc<Config>,
+    client: ModelClient,
+}
+
+impl AgentRuntime {
+    pub fn new(config: Config) -> Result<Self, String> {
+        Ok(Self {
+            config: Arc::new(config),
+            client: ModelClient::new()?,
+        })
+    }
+}
+
+impl AgentRunner for AgentRuntime {
+    fn launch(&self, task: Launch) -> Result<RunFuture, Failure> {
+        let rt = self.clone();
+        Ok(Box::pin(async move { rt.run(task).await }))
+    }
+}
+
+/// The directory a task's cwd belongs to: the nearest ancestor with a `.git`, `.aside`,
+/// `.claude` or `.opencode`, else the cwd itself.
+pub fn project_root(cwd: &Path) -> PathBuf {
+    for dir in cwd.ancestors() {
+        if [".git", ".aside", ".claude", ".opencode"]
+            .iter()
+            .any(|m| dir.join(m).exists())
+        {
+            return dir.to_path_buf();
+        }
+    }
+    cwd.to_path_buf()
+}
+
+/// The settings for work in `project`: the daemon's, with the project's `.aside/config.toml`
+/// on top.
+pub fn project_config(base: &Config, project: &Path) -> Result<Config, String> {
+    let path = project.join(".aside/config.toml");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => base
+            .with_project(&text)
+            .map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(base.clone()),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// The agents known in `project`.
+pub fn catalog_for(project: &Path) -> Catalog {
+    definitions::discover(&Roots::from_env(Some(project.to_path_buf())))
+}
+
+/// Picks the endpoint: the agent's model, else `ASIDE_MODEL`, else the config's; the base URL
+/// from `OPENAI_BASE_URL`, else the provider's, else the config's; the key from the daemon's
+/// environment or a key file, never from a task's stored spec.
+pub fn endpoint(
+    config: &Config,
+    agent_model: Option<&str>,
+    task_env: Option<&std::collections::BTreeMap<String, String>>,
+) -> Result<Endpoint, String> {
+    let var = |k: &str| {
+        task_env
+            .and_then(|e| e.get(k).cloned())
+            .filter(|v| !v.trim().is_empty())
+            .or_else(|| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
+    };
+    let model = agent_model
+        .map(str::to_string)
+        .or_else(|| var("ASIDE_MODEL"))
+        .or_else(|| config.agent.model.clone())
+        .ok_or_else(|| {
+            "no model is configured: set ASIDE_MODEL, or `model` under [agent] in config.toml"
+                .to_string()
+        })?;
+    let (provider, model) = match model.split_once('/') {
+        Some((p, m)) if config.providers.contains_key(p) => (Some(p.to_string()), m.to_string()),
+        _ => (config.agent.provider.clone(), model),
+    };
+    let provider = provider.and_then(|p| config.providers.get(&p).cloned());
+    let base_url = var("OPENAI_BASE_URL")
+        .or_else(|| provider.as_ref().map(|p| p.base_url.clone()))
+        .unwrap_or_else(|| config.agent.base_url.clone());
+    let key_var = provider
+        .as_ref()
+        .and_then(|p| p.api_key_env.clone())
+        .unwrap_or_else(|| "OPENAI_API_KEY".into());
+    let api_key = match std::env::var(&key_var)
+        .ok()
+        .filter(|k| !k.trim().is_empty())
+    {
+        Some(k) => Some(k),
+        None => match provider.as_ref().and_then(|p| p.api_key_file.as_ref()) {
+            Some(file) => {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| format!("cannot read the API key file {file}: {e}"))?;
+                text.lines().next().map(|l| l.trim().to_string())
+            }
+            None => None,
+        },
+    };
+    Ok(Endpoint {
+        base_url,
+        api_key,
+        model,
+    })
+}
+
+/// Appends a session's messages to its JSONL file.
+struct Transcript {
+    path: PathBuf,
+}
+
+impl Transcript {
+    fn path(home: &Path, session: &str) -> PathBuf {
+        home.join("sessions").join(format!("{session}.jsonl"))
+    }
+
+    fn load(&self) -> Result<Vec<Message>, String> {
+        let text = std::fs::read_to_string(&self.path)
+            .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
+        // A line cut short by a crash is skipped; every whole message is kept.
+        Ok(text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect())
+    }
+
+    async fn append(&self, m: &Message) {
+        let Ok(mut line) = serde_json::to_vec(m) else {
+            return;
+        };
+        line.push(b'\n');
+        let res = async {
+            if let Some(dir) = self.path.parent() {
+                tokio::fs::create_dir_all(dir).await?;
+            }
+            let mut f = tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .await?;
+            f.write_all(&line).await
+        }
+        .await;
+        if let Err(e) = res {
+            tracing::warn!("cannot write {}: {e}", self.path.display());
+        }
+    }
+}
+
+/// Milliseconds since the runtime started at which the agent last made progress.
+struct Heartbeat {
+    origin: Instant,
+    last: AtomicU64,
+}
+
+impl Heartbeat {
+    fn new() -> Self {
+        Self {
+            origin: Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+    fn beat(&self) {
+        self.last
+            .store(self.origin.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+    fn idle(&self) -> Duration {
+        let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
+        self.origin.elapsed().saturating_sub(last)
+    }
+}
+
+impl AgentRuntime {
+    async fn run(self, task: Launch) -> RunOutcome {
+        let TaskKind::Agent {
+            agent,
+            prompt,
+            session_id,
+            depth,
+        } = task.spec.kind.clone()
+        else {
+            return RunOutcome::Failed("not an agent task".into());
+        };
+        let session = session_id.unwrap_or_else(|| format!("s{}", task.record.id));
+        let cwd = PathBuf::from(&task.record.cwd);
+        let project = project_root(&cwd);
+        let config = match project_config(&self.config, &project) {
+            Ok(c) => Arc::new(c),
+            Err(e) => return RunOutcome::AgentFailed(e),
+        };
+        let catalog = Arc::new(catalog_for(&project));
+        let Some(def) = catalog.get(&agent).cloned() else {
+            let known: Vec<&str> = catalog.agents().map(|d| d.name.as_str()).collect();
+            return RunOutcome::AgentFailed(format!(
+                "there is no agent named {agent:?}; the agents are: {}",
+                known.join(", ")
+            ));
+        };
+        let owner = session_owner(&session);
+        let mut stopping = task.stopping();
+        let engine = task.engine.clone();
+        let heartbeat = Arc::new(Heartbeat::new());
+        let stall = config.agent.stall;
+        let stop_children = config.agent.stop_children;
+
+        let work = async {
+            match &def.command {
+                Some(cmd) => external(&task, cmd, &prompt).await,
+                None => {
+                    let conv = Conversation {
+                        rt: &self,
+                        task: &task,
+                        config: config.clone(),
+                        catalog: catalog.clone(),
+                        def: &def,
+                        session: session.clone(),
+                        owner: owner.clone(),
+                        depth,
+                        cwd: cwd.clone(),
+                        heartbeat: heartbeat.clone(),
+                    };
+                    conv.run(&prompt).await
+                }
+            }
+        };
+        let watchdog = async {
+            let Some(limit) = stall else {
+                return std::future::pending().await;
+            };
+            loop {
+                let idle = heartbeat.idle();
+                if idle >= limit {
+                    task.stop(CancelReason::Stalled {
+                        idle_ms: idle.as_millis() as u64,
+                    });
+                    return std::future::pending().await;
+                }
+                tokio::time::sleep(limit - idle).await;
+            }
+        };
+        tokio::select! {
+            out = work => out,
+            reason = stopping.wait() => {
+                stop_owned(&engine, &owner, reason, stop_children).await;
+                RunOutcome::Failed("stopped".into())
+            }
+            _ = watchdog => RunOutcome::Failed("stalled".into()),
+        }
+    }
+}
+
+/// Stops what an agent started when the agent is stopped: its foreground tasks always, its
+/// background ones too unless `agent.stop_children` is off. The reason is passed on.
+async fn stop_owned(engine: &Engine, owner: &str, reason: CancelReason, all: bool) {
+    let ids: Vec<_> = engine
+        .live_tasks_of(owner)
+        .into_iter()
+        .filter(|t| all || !t.detached)
+        .map(|t| t.id)
+        .collect();
+    if !ids.is_empty() {
+        let _ = engine.stop(&ids, owner, reason).await;
+    }
+}
+
+/// An external agent: its command with the prompt as the last argument; its output is the
+/// answer.
+async fn external(task: &Launch, cmd: &[String], prompt: &str) -> RunOutcome {
+    let mut argv = cmd.to_vec();
+    argv.push(prompt.to_string());
+    let env = tools::QUIET_ENV
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let run = match task.spawn_command(&ShellCommand::Argv(argv), &env) {
+        Ok((_pid, run)) => run,
+        Err(f) => return RunOutcome::AgentFailed(f.to_string()),
+    };
+    match run.await {
+        RunOutcome::Exited(aside_core::Exit::Code(0)) => {
+            let total = task.output.total();
+            let from = total.saturating_sub(256 << 10);
+            let text = task
+                .output
+                .read(from, 256 << 10)
+                .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+                .unwrap_or_default();
+            RunOutcome::Answered(text)
+        }
+        other => other,
+    }
+}
+
+struct Conversation<'a> {
+    rt: &'a AgentRuntime,
+    task: &'a Launch,
+    config: Arc<Config>,
+    catalog: Arc<Catalog>,
+    def: &'a AgentDef,
+    session: String,
+    owner: String,
+    depth: u32,
+    cwd: PathBuf,
+    heartbeat: Arc<Heartbeat>,
+}
+
+impl Conversation<'_> {
+    fn say(&self, text: &str) {
+        let _ = self.task.output.append(text.as_bytes());
+    }
+
+    fn tools(&self) -> Vec<&'static str> {
+        self.def
+            .effective_tools()
+            .into_iter()
+            .filter(|t| *t != "task" || self.depth < self.config.agent.max_depth)
+            .collect()
+    }
+
+    async fn run(&self, prompt: &str) -> RunOutcome {
+        let id = self.task.record.id;
+        let engine = &self.task.engine;
+        let endpoint = match endpoint(
+            &self.config,
+            self.def.model.as_deref(),
+            self.task.spec.env.as_ref(),
+        ) {
+            Ok(e) => e,
+            Err(e) => return RunOutcome::AgentFailed(e),
+        };
+        let transcript = Transcript {
+            path: Transcript::path(engine.home(), &self.session),
+        };
+        let resuming = transcript.path.exists();
+        let mut messages = if resuming {
+            match transcript.load() {
+                Ok(m) => m,
+                Err(e) => return RunOutcome::AgentFailed(e),
+            }
+        } else if self.session != format!("s{id}") {
+            return RunOutcome::AgentFailed(format!(
+                "there is no conversation {} to resume",
+                self.session
+            ));
+        } else {
+            let system = Message::System {
+                content: system_prompt(self.def, &self.cwd),
+            };
+            transcript.append(&system).await;
+            vec![system]
+        };
+        let user = Message::User {
+            content: prompt.to_string(),
+        };
+        transcript.append(&user).await;
+        messages.push(user);
+
+        let names = self.tools();
+        let specs: Vec<ToolSpec> = tools::specs(&self.config, &names);
+        let ctx = ToolContext {
+            engine: engine.clone(),
+            owner: self.owner.clone(),
+            session_id: Some(self.session.clone()),
+            cwd: self.cwd.clone(),
+            depth: self.depth,
+            config: self.config.clone(),
+            catalog: self.catalog.clone(),
+            env: self.task.spec.env.clone(),
+        };
+        let max_turns = self.def.max_turns.unwrap_or(self.config.agent.max_turns);
+        let mut progress = AgentProgress {
+            model: endpoint.model.clone(),
+            ..AgentProgress::default()
+        };
+        self.heartbeat.beat();
+        loop {
+            // Step boundary: what ended since the last request goes in as one message.
+            self.inject_notifications(&mut messages, &transcript).await;
+            if progress.turns >= max_turns {
+                return RunOutcome::AgentFailed(format!(
+                    "reached its limit of {max_turns} turns without a final answer"
+                ));
+            }
+            progress.turns += 1;
+            let _ = engine.set_progress(id, progress.clone());
+            let heartbeat = self.heartbeat.clone();
+            let output = self.task.output.clone();
+            let mut on_text = move |t: &str| {
+                heartbeat.beat();
+                let _ = output.append(t.as_bytes());
+            };
+            let completion = match self
+                .rt
+                .client
+                .complete(
+                    &endpoint,
+                    &messages,
+                    &specs,
+                    self.config.agent.retries,
+                    &mut on_text,
+                )
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => return RunOutcome::AgentFailed(e.to_string()),
+            };
+            self.heartbeat.beat();
+            progress.tokens += completion.tokens;
+            let assistant = Message::Assistant {
+                content: (!completion.content.is_empty()).then(|| completion.content.clone()),
+                tool_calls: completion.tool_calls.clone(),
+            };
+            transcript.append(&assistant).await;
+            messages.push(assistant);
+            if completion.tool_calls.is_empty() {
+                self.say("\n");
+                let _ = engine.set_progress(id, progress.clone());
+                // The turn ended; tasks of its own still running may bring a new one.
+                if self.settle().await {
+                    continue;
+                }
+                return RunOutcome::Answered(completion.content);
+            }
+            let calls = completion.tool_calls;
+            for c in &calls {
+                let args: String = c.function.arguments.chars().take(200).collect();
+                self.say(&format!("\n→ {} {args}\n", c.function.name));
+            }
+            let listed = Arc::new(names.join(", "));
+            let mut set = tokio::task::JoinSet::new();
+            for (i, c) in calls.iter().enumerate() {
+                let ctx = ctx.clone();
+                let name = c.function.name.clone();
+                let raw = c.function.arguments.clone();
+                let allowed = names.contains(&name.as_str());
+                let listed = listed.clone();
+                set.spawn(async move {
+                    let out = if !allowed {
+                        ToolOutput::error(format!(
+                            "there is no tool named {name:?} here; the tools are: {listed}"
+                        ))
+                    } else {
+                        match parse_arguments(&raw) {
+                            Ok(args) => tools::call(&ctx, &name, args).await,
+                            Err(e) => ToolOutput::error(e),
+                        }
+                    };
+                    (i, out)
+                });
+            }
+            let mut results: Vec<Option<ToolOutput>> = vec![None; calls.len()];
+            while let Some(joined) = set.join_next().await {
+                if let Ok((i, out)) = joined {
+                    results[i] = Some(out);
+                }
+            }
+            self.heartbeat.beat();
+            for (c, out) in calls.iter().zip(results) {
+                let out = out.unwrap_or_else(|| ToolOutput::error("the tool failed unexpectedly"));
+                let content = out.render(self.config.agent.tool_output);
+                let msg = Message::Tool {
+                    tool_call_id: c.id.clone(),
+                    content,
+                };
+                transcript.append(&msg).await;
+                messages.push(msg);
+                progress.tool_calls += 1;
+                progress.last_tool = Some(c.function.name.clone());
+            }
+            let _ = engine.set_progress(id, progress.clone());
+        }
+    }
+
+    async fn inject_notifications(&self, messages: &mut Vec<Message>, transcript: &Transcript) {
+        let engine = &self.task.engine;
+        let notes = match engine.take_notifications(&self.owner) {
+            Ok(n) if !n.is_empty() => n,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!("cannot take notifications of {}: {e}", self.owner);
+                return;
+            }
+        };
+        let text = tools::notification_message(engine, &notes).await;
+        self.say(&format!("\n{text}\n"));
+        let msg = Message::User { content: text };
+        transcript.append(&msg).await;
+        messages.push(msg);
+    }
+
+    /// Waits, up to `agent.settle`, while the agent's own tasks run and none has a
+    /// notification pending; true when one has (a new turn starts).
+    async fn settle(&self) -> bool {
+        let engine = &self.task.engine;
+        let deadline = tokio::time::Instant::now() + self.config.agent.settle;
+        let Ok((_, mut events, _)) = engine.subscribe(None) else {
+            return false;
+        };
+        loop {
+            if engine.has_notifications(&self.owner) {
+                return true;
+            }
+            let live: Vec<TaskRecord> = engine.live_tasks_of(&self.owner);
+            if live.is_empty() {
+                return false;
+            }
+            self.heartbeat.beat();
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Err(_) => {
+                    let ids: Vec<String> = live.iter().map(|t| t.id.to_string()).collect();
+                    self.say(&format!(
+                        "\n[still running after {}: tasks {}]\n",
+                        aside_core::config::fmt_duration(self.config.agent.settle),
+                        ids.join(", ")
+                    ));
+                    return false;
+                }
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return false,
+                // Anything may have changed; look again.
+                Ok(Ok(_)) | Ok(Err(_)) => {}
+            }
+        }
+    }
+}
+
+/// Tool arguments as the model wrote them; an empty string means no arguments.
+fn parse_arguments(raw: &str) -> Result<Value, String> {
+    if raw.trim().is_empty() {
+        return Ok(Value::Object(Default::default()));
+    }
+    match serde_json::from_str::<Value>(raw) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(other) => Err(format!(
+            "the arguments must be a JSON object, not {other}; call the tool again"
+        )),
+        Err(e) => Err(format!(
+            "the arguments are not valid JSON ({e}); call the tool again with a JSON object"
+        )),
+    }
+}
+
+fn system_prompt(def: &AgentDef, cwd: &Path) -> String {
+    let base = if def.prompt.trim().is_empty() {
+        "You are a capable assistant that completes the task you are given.".to_string()
+    } else {
+        def.prompt.clone()
+    };
+    format!(
+        "{base}\n\nWorking directory: {}\nWhen you are done, reply with your final answer as \
+         plain text, without calling a tool.",
+        cwd.display()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_must_be_an_object() {
+        assert!(parse_arguments("{\"a\":1}").is_ok());
+        assert!(parse_arguments("").is_ok());
+        assert!(parse_arguments("{not json")
+            .unwrap_err()
+            .contains("not valid JSON"));
+        assert!(parse_arguments("[1]").unwrap_err().contains("JSON object"));
+    }
+
+    #[test]
+    fn env_overrides_the_config() {
+        let mut c = Config::default();
+        c.agent.model = Some("from-config".into());
+        let env: std::collections::BTreeMap<String, String> = [
+            ("ASIDE_MODEL".to_string(), "from-env".to_string()),
+            (
+                "OPENAI_BASE_URL".to_string(),
+                "http://127.0.0.1:9/v1".to_string(),
+            ),
+        ]
+        .into();
+        let ep = endpoint(&c, None, Some(&env)).unwrap();
+        assert_eq!(ep.model, "from-env");
+        assert_eq!(ep.base_url, "http://127.0.0.1:9/v1");
+        let ep = endpoint(&c, Some("own"), Some(&env)).unwrap();
+        assert_eq!(ep.model, "own");
+    }
+}

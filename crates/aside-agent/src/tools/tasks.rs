@@ -1,0 +1,497 @@
+//! The tools about tasks: `bash`, `task`, `task_output`, `task_list`, `task_stop`.
+
+use std::time::Duration;
+
+use aside_core::config::{fmt_duration, MAX_WAIT};
+use aside_core::{Config, Engine, EngineError};
+use aside_protocol::{
+    CancelReason, Limit, Notification, ShellCommand, StartMode, TaskId, TaskKind, TaskRecord,
+    TaskSpec, TaskState,
+};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{ToolContext, ToolOutput, QUIET_ENV};
+
+/// The longest a `bash` call may ask for as its timeout.
+const MAX_BASH_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// Bytes read from each end of a long output when building a result.
+const READ_WINDOW: usize = 256 << 10;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct BashArgs {
+    /// The command, run by `sh -c` in the working directory.
+    pub command: String,
+    /// Hard limit in milliseconds, after which the command and its children are killed.
+    #[serde(default)]
+    pub timeout: Option<u64>,
+    /// Start it in the background and return its task id at once; a notification comes when
+    /// it ends.
+    #[serde(default)]
+    pub run_in_background: bool,
+    /// Five to ten words on what the command does, shown in task listings.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct TaskArgs {
+    /// Which agent to run (see the list in this tool's description).
+    #[serde(default = "general")]
+    pub subagent_type: String,
+    /// Three to five words on what the subagent will do.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The task for the subagent: everything it needs to know, since it sees nothing else.
+    pub prompt: String,
+    /// Start it in the background and return its ids at once; a notification comes when it
+    /// ends.
+    #[serde(default)]
+    pub run_in_background: Option<bool>,
+    /// Continue the finished conversation with this session id instead of starting anew.
+    #[serde(default)]
+    pub session_id: Option<String>,
+}
+
+fn general() -> String {
+    "general".into()
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct TaskOutputArgs {
+    /// The task's id.
+    pub task_id: String,
+    /// Byte offset to read from (the `next_offset` of an earlier call); default 0.
+    #[serde(default)]
+    pub offset: Option<u64>,
+    /// Seconds to wait for the task to end before answering (at most 600); default 0.
+    #[serde(default)]
+    pub wait_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct TaskListArgs {
+    /// Include tasks started by others, not only yours.
+    #[serde(default)]
+    pub all: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct TaskStopArgs {
+    /// The task's id.
+    pub task_id: String,
+    /// Why it is stopped; recorded with the task.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+fn d(limit: Option<Duration>) -> String {
+    limit.map_or_else(|| "none".to_string(), fmt_duration)
+}
+
+pub fn bash_description(c: &Config) -> String {
+    format!(
+        "Runs a shell command (sh -c) as a task. In the foreground (default) the call waits up \
+         to {wait}; a command still running then moves to the background and the call returns \
+         its task_id. With run_in_background the call returns the task_id at once. Either way, \
+         when a background command ends you get a notification with its outcome and output \
+         tail, so do not poll: go on with other work. The default timeout is {timeout} (set \
+         `timeout` in ms to kill it sooner). Output over {cap} characters shows its head and \
+         tail, with the log's path for the rest. Commands run with NO_COLOR=1, TERM=dumb, \
+         PAGER=cat and GIT_PAGER=cat.",
+        wait = d(c.wait),
+        timeout = d(c.timeout),
+        cap = c.agent.tool_output,
+    )
+}
+
+pub fn task_description(c: &Config) -> String {
+    format!(
+        "Starts a subagent: a separate conversation with its own tools that works on the \
+         prompt and returns its final answer. In the foreground (default) the call waits up to \
+         {wait}, then the subagent moves to the background and the call returns its ids. With \
+         run_in_background the call returns at once and a notification with its answer comes \
+         when it ends; do not poll. Several task calls in one message run in parallel. Each \
+         result carries a task_id (the run, for task_output and task_stop) and a session_id \
+         (the conversation: pass it back as session_id to continue a finished one). At most \
+         {n} agents run at once; subagents cannot start subagents beyond depth {depth}.",
+        wait = d(c.agent.wait),
+        n = c.agent.max_running,
+        depth = c.agent.max_depth,
+    )
+}
+
+pub fn task_output_description(c: &Config) -> String {
+    format!(
+        "Reads a task's output from a byte offset, with its state. wait_seconds (at most {}) \
+         waits for the task to end first and returns cleanly, with what is still running, if \
+         it has not. Rarely needed: notifications bring each background task's outcome. Output \
+         over {} characters shows head and tail.",
+        MAX_WAIT.as_secs(),
+        c.agent.tool_output
+    )
+}
+
+fn parse_id(s: &str) -> Result<TaskId, ToolOutput> {
+    s.trim()
+        .parse::<TaskId>()
+        .map_err(|e| ToolOutput::error(format!("task_id: {e}")))
+}
+
+fn engine_error(e: EngineError) -> ToolOutput {
+    ToolOutput::error(e.to_string())
+}
+
+/// One line on how a task ended or where it is.
+pub fn describe_outcome(t: &TaskRecord) -> String {
+    let what = match &t.kind {
+        TaskKind::Shell { command } => format!("shell `{}`", command.display()),
+        TaskKind::Agent { agent, .. } => format!("agent {agent}"),
+    };
+    let state = match &t.state {
+        TaskState::Succeeded {
+            exit_code: Some(c), ..
+        } => format!("succeeded (exit code {c})"),
+        other => other.describe(),
+    };
+    let bg = if t.detached && !t.is_terminal() {
+        ", in the background"
+    } else {
+        ""
+    };
+    format!("task {} ({what}): {state}{bg}", t.id)
+}
+
+fn output_of(t: &TaskRecord) -> ToolOutput {
+    ToolOutput {
+        task_id: Some(t.id),
+        session_id: t.kind.session_id().map(str::to_string),
+        log_path: t.log_path.clone(),
+        is_error: matches!(
+            t.state,
+            TaskState::Failed { .. } | TaskState::TimedOut { .. } | TaskState::Lost { .. }
+        ),
+        ..ToolOutput::default()
+    }
+}
+
+/// The whole output as text when it is short; its head and tail, with a marker, when not.
+async fn output_text(engine: &Engine, id: TaskId) -> String {
+    let Ok(first) = engine.read(id, 0, READ_WINDOW, None, false).await else {
+        return String::new();
+    };
+    let total = first.total;
+    let head = String::from_utf8_lossy(&first.data).into_owned();
+    if total <= first.data.len() as u64 {
+        return head;
+    }
+    let from = total
+        .saturating_sub(READ_WINDOW as u64)
+        .max(first.data.len() as u64);
+    let tail = match engine.read(id, from, READ_WINDOW, None, false).await {
+        Ok(r) => String::from_utf8_lossy(&r.data).into_owned(),
+        Err(_) => String::new(),
+    };
+    let skipped = from - first.data.len() as u64;
+    if skipped == 0 {
+        format!("{head}{tail}")
+    } else {
+        format!("{head}\n[… {skipped} bytes omitted …]\n{tail}")
+    }
+}
+
+/// Waits until a foreground task ends or moves to the background.
+async fn until_settled(engine: &Engine, id: TaskId) -> Result<TaskRecord, EngineError> {
+    loop {
+        let mut rx = engine.watch(id)?;
+        rx.borrow_and_update();
+        let t = engine.get(id)?;
+        if t.is_terminal() || t.detached {
+            return Ok(t);
+        }
+        if rx.changed().await.is_err() {
+            return engine.get(id);
+        }
+    }
+}
+
+/// The result of a call that started `t` and waited for it in the foreground.
+async fn foreground_result(ctx: &ToolContext, t: TaskRecord) -> ToolOutput {
+    let mut out = output_of(&t);
+    let body = match &t.kind {
+        TaskKind::Agent { .. } => t.answer.clone().unwrap_or_default(),
+        TaskKind::Shell { .. } => output_text(&ctx.engine, t.id).await,
+    };
+    let line = describe_outcome(&t);
+    out.text = if t.is_terminal() {
+        if body.is_empty() {
+            line
+        } else {
+            format!("{line}\n{body}")
+        }
+    } else {
+        format!(
+            "{line}: it took longer than the wait budget and goes on in the background. You \
+             will get a notification when it ends; do not poll.\noutput so far:\n{body}"
+        )
+    };
+    out
+}
+
+fn started_in_background(t: &TaskRecord) -> ToolOutput {
+    let mut out = output_of(t);
+    out.text = format!(
+        "{}. You will get a notification when it ends; go on with other work.",
+        describe_outcome(t)
+    );
+    out
+}
+
+fn base_spec(ctx: &ToolContext, kind: TaskKind, background: bool) -> TaskSpec {
+    let mut spec = TaskSpec::shell(ShellCommand::Script(String::new()));
+    spec.kind = kind;
+    spec.cwd = Some(ctx.cwd.display().to_string());
+    spec.env = ctx.env.clone();
+    spec.env_extra = QUIET_ENV
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    spec.mode = if background {
+        StartMode::Background
+    } else {
+        StartMode::Foreground
+    };
+    spec
+}
+
+pub async fn bash(ctx: &ToolContext, a: BashArgs) -> ToolOutput {
+    if a.command.trim().is_empty() {
+        return ToolOutput::error("command is empty");
+    }
+    let mut spec = base_spec(
+        ctx,
+        TaskKind::Shell {
+            command: ShellCommand::Script(a.command),
+        },
+        a.run_in_background,
+    );
+    spec.name = a.description.filter(|d| !d.trim().is_empty());
+    if let Some(ms) = a.timeout {
+        if ms == 0 || Duration::from_millis(ms) > MAX_BASH_TIMEOUT {
+            return ToolOutput::error(format!(
+                "timeout must be between 1 and {} ms",
+                MAX_BASH_TIMEOUT.as_millis()
+            ));
+        }
+        spec.timeout = Some(Limit::Millis(ms));
+    }
+    start_and_follow(ctx, spec).await
+}
+
+async fn start_and_follow(ctx: &ToolContext, spec: TaskSpec) -> ToolOutput {
+    let background = spec.mode == StartMode::Background;
+    let started = match ctx.engine.start(&ctx.owner, spec) {
+        Ok(s) => s.task,
+        Err(e) => return engine_error(e),
+    };
+    if background {
+        return started_in_background(&started);
+    }
+    match until_settled(&ctx.engine, started.id).await {
+        Ok(t) => foreground_result(ctx, t).await,
+        Err(e) => engine_error(e),
+    }
+}
+
+pub async fn task(ctx: &ToolContext, a: TaskArgs) -> ToolOutput {
+    let max = ctx.config.agent.max_depth;
+    if ctx.depth + 1 > max {
+        return ToolOutput::error(format!(
+            "subagents cannot start subagents here (nesting depth is limited to {max}); do the \
+             work yourself"
+        ));
+    }
+    let Some(def) = ctx.catalog.get(&a.subagent_type) else {
+        let known: Vec<&str> = ctx.catalog.agents().map(|d| d.name.as_str()).collect();
+        return ToolOutput::error(format!(
+            "there is no agent named {:?}; the agents are: {}",
+            a.subagent_type,
+            known.join(", ")
+        ));
+    };
+    if let Some(s) = &a.session_id {
+        if let Some(live) = ctx
+            .engine
+            .list(false)
+            .into_iter()
+            .find(|t| t.kind.session_id() == Some(s.as_str()))
+        {
+            return ToolOutput::error(format!(
+                "session {s} is still running in task {}; wait for its notification or read it \
+                 with task_output",
+                live.id
+            ));
+        }
+    }
+    let background = a.run_in_background.unwrap_or(def.background);
+    let mut spec = base_spec(
+        ctx,
+        TaskKind::Agent {
+            agent: def.name.clone(),
+            prompt: a.prompt,
+            session_id: a.session_id,
+            depth: ctx.depth + 1,
+        },
+        background,
+    );
+    spec.name = a.description.filter(|d| !d.trim().is_empty());
+    spec.wait = Some(Limit::from_millis(
+        ctx.config.agent.wait.map(|w| w.as_millis() as u64),
+    ));
+    start_and_follow(ctx, spec).await
+}
+
+pub async fn task_output(ctx: &ToolContext, a: TaskOutputArgs) -> ToolOutput {
+    let id = match parse_id(&a.task_id) {
+        Ok(id) => id,
+        Err(e) => return e,
+    };
+    let wait = Duration::from_secs(a.wait_seconds.unwrap_or(0)).min(MAX_WAIT);
+    let t = if wait.is_zero() {
+        ctx.engine.get(id)
+    } else {
+        ctx.engine
+            .wait(&[id], Some(wait))
+            .await
+            .map(|(mut ts, _)| ts.remove(0))
+    };
+    let t = match t {
+        Ok(t) => t,
+        Err(e) => return engine_error(e),
+    };
+    let offset = a.offset.unwrap_or(0);
+    let cap_bytes = ctx.config.agent.tool_output * 4;
+    let read = ctx.engine.read(id, offset, cap_bytes, None, false).await;
+    let mut out = output_of(&t);
+    let (body, next) = match read {
+        Ok(r) => (
+            String::from_utf8_lossy(&r.data).into_owned(),
+            r.offset + r.data.len() as u64,
+        ),
+        Err(e) => (format!("(output not available: {e})"), offset),
+    };
+    if t.is_terminal() && t.owner == ctx.owner {
+        // The owner has seen the result: no notification repeats it.
+        let _ = ctx.engine.discard_notification(id);
+    }
+    let still = if t.is_terminal() {
+        String::new()
+    } else if wait.is_zero() {
+        "\nIt is still running; a notification comes when it ends.".into()
+    } else {
+        format!(
+            "\nIt is still running after waiting {}; a notification comes when it ends.",
+            fmt_duration(wait)
+        )
+    };
+    let answer = match (&t.kind, &t.answer) {
+        (TaskKind::Agent { .. }, Some(ans)) => format!("\nanswer:\n{ans}"),
+        _ => String::new(),
+    };
+    out.text = format!(
+        "{}{still}\nnext_offset: {next}\noutput from offset {offset}:\n{body}{answer}",
+        describe_outcome(&t)
+    );
+    out
+}
+
+pub fn task_list(ctx: &ToolContext, a: TaskListArgs) -> ToolOutput {
+    let tasks: Vec<TaskRecord> = ctx
+        .engine
+        .list(true)
+        .into_iter()
+        .filter(|t| a.all || t.owner == ctx.owner)
+        .collect();
+    if tasks.is_empty() {
+        return ToolOutput::ok(if a.all {
+            "no tasks"
+        } else {
+            "you have no tasks"
+        });
+    }
+    let lines: Vec<String> = tasks
+        .iter()
+        .rev()
+        .take(200)
+        .map(|t| {
+            let session = t
+                .kind
+                .session_id()
+                .map(|s| format!(" session_id={s}"))
+                .unwrap_or_default();
+            format!("{}{session}", describe_outcome(t))
+        })
+        .collect();
+    ToolOutput::ok(lines.join("\n"))
+}
+
+pub async fn task_stop(ctx: &ToolContext, a: TaskStopArgs) -> ToolOutput {
+    let id = match parse_id(&a.task_id) {
+        Ok(id) => id,
+        Err(e) => return e,
+    };
+    let reason = CancelReason::UserStop {
+        message: a.reason.filter(|r| !r.trim().is_empty()),
+    };
+    match ctx.engine.stop(&[id], &ctx.owner, reason).await {
+        Ok(mut ts) if !ts.is_empty() => {
+            let t = ts.remove(0);
+            let mut out = output_of(&t);
+            out.is_error = false;
+            out.text = describe_outcome(&t);
+            out
+        }
+        Ok(_) => ToolOutput::error(format!("no task with id {id}")),
+        Err(e) => engine_error(e),
+    }
+}
+
+/// One message announcing every task in `notes`, with each one's outcome and output tail.
+pub async fn notification_message(engine: &Engine, notes: &[Notification]) -> String {
+    let mut parts = Vec::new();
+    for n in notes {
+        let t = &n.task;
+        let mut lines = vec![describe_outcome(t)];
+        if let Some(s) = t.kind.session_id() {
+            lines.push(format!("session_id: {s}"));
+        }
+        if let Some(p) = &t.log_path {
+            lines.push(format!("log: {p}"));
+        }
+        match (&t.kind, &t.answer) {
+            (TaskKind::Agent { .. }, Some(ans)) => {
+                lines.push(format!("answer:\n{}", super::cap_text(ans, 4000, None)));
+            }
+            _ => {
+                let tail = tail_of(engine, t).await;
+                if !tail.is_empty() {
+                    lines.push(format!("output tail:\n{tail}"));
+                }
+            }
+        }
+        parts.push(format!(
+            "<task-notification>\n{}\n</task-notification>",
+            lines.join("\n")
+        ));
+    }
+    parts.join("\n")
+}
+
+async fn tail_of(engine: &Engine, t: &TaskRecord) -> String {
+    const TAIL: u64 = 2000;
+    let from = t.output_bytes.saturating_sub(TAIL);
+    match engine.read(t.id, from, TAIL as usize, None, false).await {
+        Ok(r) => String::from_utf8_lossy(&r.data).trim_end().to_string(),
+        Err(_) => String::new(),
+    }
+}

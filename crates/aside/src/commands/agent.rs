@@ -1,0 +1,126 @@
+//! `aside agent` and `aside exec`: agent tasks from the command line.
+
+use aside_client::Client;
+use aside_protocol::rpc::{IdParams, ReadParams, ReadResult, StartParams, StartResult};
+use aside_protocol::{Limit, ShellCommand, StartMode, TaskKind, TaskRecord, TaskSpec};
+
+use crate::cli::{AgentArgs, ExecArgs};
+use crate::commands::run::{client_env, follow};
+use crate::connect::{self, Context};
+use crate::exit;
+use crate::render;
+
+/// The environment an agent task gets: this shell's, without the model key. The daemon reads
+/// the key from its own environment or a key file, so it is never stored with a task.
+fn agent_env() -> std::collections::BTreeMap<String, String> {
+    let mut env = client_env();
+    env.remove("OPENAI_API_KEY");
+    env
+}
+
+fn spec(agent: &str, prompt: &str, session: Option<String>) -> anyhow::Result<TaskSpec> {
+    let mut spec = TaskSpec::shell(ShellCommand::Script(String::new()));
+    spec.kind = TaskKind::Agent {
+        agent: agent.to_string(),
+        prompt: prompt.to_string(),
+        session_id: session,
+        depth: 0,
+    };
+    spec.cwd = Some(std::env::current_dir()?.display().to_string());
+    spec.env = Some(agent_env());
+    Ok(spec)
+}
+
+pub async fn agent(ctx: &Context, a: AgentArgs) -> anyhow::Result<i32> {
+    let mut spec = spec(&a.agent, &a.prompt, a.session)?;
+    spec.name = a.name;
+    spec.timeout = a
+        .timeout
+        .as_deref()
+        .map(|t| connect::parse_limit(t, "timeout"))
+        .transpose()?;
+    spec.wait = a
+        .wait
+        .as_deref()
+        .map(|w| connect::parse_limit(w, "wait"))
+        .transpose()?;
+    spec.mode = if a.bg {
+        StartMode::Background
+    } else {
+        StartMode::Foreground
+    };
+    let client = ctx.client().await?;
+    let started: StartResult = client.call("task.start", StartParams { spec }).await?;
+    let task = started.task;
+    if a.bg {
+        if a.json {
+            render::print_json(&task)?;
+        } else {
+            println!("{}", task.id);
+        }
+        return Ok(0);
+    }
+    follow(&client, task).await
+}
+
+pub async fn exec(ctx: &Context, a: ExecArgs) -> anyhow::Result<i32> {
+    let mut spec = spec(&a.agent, &a.prompt, None)?;
+    // Nobody detaches an exec: it waits for its answer however long it takes.
+    spec.wait = Some(Limit::NONE);
+    spec.timeout = a
+        .timeout
+        .as_deref()
+        .map(|t| connect::parse_limit(t, "timeout"))
+        .transpose()?;
+    let client = ctx.client().await?;
+    let started: StartResult = client.call("task.start", StartParams { spec }).await?;
+    if !a.json {
+        return follow(&client, started.task).await;
+    }
+    json_lines(&client, started.task).await
+}
+
+/// `exec --json`: one JSON object per line: `output` chunks, `progress` changes, and a final
+/// `result` with the whole record (its `answer` included).
+async fn json_lines(client: &Client, task: TaskRecord) -> anyhow::Result<i32> {
+    let id = task.id;
+    let mut after = 0u64;
+    let mut last_progress = None;
+    let print = |v: serde_json::Value| println!("{v}");
+    print(
+        serde_json::json!({"type": "started", "task_id": id, "session_id": task.kind.session_id()}),
+    );
+    loop {
+        let r: ReadResult = client
+            .call(
+                "task.read",
+                ReadParams {
+                    id,
+                    after,
+                    max_bytes: 1 << 20,
+                    wait_ms: Some(1000),
+                    foreground: true,
+                },
+            )
+            .await?;
+        let data = r.chunk.decode()?;
+        if !data.is_empty() {
+            print(serde_json::json!({"type": "output", "text": String::from_utf8_lossy(&data)}));
+        }
+        after = r.next;
+        let record: TaskRecord = match r.task {
+            Some(t) => t,
+            None => client.call("task.get", IdParams { id }).await?,
+        };
+        if record.progress != last_progress {
+            last_progress = record.progress.clone();
+            if let Some(p) = &last_progress {
+                print(serde_json::json!({"type": "progress", "progress": p}));
+            }
+        }
+        if (record.is_terminal() && r.eof) || (record.detached && !record.is_terminal()) {
+            print(serde_json::json!({"type": "result", "task": record}));
+            return Ok(exit::for_state(&record.state));
+        }
+    }
+}
