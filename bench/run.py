@@ -225,14 +225,128 @@ def rss(n):
         home.close()
 
 
+class ModelServer:
+    """A scripted OpenAI-compatible server on loopback. A prompt starting with "parent"
+    gets one `task` tool call, then a final answer; "idle" requests hang (an agent waiting
+    on its model); everything else is answered at once. It records when each child's first
+    request arrives and when the parent's tool call was fully sent."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        server = self
+        self.tool_call_sent = None
+        self.child_seen = None
+        self.idle = 0
+        self.release = threading.Event()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def sse(self, chunks):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                for c in chunks:
+                    self.wfile.write(b"data: " + json.dumps(c).encode() + b"\n\n")
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                msgs = body["messages"]
+                prompt = next(m["content"] for m in msgs if m["role"] == "user")
+                done = lambda text: {"choices": [{"index": 0, "delta": {"content": text},
+                                                  "finish_reason": "stop"}]}
+                if prompt.startswith("parent"):
+                    if msgs[-1]["role"] == "tool":
+                        return self.sse([done("parent done")])
+                    call = {"index": 0, "id": "c1", "type": "function", "function": {
+                        "name": "task", "arguments": json.dumps(
+                            {"subagent_type": "general", "prompt": "child",
+                             "run_in_background": True})}}
+                    self.sse([{"choices": [{"index": 0, "delta": {"tool_calls": [call]},
+                                            "finish_reason": "tool_calls"}]}])
+                    server.tool_call_sent = time.perf_counter()
+                elif prompt == "child":
+                    if server.child_seen is None:
+                        server.child_seen = time.perf_counter()
+                    self.sse([done("child done")])
+                elif prompt.startswith("idle"):
+                    server.idle += 1
+                    server.release.wait(120)
+                    self.sse([done("idle done")])
+                else:
+                    self.sse([done("ok")])
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.release.set()
+        self.httpd.shutdown()
+
+
+def agent_spec(prompt, background=True):
+    return {"kind": "agent", "agent": "general", "prompt": prompt, "cwd": "/tmp",
+            "mode": "background" if background else "foreground"}
+
+
+def agent_figures(runs, sessions):
+    """Time from a parent's task call to its child's first model request (median of
+    `runs`), and daemon RSS with `sessions` agents waiting on their model."""
+    server = ModelServer()
+    config = (f"retention = \"none\"\n[agent]\nbase_url = \"{server.url}\"\n"
+              f"model = \"bench\"\nmax_running = {sessions + 10}\n")
+    home = Home(config).start()
+    try:
+        rpc = home.rpc()
+        gaps = []
+        for i in range(runs):
+            server.tool_call_sent = server.child_seen = None
+            task = rpc.call("task.start", agent_spec(f"parent {i}"))["task"]
+            wait_all(rpc, [task["id"]])
+            deadline = time.time() + 30
+            while server.child_seen is None and time.time() < deadline:
+                time.sleep(0.001)
+            gaps.append(server.child_seen - server.tool_call_sent)
+        for i in range(sessions):
+            rpc.send("task.start", agent_spec(f"idle {i}"))
+        ids = [rpc.recv()["task"]["id"] for _ in range(sessions)]
+        deadline = time.time() + 60
+        while server.idle < sessions and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(1)
+        with open(f"/proc/{home.pid}/status") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        hwm = int(fields["VmHWM"].split()[0]) / 1024
+        cur = int(fields["VmRSS"].split()[0]) / 1024
+        idle = server.idle
+        rpc.call("task.stop", {"ids": ids})
+        return statistics.median(gaps), idle, hwm, cur
+    finally:
+        server.close()
+        home.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", type=int, default=1000)
     ap.add_argument("--skip-pueue", action="store_true")
+    ap.add_argument("--only-agents", action="store_true")
     args = ap.parse_args()
     sh(f"cargo build --release -p aside --manifest-path {ROOT}/Cargo.toml", capture_output=True)
 
     print(f"aside benchmarks, {time.strftime('%Y-%m-%d %H:%M')} UTC, {os.cpu_count()} cores\n")
+
+    if args.only_agents:
+        return agents_report()
 
     n = args.tasks
     rows = throughput(n, args.skip_pueue)
@@ -260,6 +374,16 @@ def main():
     running, hwm, cur = rss(1000)
     print(f"\n4. daemon memory with {running} sleeping background tasks")
     print(f"   peak RSS (VmHWM) {hwm:6.1f} MiB, current {cur:6.1f} MiB (target <= 64 MiB)")
+    agents_report()
+
+
+def agents_report():
+    gap, idle, hwm, cur = agent_figures(50, 100)
+    print("\n5. agents (scripted model server on loopback)")
+    print(f"   parent's task call sent -> child's first model request: {gap * 1000:.2f} ms"
+          " (median of 50)")
+    print(f"   daemon with {idle} agent sessions waiting on their model: peak RSS (VmHWM)"
+          f" {hwm:.1f} MiB, current {cur:.1f} MiB")
 
 
 if __name__ == "__main__":

@@ -197,7 +197,16 @@ pub fn search_dirs(roots: &Roots) -> Vec<PathBuf> {
         dirs.push(project.join(".opencode").join("agents"));
         dirs.push(project.join(".aside").join("agents"));
     }
-    dirs
+    // A project that is the home directory would list `~/.claude/agents` twice; keep each
+    // directory once, at its later (higher-precedence) place.
+    let mut seen = std::collections::HashSet::new();
+    let mut unique: Vec<PathBuf> = dirs
+        .into_iter()
+        .rev()
+        .filter(|d| seen.insert(d.canonicalize().unwrap_or_else(|_| d.clone())))
+        .collect();
+    unique.reverse();
+    unique
 }
 
 /// Finds every agent: the built-ins, then each of [`search_dirs`] in order, a later definition

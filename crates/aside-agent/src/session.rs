@@ -530,10 +530,14 @@ impl Conversation<'_> {
             return false;
         };
         loop {
+            // Live tasks first: a task ends and gets its notification in one step, so one
+            // that ended after this look has its notification seen by the next line. (The
+            // other order could miss a task that ends in between: no notification yet, and
+            // no longer live.)
+            let live: Vec<TaskRecord> = engine.live_tasks_of(&self.owner);
             if engine.has_notifications(&self.owner) {
                 return true;
             }
-            let live: Vec<TaskRecord> = engine.live_tasks_of(&self.owner);
             if live.is_empty() {
                 return false;
             }

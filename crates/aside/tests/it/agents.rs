@@ -1,15 +1,72 @@
 //! Agent tasks against the scripted model server.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::model_server::{self as ms, ModelServer, Reply};
+use crate::model_server::{self as ms, Gate, ModelServer, Reply, Seen};
 use crate::support::*;
 
 fn aside_with(server: &ModelServer, extra: &str) -> Aside {
     Aside::with_config(&format!("{}{extra}", server.config()))
 }
+
+/// The requests of the conversation whose task prompt is `prompt`, in order.
+fn requests_of(server: &ModelServer, prompt: &str) -> Vec<Seen> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|s| ms::prompt(&s.body) == prompt)
+        .collect()
+}
+
+/// How many `<task-notification>` blocks the whole conversation of a request holds.
+fn notifications(req: &Value) -> usize {
+    ms::messages(req)
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .map(|c| c.matches("<task-notification>").count())
+        .sum()
+}
+
+/// The content of a message, or "".
+fn content(m: &Value) -> &str {
+    m["content"].as_str().unwrap_or_default()
+}
+
+/// Waits until the server has seen `n` requests of the conversation `prompt`.
+fn wait_requests(server: &ModelServer, prompt: &str, n: usize) {
+    let found = eventually(SOON, || requests_of(server, prompt).len() >= n);
+    assert!(
+        found,
+        "the model never got {n} requests for {prompt:?}: {:?}",
+        requests_of(server, prompt)
+            .iter()
+            .map(|s| &s.body)
+            .collect::<Vec<_>>()
+    );
+}
+
+/// A gate a server script waits on, answering this text once the test opens it.
+fn gated(gate: &Gate, text: &str) -> Reply {
+    if gate.wait(Duration::from_secs(60)) {
+        Reply::text(text)
+    } else {
+        Reply::text("the test never opened the gate")
+    }
+}
+
+/// A reply script that answers each request with the next of `replies` (the last repeats).
+fn in_turn(replies: Vec<Reply>) -> impl Fn(&Value) -> Reply + Send + Sync + 'static {
+    let n = AtomicUsize::new(0);
+    move |_| {
+        let i = n.fetch_add(1, Ordering::SeqCst).min(replies.len() - 1);
+        replies[i].clone()
+    }
+}
+
+// 1. A foreground `task` call gives the child's answer as the tool result.
 
 #[test]
 fn a_foreground_task_call_returns_the_childs_answer() {
@@ -36,8 +93,686 @@ fn a_foreground_task_call_returns_the_childs_answer() {
     assert!(text.contains("the child's answer is 42"), "{text}");
     let child = a.info("2");
     assert_eq!(child["kind"], "agent");
+    assert_eq!(child["agent"], "general");
+    assert_eq!(child["prompt"], "child job");
+    assert_eq!(child["session_id"], "s2");
+    assert_eq!(child["depth"], 1);
     assert_eq!(child["state"], "succeeded");
     assert_eq!(child["answer"], "the child's answer is 42");
     assert_eq!(child["owner"], "session:s1");
-    let _ = Duration::from_secs(0);
+    let parent = a.info("1");
+    assert_eq!(parent["depth"], 0);
+    assert_eq!(parent["session_id"], "s1");
+    let p = &parent["progress"];
+    assert_eq!(p["turns"], 2, "{parent}");
+    assert_eq!(p["tool_calls"], 1, "{parent}");
+    assert_eq!(p["last_tool"], "task", "{parent}");
+    assert_eq!(p["model"], "scripted", "{parent}");
+    assert!(p["tokens"].as_u64().unwrap_or(0) >= 10, "{parent}");
+    // A foreground child's result was the tool result: no notification repeats it.
+    for s in requests_of(&server, "parent job") {
+        assert_eq!(notifications(&s.body), 0, "{}", s.body);
+    }
+}
+
+// 2. A background `task` call returns at once; its notification arrives once, at a step
+// boundary.
+
+#[test]
+fn a_background_task_notifies_once_at_the_next_step_boundary() {
+    let child_go = Gate::new();
+    let server = ModelServer::start({
+        let child_go = child_go.clone();
+        move |req| {
+            if ms::prompt(req) == "child job" {
+                return gated(&child_go, "the child's answer is 42");
+            }
+            match ms::tool_results(req).len() {
+                0 => Reply::tool(
+                    "task",
+                    json!({"prompt": "child job", "description": "child", "run_in_background": true}),
+                ),
+                // Busy with something else while the child works.
+                1 => Reply::tool(
+                    "bash",
+                    json!({"command": "while [ ! -e child-done ]; do sleep 0.05; done"}),
+                ),
+                // One more step after the notification, to see it is not given again.
+                2 => Reply::tool("bash", json!({"command": "true"})),
+                _ => Reply::text("parent done"),
+            }
+        }
+    });
+    let a = aside_with(&server, "");
+    let exec = a.spawn(&["exec", "parent job"]);
+    // The call returned while the child was still waiting on the model.
+    wait_requests(&server, "parent job", 2);
+    let parent = requests_of(&server, "parent job");
+    let started = ms::tool_results(&parent[1].body);
+    assert_eq!(started.len(), 1);
+    assert!(started[0].contains("task_id: 2"), "{}", started[0]);
+    assert!(started[0].contains("session_id: s2"), "{}", started[0]);
+    assert!(
+        started[0].contains("running") || started[0].contains("queued"),
+        "{}",
+        started[0]
+    );
+    assert!(!started[0].contains("succeeded"), "{}", started[0]);
+    // The child ends while the parent's bash call runs: nothing is injected mid-call.
+    child_go.open();
+    let child = a.wait_end("2");
+    assert_eq!(child["state"], "succeeded", "{child}");
+    assert_eq!(child["owner"], "session:s1", "{child}");
+    std::fs::write(a.path("child-done"), b"").expect("open the bash gate");
+    let out = exec.finish();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.text().contains("parent done"), "{out:?}");
+
+    let parent = requests_of(&server, "parent job");
+    assert_eq!(parent.len(), 4, "{parent:?}");
+    assert_eq!(notifications(&parent[0].body), 0);
+    assert_eq!(notifications(&parent[1].body), 0);
+    // The request after the bash call: its result, then the one notification.
+    let msgs = ms::messages(&parent[2].body);
+    let n = msgs.len();
+    assert_eq!(msgs[n - 2]["role"], "tool", "{msgs:?}");
+    assert_eq!(msgs[n - 1]["role"], "user", "{msgs:?}");
+    let note = content(&msgs[n - 1]);
+    assert_eq!(note.matches("<task-notification>").count(), 1, "{note}");
+    assert!(note.contains("task 2 (agent general)"), "{note}");
+    assert!(note.contains("succeeded"), "{note}");
+    assert!(note.contains("session_id: s2"), "{note}");
+    assert!(note.contains("the child's answer is 42"), "{note}");
+    assert_eq!(notifications(&parent[2].body), 1);
+    // Later requests carry it in the history, but no new one.
+    let last = &parent[3].body;
+    assert_eq!(notifications(last), 1, "{last}");
+    assert_eq!(ms::last(last)["role"], "tool", "{last}");
+    let rec = a.info("1");
+    assert_eq!(rec["answer"], "parent done");
+    assert_eq!(rec["progress"]["tool_calls"], 3, "{rec}");
+    assert_eq!(rec["progress"]["last_tool"], "bash", "{rec}");
+}
+
+#[test]
+fn a_notification_after_the_turn_ended_starts_a_new_turn() {
+    let child_go = Gate::new();
+    let server = ModelServer::start({
+        let child_go = child_go.clone();
+        move |req| {
+            if ms::prompt(req) == "child job" {
+                return gated(&child_go, "the child's answer is 42");
+            }
+            let last = ms::last(req);
+            if content(&last).contains("<task-notification>") {
+                return Reply::Text(format!(
+                    "parent got: {}",
+                    content(&last).contains("the child's answer is 42")
+                ));
+            }
+            match ms::tool_results(req).len() {
+                0 => Reply::tool(
+                    "task",
+                    json!({"prompt": "child job", "run_in_background": true}),
+                ),
+                _ => Reply::text("waiting for the child"),
+            }
+        }
+    });
+    let a = aside_with(&server, "");
+    let exec = a.spawn(&["exec", "parent job"]);
+    // The parent's turn has ended with text while the child still waits on the model.
+    wait_requests(&server, "parent job", 2);
+    exec.wait_stdout(b"waiting for the child");
+    assert_eq!(a.state("1"), "running");
+    child_go.open();
+    let out = exec.finish();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.text().contains("parent got: true"),
+        "{out:?} {} {} {:?}",
+        a.info("1"),
+        a.info("2"),
+        server
+            .requests()
+            .iter()
+            .map(|s| &s.body["messages"])
+            .collect::<Vec<_>>()
+    );
+    let rec = a.info("1");
+    assert_eq!(rec["state"], "succeeded");
+    assert_eq!(rec["answer"], "parent got: true");
+    assert_eq!(rec["progress"]["turns"], 3, "{rec}");
+
+    let parent = requests_of(&server, "parent job");
+    assert_eq!(parent.len(), 3, "{parent:?}");
+    let msgs = ms::messages(&parent[2].body);
+    let n = msgs.len();
+    assert_eq!(msgs[n - 2]["role"], "assistant", "{msgs:?}");
+    assert_eq!(content(&msgs[n - 2]), "waiting for the child", "{msgs:?}");
+    assert_eq!(msgs[n - 1]["role"], "user", "{msgs:?}");
+    assert_eq!(notifications(&parent[2].body), 1, "{msgs:?}");
+}
+
+// 3. Several task calls in one message run at once.
+
+#[test]
+fn two_task_calls_in_one_message_overlap() {
+    const SLOW: Duration = Duration::from_millis(1500);
+    let server = ModelServer::start(|req| match ms::prompt(req).as_str() {
+        "parent job" => {
+            if ms::tool_results(req).is_empty() {
+                Reply::Tools(vec![
+                    (
+                        "task".into(),
+                        json!({"prompt": "child A", "description": "a"}).to_string(),
+                    ),
+                    (
+                        "task".into(),
+                        json!({"prompt": "child B", "description": "b"}).to_string(),
+                    ),
+                ])
+            } else {
+                Reply::Text(ms::tool_results(req).join(" | "))
+            }
+        }
+        "child A" => Reply::Slow(SLOW, "answer A".into()),
+        _ => Reply::Slow(SLOW, "answer B".into()),
+    });
+    let a = aside_with(&server, "");
+    let out = a.run(&["exec", "parent job"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let answer = a.info("1")["answer"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (first, second) = answer.split_once(" | ").expect("two tool results");
+    // The results are in the order of the calls.
+    assert!(first.contains("answer A"), "{answer}");
+    assert!(second.contains("answer B"), "{answer}");
+    let a_req = requests_of(&server, "child A");
+    let b_req = requests_of(&server, "child B");
+    assert_eq!((a_req.len(), b_req.len()), (1, 1));
+    let (early, late) = if a_req[0].at <= b_req[0].at {
+        (a_req[0].at, b_req[0].at)
+    } else {
+        (b_req[0].at, a_req[0].at)
+    };
+    // Both children asked the model before either got its answer.
+    assert!(
+        late < early + SLOW,
+        "the second child asked {:?} after the first",
+        late - early
+    );
+}
+
+// 4. Slots and timeouts hold for agents.
+
+#[test]
+fn agents_beyond_max_running_wait_queued() {
+    let go = Gate::new();
+    let server = ModelServer::start({
+        let go = go.clone();
+        move |req| {
+            let p = ms::prompt(req);
+            if p == "one" {
+                gated(&go, "one done")
+            } else {
+                Reply::Text(format!("{p} done"))
+            }
+        }
+    });
+    let a = aside_with(&server, "max_running = 1\n");
+    let one = a.ok(&["agent", "general", "one", "--bg"]).text();
+    assert_eq!(one.trim(), "1");
+    a.wait_state("1", "running");
+    wait_requests(&server, "one", 1);
+    let two = a.ok(&["agent", "general", "two", "--bg"]).text();
+    assert_eq!(two.trim(), "2");
+    let rec = a.wait_state("2", "queued");
+    assert_eq!(rec["group"], "agents", "{rec}");
+    // It stays queued while the first holds the only slot, and never reaches the model.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(a.state("2"), "queued");
+    assert!(requests_of(&server, "two").is_empty());
+    go.open();
+    assert_eq!(a.wait_end("1")["state"], "succeeded");
+    let two = a.wait_end("2");
+    assert_eq!(two["state"], "succeeded", "{two}");
+    assert_eq!(two["answer"], "two done", "{two}");
+    let order: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|s| ms::prompt(&s.body))
+        .collect();
+    assert_eq!(order, ["one", "two"]);
+}
+
+#[test]
+fn an_agent_past_its_timeout_ends_timed_out() {
+    let server = ModelServer::start(|_| Reply::Hang(Duration::from_secs(60)));
+    let a = aside_with(&server, "");
+    let t0 = Instant::now();
+    let out = a.run(&["agent", "general", "hang", "--timeout", "1s"]);
+    assert_eq!(out.code, 124, "{out:?}");
+    assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
+    let rec = a.info("1");
+    assert_eq!(rec["state"], "timed_out", "{rec}");
+    assert_eq!(rec["limit_ms"], 1000, "{rec}");
+}
+
+// 5. A stop reaches the child's running bash, with its reason.
+
+#[test]
+fn stopping_a_child_agent_stops_its_bash_with_the_reason() {
+    let server = ModelServer::start(|req| match ms::prompt(req).as_str() {
+        "parent job" => match ms::tool_results(req).last() {
+            None => Reply::tool("task", json!({"prompt": "child job"})),
+            Some(r) => Reply::Text(format!("parent saw: {r}")),
+        },
+        _ => match ms::tool_results(req).last() {
+            None => Reply::tool(
+                "bash",
+                json!({"command": "echo $$ > sleep.pid; exec sleep 600"}),
+            ),
+            Some(r) => Reply::Text(format!("child saw: {r}")),
+        },
+    });
+    let a = aside_with(&server, "");
+    let exec = a.spawn(&["exec", "parent job"]);
+    let pid = a.read_pid("sleep.pid");
+    let mut bash = Value::Null;
+    let found = eventually(SOON, || {
+        bash = a
+            .list_all()
+            .into_iter()
+            .find(|t| t["kind"] == "shell" && t["owner"] == "session:s2")
+            .unwrap_or(Value::Null);
+        bash["state"] == "running"
+    });
+    assert!(found, "no running bash task of the child: {bash}");
+    let bash_id = bash["id"].as_str().unwrap_or_default().to_string();
+    assert!(!is_dead(pid));
+
+    let out = a.ok(&["stop", "2", "--reason", "because", "--json"]);
+    let stopped = out.json();
+    let child = stopped
+        .as_array()
+        .and_then(|v| v.first())
+        .cloned()
+        .unwrap_or(stopped);
+    assert_eq!(child["state"], "cancelled", "{child}");
+    assert_eq!(child["reason"]["message"], "because", "{child}");
+
+    let bash = a.wait_end(&bash_id);
+    assert_eq!(bash["state"], "cancelled", "{bash}");
+    assert_eq!(bash["reason"]["cause"], "user_stop", "{bash}");
+    assert_eq!(bash["reason"]["message"], "because", "{bash}");
+    assert_all_dead(&[pid], SOON, "the child's sleep");
+
+    // The parent hears how its child ended and finishes.
+    let out = exec.finish();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.text().contains("parent saw: task_id: 2"), "{out:?}");
+    assert!(out.text().contains("cancelled"), "{out:?}");
+}
+
+// 6. A session resumes with its whole conversation.
+
+#[test]
+fn a_session_resumes_with_the_earlier_messages() {
+    let server = ModelServer::start(|req| {
+        let last = content(&ms::last(req)).to_string();
+        Reply::Text(format!("answer to {last}"))
+    });
+    let a = aside_with(&server, "");
+    let out = a.ok(&["agent", "general", "first"]);
+    assert!(out.text().contains("answer to first"), "{out:?}");
+    assert_eq!(a.info("1")["session_id"], "s1");
+    let out = a.ok(&["agent", "general", "second", "--session", "s1"]);
+    assert!(out.text().contains("answer to second"), "{out:?}");
+    let rec = a.info("2");
+    assert_eq!(rec["session_id"], "s1", "{rec}");
+    assert_eq!(rec["answer"], "answer to second", "{rec}");
+
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2);
+    let first = ms::messages(&reqs[0].body);
+    let second = ms::messages(&reqs[1].body);
+    let roles: Vec<&str> = second
+        .iter()
+        .map(|m| m["role"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(roles, ["system", "user", "assistant", "user"], "{second:?}");
+    assert_eq!(second[..2], first[..], "{second:?}");
+    assert_eq!(content(&second[2]), "answer to first");
+    assert_eq!(content(&second[3]), "second");
+
+    // An unknown session fails clearly rather than starting afresh.
+    let out = a.run(&["agent", "general", "third", "--session", "s99"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let rec = a.info("3");
+    assert!(
+        rec["error"].as_str().unwrap_or_default().contains("s99"),
+        "{rec}"
+    );
+    assert_eq!(server.requests().len(), 2);
+}
+
+// 7. The depth limit: a subagent is not offered `task`.
+
+#[test]
+fn subagents_at_the_depth_limit_are_not_offered_task() {
+    let server = ModelServer::start(|req| match ms::prompt(req).as_str() {
+        "parent job" => match ms::tool_results(req).last() {
+            None => Reply::tool("task", json!({"prompt": "child job"})),
+            Some(r) => Reply::Text(r.clone()),
+        },
+        // A child that tries anyway gets a tool error.
+        _ => match ms::tool_results(req).last() {
+            None => Reply::tool("task", json!({"prompt": "grandchild job"})),
+            Some(r) => Reply::Text(format!("child saw: {r}")),
+        },
+    });
+    let a = aside_with(&server, "");
+    let out = a.run(&["exec", "parent job"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let parent = requests_of(&server, "parent job");
+    let child = requests_of(&server, "child job");
+    assert!(!parent.is_empty() && !child.is_empty());
+    let top = ms::tool_names(&parent[0].body);
+    assert!(top.contains(&"task".to_string()), "{top:?}");
+    assert!(top.contains(&"bash".to_string()), "{top:?}");
+    let sub = ms::tool_names(&child[0].body);
+    assert!(!sub.contains(&"task".to_string()), "{sub:?}");
+    assert!(sub.contains(&"bash".to_string()), "{sub:?}");
+    assert!(sub.contains(&"task_output".to_string()), "{sub:?}");
+    assert!(requests_of(&server, "grandchild job").is_empty());
+    let results = ms::tool_results(&child[1].body);
+    assert!(
+        results[0].contains("there is no tool named \"task\""),
+        "{results:?}"
+    );
+    assert_eq!(a.list_all().len(), 2, "no grandchild task was started");
+}
+
+// 8. The stall watchdog.
+
+#[test]
+fn a_stalled_agent_is_cancelled_as_stalled() {
+    let server = ModelServer::start(|_| Reply::Hang(Duration::from_secs(60)));
+    let a = aside_with(&server, "stall = \"1s\"\n");
+    let t0 = Instant::now();
+    let out = a.run(&["agent", "general", "hang"]);
+    assert_eq!(out.code, 130, "{out:?}");
+    assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
+    let rec = a.info("1");
+    assert_eq!(rec["state"], "cancelled", "{rec}");
+    assert_eq!(rec["reason"]["cause"], "stalled", "{rec}");
+    assert!(
+        rec["reason"]["idle_ms"].as_u64().unwrap_or(0) >= 1000,
+        "{rec}"
+    );
+}
+
+// 9. An external-command agent.
+
+#[test]
+fn an_external_command_agent_answers_with_its_output() {
+    let server = ModelServer::start(|_| Reply::text("the model should not be asked"));
+    let a = aside_with(&server, "");
+    let dir = a.path(".aside/agents");
+    std::fs::create_dir_all(&dir).expect("agents dir");
+    std::fs::write(
+        dir.join("echoer.md"),
+        "---\ndescription: echoes\ncommand: [\"sh\", \"-c\", \"echo external: $0\"]\n---\n",
+    )
+    .expect("write echoer.md");
+    let out = a.run(&["agent", "echoer", "hello"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.text().contains("external: hello"), "{out:?}");
+    let rec = a.info("1");
+    assert_eq!(rec["kind"], "agent");
+    assert_eq!(rec["agent"], "echoer");
+    assert_eq!(rec["state"], "succeeded", "{rec}");
+    assert!(
+        rec["answer"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("external: hello"),
+        "{rec}"
+    );
+    assert!(server.requests().is_empty());
+}
+
+// 10. Bad model output.
+
+/// Runs `aside agent general PROMPT` to its end; returns the record.
+fn run_agent(a: &Aside, prompt: &str) -> Value {
+    let out = a.run(&["agent", "general", prompt]);
+    let rec = a.info("1");
+    let code = if rec["state"] == "succeeded" { 0 } else { 1 };
+    assert_eq!(out.code, code, "{out:?} {rec}");
+    rec
+}
+
+fn error_of(rec: &Value) -> String {
+    assert_eq!(rec["state"], "failed", "{rec}");
+    assert_eq!(rec["failure"], "agent", "{rec}");
+    rec["error"].as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn arguments_that_are_not_json_come_back_as_a_tool_error() {
+    let server = ModelServer::start(|req| match ms::tool_results(req).last() {
+        None => Reply::Tools(vec![("bash".into(), "{\"command\": \"echo hi".into())]),
+        Some(r) => Reply::Text(format!("saw: {r}")),
+    });
+    let a = aside_with(&server, "");
+    let rec = run_agent(&a, "go");
+    assert_eq!(rec["state"], "succeeded", "{rec}");
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2);
+    let results = ms::tool_results(&reqs[1].body);
+    assert_eq!(results.len(), 1);
+    assert!(results[0].contains("not valid JSON"), "{results:?}");
+    // Nothing ran.
+    assert_eq!(a.list_all().len(), 1);
+}
+
+#[test]
+fn an_unknown_tool_comes_back_as_a_tool_error_naming_it() {
+    let server = ModelServer::start(|req| match ms::tool_results(req).last() {
+        None => Reply::tool("frobnicate", json!({"x": 1})),
+        Some(r) => Reply::Text(format!("saw: {r}")),
+    });
+    let a = aside_with(&server, "");
+    let rec = run_agent(&a, "go");
+    assert_eq!(rec["state"], "succeeded", "{rec}");
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2);
+    let results = ms::tool_results(&reqs[1].body);
+    assert!(results[0].contains("frobnicate"), "{results:?}");
+    assert!(
+        results[0].contains("bash"),
+        "the tools are listed: {results:?}"
+    );
+}
+
+#[test]
+fn empty_choices_fail_the_task_clearly() {
+    let server = ModelServer::start(|_| Reply::EmptyChoices);
+    let a = aside_with(&server, "");
+    let rec = run_agent(&a, "go");
+    let err = error_of(&rec);
+    assert!(err.contains("no choices"), "{err}");
+}
+
+#[test]
+fn a_cut_off_stream_is_retried() {
+    let server = ModelServer::start(in_turn(vec![
+        Reply::CutOff("half an ans".into()),
+        Reply::text("a whole answer"),
+    ]));
+    let a = aside_with(&server, "");
+    let rec = run_agent(&a, "go");
+    assert_eq!(rec["state"], "succeeded", "{rec}");
+    assert_eq!(rec["answer"], "a whole answer", "{rec}");
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn a_stream_cut_off_every_time_fails_saying_so() {
+    let server = ModelServer::start(|_| Reply::CutOff("half an ans".into()));
+    let a = aside_with(&server, "");
+    let rec = run_agent(&a, "go");
+    let err = error_of(&rec);
+    assert!(err.contains("cut off"), "{err}");
+    // retries = 2: three attempts in all.
+    assert_eq!(server.requests().len(), 3);
+}
+
+#[test]
+fn a_server_error_is_retried() {
+    let server = ModelServer::start(in_turn(vec![
+        Reply::Status(500, "{\"error\":{\"message\":\"overloaded\"}}".into(), None),
+        Reply::text("fine now"),
+    ]));
+    let a = aside_with(&server, "");
+    let rec = run_agent(&a, "go");
+    assert_eq!(rec["state"], "succeeded", "{rec}");
+    assert_eq!(rec["answer"], "fine now", "{rec}");
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn a_401_fails_at_once_naming_the_api_key() {
+    let server = ModelServer::start(|_| {
+        Reply::Status(401, "{\"error\":{\"message\":\"bad key\"}}".into(), None)
+    });
+    let a = aside_with(&server, "");
+    let rec = run_agent(&a, "go");
+    let err = error_of(&rec);
+    assert!(err.contains("API key"), "{err}");
+    assert!(err.contains("bad key"), "{err}");
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn a_429_waits_for_retry_after_then_succeeds() {
+    let server = ModelServer::start(in_turn(vec![
+        Reply::Status(
+            429,
+            "{\"error\":{\"message\":\"slow down\"}}".into(),
+            Some(1),
+        ),
+        Reply::text("fine now"),
+    ]));
+    let a = aside_with(&server, "");
+    let rec = run_agent(&a, "go");
+    assert_eq!(rec["state"], "succeeded", "{rec}");
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2);
+    let gap = reqs[1].at - reqs[0].at;
+    // Retry-After (1 s), not the first backoff (0.5 s).
+    assert!(gap >= Duration::from_millis(950), "{gap:?}");
+}
+
+// 11. `aside agents`.
+
+#[test]
+fn agents_lists_builtins_and_project_agents_and_warns_of_broken_files() {
+    let a = Aside::new();
+    let project = a.path("proj");
+    let dir = project.join(".claude/agents");
+    std::fs::create_dir_all(&dir).expect("agents dir");
+    std::fs::write(
+        dir.join("x.md"),
+        "---\ndescription: project agent x\ntools: Read, Grep\n---\nYou are x.",
+    )
+    .expect("write x.md");
+    let broken = dir.join("broken.md");
+    std::fs::write(&broken, "---\nname: [unclosed\n---\nbody").expect("write broken.md");
+    let mut cmd = a.cmd(&["agents", "--json"]);
+    cmd.current_dir(&project);
+    let out = a.spawn_cmd(cmd, &["agents", "--json"]).finish();
+    assert_eq!(out.code, 0, "{out:?}");
+    let v = out.json();
+    assert_eq!(v["project"], project.display().to_string(), "{v}");
+    let agents = v["agents"].as_array().cloned().unwrap_or_default();
+    let names: Vec<&str> = agents.iter().filter_map(|d| d["name"].as_str()).collect();
+    assert_eq!(names, ["explore", "general", "x"], "{v}");
+    let x = &agents[2];
+    assert_eq!(x["description"], "project agent x");
+    assert_eq!(x["tools"], json!(["read", "grep"]), "{x}");
+    let warnings = v["warnings"].as_array().cloned().unwrap_or_default();
+    assert_eq!(warnings.len(), 1, "{v}");
+    assert_eq!(warnings[0]["path"], broken.display().to_string(), "{v}");
+    assert!(
+        warnings[0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("YAML"),
+        "{v}"
+    );
+
+    // The text form warns on stderr, with the path.
+    let mut cmd = a.cmd(&["agents"]);
+    cmd.current_dir(&project);
+    let out = a.spawn_cmd(cmd, &["agents"]).finish();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.text().contains("project agent x"), "{out:?}");
+    assert!(
+        out.stderr.contains(&broken.display().to_string()),
+        "{out:?}"
+    );
+}
+
+// 12. `aside exec --json`.
+
+#[test]
+fn exec_json_prints_lines_ending_with_the_result() {
+    let server = ModelServer::start(|req| match ms::tool_results(req).last() {
+        None => Reply::tool("bash", json!({"command": "echo from-bash"})),
+        Some(_) => Reply::text("all done"),
+    });
+    let a = aside_with(&server, "");
+    let out = a.run(&["exec", "--json", "go"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines: Vec<Value> = out
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}")))
+        .collect();
+    assert_eq!(lines[0]["type"], "started", "{lines:?}");
+    assert_eq!(lines[0]["task_id"], "1", "{lines:?}");
+    assert_eq!(lines[0]["session_id"], "s1", "{lines:?}");
+    let last = lines.last().expect("lines");
+    assert_eq!(last["type"], "result", "{lines:?}");
+    assert_eq!(last["task"]["state"], "succeeded", "{last}");
+    assert_eq!(last["task"]["answer"], "all done", "{last}");
+    assert_eq!(
+        lines.iter().filter(|l| l["type"] == "result").count(),
+        1,
+        "{lines:?}"
+    );
+    let text: String = lines
+        .iter()
+        .filter(|l| l["type"] == "output")
+        .filter_map(|l| l["text"].as_str())
+        .collect();
+    assert!(text.contains("all done"), "{lines:?}");
+    assert!(lines.iter().any(|l| l["type"] == "progress"), "{lines:?}");
+}
+
+#[test]
+fn a_broken_file_warns_once_when_the_project_is_the_home_directory() {
+    let a = Aside::new();
+    let dir = a.path(".claude/agents");
+    std::fs::create_dir_all(&dir).expect("agents dir");
+    std::fs::write(dir.join("broken.md"), "---\nname: [unclosed\n---\nbody").expect("write");
+    let v = a.ok(&["agents", "--json"]).json();
+    assert_eq!(v["project"], a.home.display().to_string(), "{v}");
+    let warnings = v["warnings"].as_array().cloned().unwrap_or_default();
+    assert_eq!(warnings.len(), 1, "{v}");
 }

@@ -38,6 +38,33 @@ impl Reply {
     }
 }
 
+/// A switch a script can block on until the test opens it, so a reply waits on the test,
+/// not on the clock.
+#[derive(Debug, Clone, Default)]
+pub struct Gate(Arc<AtomicBool>);
+
+impl Gate {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn open(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Blocks until the gate opens (at most `limit`); true if it did.
+    pub fn wait(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while !self.0.load(Ordering::SeqCst) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
+    }
+}
+
 /// A request the server received, with when it arrived.
 #[derive(Debug, Clone)]
 pub struct Seen {
