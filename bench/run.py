@@ -263,7 +263,7 @@ class ModelServer:
                 done = lambda text: {"choices": [{"index": 0, "delta": {"content": text},
                                                   "finish_reason": "stop"}]}
                 if prompt.startswith("parent"):
-                    if msgs[-1]["role"] == "tool":
+                    if any(m["role"] != "system" and m["role"] != "user" for m in msgs):
                         return self.sse([done("parent done")])
                     call = {"index": 0, "id": "c1", "type": "function", "function": {
                         "name": "task", "arguments": json.dumps(
@@ -283,7 +283,11 @@ class ModelServer:
                 else:
                     self.sse([done("ok")])
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Quiet(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass  # agents stopped at the end hang up mid-answer; that is expected
+
+        self.httpd = Quiet(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
@@ -302,7 +306,8 @@ def agent_figures(runs, sessions):
     """Time from a parent's task call to its child's first model request (median of
     `runs`), and daemon RSS with `sessions` agents waiting on their model."""
     server = ModelServer()
-    config = (f"retention = \"none\"\n[agent]\nbase_url = \"{server.url}\"\n"
+    config = (f"retention = \"none\"\nmax_running = {sessions + 10}\n"
+              f"[agent]\nbase_url = \"{server.url}\"\n"
               f"model = \"bench\"\nmax_running = {sessions + 10}\n")
     home = Home(config).start()
     try:

@@ -399,6 +399,8 @@ impl Conversation<'_> {
             config: self.config.clone(),
             catalog: self.catalog.clone(),
             env: self.task.spec.env.clone(),
+            // Stopping the agent stops what it started (see `stop_owned`).
+            cancel: None,
         };
         let max_turns = self.def.max_turns.unwrap_or(self.config.agent.max_turns);
         let mut progress = AgentProgress {

@@ -1,11 +1,11 @@
 //! One client connection: newline-delimited JSON-RPC requests in, responses and event
 //! notifications out. Requests run concurrently, so a long-poll never blocks the others.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use aside_protocol::rpc::{code, Request, RpcError, MAX_LINE_BYTES};
-use aside_protocol::TaskId;
+use aside_protocol::{CancelReason, TaskId};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -22,6 +22,8 @@ pub(crate) struct Conn {
     pub out: mpsc::Sender<Vec<u8>>,
     /// Set when the client hangs up, so event forwarders stop at once.
     pub closed: tokio::sync::watch::Sender<bool>,
+    /// Running `tools.call`s by their call id, to cancel them.
+    pub calls: Mutex<HashMap<String, tokio::sync::watch::Sender<Option<CancelReason>>>>,
 }
 
 impl Conn {
@@ -57,6 +59,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: UnixStream) {
         foreground: Mutex::new(HashSet::new()),
         out: tx,
         closed: tokio::sync::watch::channel(false).0,
+        calls: Mutex::new(HashMap::new()),
     });
     let mut reader = BufReader::new(read);
     let mut buf = Vec::new();

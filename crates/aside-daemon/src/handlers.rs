@@ -150,6 +150,9 @@ pub(crate) async fn handle(shared: &Arc<Shared>, conn: &Arc<Conn>, request: Requ
                 .take_notifications(&conn.owner())
                 .map_err(engine_err)?,
         }),
+        Request::ToolsList(p) => ok(crate::tools::list(shared, p)?),
+        Request::ToolsCall(p) => ok(crate::tools::call(shared, conn, *p).await?),
+        Request::ToolsCancel(p) => ok(crate::tools::cancel(conn, p)?),
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod connection;
 mod handlers;
+mod tools;
 
 use std::fs::OpenOptions;
 use std::io::Write;

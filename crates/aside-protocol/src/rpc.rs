@@ -54,6 +54,18 @@ pub enum Request {
     /// Result: [`NotificationsResult`].
     #[serde(rename = "notifications.take")]
     TakeNotifications(Empty),
+    /// The agent tool registry's tools, with descriptions from the effective settings.
+    /// Result: [`ToolsListResult`].
+    #[serde(rename = "tools.list")]
+    ToolsList(ToolsListParams),
+    /// Calls a tool for this connection's owner; the result ends with the owner's pending
+    /// notifications. Result: [`ToolCallResult`].
+    #[serde(rename = "tools.call")]
+    ToolsCall(Box<ToolCallParams>),
+    /// Cancels a running `tools.call`: a task it waits on in the foreground is stopped with
+    /// the reason. Result: [`Empty`].
+    #[serde(rename = "tools.cancel")]
+    ToolsCancel(ToolCancelParams),
 }
 
 impl Request {
@@ -72,6 +84,9 @@ impl Request {
         "task.clean",
         "events.subscribe",
         "notifications.take",
+        "tools.list",
+        "tools.call",
+        "tools.cancel",
     ];
 }
 
@@ -226,6 +241,68 @@ pub struct SubscribeResult {
     pub latest_seq: u64,
 }
 
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ToolsListParams {
+    /// Only these tools (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub names: Option<Vec<String>>,
+    /// The working directory whose project settings shape the descriptions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ToolInfo {
+    pub name: String,
+    pub description: String,
+    /// JSON Schema of the arguments.
+    pub input_schema: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ToolsListResult {
+    pub tools: Vec<ToolInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ToolCallParams {
+    pub name: String,
+    #[serde(default)]
+    pub arguments: serde_json::Value,
+    /// Chosen by the client, to cancel the call with `tools.cancel`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
+    /// Absolute working directory of the tools (default: the daemon's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// Environment of the commands the tools start (default: the daemon's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<std::collections::BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ToolCallResult {
+    /// The result as a model should see it: ids and log path first, then the capped body.
+    pub text: String,
+    pub is_error: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<TaskId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_path: Option<String>,
+    /// The owner's pending notifications, taken (so shown nowhere else), as text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notices: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ToolCancelParams {
+    pub call_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct NotificationsResult {
     pub notifications: Vec<Notification>,
@@ -295,6 +372,8 @@ pub enum Results {
     Clean(CleanResult),
     Subscribe(SubscribeResult),
     Notifications(NotificationsResult),
+    Tools(ToolsListResult),
+    ToolCall(ToolCallResult),
     Empty(Empty),
 }
 

@@ -36,6 +36,11 @@ pub enum Command {
     Exec(ExecArgs),
     /// List the agent definitions found for this directory, with any warnings.
     Agents(AgentsArgs),
+    /// Serve the Model Context Protocol on stdin/stdout: aside's tools for any coding agent.
+    ///
+    /// Register it with `claude mcp add aside -- aside mcp` (see --print-config for others).
+    /// Each connection owns the tasks it starts; they outlive it unless --stop-on-exit.
+    Mcp(McpArgs),
     /// List tasks: queued and running ones, and finished ones you have not seen yet.
     Ls(LsArgs),
     /// Print a task's output.
@@ -134,6 +139,20 @@ pub struct ExecArgs {
     pub timeout: Option<String>,
     /// The task for the agent.
     pub prompt: String,
+}
+
+#[derive(Args, Debug)]
+pub struct McpArgs {
+    /// Also offer read, write, edit, glob and grep (host agents usually have their own).
+    #[arg(long)]
+    pub file_tools: bool,
+    /// Stop this connection's running tasks when the client goes away.
+    #[arg(long)]
+    pub stop_on_exit: bool,
+    /// Print the snippet that registers aside with a client and exit: claude, codex,
+    /// opencode, cursor or gemini.
+    #[arg(long, value_name = "CLIENT")]
+    pub print_config: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -20,6 +20,17 @@ impl Context {
         Ok(Client::connect(&socket, Some(&launcher), owner()).await?)
     }
 
+    /// Connects as `owner`, starting the daemon when none runs.
+    pub async fn client_as(&self, owner: String) -> anyhow::Result<Client> {
+        let launcher = Launcher {
+            program: std::env::current_exe()?,
+            args: vec!["daemon".into(), "run".into()],
+            log: self.paths.daemon_log(),
+        };
+        let socket = self.paths.checked_socket().map_err(anyhow::Error::msg)?;
+        Ok(Client::connect(&socket, Some(&launcher), Some(owner)).await?)
+    }
+
     /// Connects to a running daemon only.
     pub async fn existing_client(&self) -> anyhow::Result<Client> {
         let socket = self.paths.checked_socket().map_err(anyhow::Error::msg)?;

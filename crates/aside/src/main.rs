@@ -33,6 +33,13 @@ fn run(cli: Cli, paths: Result<aside_core::Paths, String>) -> anyhow::Result<i32
     if let Command::Schema = cli.command {
         return commands::schema::run();
     }
+    if let Command::Mcp(cli::McpArgs {
+        print_config: Some(client),
+        ..
+    }) = &cli.command
+    {
+        return commands::mcp::print_config(client);
+    }
     let paths = paths.map_err(anyhow::Error::msg)?;
     if let Command::Daemon(ref d) = cli.command {
         if let DaemonAction::Run = d.action {
@@ -50,6 +57,7 @@ fn run(cli: Cli, paths: Result<aside_core::Paths, String>) -> anyhow::Result<i32
             Command::Agent(a) => commands::agent::agent(&ctx, a).await,
             Command::Exec(a) => commands::agent::exec(&ctx, a).await,
             Command::Agents(a) => commands::agents::run(a),
+            Command::Mcp(a) => commands::mcp::run(&ctx, a).await,
             Command::Ls(a) => commands::ls::run(&ctx, a).await,
             Command::Logs(a) => commands::logs::run(&ctx, a).await,
             Command::Wait(a) => commands::wait::run(&ctx, a).await,

@@ -62,6 +62,8 @@ pub struct ToolContext {
     pub catalog: Arc<Catalog>,
     /// The environment of commands the tools start (the quiet variables are added on top).
     pub env: Option<BTreeMap<String, String>>,
+    /// Set when the caller cancels the call: a task it waits on is stopped with the reason.
+    pub cancel: Option<tokio::sync::watch::Receiver<Option<aside_protocol::CancelReason>>>,
 }
 
 /// The outcome of one tool call.

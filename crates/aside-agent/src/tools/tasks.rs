@@ -215,6 +215,18 @@ async fn until_settled(engine: &Engine, id: TaskId) -> Result<TaskRecord, Engine
     }
 }
 
+/// Resolves with the reason once the call is cancelled; never if it is not.
+async fn cancelled(rx: &mut tokio::sync::watch::Receiver<Option<CancelReason>>) -> CancelReason {
+    loop {
+        if let Some(r) = rx.borrow_and_update().clone() {
+            return r;
+        }
+        if rx.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
+}
+
 /// The result of a call that started `t` and waited for it in the foreground.
 async fn foreground_result(ctx: &ToolContext, t: TaskRecord) -> ToolOutput {
     let mut out = output_of(&t);
@@ -297,7 +309,23 @@ async fn start_and_follow(ctx: &ToolContext, spec: TaskSpec) -> ToolOutput {
     if background {
         return started_in_background(&started);
     }
-    match until_settled(&ctx.engine, started.id).await {
+    let settled = match &ctx.cancel {
+        None => until_settled(&ctx.engine, started.id).await,
+        Some(rx) => {
+            let mut rx = rx.clone();
+            tokio::select! {
+                r = until_settled(&ctx.engine, started.id) => r,
+                reason = cancelled(&mut rx) => {
+                    match ctx.engine.stop(&[started.id], &ctx.owner, reason).await {
+                        Ok(mut ts) if !ts.is_empty() => Ok(ts.remove(0)),
+                        Ok(_) => ctx.engine.get(started.id),
+                        Err(e) => Err(e),
+                    }
+                }
+            }
+        }
+    };
+    match settled {
         Ok(t) => foreground_result(ctx, t).await,
         Err(e) => engine_error(e),
     }

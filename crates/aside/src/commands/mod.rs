@@ -8,6 +8,7 @@ pub mod detach;
 pub mod info;
 pub mod logs;
 pub mod ls;
+pub mod mcp;
 pub mod run;
 pub mod schema;
 pub mod stop;

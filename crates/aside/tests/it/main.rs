@@ -1,6 +1,7 @@
 //! Integration tests of `aside`: the real binary, a private state directory and daemon per
 //! test. One binary for all areas, one module per area; the harness is in `support`.
 
+mod mcp;
 mod model_server;
 mod support;
 

@@ -1,0 +1,139 @@
+//! `tools.*`: the agent tool registry served to clients such as `aside mcp`, which holds no
+//! task state of its own. Each call runs for the connection's owner; its result ends with
+//! that owner's pending notifications, taken so they are shown once.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aside_agent::session::{catalog_for, project_config, project_root};
+use aside_agent::tools::{self, ToolContext};
+use aside_protocol::rpc::{
+    code, Empty, RpcError, ToolCallParams, ToolCallResult, ToolCancelParams, ToolInfo,
+    ToolsListParams, ToolsListResult,
+};
+use aside_protocol::CancelReason;
+use tokio::sync::watch;
+
+use crate::connection::{err, Conn};
+use crate::Shared;
+
+fn workdir(cwd: Option<String>) -> Result<PathBuf, RpcError> {
+    let dir = match cwd {
+        Some(c) => PathBuf::from(c),
+        None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+    };
+    if !dir.is_absolute() || !dir.is_dir() {
+        return Err(err(
+            code::INVALID_PARAMS,
+            format!(
+                "the working directory {} is not an existing absolute directory",
+                dir.display()
+            ),
+        ));
+    }
+    Ok(dir)
+}
+
+pub(crate) fn list(shared: &Shared, p: ToolsListParams) -> Result<ToolsListResult, RpcError> {
+    let cwd = workdir(p.cwd)?;
+    let config = project_config(shared.engine.config(), &project_root(&cwd))
+        .map_err(|e| err(code::BAD_SPEC, e))?;
+    let names: Vec<&str> = match &p.names {
+        Some(n) => n.iter().map(String::as_str).collect(),
+        None => tools::ALL.to_vec(),
+    };
+    if let Some(unknown) = names.iter().find(|n| !tools::ALL.contains(n)) {
+        return Err(err(
+            code::INVALID_PARAMS,
+            format!("there is no tool named {unknown:?}"),
+        ));
+    }
+    Ok(ToolsListResult {
+        tools: tools::specs(&config, &names)
+            .into_iter()
+            .map(|s| ToolInfo {
+                name: s.name,
+                description: s.description,
+                input_schema: s.parameters,
+            })
+            .collect(),
+    })
+}
+
+pub(crate) async fn call(
+    shared: &Shared,
+    conn: &Arc<Conn>,
+    p: ToolCallParams,
+) -> Result<ToolCallResult, RpcError> {
+    let engine = shared.engine.clone();
+    let cwd = workdir(p.cwd)?;
+    let project = project_root(&cwd);
+    let config = project_config(engine.config(), &project).map_err(|e| err(code::BAD_SPEC, e))?;
+    let (cancel_tx, cancel_rx) = watch::channel(None);
+    if let Some(id) = &p.call_id {
+        conn.calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), cancel_tx.clone());
+    }
+    let owner = conn.owner();
+    let ctx = ToolContext {
+        engine: engine.clone(),
+        owner: owner.clone(),
+        session_id: None,
+        cwd,
+        depth: 0,
+        config: Arc::new(config),
+        catalog: Arc::new(catalog_for(&project)),
+        env: p.env,
+        cancel: Some(cancel_rx),
+    };
+    // A client that goes away mid-call cancels it: what it waited on is stopped.
+    let watcher = {
+        let mut closed = conn.closed.subscribe();
+        let tx = cancel_tx.clone();
+        tokio::spawn(async move {
+            if closed.wait_for(|c| *c).await.is_ok() {
+                let _ = tx.send(Some(CancelReason::OwnerGone));
+            }
+        })
+    };
+    let out = tools::call(&ctx, &p.name, p.arguments).await;
+    watcher.abort();
+    if let Some(id) = &p.call_id {
+        conn.calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+    let notes = engine.take_notifications(&owner).unwrap_or_default();
+    let notices = if notes.is_empty() {
+        None
+    } else {
+        Some(tools::notification_message(&engine, &notes).await)
+    };
+    Ok(ToolCallResult {
+        text: out.render(ctx.config.agent.tool_output),
+        is_error: out.is_error,
+        task_id: out.task_id,
+        session_id: out.session_id,
+        log_path: out.log_path,
+        notices,
+    })
+}
+
+pub(crate) fn cancel(conn: &Conn, p: ToolCancelParams) -> Result<Empty, RpcError> {
+    let calls = conn.calls.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(tx) = calls.get(&p.call_id) else {
+        // Already finished: nothing to cancel.
+        return Ok(Empty {});
+    };
+    let message = p
+        .reason
+        .filter(|r| !r.trim().is_empty())
+        .unwrap_or_else(|| "cancelled by the client".into());
+    let _ = tx.send(Some(CancelReason::UserStop {
+        message: Some(message),
+    }));
+    Ok(Empty {})
+}

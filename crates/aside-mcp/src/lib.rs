@@ -1,0 +1,350 @@
+//! `aside mcp`: the Model Context Protocol server that gives any coding agent aside's tools.
+//!
+//! It holds no task state: every tool call goes to the daemon (`tools.call`), which runs the
+//! agent tool registry for this connection's owner and returns the owner's pending
+//! notifications with the result, so each notice is shown once, at the end of whatever tool
+//! result comes next (MCP has no way to put a message into the model's conversation).
+//! A client's `notifications/cancelled` stops the task a foreground call waits on; long
+//! foreground calls send progress when the client asked for it; a background task that ends
+//! is also announced as a logging notification.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aside_client::Client;
+use aside_protocol::rpc::{
+    EventMessage, IdParams, ListParams, ListResult, StopParams, SubscribeParams, SubscribeResult,
+    ToolCallParams, ToolCallResult, ToolCancelParams, ToolsListParams, ToolsListResult,
+};
+use aside_protocol::{EventKind, TaskRecord};
+// Logging notifications are deprecated by the newest MCP revision (SEP-2577), but the
+// protocol versions clients speak today still carry them, and they are how an idle host
+// learns that a background task ended.
+#[allow(deprecated)]
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, LoggingLevel, LoggingMessageNotificationParam, PaginatedRequestParams,
+    ProgressNotificationParam, RequestParamsMeta, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler, ServiceExt};
+use serde_json::{json, Value};
+
+/// The tools offered by default: host agents have their own file tools.
+pub const DEFAULT_TOOLS: &[&str] = &["bash", "task", "task_output", "task_list", "task_stop"];
+/// The file tools, offered with `--file-tools`.
+pub const FILE_TOOLS: &[&str] = &["read", "write", "edit", "glob", "grep"];
+/// How often a long foreground call reports progress, when the client asked for it.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum McpServerError {
+    #[error("the daemon refused: {0}")]
+    Daemon(#[from] aside_client::ClientError),
+    #[error("MCP: {0}")]
+    Mcp(String),
+}
+
+/// How this server behaves.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Offer `read`, `write`, `edit`, `glob` and `grep` too.
+    pub file_tools: bool,
+    /// Stop this connection's live tasks when the client goes away (default: they go on).
+    pub stop_on_exit: bool,
+    /// Working directory of the tools.
+    pub cwd: String,
+    /// Environment of the commands the tools start.
+    pub env: BTreeMap<String, String>,
+}
+
+struct Server {
+    client: Arc<Client>,
+    owner: String,
+    options: Options,
+    tools: Vec<Tool>,
+    calls: AtomicU64,
+    peer: Mutex<Option<Peer<RoleServer>>>,
+}
+
+const MCP_NOTE: &str = " Through this MCP server, notices of background tasks that ended are \
+    appended to the result of your next aside tool call.";
+
+/// Serves MCP on stdin and stdout until the client closes them.
+pub async fn serve(client: Client, owner: String, options: Options) -> Result<(), McpServerError> {
+    let client = Arc::new(client);
+    let mut names: Vec<String> = DEFAULT_TOOLS.iter().map(|s| s.to_string()).collect();
+    if options.file_tools {
+        names.extend(FILE_TOOLS.iter().map(|s| s.to_string()));
+    }
+    let listed: ToolsListResult = client
+        .call(
+            "tools.list",
+            ToolsListParams {
+                names: Some(names),
+                cwd: Some(options.cwd.clone()),
+            },
+        )
+        .await?;
+    let tools = listed
+        .tools
+        .into_iter()
+        .map(|t| {
+            let schema = match t.input_schema {
+                Value::Object(o) => o,
+                _ => Default::default(),
+            };
+            let mut description = t.description;
+            if ["bash", "task"].contains(&t.name.as_str()) {
+                description.push_str(MCP_NOTE);
+            }
+            Tool::new(t.name, description, Arc::new(schema))
+        })
+        .collect();
+    let server = Arc::new(Server {
+        client: client.clone(),
+        owner: owner.clone(),
+        options: options.clone(),
+        tools,
+        calls: AtomicU64::new(0),
+        peer: Mutex::new(None),
+    });
+    let _: SubscribeResult = client
+        .call("events.subscribe", SubscribeParams { after: None })
+        .await?;
+    let announcer = tokio::spawn(announce_endings(server.clone()));
+    let running = Handler(server.clone())
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|e| McpServerError::Mcp(e.to_string()))?;
+    let _ = running.waiting().await;
+    announcer.abort();
+    if options.stop_on_exit {
+        let live: ListResult = client.call("task.list", ListParams { all: false }).await?;
+        let ids: Vec<_> = live
+            .tasks
+            .iter()
+            .filter(|t| t.owner == owner)
+            .map(|t| t.id)
+            .collect();
+        if !ids.is_empty() {
+            let _: ListResult = client
+                .call(
+                    "task.stop",
+                    StopParams {
+                        ids,
+                        message: Some("the MCP client went away".into()),
+                    },
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Sends a logging notification when a background task of this owner ends. The notice
+/// itself stays pending for the next tool result.
+#[allow(deprecated)]
+async fn announce_endings(server: Arc<Server>) {
+    while let Some((method, params)) = server.client.next_notification().await {
+        if method != "event" {
+            continue;
+        }
+        let Ok(msg) = serde_json::from_value::<EventMessage>(params) else {
+            continue;
+        };
+        if !msg.event.detached || !matches!(msg.event.kind, EventKind::Finished { .. }) {
+            continue;
+        }
+        let Ok(task) = server
+            .client
+            .call::<_, TaskRecord>(
+                "task.get",
+                IdParams {
+                    id: msg.event.task_id,
+                },
+            )
+            .await
+        else {
+            continue;
+        };
+        if task.owner != server.owner {
+            continue;
+        }
+        let peer = server.peer.lock().ok().and_then(|p| p.clone());
+        if let Some(peer) = peer {
+            let text = format!(
+                "task {} ({}) ended: {}",
+                task.id,
+                task.kind.display(),
+                task.state.describe()
+            );
+            let _ = peer
+                .notify_logging_message(LoggingMessageNotificationParam::new(
+                    LoggingLevel::Info,
+                    json!(text),
+                ))
+                .await;
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Handler(Arc<Server>);
+
+impl Handler {
+    async fn call(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let s = &self.0;
+        let name = request.name.to_string();
+        if !s.tools.iter().any(|t| t.name == name) {
+            let names: Vec<&str> = s.tools.iter().map(|t| t.name.as_ref()).collect();
+            return CallToolResult::error(vec![ContentBlock::text(format!(
+                "there is no tool named {name:?} here; the tools are: {}",
+                names.join(", ")
+            ))]);
+        }
+        let call_id = format!("mcp-{}", s.calls.fetch_add(1, Ordering::Relaxed));
+        let params = ToolCallParams {
+            name,
+            arguments: Value::Object(request.arguments.clone().unwrap_or_default()),
+            call_id: Some(call_id.clone()),
+            cwd: Some(s.options.cwd.clone()),
+            env: Some(s.options.env.clone()),
+        };
+        let progress = request.progress_token().map(|token| {
+            let peer = context.peer.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let mut n = 0u32;
+                loop {
+                    tokio::time::sleep(PROGRESS_EVERY).await;
+                    n += 1;
+                    let param =
+                        ProgressNotificationParam::new(token.clone(), f64::from(n)).with_message(
+                            format!("still running after {} s", started.elapsed().as_secs()),
+                        );
+                    if peer.notify_progress(param).await.is_err() {
+                        return;
+                    }
+                }
+            })
+        });
+        let call = s.client.call::<_, ToolCallResult>("tools.call", params);
+        tokio::pin!(call);
+        let result = tokio::select! {
+            r = &mut call => r,
+            _ = context.ct.cancelled() => {
+                let _: Result<Value, _> = s.client.call("tools.cancel", ToolCancelParams {
+                    call_id,
+                    reason: Some("cancelled by the MCP client".into()),
+                }).await;
+                call.await
+            }
+        };
+        if let Some(p) = progress {
+            p.abort();
+        }
+        match result {
+            Ok(r) => {
+                let mut text = r.text;
+                if let Some(notices) = r.notices {
+                    text.push_str("\n\n");
+                    text.push_str(&notices);
+                }
+                let content = vec![ContentBlock::text(text)];
+                if r.is_error {
+                    CallToolResult::error(content)
+                } else {
+                    CallToolResult::success(content)
+                }
+            }
+            Err(e) => CallToolResult::error(vec![ContentBlock::text(e.to_string())]),
+        }
+    }
+}
+
+impl ServerHandler for Handler {
+    #[allow(deprecated)]
+    fn get_info(&self) -> ServerConfig {
+        let mut info = ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_logging()
+                .build(),
+        );
+        info.server_info = Implementation::new("aside", env!("CARGO_PKG_VERSION"));
+        info.instructions = Some(
+            "aside runs shell commands and subagents as tasks that can go to the background. \
+             Use bash with run_in_background for servers, watchers and long builds; use task \
+             for subagents. When a background task ends, a notice with its outcome is appended \
+             to the result of your next aside tool call: do not poll. task_id names a run; \
+             session_id names a subagent's conversation."
+                .into(),
+        );
+        info
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(self.0.tools.clone()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        Ok(self.call(request, context).await.into())
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if let Ok(mut p) = self.0.peer.lock() {
+            *p = Some(context.peer.clone());
+        }
+    }
+}
+
+/// The snippet that registers `aside mcp` with a client.
+pub fn print_config(client: &str) -> Result<String, String> {
+    let text = match client {
+        "claude" | "claude-code" => "claude mcp add aside -- aside mcp".to_string(),
+        "codex" => {
+            "# ~/.codex/config.toml\n[mcp_servers.aside]\ncommand = \"aside\"\nargs = [\"mcp\"]"
+                .to_string()
+        }
+        "opencode" => serde_json::to_string_pretty(&json!({
+            "$schema": "https://opencode.ai/config.json",
+            "mcp": {"aside": {"type": "local", "command": ["aside", "mcp"], "enabled": true}}
+        }))
+        .map_err(|e| e.to_string())?,
+        "cursor" => serde_json::to_string_pretty(&json!({
+            "mcpServers": {"aside": {"command": "aside", "args": ["mcp"]}}
+        }))
+        .map_err(|e| e.to_string())?,
+        "gemini" | "gemini-cli" => serde_json::to_string_pretty(&json!({
+            "mcpServers": {"aside": {"command": "aside", "args": ["mcp"]}}
+        }))
+        .map_err(|e| e.to_string())?,
+        other => {
+            return Err(format!(
+                "no snippet for {other:?}; choose claude, codex, opencode, cursor or gemini"
+            ))
+        }
+    };
+    let place = match client {
+        "opencode" => "# opencode.json (project) or ~/.config/opencode/opencode.json\n",
+        "cursor" => "# .cursor/mcp.json (project) or ~/.cursor/mcp.json\n",
+        "gemini" | "gemini-cli" => "# .gemini/settings.json (project) or ~/.gemini/settings.json\n",
+        _ => "",
+    };
+    Ok(format!("{place}{text}"))
+}

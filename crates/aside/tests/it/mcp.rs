@@ -1,0 +1,393 @@
+//! `aside mcp` driven by rmcp's own MCP client over the real binary's stdin and stdout.
+
+// Logging notifications are deprecated by the newest MCP revision; aside still sends them.
+#![allow(deprecated)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, CallToolResult, ClientRequest,
+    LoggingMessageNotificationParam,
+};
+use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use serde_json::{json, Value};
+
+use crate::model_server::{ModelServer, Reply};
+use crate::support::*;
+
+/// Records the logging notifications the server sends.
+#[derive(Clone, Default)]
+struct Recorder {
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl ClientHandler for Recorder {
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        if let Ok(mut l) = self.logs.lock() {
+            l.push(params.data.to_string());
+        }
+    }
+}
+
+struct Mcp {
+    rt: tokio::runtime::Runtime,
+    service: Option<RunningService<RoleClient, Recorder>>,
+    child: tokio::process::Child,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Mcp {
+    fn start(a: &Aside, flags: &[&str]) -> Self {
+        // A worker thread keeps the client's I/O going while the test blocks elsewhere.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let mut args = vec!["mcp"];
+        args.extend_from_slice(flags);
+        let mut cmd = tokio::process::Command::from(a.cmd(&args));
+        cmd.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let recorder = Recorder::default();
+        let logs = recorder.logs.clone();
+        let (child, service) = rt.block_on(async {
+            let mut child = cmd.spawn().expect("spawn aside mcp");
+            let stdout = child.stdout.take().expect("stdout");
+            let stdin = child.stdin.take().expect("stdin");
+            let service =
+                tokio::time::timeout(Duration::from_secs(30), recorder.serve((stdout, stdin)))
+                    .await
+                    .expect("initialize within 30 s")
+                    .expect("initialize");
+            (child, service)
+        });
+        Self {
+            rt,
+            service: Some(service),
+            child,
+            logs,
+        }
+    }
+
+    fn service(&self) -> &RunningService<RoleClient, Recorder> {
+        self.service.as_ref().expect("connected")
+    }
+
+    fn tools(&self) -> Vec<rmcp::model::Tool> {
+        self.rt
+            .block_on(self.service().list_all_tools())
+            .expect("tools/list")
+    }
+
+    fn call(&self, name: &str, args: Value) -> CallToolResult {
+        let Value::Object(args) = args else {
+            panic!("arguments must be an object")
+        };
+        let params = CallToolRequestParams::new(name.to_string()).with_arguments(args);
+        self.rt
+            .block_on(async {
+                tokio::time::timeout(Duration::from_secs(60), self.service().call_tool(params))
+                    .await
+            })
+            .expect("tools/call within 60 s")
+            .expect("tools/call")
+    }
+
+    fn close(mut self) {
+        if let Some(s) = self.service.take() {
+            let _ = self.rt.block_on(s.cancel());
+        }
+        let _ = self.rt.block_on(self.child.wait());
+    }
+}
+
+fn text(r: &CallToolResult) -> String {
+    r.content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn is_error(r: &CallToolResult) -> bool {
+    r.is_error == Some(true)
+}
+
+/// The task id a result names in its header.
+fn task_id(r: &CallToolResult) -> String {
+    let t = text(r);
+    t.lines()
+        .find_map(|l| l.strip_prefix("task_id: "))
+        .unwrap_or_else(|| panic!("no task_id in {t}"))
+        .to_string()
+}
+
+#[test]
+fn initialize_lists_the_task_tools_with_schemas_and_file_tools_on_request() {
+    let a = Aside::new();
+    let m = Mcp::start(&a, &[]);
+    let tools = m.tools();
+    let names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
+    assert_eq!(
+        names,
+        ["bash", "task", "task_output", "task_list", "task_stop"]
+    );
+    for t in &tools {
+        assert_eq!(t.input_schema["type"], "object", "{}", t.name);
+        assert!(
+            t.description.as_ref().is_some_and(|d| d.len() > 40),
+            "{}",
+            t.name
+        );
+    }
+    let bash = &tools[0];
+    assert!(bash.input_schema["properties"]["command"].is_object());
+    let d = bash.description.as_deref().unwrap_or_default();
+    assert!(d.contains("2m") && d.contains("notification"), "{d}");
+    m.close();
+    let m = Mcp::start(&a, &["--file-tools"]);
+    assert_eq!(m.tools().len(), 10);
+    m.close();
+}
+
+#[test]
+fn a_foreground_bash_returns_output_and_ids() {
+    let a = Aside::new();
+    let m = Mcp::start(&a, &[]);
+    let r = m.call("bash", json!({"command": "echo hello from mcp"}));
+    assert!(!is_error(&r), "{r:?}");
+    let t = text(&r);
+    assert!(t.starts_with("task_id: "), "{t}");
+    assert!(t.contains("hello from mcp"), "{t}");
+    assert!(t.contains("succeeded (exit code 0)"), "{t}");
+    let failed = m.call("bash", json!({"command": "echo no >&2; exit 3"}));
+    assert!(is_error(&failed));
+    assert!(
+        text(&failed).contains("exited with code 3"),
+        "{}",
+        text(&failed)
+    );
+    assert!(text(&failed).starts_with("task_id: "));
+    m.close();
+}
+
+#[test]
+fn a_background_notice_arrives_once_at_the_end_of_a_later_result() {
+    let a = Aside::new();
+    let m = Mcp::start(&a, &[]);
+    let r = m.call(
+        "bash",
+        json!({"command": "sleep 0.3; echo bg-output-line", "run_in_background": true}),
+    );
+    let id = task_id(&r);
+    assert!(text(&r).contains("notification"), "{}", text(&r));
+    a.wait_end(&id);
+    let later = text(&m.call("task_list", json!({})));
+    assert_eq!(later.matches("<task-notification>").count(), 1, "{later}");
+    let notice = &later[later.find("<task-notification>").unwrap_or(0)..];
+    assert!(notice.contains(&format!("task {id}")), "{notice}");
+    assert!(notice.contains("bg-output-line"), "{notice}");
+    let again = text(&m.call("task_list", json!({})));
+    assert!(!again.contains("<task-notification>"), "{again}");
+    // The ending was also sent as a logging notification.
+    assert!(eventually(Duration::from_secs(5), || {
+        m.logs
+            .lock()
+            .map(|l| l.iter().any(|x| x.contains(&format!("task {id}"))))
+            .unwrap_or(false)
+    }));
+    m.close();
+}
+
+#[test]
+fn task_output_reads_from_an_offset() {
+    let a = Aside::new();
+    let m = Mcp::start(&a, &[]);
+    let id = task_id(&m.call(
+        "bash",
+        json!({"command": "printf abcdef", "run_in_background": true}),
+    ));
+    a.wait_end(&id);
+    let r = m.call("task_output", json!({"task_id": id, "offset": 3}));
+    let t = text(&r);
+    assert!(t.contains("next_offset: 6"), "{t}");
+    let body = t
+        .split("output from offset 3:\n")
+        .nth(1)
+        .unwrap_or_default();
+    assert_eq!(body, "def", "{t}");
+    // Reading a finished task's result counts as seeing it: no notice follows.
+    let next = text(&m.call("task_list", json!({})));
+    assert!(!next.contains("<task-notification>"), "{next}");
+    m.close();
+}
+
+#[test]
+fn task_stop_ends_the_whole_tree() {
+    let a = Aside::new();
+    let m = Mcp::start(&a, &[]);
+    let pidfile = a.path("child.pid");
+    let r = m.call(
+        "bash",
+        json!({"command": format!("sleep 600 & echo $! > {}; wait", pidfile.display()),
+               "run_in_background": true}),
+    );
+    let id = task_id(&r);
+    let pid = a.read_pid("child.pid");
+    let stopped = m.call("task_stop", json!({"task_id": id, "reason": "enough"}));
+    let t = text(&stopped);
+    assert!(t.contains("cancelled: stopped: enough"), "{t}");
+    assert_all_dead(&[pid], Duration::from_secs(10), "the stopped task's sleep");
+    assert_eq!(a.state(&id), "cancelled");
+    m.close();
+}
+
+#[test]
+fn long_results_are_capped_but_keep_their_ids() {
+    let a = Aside::with_config("[agent]\ntool_output = 2000\n");
+    let m = Mcp::start(&a, &[]);
+    let r = m.call("bash", json!({"command": "seq 1 300000"}));
+    let t = text(&r);
+    assert!(t.chars().count() < 2600, "{}", t.len());
+    let id = task_id(&r);
+    assert!(t.contains("log: "), "{t}");
+    assert!(t.contains("characters omitted"), "{t}");
+    assert!(t.contains("\n300000"), "the tail is kept: {t}");
+    assert!(t.starts_with(&format!("task_id: {id}\nlog: ")), "{t}");
+    m.close();
+}
+
+#[test]
+fn a_foreground_subagent_answers_through_task() {
+    let server = ModelServer::start(|_| Reply::text("the subagent's answer"));
+    let a = Aside::with_config(&server.config());
+    let m = Mcp::start(&a, &[]);
+    let r = m.call(
+        "task",
+        json!({"subagent_type": "general", "prompt": "say something", "description": "say"}),
+    );
+    let t = text(&r);
+    assert!(!is_error(&r), "{t}");
+    assert!(t.contains("session_id: s"), "{t}");
+    assert!(t.contains("the subagent's answer"), "{t}");
+    m.close();
+}
+
+#[test]
+fn cancelling_a_foreground_call_stops_its_task() {
+    let a = Aside::new();
+    let m = Mcp::start(&a, &[]);
+    let pidfile = a.path("sleep.pid");
+    let params = CallToolRequestParams::new("bash").with_arguments(
+        json!({"command": format!("echo $$ > {}; exec sleep 600", pidfile.display())})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    );
+    let handle =
+        m.rt.block_on(m.service().peer().send_cancellable_request(
+            ClientRequest::CallToolRequest(CallToolRequest::new(params)),
+            PeerRequestOptions::no_options(),
+        ))
+        .expect("send");
+    let pid = a.read_pid("sleep.pid");
+    m.rt.block_on(handle.cancel(Some("the user pressed Esc".into())))
+        .expect("cancel");
+    assert_all_dead(
+        &[pid],
+        Duration::from_secs(10),
+        "the cancelled call's sleep",
+    );
+    let tasks = a.list_all();
+    let bash = tasks.last().expect("a task");
+    assert_eq!(bash["state"], "cancelled", "{bash}");
+    assert_eq!(
+        bash["reason"]["message"], "cancelled by the MCP client",
+        "{bash}"
+    );
+    // The server keeps serving.
+    let r = m.call("bash", json!({"command": "echo still here"}));
+    assert!(text(&r).contains("still here"));
+    m.close();
+}
+
+#[test]
+fn malformed_arguments_are_tool_errors() {
+    let a = Aside::new();
+    let m = Mcp::start(&a, &[]);
+    let r = m.call("bash", json!({}));
+    assert!(is_error(&r));
+    assert!(text(&r).contains("command"), "{}", text(&r));
+    let r = m.call("bash", json!({"command": 5}));
+    assert!(is_error(&r));
+    assert!(
+        text(&r).contains("invalid arguments for bash"),
+        "{}",
+        text(&r)
+    );
+    let r = m.call("task_output", json!({"task_id": "../etc"}));
+    assert!(is_error(&r), "{}", text(&r));
+    let r = m.call("task_stop", json!({"task_id": "999"}));
+    assert!(is_error(&r));
+    assert!(text(&r).contains("no task with id 999"), "{}", text(&r));
+    let r = m.call("nonexistent", json!({}));
+    assert!(is_error(&r));
+    // Still serving.
+    assert!(text(&m.call("bash", json!({"command": "echo ok"}))).contains("ok"));
+    m.close();
+}
+
+#[test]
+fn two_connections_never_see_each_others_notices() {
+    let a = Aside::new();
+    let one = Mcp::start(&a, &[]);
+    let two = Mcp::start(&a, &[]);
+    let id = task_id(&one.call(
+        "bash",
+        json!({"command": "sleep 0.3; echo from-one", "run_in_background": true}),
+    ));
+    a.wait_end(&id);
+    let seen_by_two = text(&two.call("task_list", json!({})));
+    assert!(
+        !seen_by_two.contains("<task-notification>"),
+        "{seen_by_two}"
+    );
+    assert_eq!(seen_by_two, "you have no tasks");
+    let all = text(&two.call("task_list", json!({"all": true})));
+    assert!(all.contains(&format!("task {id}")), "{all}");
+    let seen_by_one = text(&one.call("task_list", json!({})));
+    assert_eq!(
+        seen_by_one.matches("<task-notification>").count(),
+        1,
+        "{seen_by_one}"
+    );
+    one.close();
+    two.close();
+}
+
+#[test]
+fn print_config_gives_each_clients_snippet() {
+    let a = Aside::new();
+    assert_eq!(
+        a.ok(&["mcp", "--print-config", "claude"]).text(),
+        "claude mcp add aside -- aside mcp\n"
+    );
+    for client in ["codex", "opencode", "cursor", "gemini"] {
+        let out = a.ok(&["mcp", "--print-config", client]).text();
+        assert!(
+            out.contains("\"mcp\"") || out.contains("args = [\"mcp\"]"),
+            "{client}: {out}"
+        );
+    }
+    let bad = a.run(&["mcp", "--print-config", "vim"]);
+    assert_eq!(bad.code, 125);
+    assert!(bad.stderr.contains("choose claude"), "{:?}", bad.stderr);
+}
