@@ -217,7 +217,11 @@ impl Handler {
             cwd: Some(s.options.cwd.clone()),
             env: Some(s.options.env.clone()),
         };
-        let progress = request.progress_token().map(|token| {
+        // rmcp may move the request's `_meta` into the context.
+        let token = request
+            .progress_token()
+            .or_else(|| context.meta.get_progress_token());
+        let progress = token.map(|token| {
             let peer = context.peer.clone();
             tokio::spawn(async move {
                 let started = Instant::now();

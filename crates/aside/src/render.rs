@@ -34,10 +34,13 @@ pub fn table(tasks: &[(TaskRecord, bool)]) -> String {
     ));
     for (t, unseen) in tasks {
         let state = format!("{}{}", t.state.name(), if *unseen { "*" } else { "" });
-        let command = match &t.name {
+        let mut command = match &t.name {
             Some(n) => format!("[{n}] {}", t.kind.display()),
             None => t.kind.display(),
         };
+        if let (Some(p), false) = (&t.progress, t.is_terminal()) {
+            command = format!("({}) {command}", progress(p));
+        }
         out.push_str(&format!(
             "{:<6} {:<6} {:<11} {:<4} {:>4}  {}\n",
             t.id.to_string(),
@@ -52,6 +55,18 @@ pub fn table(tasks: &[(TaskRecord, bool)]) -> String {
         out.push_str("* ended since you last looked\n");
     }
     out
+}
+
+/// An agent's progress in a few words: "turn 3, 5 tools, last bash, 1200 tokens".
+pub fn progress(p: &aside_protocol::AgentProgress) -> String {
+    let mut s = format!("turn {}, {} tools", p.turns, p.tool_calls);
+    if let Some(t) = &p.last_tool {
+        s.push_str(&format!(", last {t}"));
+    }
+    if p.tokens > 0 {
+        s.push_str(&format!(", {} tokens", p.tokens));
+    }
+    s
 }
 
 /// A record as `key: value` lines.
@@ -90,6 +105,15 @@ pub fn record(t: &TaskRecord) -> String {
     }
     if let Some(e) = t.state.ended_at() {
         lines.push(format!("ended:      {e}"));
+    }
+    if let Some(sid) = t.kind.session_id() {
+        lines.push(format!("session:    {sid}"));
+    }
+    if let Some(p) = &t.progress {
+        lines.push(format!("progress:   {} (model {})", progress(p), p.model));
+    }
+    if let Some(a) = &t.answer {
+        lines.push(format!("answer:     {}", truncate(a, 200)));
     }
     lines.push(format!("output:     {} bytes", t.output_bytes));
     if let Some(p) = &t.log_path {

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResult, ClientRequest,
-    LoggingMessageNotificationParam,
+    LoggingMessageNotificationParam, NumberOrString, ProgressNotificationParam, ProgressToken,
+    RequestParamsMeta,
 };
 use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
@@ -17,13 +18,24 @@ use serde_json::{json, Value};
 use crate::model_server::{ModelServer, Reply};
 use crate::support::*;
 
-/// Records the logging notifications the server sends.
+/// Records the logging and progress notifications the server sends.
 #[derive(Clone, Default)]
 struct Recorder {
     logs: Arc<Mutex<Vec<String>>>,
+    progress: Arc<Mutex<Vec<String>>>,
 }
 
 impl ClientHandler for Recorder {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        if let Ok(mut p) = self.progress.lock() {
+            p.push(params.message.unwrap_or_default());
+        }
+    }
+
     async fn on_logging_message(
         &self,
         params: LoggingMessageNotificationParam,
@@ -40,6 +52,7 @@ struct Mcp {
     service: Option<RunningService<RoleClient, Recorder>>,
     child: tokio::process::Child,
     logs: Arc<Mutex<Vec<String>>>,
+    progress: Arc<Mutex<Vec<String>>>,
 }
 
 impl Mcp {
@@ -58,6 +71,7 @@ impl Mcp {
             .kill_on_drop(true);
         let recorder = Recorder::default();
         let logs = recorder.logs.clone();
+        let progress = recorder.progress.clone();
         let (child, service) = rt.block_on(async {
             let mut child = cmd.spawn().expect("spawn aside mcp");
             let stdout = child.stdout.take().expect("stdout");
@@ -74,6 +88,7 @@ impl Mcp {
             service: Some(service),
             child,
             logs,
+            progress,
         }
     }
 
@@ -390,4 +405,62 @@ fn print_config_gives_each_clients_snippet() {
     let bad = a.run(&["mcp", "--print-config", "vim"]);
     assert_eq!(bad.code, 125);
     assert!(bad.stderr.contains("choose claude"), "{:?}", bad.stderr);
+}
+
+#[test]
+fn a_long_foreground_call_reports_progress_when_asked() {
+    let a = Aside::new();
+    let m = Mcp::start(&a, &[]);
+    let mut params = CallToolRequestParams::new("bash").with_arguments(
+        json!({"command": "sleep 6; echo slept"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    );
+    params.set_progress_token(ProgressToken(NumberOrString::Number(7)));
+    let r =
+        m.rt.block_on(m.service().call_tool(params))
+            .expect("tools/call");
+    assert!(text(&r).contains("slept"), "{}", text(&r));
+    let seen = m.progress.lock().map(|p| p.clone()).unwrap_or_default();
+    assert!(
+        seen.iter().any(|p| p.contains("still running after 5 s")),
+        "{seen:?}"
+    );
+    m.close();
+}
+
+#[test]
+fn stop_on_exit_stops_the_connections_tasks_and_otherwise_they_go_on() {
+    let a = Aside::new();
+    let sleeper = |m: &Mcp, name: &str| {
+        let pidfile = a.path(name);
+        task_id(&m.call(
+            "bash",
+            json!({"command": format!("echo $$ > {}; exec sleep 600", pidfile.display()),
+                   "run_in_background": true}),
+        ))
+    };
+    let keeps = Mcp::start(&a, &[]);
+    let kept = sleeper(&keeps, "kept.pid");
+    let kept_pid = a.read_pid("kept.pid");
+    keeps.close();
+    let stops = Mcp::start(&a, &["--stop-on-exit"]);
+    let stopped = sleeper(&stops, "stopped.pid");
+    let stopped_pid = a.read_pid("stopped.pid");
+    stops.close();
+    assert_all_dead(
+        &[stopped_pid],
+        Duration::from_secs(10),
+        "a --stop-on-exit task",
+    );
+    assert_eq!(a.wait_end(&stopped)["state"], "cancelled");
+    assert!(!is_dead(kept_pid), "a task of a closed connection goes on");
+    assert_eq!(a.state(&kept), "running");
+    // A later connection sees it with all.
+    let later = Mcp::start(&a, &[]);
+    let all = text(&later.call("task_list", json!({"all": true})));
+    assert!(all.contains(&format!("task {kept}")), "{all}");
+    later.call("task_stop", json!({"task_id": kept}));
+    later.close();
 }
