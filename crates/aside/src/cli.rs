@@ -43,7 +43,7 @@ pub enum Command {
     Mcp(McpArgs),
     /// List tasks: queued and running ones, and finished ones you have not seen yet.
     Ls(LsArgs),
-    /// Print a task's output.
+    /// Print a task's output, or (given a session id such as s12) a conversation's transcript.
     Logs(LogsArgs),
     /// Wait until tasks end; exits with the first failing task's exit code.
     Wait(WaitArgs),
@@ -172,6 +172,7 @@ pub struct LsArgs {
 
 #[derive(Args, Debug)]
 pub struct LogsArgs {
+    /// A task id, or a session id (s12) for that conversation's transcript as JSON lines.
     pub id: String,
     /// Keep printing new output until the task ends.
     #[arg(long, short)]

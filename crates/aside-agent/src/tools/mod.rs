@@ -105,7 +105,13 @@ impl ToolOutput {
         if let Some(p) = &self.log_path {
             head.push(format!("log: {p}"));
         }
-        let body = cap_text(&self.text, cap, self.log_path.as_deref());
+        let whole = match (&self.log_path, self.task_id) {
+            (Some(p), _) => Some(p.clone()),
+            // Short foreground output stays in memory: it is read back by offset.
+            (None, Some(id)) => Some(format!("task {id}'s output (read it with task_output)")),
+            (None, None) => None,
+        };
+        let body = cap_text(&self.text, cap, whole.as_deref());
         if head.is_empty() {
             body
         } else {

@@ -12,6 +12,9 @@ use crate::connect::{self, Context};
 const CHUNK: u64 = 1 << 20;
 
 pub async fn run(ctx: &Context, a: LogsArgs) -> anyhow::Result<i32> {
+    if aside_protocol::valid_session_id(&a.id) {
+        return transcript(ctx, &a.id);
+    }
     let id = connect::parse_id(&a.id)?;
     let client = ctx.client().await?;
     let task: TaskRecord = client.call("task.get", IdParams { id }).await?;
@@ -42,6 +45,25 @@ pub async fn run(ctx: &Context, a: LogsArgs) -> anyhow::Result<i32> {
         if r.eof || (!a.follow && caught_up) {
             return Ok(0);
         }
+    }
+}
+
+/// A session's transcript: its messages as JSON lines, as stored.
+fn transcript(ctx: &Context, session: &str) -> anyhow::Result<i32> {
+    let path = ctx
+        .paths
+        .home
+        .join("sessions")
+        .join(format!("{session}.jsonl"));
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            std::io::stdout().lock().write_all(&bytes)?;
+            Ok(0)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            anyhow::bail!("no conversation {session} (looked for {})", path.display())
+        }
+        Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
     }
 }
 

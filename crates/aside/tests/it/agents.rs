@@ -776,3 +776,27 @@ fn a_broken_file_warns_once_when_the_project_is_the_home_directory() {
     let warnings = v["warnings"].as_array().cloned().unwrap_or_default();
     assert_eq!(warnings.len(), 1, "{v}");
 }
+
+#[test]
+fn logs_of_a_session_id_print_its_transcript_as_json_lines() {
+    let server = ModelServer::start(|_| Reply::text("transcribed answer"));
+    let a = aside_with(&server, "");
+    a.ok(&["exec", "remember this prompt"]);
+    let out = a.ok(&["logs", "s1"]);
+    let lines: Vec<serde_json::Value> = out
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let roles: Vec<&str> = lines.iter().filter_map(|m| m["role"].as_str()).collect();
+    assert_eq!(roles, ["system", "user", "assistant"], "{lines:?}");
+    assert_eq!(lines[1]["content"], "remember this prompt");
+    assert_eq!(lines[2]["content"], "transcribed answer");
+    let missing = a.run(&["logs", "s99"]);
+    assert_eq!(missing.code, 125);
+    assert!(
+        missing.stderr.contains("no conversation s99"),
+        "{:?}",
+        missing.stderr
+    );
+}
