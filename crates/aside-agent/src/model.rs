@@ -341,6 +341,8 @@ impl Accumulator {
         if data == "[DONE]" {
             return Ok(true);
         }
+        // Every event is a sign of life, text or not (tool arguments, reasoning).
+        on_text("");
         let v: Value = serde_json::from_str(data)
             .map_err(|e| ModelError::Malformed(format!("a stream event is not JSON: {e}")))?;
         if let Some(err) = v.get("error") {
@@ -379,12 +381,17 @@ impl Accumulator {
                             self.calls.push(PartialCall::default());
                         }
                         let slot = &mut self.calls[index];
+                        // Some servers repeat the id and name in every delta: taken once.
                         if let Some(id) = call.get("id").and_then(Value::as_str) {
-                            slot.id.push_str(id);
+                            if slot.id.is_empty() {
+                                slot.id.push_str(id);
+                            }
                         }
                         if let Some(f) = call.get("function") {
                             if let Some(name) = f.get("name").and_then(Value::as_str) {
-                                slot.name.push_str(name);
+                                if slot.name.is_empty() {
+                                    slot.name.push_str(name);
+                                }
                             }
                             match f.get("arguments") {
                                 Some(Value::String(a)) => slot.arguments.push_str(a),

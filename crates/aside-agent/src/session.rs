@@ -109,9 +109,19 @@ pub fn endpoint(
         _ => (config.agent.provider.clone(), model),
     };
     let provider = provider.and_then(|p| config.providers.get(&p).cloned());
-    let base_url = var("OPENAI_BASE_URL")
+    let from_env = var("OPENAI_BASE_URL");
+    let keyless = from_env.is_none();
+    let base_url = from_env
         .or_else(|| provider.as_ref().map(|p| p.base_url.clone()))
         .unwrap_or_else(|| config.agent.base_url.clone());
+    if keyless && config.keyless_urls.contains(&base_url) {
+        // Named by the project's config: used without the user's key.
+        return Ok(Endpoint {
+            base_url,
+            api_key: None,
+            model,
+        });
+    }
     let key_var = provider
         .as_ref()
         .and_then(|p| p.api_key_env.clone())
@@ -151,10 +161,11 @@ impl Transcript {
         let text = std::fs::read_to_string(&self.path)
             .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
         // A line cut short by a crash is skipped; every whole message is kept.
-        Ok(text
+        let messages: Vec<Message> = text
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
-            .collect())
+            .collect();
+        Ok(answer_dangling_calls(messages))
     }
 
     async fn append(&self, m: &Message) {
@@ -184,6 +195,8 @@ impl Transcript {
 struct Heartbeat {
     origin: Instant,
     last: AtomicU64,
+    /// Waits on tools and on its own tasks are not stalls: they have their own limits.
+    paused: AtomicU64,
 }
 
 impl Heartbeat {
@@ -191,15 +204,33 @@ impl Heartbeat {
         Self {
             origin: Instant::now(),
             last: AtomicU64::new(0),
+            paused: AtomicU64::new(0),
         }
+    }
+    /// Not watched until the guard is dropped (then a beat).
+    fn pause(self: &Arc<Self>) -> Paused {
+        self.paused.fetch_add(1, Ordering::Relaxed);
+        Paused(self.clone())
     }
     fn beat(&self) {
         self.last
             .store(self.origin.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
     fn idle(&self) -> Duration {
+        if self.paused.load(Ordering::Relaxed) > 0 {
+            return Duration::ZERO;
+        }
         let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
         self.origin.elapsed().saturating_sub(last)
+    }
+}
+
+struct Paused(Arc<Heartbeat>);
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        self.0.beat();
+        self.0.paused.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -229,6 +260,11 @@ impl AgentRuntime {
                 known.join(", ")
             ));
         };
+        if let Some(cmd) = &def.command {
+            // The command's runner stops its process tree itself when the task is stopped;
+            // racing it here could drop the runner before it kills anything.
+            return external(&task, cmd, &prompt).await;
+        }
         let owner = session_owner(&session);
         let mut stopping = task.stopping();
         let engine = task.engine.clone();
@@ -237,24 +273,27 @@ impl AgentRuntime {
         let stop_children = config.agent.stop_children;
 
         let work = async {
-            match &def.command {
-                Some(cmd) => external(&task, cmd, &prompt).await,
-                None => {
-                    let conv = Conversation {
-                        rt: &self,
-                        task: &task,
-                        config: config.clone(),
-                        catalog: catalog.clone(),
-                        def: &def,
-                        session: session.clone(),
-                        owner: owner.clone(),
-                        depth,
-                        cwd: cwd.clone(),
-                        heartbeat: heartbeat.clone(),
-                    };
-                    conv.run(&prompt).await
-                }
+            let conv = Conversation {
+                rt: &self,
+                task: &task,
+                config: config.clone(),
+                catalog: catalog.clone(),
+                def: &def,
+                session: session.clone(),
+                owner: owner.clone(),
+                depth,
+                cwd: cwd.clone(),
+                heartbeat: heartbeat.clone(),
+            };
+            let out = conv.run(&prompt).await;
+            if let RunOutcome::AgentFailed(why) = &out {
+                // A failed agent's tasks have nobody to report to: stopped like on a stop.
+                let reason = CancelReason::UserStop {
+                    message: Some(format!("its agent failed: {why}")),
+                };
+                stop_owned(&engine, &owner, reason, stop_children).await;
             }
+            out
         };
         let watchdog = async {
             let Some(limit) = stall else {
@@ -272,6 +311,7 @@ impl AgentRuntime {
             }
         };
         tokio::select! {
+            biased;
             out = work => out,
             reason = stopping.wait() => {
                 stop_owned(&engine, &owner, reason, stop_children).await;
@@ -420,9 +460,12 @@ impl Conversation<'_> {
             let _ = engine.set_progress(id, progress.clone());
             let heartbeat = self.heartbeat.clone();
             let output = self.task.output.clone();
+            // Called for every event of the stream (with "" when it carries no text).
             let mut on_text = move |t: &str| {
                 heartbeat.beat();
-                let _ = output.append(t.as_bytes());
+                if !t.is_empty() {
+                    let _ = output.append(t.as_bytes());
+                }
             };
             let completion = match self
                 .rt
@@ -450,8 +493,9 @@ impl Conversation<'_> {
             if completion.tool_calls.is_empty() {
                 self.say("\n");
                 let _ = engine.set_progress(id, progress.clone());
-                // The turn ended; tasks of its own still running may bring a new one.
-                if self.settle().await {
+                // The turn ended; tasks of its own still running may bring a new one, while
+                // turns are left.
+                if progress.turns < max_turns && self.settle().await {
                     continue;
                 }
                 return RunOutcome::Answered(completion.content);
@@ -462,6 +506,7 @@ impl Conversation<'_> {
                 self.say(&format!("\n→ {} {args}\n", c.function.name));
             }
             let listed = Arc::new(names.join(", "));
+            let paused = self.heartbeat.pause();
             let mut set = tokio::task::JoinSet::new();
             for (i, c) in calls.iter().enumerate() {
                 let ctx = ctx.clone();
@@ -489,7 +534,7 @@ impl Conversation<'_> {
                     results[i] = Some(out);
                 }
             }
-            self.heartbeat.beat();
+            drop(paused);
             for (c, out) in calls.iter().zip(results) {
                 let out = out.unwrap_or_else(|| ToolOutput::error("the tool failed unexpectedly"));
                 let content = out.render(self.config.agent.tool_output);
@@ -526,6 +571,7 @@ impl Conversation<'_> {
     /// Waits, up to `agent.settle`, while the agent's own tasks run and none has a
     /// notification pending; true when one has (a new turn starts).
     async fn settle(&self) -> bool {
+        let _paused = self.heartbeat.pause();
         let engine = &self.task.engine;
         let deadline = tokio::time::Instant::now() + self.config.agent.settle;
         let Ok((_, mut events, _)) = engine.subscribe(None) else {
@@ -562,6 +608,33 @@ impl Conversation<'_> {
     }
 }
 
+/// A conversation stopped while its tools ran has tool calls without results, which servers
+/// refuse; each gets a result saying it was interrupted, right after its call.
+fn answer_dangling_calls(messages: Vec<Message>) -> Vec<Message> {
+    let mut out = Vec::with_capacity(messages.len());
+    let mut open: Vec<String> = Vec::new();
+    let close = |open: &mut Vec<String>, out: &mut Vec<Message>| {
+        for id in open.drain(..) {
+            out.push(Message::Tool {
+                tool_call_id: id,
+                content: "the tool call was interrupted: the agent was stopped".into(),
+            });
+        }
+    };
+    for m in messages {
+        match &m {
+            Message::Tool { tool_call_id, .. } => open.retain(|id| id != tool_call_id),
+            _ => close(&mut open, &mut out),
+        }
+        if let Message::Assistant { tool_calls, .. } = &m {
+            open = tool_calls.iter().map(|c| c.id.clone()).collect();
+        }
+        out.push(m);
+    }
+    close(&mut open, &mut out);
+    out
+}
+
 /// Tool arguments as the model wrote them; an empty string means no arguments.
 fn parse_arguments(raw: &str) -> Result<Value, String> {
     if raw.trim().is_empty() {
@@ -596,6 +669,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn interrupted_tool_calls_get_a_result_on_resume() {
+        use crate::model::{FunctionCall, ToolCall};
+        let call = |id: &str| ToolCall {
+            id: id.into(),
+            kind: "function".into(),
+            function: FunctionCall {
+                name: "bash".into(),
+                arguments: "{}".into(),
+            },
+        };
+        let fixed = answer_dangling_calls(vec![
+            Message::User {
+                content: "go".into(),
+            },
+            Message::Assistant {
+                content: None,
+                tool_calls: vec![call("a"), call("b")],
+            },
+            Message::Tool {
+                tool_call_id: "a".into(),
+                content: "done".into(),
+            },
+            Message::User {
+                content: "again".into(),
+            },
+        ]);
+        let ids: Vec<String> = fixed
+            .iter()
+            .filter_map(|m| match m {
+                Message::Tool { tool_call_id, .. } => Some(tool_call_id.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert!(matches!(fixed.last(), Some(Message::User { .. })));
+        assert_eq!(fixed.len(), 5);
+    }
+
+    #[test]
     fn arguments_must_be_an_object() {
         assert!(parse_arguments("{\"a\":1}").is_ok());
         assert!(parse_arguments("").is_ok());
@@ -603,6 +715,33 @@ mod tests {
             .unwrap_err()
             .contains("not valid JSON"));
         assert!(parse_arguments("[1]").unwrap_err().contains("JSON object"));
+    }
+
+    #[test]
+    fn a_project_cannot_send_the_users_key_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key");
+        std::fs::write(&key, "sk-secret\n").unwrap();
+        let user = Config::parse(&format!(
+            "[agent]\nprovider = \"p\"\nmodel = \"m\"\n[providers.p]\nbase_url = \"http://good\"\napi_key_env = \"ASIDE_TEST_NEVER_SET\"\napi_key_file = \"{}\"\n",
+            key.display()
+        ))
+        .unwrap();
+        let ep = endpoint(&user, None, Some(&Default::default())).unwrap();
+        assert_eq!(ep.api_key.as_deref(), Some("sk-secret"));
+        let project = user
+            .with_project("[providers.p]\nbase_url = \"http://evil\"\n")
+            .unwrap();
+        let ep = endpoint(&project, None, Some(&Default::default())).unwrap();
+        assert_eq!(ep.base_url, "http://evil");
+        assert_eq!(ep.api_key, None);
+        let project = user
+            .with_project("[agent]\nprovider = \"p\"\nbase_url = \"http://evil2\"\n")
+            .unwrap();
+        // The user's provider still decides where the key goes.
+        let ep = endpoint(&project, None, Some(&Default::default())).unwrap();
+        assert_eq!(ep.base_url, "http://good");
+        assert_eq!(ep.api_key.as_deref(), Some("sk-secret"));
     }
 
     #[test]

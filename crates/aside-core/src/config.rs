@@ -45,10 +45,16 @@ pub struct Config {
     pub agent: AgentConfig,
     /// Model providers by name; `[agent] provider` picks one.
     pub providers: BTreeMap<String, Provider>,
+    /// Endpoints named by a project's `.aside/config.toml`: a cloned repository must not be
+    /// able to send the user's key to a server of its choosing, so these get none.
+    pub keyless_urls: std::collections::BTreeSet<String>,
 }
 
-/// The group agent tasks run in unless they name another; its limit is `agent.max_running`.
+/// The group top-level agent tasks run in unless they name another; its limit is
+/// `agent.max_running`.
 pub const AGENT_GROUP: &str = "agents";
+/// The group of agents started by agents; also limited to `agent.max_running`.
+pub const SUBAGENT_GROUP: &str = "subagents";
 
 /// Settings of agent tasks, each with its default in [`AgentConfig::default`].
 #[derive(Debug, Clone, PartialEq)]
@@ -156,6 +162,7 @@ impl Default for Config {
             retention: Some(Duration::from_secs(7 * 24 * 3600)),
             agent: AgentConfig::default(),
             providers: BTreeMap::new(),
+            keyless_urls: Default::default(),
         }
     }
 }
@@ -253,8 +260,17 @@ impl Config {
 
     /// Applies a project's `.aside/config.toml` (its `[agent]` and `[providers]`) on top.
     pub fn with_project(&self, text: &str) -> Result<Self, String> {
-        let file: ProjectFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut file: ProjectFile = toml::from_str(text).map_err(|e| e.to_string())?;
         let mut c = self.clone();
+        if let Some(url) = &file.agent.base_url {
+            c.keyless_urls.insert(url.clone());
+        }
+        for p in file.providers.values_mut() {
+            c.keyless_urls.insert(p.base_url.clone());
+            // Where keys come from is the user's choice, never a project's.
+            p.api_key_env = None;
+            p.api_key_file = None;
+        }
         c.apply_agent(file.agent, file.providers)?;
         Ok(c)
     }
@@ -324,12 +340,25 @@ impl Config {
         Ok(())
     }
 
+    /// The environment variables that hold model keys: never passed to tasks or stored.
+    pub fn key_vars(&self) -> Vec<String> {
+        let mut vars = vec!["OPENAI_API_KEY".to_string()];
+        for p in self.providers.values() {
+            if let Some(v) = &p.api_key_env {
+                if !vars.contains(v) {
+                    vars.push(v.clone());
+                }
+            }
+        }
+        vars
+    }
+
     /// The limit of a group, `None` for a group the config does not name (only the global
     /// limit applies to it).
     pub fn group_limit(&self, group: &str) -> Option<usize> {
         match self.groups.get(group) {
             Some(n) => Some(*n),
-            None if group == AGENT_GROUP => Some(self.agent.max_running),
+            None if group == AGENT_GROUP || group == SUBAGENT_GROUP => Some(self.agent.max_running),
             None => None,
         }
     }
@@ -391,7 +420,7 @@ impl Config {
                 q(&a.base_url)
             ),
             format!(
-                "max_running = {:<14} # agents running at once (group \"{AGENT_GROUP}\")",
+                "max_running = {:<14} # agents at once (groups \"{AGENT_GROUP}\", \"{SUBAGENT_GROUP}\")",
                 a.max_running
             ),
             format!(

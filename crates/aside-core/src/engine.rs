@@ -369,11 +369,34 @@ impl Engine {
         }
         let id = TaskId::new(st.next_id)
             .ok_or_else(|| EngineError::BadSpec("task ids are used up".into()))?;
-        if let TaskKind::Agent { session_id, .. } = &mut spec.kind {
+        if let TaskKind::Agent {
+            session_id, depth, ..
+        } = &mut spec.kind
+        {
+            if let Some(s) = session_id.as_deref() {
+                // One run of a conversation at a time: two would share its owner and file.
+                if let Some(live) = st
+                    .tasks
+                    .values()
+                    .find(|e| !e.record.is_terminal() && e.record.kind.session_id() == Some(s))
+                {
+                    return Err(EngineError::BadSpec(format!(
+                        "session {s} is still running in task {}",
+                        live.record.id
+                    )));
+                }
+            }
             // A new conversation is named after the task that starts it.
             session_id.get_or_insert_with(|| format!("s{id}"));
             if spec.group.is_none() {
-                spec.group = Some(config::AGENT_GROUP.to_string());
+                // Subagents queue apart from the agents waiting on them, so parents holding
+                // every slot cannot starve their own children.
+                let group = if *depth == 0 {
+                    config::AGENT_GROUP
+                } else {
+                    config::SUBAGENT_GROUP
+                };
+                spec.group = Some(group.to_string());
             }
         }
         let log_path = self.inner.store.log_path(id);

@@ -66,9 +66,7 @@ pub(crate) async fn call(
     p: ToolCallParams,
 ) -> Result<ToolCallResult, RpcError> {
     let engine = shared.engine.clone();
-    let cwd = workdir(p.cwd)?;
-    let project = project_root(&cwd);
-    let config = project_config(engine.config(), &project).map_err(|e| err(code::BAD_SPEC, e))?;
+    // Registered first, so a cancel that arrives at once is not lost.
     let (cancel_tx, cancel_rx) = watch::channel(None);
     if let Some(id) = &p.call_id {
         conn.calls
@@ -76,6 +74,28 @@ pub(crate) async fn call(
             .unwrap_or_else(|p| p.into_inner())
             .insert(id.clone(), cancel_tx.clone());
     }
+    let call_id = p.call_id.clone();
+    let forget = |conn: &Conn| {
+        if let Some(id) = &call_id {
+            conn.calls
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(id);
+        }
+    };
+    let setup = workdir(p.cwd).and_then(|cwd| {
+        let project = project_root(&cwd);
+        project_config(engine.config(), &project)
+            .map(|c| (cwd, project, c))
+            .map_err(|e| err(code::BAD_SPEC, e))
+    });
+    let (cwd, project, config) = match setup {
+        Ok(s) => s,
+        Err(e) => {
+            forget(conn);
+            return Err(e);
+        }
+    };
     let owner = conn.owner();
     let ctx = ToolContext {
         engine: engine.clone(),
@@ -100,12 +120,7 @@ pub(crate) async fn call(
     };
     let out = tools::call(&ctx, &p.name, p.arguments).await;
     watcher.abort();
-    if let Some(id) = &p.call_id {
-        conn.calls
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
-    }
+    forget(conn);
     let notes = engine.take_notifications(&owner).unwrap_or_default();
     let notices = if notes.is_empty() {
         None

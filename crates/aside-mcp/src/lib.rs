@@ -67,6 +67,9 @@ struct Server {
     tools: Vec<Tool>,
     calls: AtomicU64,
     peer: Mutex<Option<Peer<RoleServer>>>,
+    /// Notices taken with the result of a cancelled call, whose answer the client never
+    /// reads: they go at the end of the next result instead.
+    held: Mutex<Vec<String>>,
 }
 
 const MCP_NOTE: &str = " Through this MCP server, notices of background tasks that ended are \
@@ -110,6 +113,7 @@ pub async fn serve(client: Client, owner: String, options: Options) -> Result<()
         tools,
         calls: AtomicU64::new(0),
         peer: Mutex::new(None),
+        held: Mutex::new(Vec::new()),
     });
     let _: SubscribeResult = client
         .call("events.subscribe", SubscribeParams { after: None })
@@ -248,7 +252,12 @@ impl Handler {
                     call_id,
                     reason: Some("cancelled by the MCP client".into()),
                 }).await;
-                call.await
+                if let Ok(r) = call.await {
+                    if let (Some(n), Ok(mut held)) = (r.notices, s.held.lock()) {
+                        held.push(n);
+                    }
+                }
+                return CallToolResult::error(vec![ContentBlock::text("cancelled")]);
             }
         };
         if let Some(p) = progress {
@@ -257,9 +266,15 @@ impl Handler {
         match result {
             Ok(r) => {
                 let mut text = r.text;
-                if let Some(notices) = r.notices {
+                let mut notices: Vec<String> = s
+                    .held
+                    .lock()
+                    .map(|mut h| std::mem::take(&mut *h))
+                    .unwrap_or_default();
+                notices.extend(r.notices);
+                for n in notices {
                     text.push_str("\n\n");
-                    text.push_str(&notices);
+                    text.push_str(&n);
                 }
                 let content = vec![ContentBlock::text(text)];
                 if r.is_error {

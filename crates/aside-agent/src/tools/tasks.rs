@@ -15,6 +15,8 @@ use super::{ToolContext, ToolOutput, QUIET_ENV};
 
 /// The longest a `bash` call may ask for as its timeout.
 const MAX_BASH_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// Characters of one coalesced notification message at most.
+const NOTICES_CAP: usize = 20_000;
 /// Bytes read from each end of a long output when building a result.
 const READ_WINDOW: usize = 256 << 10;
 
@@ -57,9 +59,21 @@ fn general() -> String {
     "general".into()
 }
 
+/// Models often send ids as numbers: both are accepted.
+fn id_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        other => Err(serde::de::Error::custom(format!(
+            "task_id must be a string such as \"12\", not {other}"
+        ))),
+    }
+}
+
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct TaskOutputArgs {
     /// The task's id.
+    #[serde(deserialize_with = "id_text")]
     pub task_id: String,
     /// Byte offset to read from (the `next_offset` of an earlier call); default 0.
     #[serde(default)]
@@ -79,6 +93,7 @@ pub struct TaskListArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct TaskStopArgs {
     /// The task's id.
+    #[serde(deserialize_with = "id_text")]
     pub task_id: String,
     /// Why it is stopped; recorded with the task.
     #[serde(default)]
@@ -229,6 +244,11 @@ async fn cancelled(rx: &mut tokio::sync::watch::Receiver<Option<CancelReason>>) 
 
 /// The result of a call that started `t` and waited for it in the foreground.
 async fn foreground_result(ctx: &ToolContext, t: TaskRecord) -> ToolOutput {
+    if t.detached && t.is_terminal() {
+        // It moved to the background and ended before this call answered: this result
+        // shows the end, so no notification repeats it.
+        let _ = ctx.engine.discard_notification(t.id);
+    }
     let mut out = output_of(&t);
     let body = match &t.kind {
         TaskKind::Agent { .. } => t.answer.clone().unwrap_or_default(),
@@ -263,7 +283,16 @@ fn base_spec(ctx: &ToolContext, kind: TaskKind, background: bool) -> TaskSpec {
     let mut spec = TaskSpec::shell(ShellCommand::Script(String::new()));
     spec.kind = kind;
     spec.cwd = Some(ctx.cwd.display().to_string());
-    spec.env = ctx.env.clone();
+    // Commands get the caller's environment (the daemon's when it sent none), never the
+    // model keys.
+    let mut env = ctx
+        .env
+        .clone()
+        .unwrap_or_else(|| std::env::vars().collect());
+    for k in ctx.config.key_vars() {
+        env.remove(&k);
+    }
+    spec.env = Some(env);
     spec.env_extra = QUIET_ENV
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -512,7 +541,8 @@ pub async fn notification_message(engine: &Engine, notes: &[Notification]) -> St
             lines.join("\n")
         ));
     }
-    parts.join("\n")
+    // Many tasks ending together still make one message of bounded size.
+    super::cap_text(&parts.join("\n"), NOTICES_CAP, None)
 }
 
 async fn tail_of(engine: &Engine, t: &TaskRecord) -> String {

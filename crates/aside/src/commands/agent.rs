@@ -10,15 +10,23 @@ use crate::connect::{self, Context};
 use crate::exit;
 use crate::render;
 
-/// The environment an agent task gets: this shell's, without the model key. The daemon reads
-/// the key from its own environment or a key file, so it is never stored with a task.
-fn agent_env() -> std::collections::BTreeMap<String, String> {
+/// The environment an agent task gets: this shell's, without the model keys. The daemon reads
+/// keys from its own environment or a key file, so they are never stored with a task.
+pub fn agent_env(ctx: &Context) -> std::collections::BTreeMap<String, String> {
     let mut env = client_env();
-    env.remove("OPENAI_API_KEY");
+    let config = aside_core::Config::load(&ctx.paths.config_file).unwrap_or_default();
+    for k in config.key_vars() {
+        env.remove(&k);
+    }
     env
 }
 
-fn spec(agent: &str, prompt: &str, session: Option<String>) -> anyhow::Result<TaskSpec> {
+fn spec(
+    ctx: &Context,
+    agent: &str,
+    prompt: &str,
+    session: Option<String>,
+) -> anyhow::Result<TaskSpec> {
     let mut spec = TaskSpec::shell(ShellCommand::Script(String::new()));
     spec.kind = TaskKind::Agent {
         agent: agent.to_string(),
@@ -27,12 +35,12 @@ fn spec(agent: &str, prompt: &str, session: Option<String>) -> anyhow::Result<Ta
         depth: 0,
     };
     spec.cwd = Some(std::env::current_dir()?.display().to_string());
-    spec.env = Some(agent_env());
+    spec.env = Some(agent_env(ctx));
     Ok(spec)
 }
 
 pub async fn agent(ctx: &Context, a: AgentArgs) -> anyhow::Result<i32> {
-    let mut spec = spec(&a.agent, &a.prompt, a.session)?;
+    let mut spec = spec(ctx, &a.agent, &a.prompt, a.session)?;
     spec.name = a.name;
     spec.timeout = a
         .timeout
@@ -64,7 +72,7 @@ pub async fn agent(ctx: &Context, a: AgentArgs) -> anyhow::Result<i32> {
 }
 
 pub async fn exec(ctx: &Context, a: ExecArgs) -> anyhow::Result<i32> {
-    let mut spec = spec(&a.agent, &a.prompt, None)?;
+    let mut spec = spec(ctx, &a.agent, &a.prompt, None)?;
     // Nobody detaches an exec: it waits for its answer however long it takes.
     spec.wait = Some(Limit::NONE);
     spec.timeout = a

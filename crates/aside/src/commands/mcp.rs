@@ -1,7 +1,6 @@
 //! `aside mcp`: the MCP server on stdin/stdout.
 
 use crate::cli::McpArgs;
-use crate::commands::run::client_env;
 use crate::connect::Context;
 
 pub async fn run(ctx: &Context, a: McpArgs) -> anyhow::Result<i32> {
@@ -17,8 +16,7 @@ pub async fn run(ctx: &Context, a: McpArgs) -> anyhow::Result<i32> {
             format!("mcp-{}-{ms}", std::process::id())
         });
     let client = ctx.client_as(owner.clone()).await?;
-    let mut env = client_env();
-    env.remove("OPENAI_API_KEY");
+    let env = crate::commands::agent::agent_env(ctx);
     let options = aside_mcp::Options {
         file_tools: a.file_tools,
         stop_on_exit: a.stop_on_exit,
