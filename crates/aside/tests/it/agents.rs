@@ -800,3 +800,106 @@ fn logs_of_a_session_id_print_its_transcript_as_json_lines() {
         missing.stderr
     );
 }
+
+// Fixes from review.
+
+#[test]
+fn tool_waits_do_not_count_as_stalls() {
+    let server = ModelServer::start(|req| {
+        if ms::tool_results(req).is_empty() {
+            Reply::tool("bash", json!({"command": "sleep 2; echo rested"}))
+        } else {
+            Reply::text("done after the wait")
+        }
+    });
+    let a = aside_with(&server, "stall = \"1s\"\n");
+    let out = a.run(&["agent", "general", "wait a little"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let rec = a.info("1");
+    assert_eq!(rec["state"], "succeeded", "{rec}");
+    assert_eq!(rec["answer"], "done after the wait");
+}
+
+#[test]
+fn stopping_an_external_agent_kills_its_command() {
+    let server = ModelServer::start(|_| Reply::text("unused"));
+    let a = aside_with(&server, "");
+    let dir = a.path(".aside/agents");
+    std::fs::create_dir_all(&dir).expect("agents dir");
+    let pidfile = a.path("ext.pid");
+    std::fs::write(
+        dir.join("sleeper.md"),
+        format!(
+            "---\ndescription: sleeps\ncommand: [\"sh\", \"-c\", \"echo $$ > {}; exec sleep 600\"]\n---\n",
+            pidfile.display()
+        ),
+    )
+    .expect("write sleeper.md");
+    // Several rounds: a race between the stop and the runner would show in some.
+    for round in 0..3 {
+        let _ = std::fs::remove_file(&pidfile);
+        let id = a
+            .ok(&["agent", "sleeper", "go", "--bg"])
+            .text()
+            .trim()
+            .to_string();
+        let pid = a.read_pid("ext.pid");
+        a.ok(&["stop", &id]);
+        assert_all_dead(&[pid], Duration::from_secs(10), &format!("round {round}"));
+        assert_eq!(a.state(&id), "cancelled");
+    }
+}
+
+#[test]
+fn a_session_stopped_during_a_tool_call_resumes() {
+    let server = ModelServer::start(|req| {
+        if ms::prompt(req) == "first" && ms::tool_results(req).is_empty() {
+            Reply::tool("bash", json!({"command": "sleep 600"}))
+        } else {
+            Reply::text("resumed fine")
+        }
+    });
+    let a = aside_with(&server, "");
+    let id = a
+        .ok(&["agent", "general", "first", "--bg"])
+        .text()
+        .trim()
+        .to_string();
+    assert!(eventually(Duration::from_secs(20), || a
+        .list_all()
+        .iter()
+        .any(|t| t["kind"] == "shell" && t["state"] == "running")));
+    a.ok(&["stop", &id]);
+    let out = a.run(&["agent", "general", "second", "--session", "s1"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let last = server.requests().last().cloned().expect("a request");
+    let results = ms::tool_results(&last.body);
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert!(results[0].contains("interrupted"), "{results:?}");
+}
+
+#[test]
+fn a_session_runs_once_at_a_time() {
+    let gate = Gate::new();
+    let g = gate.clone();
+    let server = ModelServer::start(move |_| {
+        g.wait(Duration::from_secs(30));
+        Reply::text("finally")
+    });
+    let a = aside_with(&server, "");
+    let id = a
+        .ok(&["agent", "general", "long one", "--bg"])
+        .text()
+        .trim()
+        .to_string();
+    a.wait_state(&id, "running");
+    let out = a.run(&["agent", "general", "again", "--session", "s1", "--bg"]);
+    assert_eq!(out.code, 125, "{out:?}");
+    assert!(
+        out.stderr.contains("still running in task 1"),
+        "{:?}",
+        out.stderr
+    );
+    gate.open();
+    a.wait_end(&id);
+}
