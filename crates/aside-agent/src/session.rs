@@ -247,12 +247,25 @@ impl AgentRuntime {
         };
         let session = session_id.unwrap_or_else(|| format!("s{}", task.record.id));
         let cwd = PathBuf::from(&task.record.cwd);
-        let project = project_root(&cwd);
-        let config = match project_config(&self.config, &project) {
+        // Reading the project's files is blocking work: off the runtime's threads.
+        let (found, catalog) = {
+            let base = self.config.clone();
+            let cwd = cwd.clone();
+            match tokio::task::spawn_blocking(move || {
+                let project = project_root(&cwd);
+                (project_config(&base, &project), catalog_for(&project))
+            })
+            .await
+            {
+                Ok(r) => r,
+                Err(e) => return RunOutcome::Failed(format!("reading the project failed: {e}")),
+            }
+        };
+        let config = match found {
             Ok(c) => Arc::new(c),
             Err(e) => return RunOutcome::AgentFailed(e),
         };
-        let catalog = Arc::new(catalog_for(&project));
+        let catalog = Arc::new(catalog);
         let Some(def) = catalog.get(&agent).cloned() else {
             let known: Vec<&str> = catalog.agents().map(|d| d.name.as_str()).collect();
             return RunOutcome::AgentFailed(format!(

@@ -272,6 +272,8 @@ impl Config {
             p.api_key_file = None;
         }
         c.apply_agent(file.agent, file.providers)?;
+        // Slots are the daemon's, shared by every project: a project cannot change them.
+        c.agent.max_running = self.agent.max_running;
         Ok(c)
     }
 

@@ -83,13 +83,19 @@ pub(crate) async fn call(
                 .remove(id);
         }
     };
-    let setup = workdir(p.cwd).and_then(|cwd| {
-        let project = project_root(&cwd);
-        project_config(engine.config(), &project)
-            .map(|c| (cwd, project, c))
-            .map_err(|e| err(code::BAD_SPEC, e))
-    });
-    let (cwd, project, config) = match setup {
+    // Reading the project's files is blocking work: off the runtime's threads.
+    let base = engine.config().clone();
+    let cwd = p.cwd;
+    let setup = tokio::task::spawn_blocking(move || {
+        workdir(cwd).and_then(|cwd| {
+            let project = project_root(&cwd);
+            let config = project_config(&base, &project).map_err(|e| err(code::BAD_SPEC, e))?;
+            Ok((cwd, catalog_for(&project), config))
+        })
+    })
+    .await
+    .unwrap_or_else(|e| Err(err(code::INTERNAL, e.to_string())));
+    let (cwd, catalog, config) = match setup {
         Ok(s) => s,
         Err(e) => {
             forget(conn);
@@ -104,7 +110,7 @@ pub(crate) async fn call(
         cwd,
         depth: 0,
         config: Arc::new(config),
-        catalog: Arc::new(catalog_for(&project)),
+        catalog: Arc::new(catalog),
         env: p.env,
         cancel: Some(cancel_rx),
     };
