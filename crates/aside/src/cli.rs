@@ -128,7 +128,7 @@ pub struct AgentArgs {
 
 #[derive(Args, Debug)]
 pub struct ExecArgs {
-    /// The agent to run (default: general).
+    /// The agent to run.
     #[arg(long, default_value = "general")]
     pub agent: String,
     /// Print progress as JSON lines instead of text.
