@@ -286,7 +286,7 @@ impl Config {
         if let Some(m) = f.model.filter(|m| !m.trim().is_empty()) {
             a.model = Some(m);
         }
-        if let Some(p) = f.provider {
+        if let Some(p) = f.provider.filter(|p| !p.trim().is_empty()) {
             a.provider = Some(p);
         }
         if let Some(u) = f.base_url {
@@ -416,6 +416,10 @@ impl Config {
             format!(
                 "model = {:<20} # default model (ASIDE_MODEL wins; an agent's own model first)",
                 q(a.model.as_deref().unwrap_or(""))
+            ),
+            format!(
+                "provider = {:<17} # a [providers.NAME] to use instead of base_url",
+                q(a.provider.as_deref().unwrap_or(""))
             ),
             format!(
                 "base_url = {:<17} # OpenAI-compatible endpoint (OPENAI_BASE_URL wins)",

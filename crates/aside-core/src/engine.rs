@@ -605,10 +605,15 @@ impl Engine {
                 entry.status.send_modify(|v| *v += 1);
                 let record = entry.record.clone();
                 let event = st.event(&record, EventKind::Started { pid });
+                // The environment was needed only to start it: it may hold secrets, so the
+                // stored spec keeps everything but that.
+                let mut kept = spec.clone();
+                kept.env = None;
+                kept.env_extra.clear();
                 self.persist(&[
                     Op::PutTask {
                         record: &record,
-                        spec: None,
+                        spec: Some(&kept),
                     },
                     Op::Event(&event),
                 ]);
@@ -873,6 +878,31 @@ impl Engine {
             .filter(|e| !e.record.is_terminal() && e.record.owner == owner)
             .map(Entry::snapshot)
             .collect()
+    }
+
+    /// Writes the output of a finished foreground task, kept in memory so far, to its log
+    /// file and returns the log's path: for callers that show only part of it.
+    pub fn keep_log(&self, id: TaskId) -> Result<Option<String>, EngineError> {
+        let mut st = self.lock();
+        let entry = st.entry(id)?;
+        if entry.record.log_path.is_some() || !entry.record.is_terminal() {
+            return Ok(entry.record.log_path.clone());
+        }
+        let Some(out) = entry.output.clone() else {
+            return Ok(None);
+        };
+        let bytes = out.retained_bytes() as u64;
+        out.save()?;
+        entry.output = None;
+        entry.record.log_path = Some(out.path().display().to_string());
+        let record = entry.record.clone();
+        st.retained.retain(|r| *r != id);
+        st.retained_bytes = st.retained_bytes.saturating_sub(bytes);
+        self.persist(&[Op::PutTask {
+            record: &record,
+            spec: None,
+        }]);
+        Ok(record.log_path)
     }
 
     /// Whether `owner` has notifications waiting.

@@ -159,6 +159,20 @@ impl Output {
         Ok(())
     }
 
+    /// Writes a closed output that was kept in memory to its log file, so it is kept.
+    pub fn save(&self) -> Result<(), OutputError> {
+        let mut inner = self.inner();
+        if let Sink::Closed(Some(buf)) = &inner.sink {
+            let mut file = create_log(&self.path)?;
+            file.write_all(buf).map_err(|source| OutputError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+            inner.sink = Sink::Closed(None);
+        }
+        Ok(())
+    }
+
     /// Closes the log; a memory output is kept for reads until dropped.
     pub fn close(&self) {
         let mut inner = self.inner();

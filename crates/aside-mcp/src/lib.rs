@@ -24,9 +24,10 @@ use aside_protocol::{EventKind, TaskRecord};
 // learns that a background task ended.
 #[allow(deprecated)]
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, LoggingLevel, LoggingMessageNotificationParam, PaginatedRequestParams,
-    ProgressNotificationParam, RequestParamsMeta, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelledNotificationParam,
+    ContentBlock, Implementation, ListToolsResult, LoggingLevel, LoggingMessageNotificationParam,
+    PaginatedRequestParams, ProgressNotificationParam, RequestParamsMeta, ServerCapabilities,
+    ServerConfig, Tool,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler, ServiceExt};
@@ -70,6 +71,31 @@ struct Server {
     /// Notices taken with the result of a cancelled call, whose answer the client never
     /// reads: they go at the end of the next result instead.
     held: Mutex<Vec<String>>,
+    /// The daemon call id of each running MCP request, to cancel it with the client's reason.
+    running: Mutex<std::collections::HashMap<String, String>>,
+}
+
+/// A request id as a map key.
+fn request_key(id: &rmcp::model::RequestId) -> String {
+    serde_json::to_string(id).unwrap_or_default()
+}
+
+impl Server {
+    async fn cancel(&self, call_id: String, reason: Option<String>) {
+        let reason = reason
+            .filter(|r| !r.trim().is_empty())
+            .unwrap_or_else(|| "cancelled by the MCP client".into());
+        let _: Result<Value, _> = self
+            .client
+            .call(
+                "tools.cancel",
+                ToolCancelParams {
+                    call_id,
+                    reason: Some(reason),
+                },
+            )
+            .await;
+    }
 }
 
 const MCP_NOTE: &str = " Through this MCP server, notices of background tasks that ended are \
@@ -114,6 +140,7 @@ pub async fn serve(client: Client, owner: String, options: Options) -> Result<()
         calls: AtomicU64::new(0),
         peer: Mutex::new(None),
         held: Mutex::new(Vec::new()),
+        running: Mutex::new(Default::default()),
     });
     let _: SubscribeResult = client
         .call("events.subscribe", SubscribeParams { after: None })
@@ -243,16 +270,29 @@ impl Handler {
                 }
             })
         });
+        let key = request_key(&context.id);
+        if let Ok(mut r) = s.running.lock() {
+            r.insert(key.clone(), call_id.clone());
+        }
         let call = s.client.call::<_, ToolCallResult>("tools.call", params);
         tokio::pin!(call);
         let result = tokio::select! {
             r = &mut call => r,
             _ = context.ct.cancelled() => {
-                let _: Result<Value, _> = s.client.call("tools.cancel", ToolCancelParams {
-                    call_id,
-                    reason: Some("cancelled by the MCP client".into()),
-                }).await;
-                if let Ok(r) = call.await {
+                // `on_cancelled` passes the client's reason on; this is the fallback when the
+                // call is still running a moment later.
+                let done = tokio::time::timeout(Duration::from_secs(2), &mut call).await;
+                let r = match done {
+                    Ok(r) => r,
+                    Err(_) => {
+                        s.cancel(call_id, None).await;
+                        call.await
+                    }
+                };
+                if let Ok(mut running) = s.running.lock() {
+                    running.remove(&key);
+                }
+                if let Ok(r) = r {
                     if let (Some(n), Ok(mut held)) = (r.notices, s.held.lock()) {
                         held.push(n);
                     }
@@ -262,6 +302,9 @@ impl Handler {
         };
         if let Some(p) = progress {
             p.abort();
+        }
+        if let Ok(mut running) = s.running.lock() {
+            running.remove(&key);
         }
         match result {
             Ok(r) => {
@@ -325,6 +368,25 @@ impl ServerHandler for Handler {
         Ok(self.call(request, context).await.into())
     }
 
+    async fn on_cancelled(
+        &self,
+        notification: CancelledNotificationParam,
+        _context: NotificationContext<RoleServer>,
+    ) {
+        let Some(id) = notification.request_id else {
+            return;
+        };
+        let call_id = self
+            .0
+            .running
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&request_key(&id)).cloned());
+        if let Some(call_id) = call_id {
+            self.0.cancel(call_id, notification.reason).await;
+        }
+    }
+
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         if let Ok(mut p) = self.0.peer.lock() {
             *p = Some(context.peer.clone());
@@ -332,14 +394,11 @@ impl ServerHandler for Handler {
     }
 }
 
-/// The snippet that registers `aside mcp` with a client.
-pub fn print_config(client: &str) -> Result<String, String> {
+/// The snippet that registers `aside mcp` with a client, and where it goes.
+pub fn print_config(client: &str) -> Result<(String, &'static str), String> {
     let text = match client {
         "claude" | "claude-code" => "claude mcp add aside -- aside mcp".to_string(),
-        "codex" => {
-            "# ~/.codex/config.toml\n[mcp_servers.aside]\ncommand = \"aside\"\nargs = [\"mcp\"]"
-                .to_string()
-        }
+        "codex" => "[mcp_servers.aside]\ncommand = \"aside\"\nargs = [\"mcp\"]".to_string(),
         "opencode" => serde_json::to_string_pretty(&json!({
             "$schema": "https://opencode.ai/config.json",
             "mcp": {"aside": {"type": "local", "command": ["aside", "mcp"], "enabled": true}}
@@ -360,10 +419,11 @@ pub fn print_config(client: &str) -> Result<String, String> {
         }
     };
     let place = match client {
-        "opencode" => "# opencode.json (project) or ~/.config/opencode/opencode.json\n",
-        "cursor" => "# .cursor/mcp.json (project) or ~/.cursor/mcp.json\n",
-        "gemini" | "gemini-cli" => "# .gemini/settings.json (project) or ~/.gemini/settings.json\n",
-        _ => "",
+        "opencode" => "opencode.json (project) or ~/.config/opencode/opencode.json",
+        "cursor" => ".cursor/mcp.json (project) or ~/.cursor/mcp.json",
+        "gemini" | "gemini-cli" => ".gemini/settings.json (project) or ~/.gemini/settings.json",
+        "codex" => "~/.codex/config.toml",
+        _ => "a shell",
     };
-    Ok(format!("{place}{text}"))
+    Ok((text, place))
 }

@@ -106,9 +106,13 @@ pub struct AgentArgs {
     pub agent: String,
     /// The task for the agent.
     pub prompt: String,
-    /// Start in the background and print only the task's id.
-    #[arg(long)]
+    /// Start in the background and print only the task's id (the default for agents whose
+    /// definition says `background: true`).
+    #[arg(long, conflicts_with = "fg")]
     pub bg: bool,
+    /// Start in the foreground even if the definition says `background: true`.
+    #[arg(long)]
+    pub fg: bool,
     /// Continue a finished conversation (a session id such as s12).
     #[arg(long, value_name = "SESSION")]
     pub session: Option<String>,

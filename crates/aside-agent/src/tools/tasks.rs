@@ -254,6 +254,12 @@ async fn foreground_result(ctx: &ToolContext, t: TaskRecord) -> ToolOutput {
         TaskKind::Agent { .. } => t.answer.clone().unwrap_or_default(),
         TaskKind::Shell { .. } => output_text(&ctx.engine, t.id).await,
     };
+    if out.log_path.is_none() && body.chars().count() > ctx.config.agent.tool_output {
+        // Only part of it will be shown: the whole of it goes to a log the result names.
+        if let Ok(path) = ctx.engine.keep_log(t.id) {
+            out.log_path = path;
+        }
+    }
     let line = describe_outcome(&t);
     out.text = if t.is_terminal() {
         if body.is_empty() {

@@ -52,7 +52,15 @@ pub async fn agent(ctx: &Context, a: AgentArgs) -> anyhow::Result<i32> {
         .as_deref()
         .map(|w| connect::parse_limit(w, "wait"))
         .transpose()?;
-    spec.mode = if a.bg {
+    // The definition's `background` is the default mode; --bg and --fg override it.
+    let background = a.bg
+        || (!a.fg && {
+            let here = std::env::current_dir()?;
+            let catalog =
+                aside_agent::session::catalog_for(&aside_agent::session::project_root(&here));
+            catalog.get(&a.agent).is_some_and(|d| d.background)
+        });
+    spec.mode = if background {
         StartMode::Background
     } else {
         StartMode::Foreground
@@ -60,7 +68,7 @@ pub async fn agent(ctx: &Context, a: AgentArgs) -> anyhow::Result<i32> {
     let client = ctx.client().await?;
     let started: StartResult = client.call("task.start", StartParams { spec }).await?;
     let task = started.task;
-    if a.bg {
+    if background {
         if a.json {
             render::print_json(&task)?;
         } else {

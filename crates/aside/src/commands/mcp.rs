@@ -4,17 +4,13 @@ use crate::cli::McpArgs;
 use crate::connect::Context;
 
 pub async fn run(ctx: &Context, a: McpArgs) -> anyhow::Result<i32> {
-    // Each MCP connection is an owner of its own: its notices reach it and nobody else.
-    let owner = std::env::var("ASIDE_OWNER")
-        .ok()
-        .filter(|o| !o.is_empty())
-        .unwrap_or_else(|| {
-            let ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis())
-                .unwrap_or(0);
-            format!("mcp-{}-{ms}", std::process::id())
-        });
+    // Each MCP connection is an owner of its own, whatever ASIDE_OWNER says: its notices
+    // reach it and nobody else.
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let owner = format!("mcp-{}-{ms}", std::process::id());
     let client = ctx.client_as(owner.clone()).await?;
     let env = crate::commands::agent::agent_env(ctx);
     let options = aside_mcp::Options {
@@ -28,7 +24,9 @@ pub async fn run(ctx: &Context, a: McpArgs) -> anyhow::Result<i32> {
 }
 
 pub fn print_config(client: &str) -> anyhow::Result<i32> {
-    let text = aside_mcp::print_config(client).map_err(anyhow::Error::msg)?;
+    let (text, place) = aside_mcp::print_config(client).map_err(anyhow::Error::msg)?;
+    // Only the snippet on stdout, so it can be piped into the file as it is.
+    eprintln!("aside: for {client}, put this in {place}:");
     println!("{text}");
     Ok(0)
 }

@@ -903,3 +903,30 @@ fn a_session_runs_once_at_a_time() {
     gate.open();
     a.wait_end(&id);
 }
+
+#[test]
+fn a_background_definition_starts_in_the_background_unless_fg() {
+    let gate = Gate::new();
+    let g = gate.clone();
+    let server = ModelServer::start(move |_| {
+        g.wait(Duration::from_secs(30));
+        Reply::text("done in the back")
+    });
+    let a = aside_with(&server, "");
+    let dir = a.path(".claude/agents");
+    std::fs::create_dir_all(&dir).expect("agents dir");
+    std::fs::write(
+        dir.join("watcher.md"),
+        "---\nname: watcher\ndescription: watches\nbackground: true\n---\nWatch things.\n",
+    )
+    .expect("write watcher.md");
+    let out = a.ok(&["agent", "watcher", "keep an eye"]);
+    let id = out.text().trim().to_string();
+    assert_eq!(id, "1", "prints only the id: {out:?}");
+    assert_eq!(a.info(&id)["mode"], "background");
+    gate.open();
+    assert_eq!(a.wait_end(&id)["state"], "succeeded");
+    let fg = a.run(&["agent", "watcher", "now in front", "--fg"]);
+    assert_eq!(fg.code, 0, "{fg:?}");
+    assert!(fg.text().contains("done in the back"), "{fg:?}");
+}
