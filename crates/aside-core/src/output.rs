@@ -24,6 +24,9 @@ pub enum OutputError {
 
 enum Sink {
     Memory(Vec<u8>),
+    /// On disk, but the file is made with the first byte: a task that prints nothing costs
+    /// no file (creating inodes was most of the daemon's time for trivial tasks).
+    Pending,
     File(File),
     /// The task ended; the file (if any) is closed.
     Closed(Option<Vec<u8>>),
@@ -63,7 +66,7 @@ impl Output {
         tail: u64,
     ) -> Result<Self, OutputError> {
         let sink = if to_disk {
-            Sink::File(create_log(&path)?)
+            Sink::Pending
         } else {
             Sink::Memory(Vec::new())
         };
@@ -95,7 +98,10 @@ impl Output {
 
     /// True when the output is (or was) written to the log file.
     pub fn on_disk(&self) -> bool {
-        matches!(self.inner().sink, Sink::File(_) | Sink::Closed(None))
+        matches!(
+            self.inner().sink,
+            Sink::Pending | Sink::File(_) | Sink::Closed(None)
+        )
     }
 
     /// Size in memory of a finished output kept for later reads.
@@ -125,13 +131,16 @@ impl Output {
         if spill_now {
             self.move_to_disk(&mut inner)?;
         }
+        if matches!(inner.sink, Sink::Pending) {
+            inner.sink = Sink::File(create_log(&self.path)?);
+        }
         match &mut inner.sink {
             Sink::Memory(buf) => buf.extend_from_slice(data),
             Sink::File(f) => f.write_all(data).map_err(|source| OutputError::Io {
                 path: self.path.clone(),
                 source,
             })?,
-            Sink::Closed(_) => return Ok(result),
+            Sink::Closed(_) | Sink::Pending => return Ok(result),
         }
         inner.total += data.len() as u64;
         push_tail(&mut inner.tail, data, self.tail_max);
@@ -148,7 +157,9 @@ impl Output {
     }
 
     fn move_to_disk(&self, inner: &mut Inner) -> Result<(), OutputError> {
-        if let Sink::Memory(buf) = &inner.sink {
+        if matches!(&inner.sink, Sink::Memory(buf) if buf.is_empty()) {
+            inner.sink = Sink::Pending;
+        } else if let Sink::Memory(buf) = &inner.sink {
             let mut file = create_log(&self.path)?;
             file.write_all(buf).map_err(|source| OutputError::Io {
                 path: self.path.clone(),
@@ -179,7 +190,7 @@ impl Output {
         let sink = std::mem::replace(&mut inner.sink, Sink::Closed(None));
         inner.sink = match sink {
             Sink::Memory(buf) => Sink::Closed(Some(buf)),
-            Sink::File(_) | Sink::Closed(None) => Sink::Closed(None),
+            Sink::Pending | Sink::File(_) | Sink::Closed(None) => Sink::Closed(None),
             Sink::Closed(Some(buf)) => Sink::Closed(Some(buf)),
         };
     }
@@ -201,6 +212,7 @@ impl Output {
                 Ok(buf[after as usize..end as usize].to_vec())
             }
             Sink::File(f) => read_at(f, &self.path, after, (end - after) as usize),
+            Sink::Pending => Ok(Vec::new()),
             Sink::Closed(None) => {
                 drop(inner);
                 read_log(&self.path, after, max)
@@ -278,6 +290,20 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"hello world\xff");
         assert_eq!(out.read(6, 100).unwrap(), b"world\xff");
         assert_eq!(out.tail(), b"rld\xff");
+    }
+
+    #[test]
+    fn a_log_is_made_with_the_first_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let quiet = dir.path().join("3.log");
+        let out = Output::new(quiet.clone(), true, 1 << 20, 1 << 20, 64).unwrap();
+        assert!(out.on_disk());
+        out.close();
+        assert!(!quiet.exists(), "no output, no file");
+        let chatty = dir.path().join("4.log");
+        let out = Output::new(chatty.clone(), true, 1 << 20, 1 << 20, 64).unwrap();
+        out.append(b"x").unwrap();
+        assert_eq!(std::fs::read(&chatty).unwrap(), b"x");
     }
 
     #[test]

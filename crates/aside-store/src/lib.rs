@@ -172,9 +172,14 @@ impl Store {
                     let id = record.id.get() as i64;
                     match spec {
                         Some(spec) => {
+                            // An upsert updates an existing row in place (REPLACE would
+                            // delete and insert it again).
                             tx.prepare_cached(
-                                "INSERT OR REPLACE INTO tasks (id, state, owner, ended_ms, record, spec)
-                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                                "INSERT INTO tasks (id, state, owner, ended_ms, record, spec)
+                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                                 ON CONFLICT(id) DO UPDATE SET state = excluded.state,
+                                   ended_ms = excluded.ended_ms, record = excluded.record,
+                                   spec = excluded.spec",
                             )?
                             .execute(params![
                                 id,

@@ -930,3 +930,79 @@ fn a_background_definition_starts_in_the_background_unless_fg() {
     assert_eq!(fg.code, 0, "{fg:?}");
     assert!(fg.text().contains("done in the back"), "{fg:?}");
 }
+
+// Behaviour the audit found untested.
+
+#[test]
+fn commands_agents_run_get_a_quiet_environment_without_keys() {
+    let server = ModelServer::start(|req| match ms::tool_results(req).last() {
+        None => Reply::tool(
+            "bash",
+            json!({"command": "echo NO_COLOR=$NO_COLOR TERM=$TERM PAGER=$PAGER GIT_PAGER=$GIT_PAGER KEY=${OPENAI_API_KEY:-unset}"}),
+        ),
+        Some(r) => Reply::Text(r.clone()),
+    });
+    let a = aside_with(&server, "");
+    let mut cmd = a.cmd(&["agent", "general", "look around"]);
+    cmd.env("OPENAI_API_KEY", "sk-must-not-leak");
+    let out = a.spawn_cmd(cmd, &["agent"]).finish();
+    assert_eq!(out.code, 0, "{out:?}");
+    let rec = a.info("1");
+    let answer = rec["answer"].as_str().unwrap_or_default();
+    assert!(
+        answer.contains("NO_COLOR=1 TERM=dumb PAGER=cat GIT_PAGER=cat KEY=unset"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn a_model_that_does_not_exist_fails_at_once_and_says_so() {
+    let server = ModelServer::start(|_| {
+        Reply::Status(
+            404,
+            r#"{"error":{"message":"The model `scripted` does not exist"}}"#.into(),
+            None,
+        )
+    });
+    let a = aside_with(&server, "");
+    let rec = run_agent(&a, "hello");
+    let e = error_of(&rec);
+    assert!(e.contains("does not know model \"scripted\""), "{e}");
+    assert_eq!(server.requests().len(), 1, "not retried");
+}
+
+#[test]
+fn an_agent_stops_at_its_turn_limit() {
+    let server = ModelServer::start(|_| Reply::tool("bash", json!({"command": "true"})));
+    let a = aside_with(&server, "max_turns = 3\n");
+    let rec = run_agent(&a, "loop forever");
+    let e = error_of(&rec);
+    assert!(e.contains("limit of 3 turns"), "{e}");
+    assert_eq!(server.requests().len(), 3);
+}
+
+#[test]
+fn task_output_waits_at_most_as_asked_and_says_what_still_runs() {
+    let server = ModelServer::start(|req| {
+        let results = ms::tool_results(req);
+        match results.len() {
+            0 => Reply::tool(
+                "bash",
+                json!({"command": "sleep 30", "run_in_background": true}),
+            ),
+            1 => Reply::tool("task_output", json!({"task_id": 2, "wait_seconds": 1})),
+            _ => Reply::Text(results[1].clone()),
+        }
+    });
+    let a = aside_with(&server, "settle = \"1s\"\n");
+    let started = std::time::Instant::now();
+    let rec = run_agent(&a, "poll once");
+    let answer = rec["answer"].as_str().unwrap_or_default().to_string();
+    assert!(answer.starts_with("task_id: 2"), "{answer}");
+    assert!(
+        answer.contains("still running after waiting 1s"),
+        "{answer}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+    a.ok(&["stop", "2"]);
+}
