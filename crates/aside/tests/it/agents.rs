@@ -1006,3 +1006,111 @@ fn task_output_waits_at_most_as_asked_and_says_what_still_runs() {
     assert!(started.elapsed() < Duration::from_secs(20));
     a.ok(&["stop", "2"]);
 }
+
+#[test]
+fn a_task_call_past_its_wait_budget_returns_the_ids_and_the_answer_comes_as_a_notice() {
+    let server = ModelServer::start(|req| {
+        if ms::prompt(req) == "child job" {
+            return Reply::Slow(Duration::from_secs(3), "late answer".into());
+        }
+        let last = ms::last(req);
+        let notified = last["role"] == "user"
+            && last["content"]
+                .as_str()
+                .is_some_and(|c| c.contains("<task-notification>"));
+        if notified {
+            Reply::text("got the notice")
+        } else if ms::tool_results(req).is_empty() {
+            Reply::tool("task", json!({"prompt": "child job"}))
+        } else {
+            Reply::text("moving on")
+        }
+    });
+    let a = aside_with(&server, "wait = \"1s\"\n");
+    let out = a.run(&["exec", "parent job"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(a.info("1")["answer"], "got the notice");
+    let parent: Vec<Seen> = server
+        .requests()
+        .into_iter()
+        .filter(|s| ms::prompt(&s.body) == "parent job")
+        .collect();
+    let result = ms::tool_results(&parent[1].body).remove(0);
+    assert!(result.starts_with("task_id: 2\nsession_id: s2"), "{result}");
+    assert!(result.contains("goes on in the background"), "{result}");
+    let notice = ms::last(&parent[2].body)["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(notice.contains("late answer"), "{notice}");
+}
+
+#[test]
+fn stopping_an_agent_stops_its_background_tasks_too() {
+    let gate = Gate::new();
+    let g = gate.clone();
+    let server = ModelServer::start(move |req| {
+        if ms::tool_results(req).is_empty() {
+            let pidfile = ms::prompt(req);
+            Reply::tool(
+                "bash",
+                json!({"command": format!("echo $$ > {pidfile}; exec sleep 600"), "run_in_background": true}),
+            )
+        } else {
+            g.wait(Duration::from_secs(30));
+            Reply::text("too late")
+        }
+    });
+    let a = aside_with(&server, "");
+    let pidfile = a.path("bg.pid").display().to_string();
+    let id = a
+        .ok(&["agent", "general", &pidfile, "--bg"])
+        .text()
+        .trim()
+        .to_string();
+    let pid = a.read_pid("bg.pid");
+    a.ok(&["stop", &id, "--reason", "enough"]);
+    assert_all_dead(
+        &[pid],
+        Duration::from_secs(10),
+        "the agent's background bash",
+    );
+    let bash = a.info("2");
+    assert_eq!(bash["state"], "cancelled", "{bash}");
+    assert_eq!(bash["reason"]["message"], "enough", "{bash}");
+    gate.open();
+}
+
+#[test]
+fn notices_that_end_together_arrive_as_one_message() {
+    let server = ModelServer::start(|req| match ms::tool_results(req).len() {
+        0 => Reply::Tools(vec![
+            (
+                "bash".into(),
+                json!({"command": "sleep 0.5; echo one", "run_in_background": true}).to_string(),
+            ),
+            (
+                "bash".into(),
+                json!({"command": "sleep 0.5; echo two", "run_in_background": true}).to_string(),
+            ),
+        ]),
+        2 => Reply::tool("bash", json!({"command": "sleep 2"})),
+        _ => Reply::text("all seen"),
+    });
+    let a = aside_with(&server, "");
+    let rec = run_agent(&a, "two at once");
+    assert_eq!(rec["answer"], "all seen", "{rec}");
+    let reqs = server.requests();
+    let notices: Vec<String> = reqs
+        .last()
+        .map(|r| ms::messages(&r.body))
+        .unwrap_or_default()
+        .iter()
+        .filter(|m| m["role"] == "user")
+        .filter_map(|m| m["content"].as_str().map(str::to_string))
+        .filter(|c| c.contains("<task-notification>"))
+        .collect();
+    assert_eq!(notices.len(), 1, "one message: {notices:?}");
+    assert_eq!(notices[0].matches("<task-notification>").count(), 2);
+    assert!(notices[0].contains("one") && notices[0].contains("two"));
+}

@@ -145,3 +145,33 @@ fn daemon_stop_cancels_running_tasks_and_keeps_queued_ones_for_the_next_start() 
     assert_eq!(q["state"], "succeeded", "{q}");
     assert_eq!(a.logs(&queued), b"later\n");
 }
+
+#[test]
+fn the_state_directory_and_socket_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let a = Aside::new();
+    a.ok(&["daemon", "start"]);
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode(&a.home), 0o700);
+    assert_eq!(mode(&a.socket()), 0o600);
+}
+
+#[test]
+fn finished_tasks_past_retention_are_removed_with_their_logs() {
+    let a = Aside::with_config("retention = \"1s\"\n");
+    let id = a.bg("echo kept for a second");
+    a.wait_end(&id);
+    let log = a.log_file(&id);
+    assert!(log.exists());
+    std::thread::sleep(Duration::from_millis(1200));
+    // The sweep runs when the daemon starts (and every 10 minutes after).
+    a.ok(&["daemon", "stop"]);
+    a.ok(&["daemon", "start"]);
+    assert!(
+        eventually(Duration::from_secs(10), || a.list_all().is_empty()),
+        "{:?}",
+        a.list_all()
+    );
+    assert!(!log.exists(), "the log went with the task");
+}

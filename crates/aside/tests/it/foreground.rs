@@ -132,3 +132,35 @@ fn a_foreground_cli_whose_reader_goes_away_stops_the_task_and_exits_141() {
     );
     assert_all_dead(&[a.read_pid("yes.pid")], SOON, "yes");
 }
+
+#[test]
+fn a_trivial_run_returns_at_once_with_no_timer_keeping_it() {
+    // The wait budget (2 minutes) and the daemon's retention timer must not hold the CLI.
+    let a = Aside::new();
+    a.ok(&["daemon", "start"]);
+    let started = std::time::Instant::now();
+    let out = a.run(&["run", "--", "true"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "aside run -- true took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_grandchild_holding_the_pipe_does_not_hold_the_task() {
+    let a = Aside::new();
+    let started = std::time::Instant::now();
+    let out = a.run(&["run", "--", "sh", "-c", "sleep 60 & echo parent done"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.text(), "parent done\n");
+    // Bounded by the drain time (2 s) and the kill grace, never by the sleep.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let tasks = a.list_all();
+    assert_eq!(tasks[0]["state"], "succeeded", "{tasks:?}");
+}

@@ -135,3 +135,23 @@ fn config_defaults_for_timeout_and_wait_apply_and_flags_override_them() {
     a.open("go");
     assert_eq!(a.wait_end(&id)["state"], "succeeded");
 }
+
+#[test]
+fn a_detached_foreground_task_keeps_its_slot() {
+    let a = Aside::with_config("max_running = 1\n");
+    let mut cli = a.spawn(&["run", "--", "sh", "-c", &a.gate("go")]);
+    let first = a.wait_live(1)[0]["id"].as_str().expect("id").to_string();
+    a.wait_state(&first, "running");
+    a.ok(&["detach", &first]);
+    let _ = cli.finish();
+    let second = a.bg("echo second");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        a.state(&second),
+        "queued",
+        "the detached task still holds the slot"
+    );
+    a.open("go");
+    a.wait_end(&first);
+    assert_eq!(a.wait_end(&second)["state"], "succeeded");
+}
