@@ -139,7 +139,7 @@ fn config_defaults_for_timeout_and_wait_apply_and_flags_override_them() {
 #[test]
 fn a_detached_foreground_task_keeps_its_slot() {
     let a = Aside::with_config("max_running = 1\n");
-    let mut cli = a.spawn(&["run", "--", "sh", "-c", &a.gate("go")]);
+    let cli = a.spawn(&["run", "--", "sh", "-c", &a.gate("go")]);
     let first = a.wait_live(1)[0]["id"].as_str().expect("id").to_string();
     a.wait_state(&first, "running");
     a.ok(&["detach", &first]);
