@@ -1114,3 +1114,62 @@ fn notices_that_end_together_arrive_as_one_message() {
     assert_eq!(notices[0].matches("<task-notification>").count(), 2);
     assert!(notices[0].contains("one") && notices[0].contains("two"));
 }
+
+#[test]
+fn the_task_tool_resumes_a_finished_session() {
+    let server = ModelServer::start(|req| {
+        let prompt = ms::prompt(req);
+        if prompt == "parent" {
+            match ms::tool_results(req).len() {
+                0 => Reply::tool("task", json!({"prompt": "remember 7"})),
+                1 => Reply::tool(
+                    "task",
+                    json!({"prompt": "what was it?", "session_id": "s2"}),
+                ),
+                _ => Reply::Text(ms::tool_results(req)[1].clone()),
+            }
+        } else {
+            // The child: its conversation holds every earlier message of the session.
+            let users: Vec<String> = ms::messages(req)
+                .iter()
+                .filter(|m| m["role"] == "user")
+                .filter_map(|m| m["content"].as_str().map(str::to_string))
+                .collect();
+            Reply::Text(format!("child saw: {}", users.join(" | ")))
+        }
+    });
+    let a = aside_with(&server, "");
+    let out = a.run(&["exec", "parent"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let answer = a.info("1")["answer"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(answer.contains("session_id: s2"), "{answer}");
+    assert!(
+        answer.contains("child saw: remember 7 | what was it?"),
+        "{answer}"
+    );
+    let resumed = a.info("3");
+    assert_eq!(resumed["session_id"], "s2", "{resumed}");
+}
+
+#[test]
+fn exec_says_what_still_runs_after_its_settle_limit() {
+    let server = ModelServer::start(|req| match ms::tool_results(req).len() {
+        0 => Reply::tool(
+            "bash",
+            json!({"command": "sleep 60", "run_in_background": true}),
+        ),
+        _ => Reply::text("done, mostly"),
+    });
+    let a = aside_with(&server, "settle = \"1s\"\n");
+    let out = a.run(&["exec", "start something long"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.text().contains("[still running after 1s: tasks 2]"),
+        "{out:?}"
+    );
+    assert_eq!(a.state("2"), "running");
+    a.ok(&["stop", "2"]);
+}
