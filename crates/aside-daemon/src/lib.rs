@@ -111,6 +111,9 @@ pub async fn serve(paths: Paths, config: Config) -> Result<(), DaemonError> {
     drop(listener);
     let _ = std::fs::remove_file(&socket);
     engine.shutdown().await;
+    // Give answers already queued (the reply to `daemon.shutdown` among them) a moment to
+    // reach their clients before the runtime goes away with the writers.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     drop(lock);
     Ok(())
 }
