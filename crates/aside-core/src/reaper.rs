@@ -26,10 +26,18 @@ pub struct Reaper {
     waiters: Mutex<HashMap<i32, oneshot::Sender<Exit>>>,
 }
 
+/// One reaper per process: two would each `waitpid(-1)` and steal the other's children.
+static REAPER: Mutex<Option<Arc<Reaper>>> = Mutex::new(None);
+
 impl Reaper {
-    /// Becomes the subreaper of this process's descendants and starts reaping. Must be called
-    /// inside a tokio runtime.
+    /// The process's reaper, started on first use: this process becomes the subreaper of its
+    /// descendants, and a thread of its own reaps them, so no caller's runtime has to outlive
+    /// another's.
     pub fn start() -> std::io::Result<Arc<Self>> {
+        let mut slot = REAPER.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = slot.as_ref() {
+            return Ok(r.clone());
+        }
         // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes plain integers and touches no memory.
         let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
         if rc != 0 {
@@ -38,22 +46,46 @@ impl Reaper {
                 std::io::Error::last_os_error()
             );
         }
-        let mut sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())?;
         let reaper = Arc::new(Self {
             waiters: Mutex::new(HashMap::new()),
         });
-        let weak = Arc::downgrade(&reaper);
-        tokio::spawn(async move {
-            loop {
-                match weak.upgrade() {
-                    Some(r) => r.reap_all(),
-                    None => return,
-                }
-                if sigchld.recv().await.is_none() {
-                    return;
-                }
-            }
-        });
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let r = reaper.clone();
+        std::thread::Builder::new()
+            .name("aside-reaper".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let kind = tokio::signal::unix::SignalKind::child();
+                    let mut sigchld = match tokio::signal::unix::signal(kind) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(()));
+                    loop {
+                        r.reap_all();
+                        if sigchld.recv().await.is_none() {
+                            return;
+                        }
+                    }
+                });
+            })?;
+        ready_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("the reaper thread ended at once"))??;
+        *slot = Some(reaper.clone());
         Ok(reaper)
     }
 
