@@ -5,7 +5,9 @@
 
 pub mod definitions;
 pub mod model;
+pub mod project;
 pub mod session;
 pub mod tools;
+mod transcript;
 
 pub use session::{session_owner, AgentRuntime};

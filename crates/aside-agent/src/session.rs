@@ -16,11 +16,12 @@ use std::time::{Duration, Instant};
 use aside_core::{AgentRunner, Config, Engine, Launch, RunFuture, RunOutcome};
 use aside_protocol::{AgentProgress, CancelReason, Failure, ShellCommand, TaskKind, TaskRecord};
 use serde_json::Value;
-use tokio::io::AsyncWriteExt;
 
-use crate::definitions::{self, AgentDef, Catalog, Roots};
-use crate::model::{Endpoint, Message, ModelClient, ToolSpec};
+use crate::definitions::{AgentDef, Catalog};
+use crate::model::{Message, ModelClient, ToolSpec};
+use crate::project::{catalog_for, endpoint, project_config, project_root};
 use crate::tools::{self, ToolContext, ToolOutput};
+use crate::transcript::Transcript;
 
 /// The owner name of the tasks a session starts.
 pub fn session_owner(session: &str) -> String {
@@ -47,147 +48,6 @@ impl AgentRunner for AgentRuntime {
     fn launch(&self, task: Launch) -> Result<RunFuture, Failure> {
         let rt = self.clone();
         Ok(Box::pin(async move { rt.run(task).await }))
-    }
-}
-
-/// The directory a task's cwd belongs to: the nearest ancestor with a `.git`, `.aside`,
-/// `.claude` or `.opencode`, else the cwd itself.
-pub fn project_root(cwd: &Path) -> PathBuf {
-    for dir in cwd.ancestors() {
-        if [".git", ".aside", ".claude", ".opencode"]
-            .iter()
-            .any(|m| dir.join(m).exists())
-        {
-            return dir.to_path_buf();
-        }
-    }
-    cwd.to_path_buf()
-}
-
-/// The settings for work in `project`: the daemon's, with the project's `.aside/config.toml`
-/// on top.
-pub fn project_config(base: &Config, project: &Path) -> Result<Config, String> {
-    let path = project.join(".aside/config.toml");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => base
-            .with_project(&text)
-            .map_err(|e| format!("{}: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(base.clone()),
-        Err(e) => Err(format!("{}: {e}", path.display())),
-    }
-}
-
-/// The agents known in `project`.
-pub fn catalog_for(project: &Path) -> Catalog {
-    definitions::discover(&Roots::from_env(Some(project.to_path_buf())))
-}
-
-/// Picks the endpoint: the agent's model, else `ASIDE_MODEL`, else the config's; the base URL
-/// from `OPENAI_BASE_URL`, else the provider's, else the config's; the key from the daemon's
-/// environment or a key file, never from a task's stored spec.
-pub fn endpoint(
-    config: &Config,
-    agent_model: Option<&str>,
-    task_env: Option<&std::collections::BTreeMap<String, String>>,
-) -> Result<Endpoint, String> {
-    let var = |k: &str| {
-        task_env
-            .and_then(|e| e.get(k).cloned())
-            .filter(|v| !v.trim().is_empty())
-            .or_else(|| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
-    };
-    let model = agent_model
-        .map(str::to_string)
-        .or_else(|| var("ASIDE_MODEL"))
-        .or_else(|| config.agent.model.clone())
-        .ok_or_else(|| {
-            "no model is configured: set ASIDE_MODEL, or `model` under [agent] in config.toml"
-                .to_string()
-        })?;
-    let (provider, model) = match model.split_once('/') {
-        Some((p, m)) if config.providers.contains_key(p) => (Some(p.to_string()), m.to_string()),
-        _ => (config.agent.provider.clone(), model),
-    };
-    let provider = provider.and_then(|p| config.providers.get(&p).cloned());
-    let from_env = var("OPENAI_BASE_URL");
-    let keyless = from_env.is_none();
-    let base_url = from_env
-        .or_else(|| provider.as_ref().map(|p| p.base_url.clone()))
-        .unwrap_or_else(|| config.agent.base_url.clone());
-    if keyless && config.keyless_urls.contains(&base_url) {
-        // Named by the project's config: used without the user's key.
-        return Ok(Endpoint {
-            base_url,
-            api_key: None,
-            model,
-        });
-    }
-    let key_var = provider
-        .as_ref()
-        .and_then(|p| p.api_key_env.clone())
-        .unwrap_or_else(|| "OPENAI_API_KEY".into());
-    let api_key = match std::env::var(&key_var)
-        .ok()
-        .filter(|k| !k.trim().is_empty())
-    {
-        Some(k) => Some(k),
-        None => match provider.as_ref().and_then(|p| p.api_key_file.as_ref()) {
-            Some(file) => {
-                let text = std::fs::read_to_string(file)
-                    .map_err(|e| format!("cannot read the API key file {file}: {e}"))?;
-                text.lines().next().map(|l| l.trim().to_string())
-            }
-            None => None,
-        },
-    };
-    Ok(Endpoint {
-        base_url,
-        api_key,
-        model,
-    })
-}
-
-/// Appends a session's messages to its JSONL file.
-struct Transcript {
-    path: PathBuf,
-}
-
-impl Transcript {
-    fn path(home: &Path, session: &str) -> PathBuf {
-        home.join("sessions").join(format!("{session}.jsonl"))
-    }
-
-    fn load(&self) -> Result<Vec<Message>, String> {
-        let text = std::fs::read_to_string(&self.path)
-            .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
-        // A line cut short by a crash is skipped; every whole message is kept.
-        let messages: Vec<Message> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        Ok(answer_dangling_calls(messages))
-    }
-
-    async fn append(&self, m: &Message) {
-        let Ok(mut line) = serde_json::to_vec(m) else {
-            return;
-        };
-        line.push(b'\n');
-        let res = async {
-            if let Some(dir) = self.path.parent() {
-                tokio::fs::create_dir_all(dir).await?;
-            }
-            let mut f = tokio::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-                .await?;
-            f.write_all(&line).await
-        }
-        .await;
-        if let Err(e) = res {
-            tracing::warn!("cannot write {}: {e}", self.path.display());
-        }
     }
 }
 
@@ -621,33 +481,6 @@ impl Conversation<'_> {
     }
 }
 
-/// A conversation stopped while its tools ran has tool calls without results, which servers
-/// refuse; each gets a result saying it was interrupted, right after its call.
-fn answer_dangling_calls(messages: Vec<Message>) -> Vec<Message> {
-    let mut out = Vec::with_capacity(messages.len());
-    let mut open: Vec<String> = Vec::new();
-    let close = |open: &mut Vec<String>, out: &mut Vec<Message>| {
-        for id in open.drain(..) {
-            out.push(Message::Tool {
-                tool_call_id: id,
-                content: "the tool call was interrupted: the agent was stopped".into(),
-            });
-        }
-    };
-    for m in messages {
-        match &m {
-            Message::Tool { tool_call_id, .. } => open.retain(|id| id != tool_call_id),
-            _ => close(&mut open, &mut out),
-        }
-        if let Message::Assistant { tool_calls, .. } = &m {
-            open = tool_calls.iter().map(|c| c.id.clone()).collect();
-        }
-        out.push(m);
-    }
-    close(&mut open, &mut out);
-    out
-}
-
 /// Tool arguments as the model wrote them; an empty string means no arguments.
 fn parse_arguments(raw: &str) -> Result<Value, String> {
     if raw.trim().is_empty() {
@@ -680,45 +513,6 @@ fn system_prompt(def: &AgentDef, cwd: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn interrupted_tool_calls_get_a_result_on_resume() {
-        use crate::model::{FunctionCall, ToolCall};
-        let call = |id: &str| ToolCall {
-            id: id.into(),
-            kind: "function".into(),
-            function: FunctionCall {
-                name: "bash".into(),
-                arguments: "{}".into(),
-            },
-        };
-        let fixed = answer_dangling_calls(vec![
-            Message::User {
-                content: "go".into(),
-            },
-            Message::Assistant {
-                content: None,
-                tool_calls: vec![call("a"), call("b")],
-            },
-            Message::Tool {
-                tool_call_id: "a".into(),
-                content: "done".into(),
-            },
-            Message::User {
-                content: "again".into(),
-            },
-        ]);
-        let ids: Vec<String> = fixed
-            .iter()
-            .filter_map(|m| match m {
-                Message::Tool { tool_call_id, .. } => Some(tool_call_id.clone()),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(ids, ["a", "b"]);
-        assert!(matches!(fixed.last(), Some(Message::User { .. })));
-        assert_eq!(fixed.len(), 5);
-    }
 
     #[test]
     fn arguments_must_be_an_object() {
@@ -755,24 +549,5 @@ mod tests {
         let ep = endpoint(&project, None, Some(&Default::default())).unwrap();
         assert_eq!(ep.base_url, "http://good");
         assert_eq!(ep.api_key.as_deref(), Some("sk-secret"));
-    }
-
-    #[test]
-    fn env_overrides_the_config() {
-        let mut c = Config::default();
-        c.agent.model = Some("from-config".into());
-        let env: std::collections::BTreeMap<String, String> = [
-            ("ASIDE_MODEL".to_string(), "from-env".to_string()),
-            (
-                "OPENAI_BASE_URL".to_string(),
-                "http://127.0.0.1:9/v1".to_string(),
-            ),
-        ]
-        .into();
-        let ep = endpoint(&c, None, Some(&env)).unwrap();
-        assert_eq!(ep.model, "from-env");
-        assert_eq!(ep.base_url, "http://127.0.0.1:9/v1");
-        let ep = endpoint(&c, Some("own"), Some(&env)).unwrap();
-        assert_eq!(ep.model, "own");
     }
 }

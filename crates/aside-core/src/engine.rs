@@ -766,9 +766,18 @@ impl Engine {
                 live.abort.abort(AbortReason::Capture(e.to_string()));
             }
         }
+        self.record_changed(&mut st, id, EventKind::Detached { cause });
+    }
+
+    /// After a change to a live task's record: wakes its watchers, then saves the record with
+    /// the event that says what changed, and announces the event.
+    fn record_changed(&self, st: &mut State, id: TaskId, kind: EventKind) {
+        let Some(entry) = st.tasks.get_mut(&id) else {
+            return;
+        };
         entry.status.send_modify(|v| *v += 1);
         let record = entry.record.clone();
-        let event = st.event(&record, EventKind::Detached { cause });
+        let event = st.event(&record, kind);
         self.persist(&[
             Op::PutTask {
                 record: &record,
@@ -856,17 +865,7 @@ impl Engine {
             return Ok(());
         }
         entry.record.progress = Some(progress.clone());
-        entry.status.send_modify(|v| *v += 1);
-        let record = entry.record.clone();
-        let event = st.event(&record, EventKind::Progress { progress });
-        self.persist(&[
-            Op::PutTask {
-                record: &record,
-                spec: None,
-            },
-            Op::Event(&event),
-        ]);
-        self.publish(vec![event]);
+        self.record_changed(&mut st, id, EventKind::Progress { progress });
         Ok(())
     }
 

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use aside_agent::session::{catalog_for, project_config, project_root};
+use aside_agent::project::{catalog_for, project_config, project_root};
 use aside_agent::tools::{self, ToolContext};
 use aside_protocol::rpc::{
     code, Empty, RpcError, ToolCallParams, ToolCallResult, ToolCancelParams, ToolInfo,

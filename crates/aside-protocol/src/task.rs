@@ -197,8 +197,13 @@ pub struct TaskSpec {
 
 impl TaskSpec {
     pub fn shell(command: ShellCommand) -> Self {
+        Self::new(TaskKind::Shell { command })
+    }
+
+    /// A spec of any kind, everything else left to the defaults.
+    pub fn new(kind: TaskKind) -> Self {
         Self {
-            kind: TaskKind::Shell { command },
+            kind,
             name: None,
             cwd: None,
             env: None,

@@ -58,6 +58,14 @@ pub fn parse_limit(s: &str, what: &str) -> anyhow::Result<aside_protocol::Limit>
     ))
 }
 
+/// A duration flag that may be absent.
+pub fn parse_opt_limit(
+    s: Option<&str>,
+    what: &str,
+) -> anyhow::Result<Option<aside_protocol::Limit>> {
+    s.map(|s| parse_limit(s, what)).transpose()
+}
+
 pub fn parse_duration(s: &str, what: &str) -> anyhow::Result<std::time::Duration> {
     aside_core::config::parse_duration(s).map_err(|e| anyhow::anyhow!("--{what}: {e}"))
 }

@@ -23,21 +23,7 @@ use crate::model::ToolSpec;
 pub use tasks::{describe_outcome, notification_message};
 
 /// Every tool, in the order models see them.
-pub const ALL: &[&str] = &[
-    "bash",
-    "read",
-    "write",
-    "edit",
-    "glob",
-    "grep",
-    "task",
-    "task_output",
-    "task_list",
-    "task_stop",
-];
-
-/// The tools about tasks, which `aside mcp` offers by default.
-pub const TASK_TOOLS: &[&str] = &["bash", "task", "task_output", "task_list", "task_stop"];
+pub use crate::definitions::TOOL_NAMES as ALL;
 
 /// The environment every command run for an agent gets, so output stays plain.
 pub const QUIET_ENV: &[(&str, &str)] = &[

@@ -286,8 +286,7 @@ fn started_in_background(t: &TaskRecord) -> ToolOutput {
 }
 
 fn base_spec(ctx: &ToolContext, kind: TaskKind, background: bool) -> TaskSpec {
-    let mut spec = TaskSpec::shell(ShellCommand::Script(String::new()));
-    spec.kind = kind;
+    let mut spec = TaskSpec::new(kind);
     spec.cwd = Some(ctx.cwd.display().to_string());
     // Commands get the caller's environment (the daemon's when it sent none), never the
     // model keys.

@@ -2,7 +2,7 @@
 
 use aside_client::Client;
 use aside_protocol::rpc::{IdParams, ReadParams, ReadResult, StartParams, StartResult};
-use aside_protocol::{Limit, ShellCommand, StartMode, TaskKind, TaskRecord, TaskSpec};
+use aside_protocol::{Limit, StartMode, TaskKind, TaskRecord, TaskSpec};
 
 use crate::cli::{AgentArgs, ExecArgs};
 use crate::commands::run::{client_env, follow};
@@ -27,13 +27,12 @@ fn spec(
     prompt: &str,
     session: Option<String>,
 ) -> anyhow::Result<TaskSpec> {
-    let mut spec = TaskSpec::shell(ShellCommand::Script(String::new()));
-    spec.kind = TaskKind::Agent {
+    let mut spec = TaskSpec::new(TaskKind::Agent {
         agent: agent.to_string(),
         prompt: prompt.to_string(),
         session_id: session,
         depth: 0,
-    };
+    });
     spec.cwd = Some(std::env::current_dir()?.display().to_string());
     spec.env = Some(agent_env(ctx));
     Ok(spec)
@@ -42,22 +41,14 @@ fn spec(
 pub async fn agent(ctx: &Context, a: AgentArgs) -> anyhow::Result<i32> {
     let mut spec = spec(ctx, &a.agent, &a.prompt, a.session)?;
     spec.name = a.name;
-    spec.timeout = a
-        .timeout
-        .as_deref()
-        .map(|t| connect::parse_limit(t, "timeout"))
-        .transpose()?;
-    spec.wait = a
-        .wait
-        .as_deref()
-        .map(|w| connect::parse_limit(w, "wait"))
-        .transpose()?;
+    spec.timeout = connect::parse_opt_limit(a.timeout.as_deref(), "timeout")?;
+    spec.wait = connect::parse_opt_limit(a.wait.as_deref(), "wait")?;
     // The definition's `background` is the default mode; --bg and --fg override it.
     let background = a.bg
         || (!a.fg && {
             let here = std::env::current_dir()?;
             let catalog =
-                aside_agent::session::catalog_for(&aside_agent::session::project_root(&here));
+                aside_agent::project::catalog_for(&aside_agent::project::project_root(&here));
             catalog.get(&a.agent).is_some_and(|d| d.background)
         });
     spec.mode = if background {
@@ -83,11 +74,7 @@ pub async fn exec(ctx: &Context, a: ExecArgs) -> anyhow::Result<i32> {
     let mut spec = spec(ctx, &a.agent, &a.prompt, None)?;
     // Nobody detaches an exec: it waits for its answer however long it takes.
     spec.wait = Some(Limit::NONE);
-    spec.timeout = a
-        .timeout
-        .as_deref()
-        .map(|t| connect::parse_limit(t, "timeout"))
-        .transpose()?;
+    spec.timeout = connect::parse_opt_limit(a.timeout.as_deref(), "timeout")?;
     let client = ctx.client().await?;
     let started: StartResult = client.call("task.start", StartParams { spec }).await?;
     if !a.json {

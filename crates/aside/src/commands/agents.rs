@@ -1,7 +1,7 @@
 //! `aside agents`: the agent definitions found for this directory.
 
 use aside_agent::definitions::Source;
-use aside_agent::session::{catalog_for, project_root};
+use aside_agent::project::{catalog_for, project_root};
 
 use crate::cli::AgentsArgs;
 use crate::render;

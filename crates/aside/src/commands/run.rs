@@ -67,16 +67,8 @@ fn build_spec(a: &RunArgs) -> anyhow::Result<TaskSpec> {
     spec.name = a.name.clone();
     spec.group = a.group.clone();
     spec.dedupe_key = a.dedupe.clone();
-    spec.timeout = a
-        .timeout
-        .as_deref()
-        .map(|t| connect::parse_limit(t, "timeout"))
-        .transpose()?;
-    spec.wait = a
-        .wait
-        .as_deref()
-        .map(|w| connect::parse_limit(w, "wait"))
-        .transpose()?;
+    spec.timeout = connect::parse_opt_limit(a.timeout.as_deref(), "timeout")?;
+    spec.wait = connect::parse_opt_limit(a.wait.as_deref(), "wait")?;
     spec.mode = if a.bg {
         StartMode::Background
     } else {

@@ -1,0 +1,130 @@
+//! Where an agent works: its project (found from the working directory), the settings there,
+//! the agent definitions it can see, and the model endpoint those settings name.
+
+use std::path::{Path, PathBuf};
+
+use aside_core::Config;
+
+use crate::definitions::{self, Catalog, Roots};
+use crate::model::Endpoint;
+
+/// The directory a task's cwd belongs to: the nearest ancestor with a `.git`, `.aside`,
+/// `.claude` or `.opencode`, else the cwd itself.
+pub fn project_root(cwd: &Path) -> PathBuf {
+    for dir in cwd.ancestors() {
+        if [".git", ".aside", ".claude", ".opencode"]
+            .iter()
+            .any(|m| dir.join(m).exists())
+        {
+            return dir.to_path_buf();
+        }
+    }
+    cwd.to_path_buf()
+}
+
+/// The settings for work in `project`: the daemon's, with the project's `.aside/config.toml`
+/// on top.
+pub fn project_config(base: &Config, project: &Path) -> Result<Config, String> {
+    let path = project.join(".aside/config.toml");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => base
+            .with_project(&text)
+            .map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(base.clone()),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// The agents known in `project`.
+pub fn catalog_for(project: &Path) -> Catalog {
+    definitions::discover(&Roots::from_env(Some(project.to_path_buf())))
+}
+
+/// Picks the endpoint: the agent's model, else `ASIDE_MODEL`, else the config's; the base URL
+/// from `OPENAI_BASE_URL`, else the provider's, else the config's; the key from the daemon's
+/// environment or a key file, never from a task's stored spec.
+pub fn endpoint(
+    config: &Config,
+    agent_model: Option<&str>,
+    task_env: Option<&std::collections::BTreeMap<String, String>>,
+) -> Result<Endpoint, String> {
+    let var = |k: &str| {
+        task_env
+            .and_then(|e| e.get(k).cloned())
+            .filter(|v| !v.trim().is_empty())
+            .or_else(|| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
+    };
+    let model = agent_model
+        .map(str::to_string)
+        .or_else(|| var("ASIDE_MODEL"))
+        .or_else(|| config.agent.model.clone())
+        .ok_or_else(|| {
+            "no model is configured: set ASIDE_MODEL, or `model` under [agent] in config.toml"
+                .to_string()
+        })?;
+    let (provider, model) = match model.split_once('/') {
+        Some((p, m)) if config.providers.contains_key(p) => (Some(p.to_string()), m.to_string()),
+        _ => (config.agent.provider.clone(), model),
+    };
+    let provider = provider.and_then(|p| config.providers.get(&p).cloned());
+    let from_env = var("OPENAI_BASE_URL");
+    let keyless = from_env.is_none();
+    let base_url = from_env
+        .or_else(|| provider.as_ref().map(|p| p.base_url.clone()))
+        .unwrap_or_else(|| config.agent.base_url.clone());
+    if keyless && config.keyless_urls.contains(&base_url) {
+        // Named by the project's config: used without the user's key.
+        return Ok(Endpoint {
+            base_url,
+            api_key: None,
+            model,
+        });
+    }
+    let key_var = provider
+        .as_ref()
+        .and_then(|p| p.api_key_env.clone())
+        .unwrap_or_else(|| "OPENAI_API_KEY".into());
+    let api_key = match std::env::var(&key_var)
+        .ok()
+        .filter(|k| !k.trim().is_empty())
+    {
+        Some(k) => Some(k),
+        None => match provider.as_ref().and_then(|p| p.api_key_file.as_ref()) {
+            Some(file) => {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| format!("cannot read the API key file {file}: {e}"))?;
+                text.lines().next().map(|l| l.trim().to_string())
+            }
+            None => None,
+        },
+    };
+    Ok(Endpoint {
+        base_url,
+        api_key,
+        model,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_the_config() {
+        let mut c = Config::default();
+        c.agent.model = Some("from-config".into());
+        let env: std::collections::BTreeMap<String, String> = [
+            ("ASIDE_MODEL".to_string(), "from-env".to_string()),
+            (
+                "OPENAI_BASE_URL".to_string(),
+                "http://127.0.0.1:9/v1".to_string(),
+            ),
+        ]
+        .into();
+        let ep = endpoint(&c, None, Some(&env)).unwrap();
+        assert_eq!(ep.model, "from-env");
+        assert_eq!(ep.base_url, "http://127.0.0.1:9/v1");
+        let ep = endpoint(&c, Some("own"), Some(&env)).unwrap();
+        assert_eq!(ep.model, "own");
+    }
+}

@@ -1,0 +1,123 @@
+//! A session's conversation, kept as one JSON line per message in
+//! `sessions/<session>.jsonl`, so a later task can resume it.
+
+use std::path::{Path, PathBuf};
+
+use tokio::io::AsyncWriteExt;
+
+use crate::model::Message;
+
+/// Appends a session's messages to its JSONL file.
+pub(crate) struct Transcript {
+    pub(crate) path: PathBuf,
+}
+
+impl Transcript {
+    pub(crate) fn path(home: &Path, session: &str) -> PathBuf {
+        home.join("sessions").join(format!("{session}.jsonl"))
+    }
+
+    pub(crate) fn load(&self) -> Result<Vec<Message>, String> {
+        let text = std::fs::read_to_string(&self.path)
+            .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
+        // A line cut short by a crash is skipped; every whole message is kept.
+        let messages: Vec<Message> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        Ok(answer_dangling_calls(messages))
+    }
+
+    pub(crate) async fn append(&self, m: &Message) {
+        let Ok(mut line) = serde_json::to_vec(m) else {
+            return;
+        };
+        line.push(b'\n');
+        let res = async {
+            if let Some(dir) = self.path.parent() {
+                tokio::fs::create_dir_all(dir).await?;
+            }
+            let mut f = tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .await?;
+            f.write_all(&line).await
+        }
+        .await;
+        if let Err(e) = res {
+            tracing::warn!("cannot write {}: {e}", self.path.display());
+        }
+    }
+}
+
+/// A conversation stopped while its tools ran has tool calls without results, which servers
+/// refuse; each gets a result saying it was interrupted, right after its call.
+fn answer_dangling_calls(messages: Vec<Message>) -> Vec<Message> {
+    let mut out = Vec::with_capacity(messages.len());
+    let mut open: Vec<String> = Vec::new();
+    let close = |open: &mut Vec<String>, out: &mut Vec<Message>| {
+        for id in open.drain(..) {
+            out.push(Message::Tool {
+                tool_call_id: id,
+                content: "the tool call was interrupted: the agent was stopped".into(),
+            });
+        }
+    };
+    for m in messages {
+        match &m {
+            Message::Tool { tool_call_id, .. } => open.retain(|id| id != tool_call_id),
+            _ => close(&mut open, &mut out),
+        }
+        if let Message::Assistant { tool_calls, .. } = &m {
+            open = tool_calls.iter().map(|c| c.id.clone()).collect();
+        }
+        out.push(m);
+    }
+    close(&mut open, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interrupted_tool_calls_get_a_result_on_resume() {
+        use crate::model::{FunctionCall, ToolCall};
+        let call = |id: &str| ToolCall {
+            id: id.into(),
+            kind: "function".into(),
+            function: FunctionCall {
+                name: "bash".into(),
+                arguments: "{}".into(),
+            },
+        };
+        let fixed = answer_dangling_calls(vec![
+            Message::User {
+                content: "go".into(),
+            },
+            Message::Assistant {
+                content: None,
+                tool_calls: vec![call("a"), call("b")],
+            },
+            Message::Tool {
+                tool_call_id: "a".into(),
+                content: "done".into(),
+            },
+            Message::User {
+                content: "again".into(),
+            },
+        ]);
+        let ids: Vec<String> = fixed
+            .iter()
+            .filter_map(|m| match m {
+                Message::Tool { tool_call_id, .. } => Some(tool_call_id.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert!(matches!(fixed.last(), Some(Message::User { .. })));
+        assert_eq!(fixed.len(), 5);
+    }
+}
