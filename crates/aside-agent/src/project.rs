@@ -40,6 +40,22 @@ pub fn catalog_for(project: &Path) -> Catalog {
     definitions::discover(&Roots::from_env(Some(project.to_path_buf())))
 }
 
+/// The settings and the agents for work in `cwd`, read off the runtime's threads (they are
+/// files): the settings may be refused, the agents always load (with warnings).
+pub async fn load(base: &Config, cwd: &Path) -> (Result<Config, String>, Catalog) {
+    let base = base.clone();
+    let cwd = cwd.to_path_buf();
+    let read = tokio::task::spawn_blocking(move || {
+        let project = project_root(&cwd);
+        (project_config(&base, &project), catalog_for(&project))
+    })
+    .await;
+    read.unwrap_or_else(|e| {
+        let why = format!("reading the project's files failed: {e}");
+        (Err(why), definitions::discover(&Roots::default()))
+    })
+}
+
 /// Picks the endpoint: the agent's model, else `ASIDE_MODEL`, else the config's; the base URL
 /// from `OPENAI_BASE_URL`, else the provider's, else the config's; the key from the daemon's
 /// environment or a key file, never from a task's stored spec.

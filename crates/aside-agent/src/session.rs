@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::definitions::{AgentDef, Catalog};
 use crate::model::{Message, ModelClient, ToolSpec};
-use crate::project::{catalog_for, endpoint, project_config, project_root};
+use crate::project::{self, endpoint};
 use crate::tools::{self, ToolContext, ToolOutput};
 use crate::transcript::Transcript;
 
@@ -107,20 +107,7 @@ impl AgentRuntime {
         };
         let session = session_id.unwrap_or_else(|| format!("s{}", task.record.id));
         let cwd = PathBuf::from(&task.record.cwd);
-        // Reading the project's files is blocking work: off the runtime's threads.
-        let (found, catalog) = {
-            let base = self.config.clone();
-            let cwd = cwd.clone();
-            match tokio::task::spawn_blocking(move || {
-                let project = project_root(&cwd);
-                (project_config(&base, &project), catalog_for(&project))
-            })
-            .await
-            {
-                Ok(r) => r,
-                Err(e) => return RunOutcome::Failed(format!("reading the project failed: {e}")),
-            }
-        };
+        let (found, catalog) = project::load(&self.config, &cwd).await;
         let config = match found {
             Ok(c) => Arc::new(c),
             Err(e) => return RunOutcome::AgentFailed(e),

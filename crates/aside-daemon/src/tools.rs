@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use aside_agent::project::{catalog_for, project_config, project_root};
+use aside_agent::project::{self, project_config, project_root};
 use aside_agent::tools::{self, ToolContext};
 use aside_protocol::rpc::{
     code, Empty, RpcError, ToolCallParams, ToolCallResult, ToolCancelParams, ToolInfo,
@@ -68,40 +68,10 @@ pub(crate) async fn call(
     let engine = shared.engine.clone();
     // Registered first, so a cancel that arrives at once is not lost.
     let (cancel_tx, cancel_rx) = watch::channel(None);
-    if let Some(id) = &p.call_id {
-        conn.calls
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id.clone(), cancel_tx.clone());
-    }
-    let call_id = p.call_id.clone();
-    let forget = |conn: &Conn| {
-        if let Some(id) = &call_id {
-            conn.calls
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(id);
-        }
-    };
-    // Reading the project's files is blocking work: off the runtime's threads.
-    let base = engine.config().clone();
-    let cwd = p.cwd;
-    let setup = tokio::task::spawn_blocking(move || {
-        workdir(cwd).and_then(|cwd| {
-            let project = project_root(&cwd);
-            let config = project_config(&base, &project).map_err(|e| err(code::BAD_SPEC, e))?;
-            Ok((cwd, catalog_for(&project), config))
-        })
-    })
-    .await
-    .unwrap_or_else(|e| Err(err(code::INTERNAL, e.to_string())));
-    let (cwd, catalog, config) = match setup {
-        Ok(s) => s,
-        Err(e) => {
-            forget(conn);
-            return Err(e);
-        }
-    };
+    let _registered = Registered::new(conn, p.call_id.clone(), cancel_tx.clone());
+    let cwd = workdir(p.cwd)?;
+    let (found, catalog) = project::load(engine.config(), &cwd).await;
+    let config = found.map_err(|e| err(code::BAD_SPEC, e))?;
     let owner = conn.owner();
     let ctx = ToolContext {
         engine: engine.clone(),
@@ -126,7 +96,6 @@ pub(crate) async fn call(
     };
     let out = tools::call(&ctx, &p.name, p.arguments).await;
     watcher.abort();
-    forget(conn);
     let notes = engine.take_notifications(&owner).unwrap_or_default();
     let notices = if notes.is_empty() {
         None
@@ -141,6 +110,40 @@ pub(crate) async fn call(
         log_path: out.log_path,
         notices,
     })
+}
+
+/// A running call, cancellable by its id until this is dropped, on every path out.
+struct Registered<'a> {
+    conn: &'a Conn,
+    id: Option<String>,
+}
+
+impl<'a> Registered<'a> {
+    fn new(
+        conn: &'a Conn,
+        id: Option<String>,
+        cancel: watch::Sender<Option<CancelReason>>,
+    ) -> Self {
+        if let Some(id) = &id {
+            conn.calls
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id.clone(), cancel);
+        }
+        Self { conn, id }
+    }
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = &self.id {
+            self.conn
+                .calls
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(id);
+        }
+    }
 }
 
 pub(crate) fn cancel(conn: &Conn, p: ToolCancelParams) -> Result<Empty, RpcError> {
