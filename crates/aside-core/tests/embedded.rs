@@ -1,4 +1,6 @@
 //! The engine used in-process, without the daemon: the library front harness builders use.
+// Test code: a failed unwrap is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,7 @@
 //! Integration tests of `aside`: the real binary, a private state directory and daemon per
 //! test. One binary for all areas, one module per area; the harness is in `support`.
+// Test code: a failed unwrap is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod mcp;
 mod model_server;
