@@ -1,70 +1,51 @@
 //! Durable state of aside: task records, events and notifications in one SQLite database
 //! (WAL mode) and one log file per task.
 //!
-//! Writes come in small batches, each one transaction, so a record, its event and its
-//! notification land together or not at all. The format is versioned (`PRAGMA user_version`)
+//! Writes go to one writer thread ([`Store::submit`]), which commits whatever is waiting in
+//! one transaction (group commit): a record, its event and its notification land together
+//! or not at all, and many tasks share one commit under load. Reads use a connection of
+//! their own and see what is committed. The format is versioned (`PRAGMA user_version`)
 //! from the first release; a database written by a newer aside is refused, never rewritten.
 
+mod error;
+mod schema;
+mod writer;
+
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{mpsc, Mutex};
+use std::time::Duration;
 
 use aside_protocol::{Event, Notification, TaskId, TaskRecord, TaskSpec};
 use rusqlite::{params, Connection, OptionalExtension};
 
+pub use error::StoreError;
+pub use writer::Done;
+
+use schema::{high_water, EVENT_SEQ, NOTE_SEQ};
+use writer::{Job, Writer};
+
 /// Version of the on-disk format this build reads and writes.
 pub const FORMAT_VERSION: i64 = 1;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("corrupt record: {0}")]
-    Json(#[from] serde_json::Error),
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(
-        "the state in {0} was written by a newer aside (format {1}, this build reads {FORMAT_VERSION}); upgrade aside or use another ASIDE_HOME"
-    )]
-    NewerFormat(PathBuf, i64),
-}
-
-impl StoreError {
-    /// True when the disk (or a file-size limit) is full.
-    pub fn is_disk_full(&self) -> bool {
-        match self {
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
-                e.code == rusqlite::ErrorCode::DiskFull
-            }
-            StoreError::Io { source, .. } => source.raw_os_error() == Some(libc_enospc()),
-            _ => false,
-        }
-    }
-}
-
-fn libc_enospc() -> i32 {
-    28
-}
-
-/// One change, applied with others in a single transaction by [`Store::apply`].
-#[derive(Debug)]
-pub enum Op<'a> {
+/// One change. A write is a list of them, applied together in one transaction.
+#[derive(Debug, Clone)]
+pub enum Op {
     /// Insert or replace a task's record. The spec is stored on insert only.
     PutTask {
-        record: &'a TaskRecord,
-        spec: Option<&'a TaskSpec>,
+        record: TaskRecord,
+        spec: Option<TaskSpec>,
     },
-    Event(&'a Event),
+    Event(Event),
     /// Queue a notification for the task's owner.
     Notify {
         seq: u64,
-        owner: &'a str,
+        owner: String,
         task: TaskId,
     },
     /// Remove a task with its events and notifications (its log is removed by the caller).
     Remove(TaskId),
+    /// Drop a task's pending notification: its owner saw the result another way.
+    DiscardNotification(TaskId),
 }
 
 /// A stored row that could not be read: its task id and why.
@@ -76,8 +57,25 @@ pub struct StoredTask {
     pub spec: TaskSpec,
 }
 
+/// Which way a page of records runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    OldestFirst,
+    NewestFirst,
+}
+
+/// How a store behaves beyond its directory.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// Held before every commit: makes the disk slow on purpose, for tests of what must
+    /// not wait for it.
+    pub commit_delay: Duration,
+}
+
 pub struct Store {
-    conn: Mutex<Connection>,
+    writer: Writer,
+    /// Reads only; SQLite lets them run beside the writer's transactions.
+    reader: Mutex<Connection>,
     dir: PathBuf,
     logs: PathBuf,
     instance: String,
@@ -86,30 +84,18 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(dir, StoreOptions::default())
+    }
+
+    pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         let logs = dir.join("logs");
-        std::fs::create_dir_all(&logs).map_err(|source| StoreError::Io {
-            path: logs.clone(),
-            source,
-        })?;
-        let conn = Connection::open(dir.join("aside.db"))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        // WAL with NORMAL loses nothing when the process is killed; only a power cut may
-        // roll back the last transactions.
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version > FORMAT_VERSION {
-            return Err(StoreError::NewerFormat(dir.to_path_buf(), version));
-        }
-        if version == 0 {
-            create_schema(&conn)?;
-        }
-        let instance: String =
-            conn.query_row("SELECT value FROM meta WHERE key = 'instance'", [], |r| {
-                r.get(0)
-            })?;
+        std::fs::create_dir_all(&logs).map_err(|e| StoreError::io(&logs, e))?;
+        let write_conn = schema::connect(dir)?;
+        let instance = schema::prepare(&write_conn, dir)?;
+        let reader = schema::connect(dir)?;
         Ok(Self {
-            conn: Mutex::new(conn),
+            writer: Writer::start(write_conn, options.commit_delay)?,
+            reader: Mutex::new(reader),
             dir: dir.to_path_buf(),
             logs,
             instance,
@@ -131,16 +117,52 @@ impl Store {
         self.logs.join(format!("{id}.log"))
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves the connection usable: SQLite rolls back
-        // an unfinished transaction when the next one begins.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// Queues `ops` for the next commit; `done` hears the outcome once it is durable. Never
+    /// blocks: safe to call while holding a lock.
+    pub fn submit(&self, ops: Vec<Op>, done: Option<Done<()>>) {
+        self.writer.submit(Job::Write { ops, done });
+    }
+
+    /// Hands out `owner`'s pending notifications (removing them), in order with every write
+    /// submitted before.
+    pub fn submit_take(&self, owner: String, done: Done<Vec<Notification>>) {
+        self.writer.submit(Job::Take { owner, done });
+    }
+
+    /// Applies `ops` and waits until they are committed. For callers with no runtime
+    /// (opening, tests); others use [`Store::submit`].
+    pub fn apply(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        let (tx, rx) = mpsc::channel();
+        self.submit(
+            ops,
+            Some(Box::new(move |r| {
+                let _ = tx.send(r);
+            })),
+        );
+        rx.recv().unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// [`Store::submit_take`], waiting for the answer.
+    pub fn take_notifications(&self, owner: &str) -> Result<Vec<Notification>, StoreError> {
+        let (tx, rx) = mpsc::channel();
+        self.submit_take(
+            owner.to_string(),
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.recv().unwrap_or(Err(StoreError::Closed))
+    }
+
+    fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves the connection usable: it only reads.
+        self.reader.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The highest task id ever given out in this state directory.
     pub fn last_task_id(&self) -> Result<u64, StoreError> {
         let n: Option<i64> = self
-            .conn()
+            .reader()
             .query_row(
                 "SELECT seq FROM sqlite_sequence WHERE name = 'tasks'",
                 [],
@@ -152,91 +174,22 @@ impl Store {
 
     /// The highest event seq ever handed out, deleted events included.
     pub fn last_event_seq(&self) -> Result<u64, StoreError> {
-        high_water(&self.conn(), "events", EVENT_SEQ)
+        high_water(&self.reader(), "events", EVENT_SEQ)
     }
 
     /// The highest notification seq ever handed out, delivered ones included.
     pub fn last_notification_seq(&self) -> Result<u64, StoreError> {
-        high_water(&self.conn(), "notifications", NOTE_SEQ)
+        high_water(&self.reader(), "notifications", NOTE_SEQ)
     }
 
-    /// Applies `ops` in one transaction.
-    pub fn apply(&self, ops: &[Op<'_>]) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        for op in ops {
-            match op {
-                Op::PutTask { record, spec } => {
-                    let body = serde_json::to_string(record)?;
-                    let ended = record.state.ended_at().map(|t| t.unix_ms() as i64);
-                    let id = record.id.get() as i64;
-                    match spec {
-                        Some(spec) => {
-                            // An upsert updates an existing row in place (REPLACE would
-                            // delete and insert it again).
-                            tx.prepare_cached(
-                                "INSERT INTO tasks (id, state, owner, ended_ms, record, spec)
-                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                                 ON CONFLICT(id) DO UPDATE SET state = excluded.state,
-                                   ended_ms = excluded.ended_ms, record = excluded.record,
-                                   spec = excluded.spec",
-                            )?
-                            .execute(params![
-                                id,
-                                record.state.name(),
-                                record.owner,
-                                ended,
-                                body,
-                                serde_json::to_string(spec)?,
-                            ])?;
-                        }
-                        None => {
-                            tx.prepare_cached(
-                                "UPDATE tasks SET state = ?2, ended_ms = ?3, record = ?4 WHERE id = ?1",
-                            )?
-                            .execute(params![id, record.state.name(), ended, body])?;
-                        }
-                    }
-                }
-                Op::Event(ev) => {
-                    tx.prepare_cached(
-                        "INSERT INTO events (seq, task_id, body) VALUES (?1, ?2, ?3)",
-                    )?
-                    .execute(params![
-                        ev.seq as i64,
-                        ev.task_id.get() as i64,
-                        serde_json::to_string(ev)?
-                    ])?;
-                }
-                Op::Notify { seq, owner, task } => {
-                    tx.prepare_cached(
-                        "INSERT INTO notifications (seq, owner, task_id) VALUES (?1, ?2, ?3)",
-                    )?
-                    .execute(params![
-                        *seq as i64,
-                        owner,
-                        task.get() as i64
-                    ])?;
-                }
-                Op::Remove(id) => {
-                    let id = id.get() as i64;
-                    keep_high_water(&tx, "events", EVENT_SEQ)?;
-                    keep_high_water(&tx, "notifications", NOTE_SEQ)?;
-                    tx.execute("DELETE FROM tasks WHERE id = ?1", [id])?;
-                    tx.execute("DELETE FROM events WHERE task_id = ?1", [id])?;
-                    tx.execute("DELETE FROM notifications WHERE task_id = ?1", [id])?;
-                }
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Every stored task, oldest first, and the rows that could not be read (id and why):
-    /// a damaged row is reported and left in place, never allowed to stop the others loading.
-    pub fn load_tasks(&self) -> Result<(Vec<StoredTask>, Vec<Damaged>), StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT id, record, spec FROM tasks ORDER BY id")?;
+    /// The tasks that were queued or running, oldest first, and the rows that could not be
+    /// read (id and why): a damaged row is reported and left in place, never allowed to stop
+    /// the others loading. Finished tasks are not loaded: they stay on disk.
+    pub fn load_live_tasks(&self) -> Result<(Vec<StoredTask>, Vec<Damaged>), StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare(
+            "SELECT id, record, spec FROM tasks WHERE state IN ('queued', 'running') ORDER BY id",
+        )?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
@@ -262,9 +215,67 @@ impl Store {
         Ok((out, damaged))
     }
 
+    /// A task's committed record.
+    pub fn get_task(&self, id: TaskId) -> Result<Option<TaskRecord>, StoreError> {
+        let conn = self.reader();
+        let body: Option<String> = conn
+            .prepare_cached("SELECT record FROM tasks WHERE id = ?1")?
+            .query_row([id.get() as i64], |r| r.get(0))
+            .optional()?;
+        Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
+    }
+
+    /// Up to `limit` records after `cursor` (exclusive) in `order`.
+    pub fn list_page(
+        &self,
+        cursor: Option<TaskId>,
+        order: Order,
+        limit: usize,
+    ) -> Result<Vec<TaskRecord>, StoreError> {
+        let conn = self.reader();
+        let sql = match order {
+            Order::OldestFirst => "SELECT record FROM tasks WHERE id > ?1 ORDER BY id LIMIT ?2",
+            Order::NewestFirst => {
+                "SELECT record FROM tasks WHERE id < ?1 ORDER BY id DESC LIMIT ?2"
+            }
+        };
+        let from = match (cursor, order) {
+            (Some(id), _) => id.get() as i64,
+            (None, Order::OldestFirst) => 0,
+            (None, Order::NewestFirst) => i64::MAX,
+        };
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params![from, limit as i64], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(serde_json::from_str(&row?)?);
+        }
+        Ok(out)
+    }
+
+    /// Ids of tasks that ended at or before `cutoff_ms` (Unix milliseconds), oldest first, at
+    /// most `limit`.
+    pub fn ended_before(&self, cutoff_ms: u64, limit: usize) -> Result<Vec<TaskId>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id FROM tasks WHERE ended_ms IS NOT NULL AND ended_ms <= ?1
+             ORDER BY ended_ms LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![cutoff_ms as i64, limit as i64], |r| {
+            r.get::<_, i64>(0)
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            if let Some(id) = u64::try_from(row?).ok().and_then(TaskId::new) {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
     /// Events after `seq`, oldest first, at most `limit`.
     pub fn events_after(&self, seq: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader();
         let mut stmt =
             conn.prepare_cached("SELECT body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
         let rows = stmt.query_map(params![seq as i64, limit as i64], |r| r.get::<_, String>(0))?;
@@ -275,122 +286,14 @@ impl Store {
         Ok(out)
     }
 
-    /// Pending notifications of `owner` with their task records, removed in the same
-    /// transaction so each is handed out once.
-    pub fn take_notifications(&self, owner: &str) -> Result<Vec<Notification>, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let mut out = Vec::new();
-        {
-            let mut stmt = tx.prepare_cached(
-                "SELECT n.seq, t.record FROM notifications n JOIN tasks t ON t.id = n.task_id
-                 WHERE n.owner = ?1 ORDER BY n.seq",
-            )?;
-            let rows = stmt.query_map([owner], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-            })?;
-            for row in rows {
-                let (seq, record) = row?;
-                out.push(Notification {
-                    seq: seq as u64,
-                    owner: owner.to_string(),
-                    task: serde_json::from_str(&record)?,
-                });
-            }
-        }
-        keep_high_water(&tx, "notifications", NOTE_SEQ)?;
-        tx.execute("DELETE FROM notifications WHERE owner = ?1", [owner])?;
-        tx.commit()?;
-        Ok(out)
-    }
-
     pub fn has_notifications(&self, owner: &str) -> Result<bool, StoreError> {
         Ok(self
-            .conn()
-            .query_row(
-                "SELECT 1 FROM notifications WHERE owner = ?1 LIMIT 1",
-                [owner],
-                |_| Ok(()),
-            )
+            .reader()
+            .prepare_cached("SELECT 1 FROM notifications WHERE owner = ?1 LIMIT 1")?
+            .query_row([owner], |_| Ok(()))
             .optional()?
             .is_some())
     }
-
-    /// Drops a pending notification without delivering it (its owner already saw the result).
-    pub fn discard_notification(&self, task: TaskId) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        keep_high_water(&tx, "notifications", NOTE_SEQ)?;
-        tx.execute(
-            "DELETE FROM notifications WHERE task_id = ?1",
-            [task.get() as i64],
-        )?;
-        tx.commit()?;
-        Ok(())
-    }
-}
-
-/// Meta keys that remember the highest seq of a table whose rows get deleted, so numbers
-/// are never handed out twice (a client resuming after a seq would miss the reused ones).
-const EVENT_SEQ: &str = "event_seq";
-const NOTE_SEQ: &str = "notification_seq";
-
-fn high_water(conn: &Connection, table: &str, key: &str) -> Result<u64, StoreError> {
-    let live: Option<i64> =
-        conn.query_row(&format!("SELECT MAX(seq) FROM {table}"), [], |r| r.get(0))?;
-    let kept: Option<i64> = conn
-        .query_row(
-            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1",
-            [key],
-            |r| r.get(0),
-        )
-        .optional()?;
-    Ok(live.unwrap_or(0).max(kept.unwrap_or(0)).max(0) as u64)
-}
-
-/// Records the table's current highest seq before rows are deleted from it.
-fn keep_high_water(conn: &Connection, table: &str, key: &str) -> Result<(), StoreError> {
-    let seq = high_water(conn, table, key)?;
-    conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
-        .execute(params![key, seq.to_string()])?;
-    Ok(())
-}
-
-fn create_schema(conn: &Connection) -> Result<(), StoreError> {
-    let instance = random_token().map_err(|source| StoreError::Io {
-        path: PathBuf::from("/dev/urandom"),
-        source,
-    })?;
-    conn.execute_batch(
-        "BEGIN;
-         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-         CREATE TABLE tasks (
-             id INTEGER PRIMARY KEY AUTOINCREMENT,
-             state TEXT NOT NULL,
-             owner TEXT NOT NULL,
-             ended_ms INTEGER,
-             record TEXT NOT NULL,
-             spec TEXT NOT NULL
-         );
-         CREATE TABLE events (seq INTEGER PRIMARY KEY, task_id INTEGER NOT NULL, body TEXT NOT NULL);
-         CREATE INDEX events_task ON events (task_id);
-         CREATE TABLE notifications (seq INTEGER PRIMARY KEY, owner TEXT NOT NULL, task_id INTEGER NOT NULL);
-         CREATE INDEX notifications_owner ON notifications (owner);
-         COMMIT;",
-    )?;
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('instance', ?1)",
-        [&instance],
-    )?;
-    conn.pragma_update(None, "user_version", FORMAT_VERSION)?;
-    Ok(())
-}
-
-fn random_token() -> std::io::Result<String> {
-    use std::io::Read;
-    let mut bytes = [0u8; 8];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 use aside_protocol::{EventKind, ShellCommand, StartMode, TaskKind, TaskState, Timestamp};
 
+use std::time::Duration;
+
 use super::*;
 
 fn record(id: u64, state: TaskState) -> TaskRecord {
@@ -40,12 +42,12 @@ fn records_events_and_notifications_survive_reopen() {
             kind: EventKind::Queued,
         };
         store
-            .apply(&[
+            .apply(vec![
                 Op::PutTask {
-                    record: &rec,
-                    spec: Some(&spec),
+                    record: rec.clone(),
+                    spec: Some(spec.clone()),
                 },
-                Op::Event(&ev),
+                Op::Event(ev),
             ])
             .unwrap();
         let done = record(
@@ -57,26 +59,36 @@ fn records_events_and_notifications_survive_reopen() {
             },
         );
         store
-            .apply(&[
+            .apply(vec![
                 Op::PutTask {
-                    record: &done,
+                    record: done.clone(),
                     spec: None,
                 },
                 Op::Notify {
                     seq: 1,
-                    owner: "cli",
+                    owner: "cli".into(),
                     task: done.id,
                 },
             ])
             .unwrap();
+        // A second task, still queued when the store closes.
+        store
+            .apply(vec![Op::PutTask {
+                record: record(2, TaskState::Queued),
+                spec: Some(spec.clone()),
+            }])
+            .unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
-    let (tasks, damaged) = store.load_tasks().unwrap();
+    let finished = store.get_task(TaskId::new(1).unwrap()).unwrap().unwrap();
+    assert_eq!(finished.state.name(), "succeeded");
+    // Only live tasks are loaded when the store opens; finished ones stay on disk.
+    let (tasks, damaged) = store.load_live_tasks().unwrap();
     assert!(damaged.is_empty());
     assert_eq!(tasks.len(), 1);
-    assert_eq!(tasks[0].record.state.name(), "succeeded");
+    assert_eq!(tasks[0].record.state.name(), "queued");
     assert_eq!(tasks[0].spec, spec);
-    assert_eq!(store.last_task_id().unwrap(), 1);
+    assert_eq!(store.last_task_id().unwrap(), 2);
     assert_eq!(store.events_after(0, 10).unwrap().len(), 1);
     assert!(store.take_notifications("someone-else").unwrap().is_empty());
     let n = store.take_notifications("cli").unwrap();
@@ -94,13 +106,14 @@ fn ids_are_not_reused_after_removal() {
     let spec = TaskSpec::shell(ShellCommand::Script("true".into()));
     let rec = record(7, TaskState::Queued);
     store
-        .apply(&[Op::PutTask {
-            record: &rec,
-            spec: Some(&spec),
+        .apply(vec![Op::PutTask {
+            record: rec.clone(),
+            spec: Some(spec),
         }])
         .unwrap();
-    store.apply(&[Op::Remove(rec.id)]).unwrap();
-    assert!(store.load_tasks().unwrap().0.is_empty());
+    store.apply(vec![Op::Remove(rec.id)]).unwrap();
+    assert!(store.load_live_tasks().unwrap().0.is_empty());
+    assert!(store.get_task(rec.id).unwrap().is_none());
     assert_eq!(store.last_task_id().unwrap(), 7);
 }
 
@@ -113,5 +126,132 @@ fn newer_format_is_refused() {
         .unwrap();
     drop(conn);
     let err = Store::open(dir.path()).err().unwrap();
-    assert!(matches!(err, StoreError::NewerFormat(..)), "{err}");
+    assert!(matches!(err, StoreError::NewerFormat { .. }), "{err}");
+}
+
+fn finished(id: u64, ended_ms: u64) -> TaskRecord {
+    record(
+        id,
+        TaskState::Succeeded {
+            started_at: Timestamp::from_unix_ms(1),
+            ended_at: Timestamp::from_unix_ms(ended_ms),
+            exit_code: Some(0),
+        },
+    )
+}
+
+fn put(record: TaskRecord) -> Op {
+    Op::PutTask {
+        record,
+        spec: Some(TaskSpec::shell(ShellCommand::Script("true".into()))),
+    }
+}
+
+fn event(seq: u64, task: u64) -> Op {
+    Op::Event(Event {
+        seq,
+        at: Timestamp::now(),
+        task_id: TaskId::new(task).unwrap(),
+        detached: true,
+        kind: EventKind::Queued,
+    })
+}
+
+#[test]
+fn a_failing_write_fails_alone_while_its_group_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    // A slow disk makes the three writes wait together and share one commit.
+    let store = Store::open_with(
+        dir.path(),
+        StoreOptions {
+            commit_delay: Duration::from_millis(50),
+        },
+    )
+    .unwrap();
+    store
+        .apply(vec![put(finished(1, 10)), event(1, 1)])
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    for (n, ops) in [
+        (2, vec![put(finished(2, 20)), event(2, 2)]),
+        // Event 1 exists already: this write breaks a constraint.
+        (3, vec![put(finished(3, 30)), event(1, 3)]),
+        (4, vec![put(finished(4, 40)), event(3, 4)]),
+    ] {
+        let tx = tx.clone();
+        store.submit(
+            ops,
+            Some(Box::new(move |r| {
+                tx.send((n, r.is_ok())).unwrap();
+            })),
+        );
+    }
+    let answers: Vec<(u64, bool)> = (0..3).map(|_| rx.recv().unwrap()).collect();
+    assert_eq!(answers, [(2, true), (3, false), (4, true)], "in order");
+    let id = |n| TaskId::new(n).unwrap();
+    assert!(store.get_task(id(2)).unwrap().is_some());
+    assert!(
+        store.get_task(id(3)).unwrap().is_none(),
+        "the failed write left nothing behind"
+    );
+    assert!(store.get_task(id(4)).unwrap().is_some());
+    assert_eq!(store.events_after(0, 10).unwrap().len(), 3);
+}
+
+#[test]
+fn a_take_sees_every_write_submitted_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.submit(vec![put(finished(1, 10))], None);
+    store.submit(
+        vec![Op::Notify {
+            seq: 1,
+            owner: "cli".into(),
+            task: TaskId::new(1).unwrap(),
+        }],
+        None,
+    );
+    // Not waited for: the take is ordered after them all the same.
+    let notes = store.take_notifications("cli").unwrap();
+    assert_eq!(notes.len(), 1);
+    assert!(!store.has_notifications("cli").unwrap());
+}
+
+#[test]
+fn pages_run_both_ways_and_expiry_finds_the_oldest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .apply((1..=10).map(|n| put(finished(n, n * 100))).collect())
+        .unwrap();
+    store
+        .apply(vec![put(record(11, TaskState::Queued))])
+        .unwrap();
+    let ids = |page: Vec<TaskRecord>| page.iter().map(|t| t.id.get()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.list_page(None, Order::OldestFirst, 3).unwrap()),
+        [1, 2, 3]
+    );
+    let cursor = TaskId::new(3);
+    assert_eq!(
+        ids(store.list_page(cursor, Order::OldestFirst, 3).unwrap()),
+        [4, 5, 6]
+    );
+    assert_eq!(
+        ids(store.list_page(None, Order::NewestFirst, 3).unwrap()),
+        [11, 10, 9]
+    );
+    let cursor = TaskId::new(9);
+    assert_eq!(
+        ids(store.list_page(cursor, Order::NewestFirst, 2).unwrap()),
+        [8, 7]
+    );
+    let expired: Vec<u64> = store
+        .ended_before(300, 100)
+        .unwrap()
+        .iter()
+        .map(|id| id.get())
+        .collect();
+    assert_eq!(expired, [1, 2, 3], "the queued task has not ended");
+    assert_eq!(store.load_live_tasks().unwrap().0.len(), 1);
 }

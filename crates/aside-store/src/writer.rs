@@ -1,0 +1,283 @@
+//! Group commit: one thread owns the writing connection, takes every write that is waiting
+//! when it wakes, and applies them in one transaction.
+//!
+//! Under load many tasks' records, events and notifications share one commit; when idle a
+//! write is committed as soon as it arrives, with no timer. Writes are applied, committed and
+//! answered in the order they were submitted. Each write runs in its own savepoint, so one
+//! that fails (a damaged row) fails alone; a commit that fails fails the whole group.
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use aside_protocol::Notification;
+use rusqlite::{params, Connection, Transaction};
+
+use crate::schema::{keep_high_water, EVENT_SEQ, NOTE_SEQ};
+use crate::{Op, StoreError};
+
+/// The most writes committed together; more wait for the next commit.
+const MAX_GROUP: usize = 1024;
+
+/// Called with the outcome once the write is committed (or has failed), on the writer's
+/// thread: keep it short.
+pub type Done<T> = Box<dyn FnOnce(Result<T, StoreError>) + Send>;
+
+pub(crate) enum Job {
+    Write {
+        ops: Vec<Op>,
+        done: Option<Done<()>>,
+    },
+    /// Hands out the owner's pending notifications and removes them, in order with the
+    /// writes before it.
+    Take {
+        owner: String,
+        done: Done<Vec<Notification>>,
+    },
+}
+
+/// The handle on the writer thread; dropping it lets the thread finish what is queued and
+/// waits for it.
+pub(crate) struct Writer {
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    pub(crate) fn start(conn: Connection, delay: Duration) -> Result<Self, StoreError> {
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("aside-store".into())
+            .spawn(move || run(conn, rx, delay))
+            .map_err(|e| StoreError::io("aside-store thread", e))?;
+        Ok(Self {
+            jobs: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    pub(crate) fn submit(&self, job: Job) {
+        let Some(jobs) = &self.jobs else {
+            return fail(job, StoreError::Closed);
+        };
+        if let Err(mpsc::SendError(job)) = jobs.send(job) {
+            fail(job, StoreError::Closed);
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread once the queue is empty: nothing queued is lost.
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn fail(job: Job, error: StoreError) {
+    match job {
+        Job::Write { done, .. } => {
+            if let Some(done) = done {
+                done(Err(error));
+            }
+        }
+        Job::Take { done, .. } => done(Err(error)),
+    }
+}
+
+/// What a job produced inside the transaction, delivered after the commit.
+enum Produced {
+    Written,
+    Taken(Vec<Notification>),
+}
+
+fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>, delay: Duration) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        if !delay.is_zero() {
+            // Only tests set a delay: a slow disk, made on purpose.
+            std::thread::sleep(delay);
+        }
+        let outcomes = commit(&mut conn, &group);
+        for (job, outcome) in group.into_iter().zip(outcomes) {
+            match (job, outcome) {
+                (
+                    Job::Write {
+                        done: Some(done), ..
+                    },
+                    r,
+                ) => done(r.map(|_| ())),
+                (Job::Write { done: None, .. }, Err(e)) => {
+                    tracing::error!("could not save task state: {e}")
+                }
+                (Job::Write { done: None, .. }, Ok(_)) => {}
+                (Job::Take { done, .. }, Ok(Produced::Taken(notes))) => done(Ok(notes)),
+                (Job::Take { done, .. }, Ok(Produced::Written)) => done(Ok(Vec::new())),
+                (Job::Take { done, .. }, Err(e)) => done(Err(e)),
+            }
+        }
+    }
+}
+
+/// Applies the group in one transaction; one outcome per job.
+fn commit(conn: &mut Connection, group: &[Job]) -> Vec<Result<Produced, StoreError>> {
+    let mut tx = match conn.transaction() {
+        Ok(tx) => tx,
+        Err(e) => {
+            let e = StoreError::from(e);
+            return group.iter().map(|_| Err(e.clone())).collect();
+        }
+    };
+    let mut marks_kept = false;
+    let mut outcomes = Vec::with_capacity(group.len());
+    for job in group {
+        outcomes.push(in_savepoint(&mut tx, |tx| {
+            if !marks_kept && deletes(job) {
+                // Once per transaction, before the first deletion: the highest seqs
+                // survive their rows.
+                keep_high_water(tx, "events", EVENT_SEQ)?;
+                keep_high_water(tx, "notifications", NOTE_SEQ)?;
+                marks_kept = true;
+            }
+            apply(tx, job)
+        }));
+    }
+    if let Err(e) = tx.commit() {
+        let e = StoreError::from(e);
+        return group.iter().map(|_| Err(e.clone())).collect();
+    }
+    outcomes
+}
+
+fn in_savepoint(
+    tx: &mut Transaction<'_>,
+    f: impl FnOnce(&Connection) -> Result<Produced, StoreError>,
+) -> Result<Produced, StoreError> {
+    let sp = tx.savepoint()?;
+    match f(&sp) {
+        Ok(p) => {
+            sp.commit()?;
+            Ok(p)
+        }
+        // Dropping the savepoint rolls it back: the job leaves nothing behind.
+        Err(e) => Err(e),
+    }
+}
+
+fn deletes(job: &Job) -> bool {
+    match job {
+        Job::Take { .. } => true,
+        Job::Write { ops, .. } => ops
+            .iter()
+            .any(|op| matches!(op, Op::Remove(_) | Op::DiscardNotification(_))),
+    }
+}
+
+fn apply(conn: &Connection, job: &Job) -> Result<Produced, StoreError> {
+    match job {
+        Job::Write { ops, .. } => {
+            for op in ops {
+                apply_op(conn, op)?;
+            }
+            Ok(Produced::Written)
+        }
+        Job::Take { owner, .. } => take(conn, owner).map(Produced::Taken),
+    }
+}
+
+fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
+    match op {
+        Op::PutTask { record, spec } => {
+            let body = serde_json::to_string(record)?;
+            let ended = record.state.ended_at().map(|t| t.unix_ms() as i64);
+            let id = record.id.get() as i64;
+            match spec {
+                Some(spec) => {
+                    // An upsert updates an existing row in place (REPLACE would delete and
+                    // insert it again).
+                    conn.prepare_cached(
+                        "INSERT INTO tasks (id, state, owner, ended_ms, record, spec)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT(id) DO UPDATE SET state = excluded.state,
+                           ended_ms = excluded.ended_ms, record = excluded.record,
+                           spec = excluded.spec",
+                    )?
+                    .execute(params![
+                        id,
+                        record.state.name(),
+                        record.owner,
+                        ended,
+                        body,
+                        serde_json::to_string(spec)?,
+                    ])?;
+                }
+                None => {
+                    conn.prepare_cached(
+                        "UPDATE tasks SET state = ?2, ended_ms = ?3, record = ?4 WHERE id = ?1",
+                    )?
+                    .execute(params![id, record.state.name(), ended, body])?;
+                }
+            }
+        }
+        Op::Event(ev) => {
+            conn.prepare_cached("INSERT INTO events (seq, task_id, body) VALUES (?1, ?2, ?3)")?
+                .execute(params![
+                    ev.seq as i64,
+                    ev.task_id.get() as i64,
+                    serde_json::to_string(ev)?
+                ])?;
+        }
+        Op::Notify { seq, owner, task } => {
+            conn.prepare_cached(
+                "INSERT INTO notifications (seq, owner, task_id) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![*seq as i64, owner, task.get() as i64])?;
+        }
+        Op::Remove(id) => {
+            let id = id.get() as i64;
+            conn.prepare_cached("DELETE FROM tasks WHERE id = ?1")?
+                .execute([id])?;
+            conn.prepare_cached("DELETE FROM events WHERE task_id = ?1")?
+                .execute([id])?;
+            conn.prepare_cached("DELETE FROM notifications WHERE task_id = ?1")?
+                .execute([id])?;
+        }
+        Op::DiscardNotification(task) => {
+            conn.prepare_cached("DELETE FROM notifications WHERE task_id = ?1")?
+                .execute([task.get() as i64])?;
+        }
+    }
+    Ok(())
+}
+
+fn take(conn: &Connection, owner: &str) -> Result<Vec<Notification>, StoreError> {
+    let mut out = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT n.seq, t.record FROM notifications n JOIN tasks t ON t.id = n.task_id
+             WHERE n.owner = ?1 ORDER BY n.seq",
+        )?;
+        let rows = stmt.query_map([owner], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
+        for row in rows {
+            let (seq, record) = row?;
+            out.push(Notification {
+                seq: seq as u64,
+                owner: owner.to_string(),
+                task: serde_json::from_str(&record)?,
+            });
+        }
+    }
+    conn.prepare_cached("DELETE FROM notifications WHERE owner = ?1")?
+        .execute([owner])?;
+    Ok(out)
+}
