@@ -32,8 +32,8 @@ pub const FORMAT_VERSION: i64 = 1;
 pub enum Op {
     /// Insert or replace a task's record. The spec is stored on insert only.
     PutTask {
-        record: TaskRecord,
-        spec: Option<TaskSpec>,
+        record: Box<TaskRecord>,
+        spec: Option<Box<TaskSpec>>,
     },
     Event(Event),
     /// Queue a notification for the task's owner.

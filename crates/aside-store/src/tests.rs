@@ -44,8 +44,8 @@ fn records_events_and_notifications_survive_reopen() {
         store
             .apply(vec![
                 Op::PutTask {
-                    record: rec.clone(),
-                    spec: Some(spec.clone()),
+                    record: Box::new(rec.clone()),
+                    spec: Some(Box::new(spec.clone())),
                 },
                 Op::Event(ev),
             ])
@@ -61,7 +61,7 @@ fn records_events_and_notifications_survive_reopen() {
         store
             .apply(vec![
                 Op::PutTask {
-                    record: done.clone(),
+                    record: Box::new(done.clone()),
                     spec: None,
                 },
                 Op::Notify {
@@ -74,8 +74,8 @@ fn records_events_and_notifications_survive_reopen() {
         // A second task, still queued when the store closes.
         store
             .apply(vec![Op::PutTask {
-                record: record(2, TaskState::Queued),
-                spec: Some(spec.clone()),
+                record: Box::new(record(2, TaskState::Queued)),
+                spec: Some(Box::new(spec.clone())),
             }])
             .unwrap();
     }
@@ -107,8 +107,8 @@ fn ids_are_not_reused_after_removal() {
     let rec = record(7, TaskState::Queued);
     store
         .apply(vec![Op::PutTask {
-            record: rec.clone(),
-            spec: Some(spec),
+            record: Box::new(rec.clone()),
+            spec: Some(Box::new(spec)),
         }])
         .unwrap();
     store.apply(vec![Op::Remove(rec.id)]).unwrap();
@@ -142,8 +142,10 @@ fn finished(id: u64, ended_ms: u64) -> TaskRecord {
 
 fn put(record: TaskRecord) -> Op {
     Op::PutTask {
-        record,
-        spec: Some(TaskSpec::shell(ShellCommand::Script("true".into()))),
+        record: Box::new(record),
+        spec: Some(Box::new(TaskSpec::shell(ShellCommand::Script(
+            "true".into(),
+        )))),
     }
 }
 
