@@ -413,7 +413,7 @@ impl Conversation<'_> {
 
     async fn inject_notifications(&self, messages: &mut Vec<Message>, transcript: &Transcript) {
         let engine = &self.task.engine;
-        let notes = match engine.take_notifications(&self.owner) {
+        let notes = match engine.take_notifications(&self.owner).await {
             Ok(n) if !n.is_empty() => n,
             Ok(_) => return,
             Err(e) => {

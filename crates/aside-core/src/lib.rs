@@ -17,8 +17,12 @@ mod scheduler;
 mod shell;
 
 pub use abort::AbortReason;
+pub use aside_store::Order;
 pub use config::Config;
-pub use engine::{Engine, EngineError, ReadOutput, Started, MAX_LIVE_TASKS, MAX_READ_BYTES};
+pub use engine::{
+    Engine, EngineBuilder, EngineError, ListQuery, Page, ReadOutput, SpecError, Started,
+    MAX_LIVE_TASKS, MAX_READ_BYTES,
+};
 pub use paths::Paths;
 pub use reaper::Exit;
 pub use runner::{AgentRunner, Launch, RunFuture, RunOutcome, Stopping};

@@ -57,20 +57,15 @@ pub struct Output {
 
 impl Output {
     /// A new output for a task whose log would be `path`. With `to_disk`, the log is created
-    /// now; otherwise output stays in memory until `spill` bytes.
-    pub fn new(
-        path: PathBuf,
-        to_disk: bool,
-        cap: u64,
-        spill: u64,
-        tail: u64,
-    ) -> Result<Self, OutputError> {
+    /// with the first byte; otherwise output stays in memory until `spill` bytes. Touches no
+    /// file.
+    pub fn new(path: PathBuf, to_disk: bool, cap: u64, spill: u64, tail: u64) -> Self {
         let sink = if to_disk {
             Sink::Pending
         } else {
             Sink::Memory(Vec::new())
         };
-        Ok(Self {
+        Self {
             inner: Mutex::new(Inner {
                 sink,
                 total: 0,
@@ -81,7 +76,7 @@ impl Output {
             spill,
             tail_max: tail as usize,
             bytes: watch::channel(0).0,
-        })
+        }
     }
 
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -150,9 +145,14 @@ impl Output {
         Ok(result)
     }
 
-    /// Moves the output to its log file (on detach, or past the spill size).
+    /// Moves the output to its log file (on detach, or past the spill size), also when the
+    /// task has just ended with its output in memory.
     pub fn to_disk(&self) -> Result<(), OutputError> {
         let mut inner = self.inner();
+        if let Sink::Closed(Some(_)) = inner.sink {
+            drop(inner);
+            return self.save();
+        }
         self.move_to_disk(&mut inner)
     }
 
@@ -282,7 +282,7 @@ mod tests {
     fn spills_past_the_limit_and_keeps_every_byte() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("1.log");
-        let out = Output::new(path.clone(), false, 1 << 20, 10, 4).unwrap();
+        let out = Output::new(path.clone(), false, 1 << 20, 10, 4);
         out.append(b"hello").unwrap();
         assert!(!path.exists());
         out.append(b" world\xff").unwrap();
@@ -296,12 +296,12 @@ mod tests {
     fn a_log_is_made_with_the_first_byte() {
         let dir = tempfile::tempdir().unwrap();
         let quiet = dir.path().join("3.log");
-        let out = Output::new(quiet.clone(), true, 1 << 20, 1 << 20, 64).unwrap();
+        let out = Output::new(quiet.clone(), true, 1 << 20, 1 << 20, 64);
         assert!(out.on_disk());
         out.close();
         assert!(!quiet.exists(), "no output, no file");
         let chatty = dir.path().join("4.log");
-        let out = Output::new(chatty.clone(), true, 1 << 20, 1 << 20, 64).unwrap();
+        let out = Output::new(chatty.clone(), true, 1 << 20, 1 << 20, 64);
         out.append(b"x").unwrap();
         assert_eq!(std::fs::read(&chatty).unwrap(), b"x");
     }
@@ -309,11 +309,25 @@ mod tests {
     #[test]
     fn cap_stops_at_the_limit() {
         let dir = tempfile::tempdir().unwrap();
-        let out = Output::new(dir.path().join("2.log"), true, 8, 1 << 20, 64).unwrap();
+        let out = Output::new(dir.path().join("2.log"), true, 8, 1 << 20, 64);
         assert_eq!(out.append(b"12345").unwrap(), Appended::All);
         assert_eq!(out.append(b"67890").unwrap(), Appended::CapReached);
         assert_eq!(out.total(), 8);
         out.close();
         assert_eq!(out.read(0, 100).unwrap(), b"12345678");
+    }
+
+    #[test]
+    fn an_output_that_ended_in_memory_still_moves_to_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("5.log");
+        let out = Output::new(path.clone(), false, 1 << 20, 1 << 20, 64);
+        out.append(b"kept").unwrap();
+        out.close();
+        assert!(!path.exists());
+        out.to_disk().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"kept");
+        assert_eq!(out.retained_bytes(), 0);
+        assert_eq!(out.read(0, 10).unwrap(), b"kept");
     }
 }

@@ -4,9 +4,10 @@
 //! (`ASIDE_TASK_TAG=<instance>-<id>`) inherited by all their descendants. The group catches
 //! ordinary children; the tag catches those that left the group with setsid(), including
 //! after the daemon itself was killed and restarted. Only processes carrying this state
-//! directory's tag, or in a task's own process group, are ever signalled.
+//! directory's tag, or in a task's own process group, are ever signalled. Finding tagged
+//! processes reads `/proc`, so it works on Linux only; elsewhere the group is all there is.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use nix::sys::signal::{kill, killpg, Signal};
@@ -21,53 +22,46 @@ pub fn tag_value(instance: &str, id: aside_protocol::TaskId) -> String {
 /// Pids of processes whose environment holds exactly `TAG_VAR=tag`.
 pub fn tagged(tag: &str) -> BTreeSet<i32> {
     let needle = format!("{TAG_VAR}={tag}");
-    let me = std::process::id() as i32;
     let mut found = BTreeSet::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if pid != me && has_tag(pid, &needle) {
+    for pid in procs::all() {
+        if procs::environ(pid)
+            .is_some_and(|env| env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))
+        {
             found.insert(pid);
         }
     }
     found
 }
 
-fn has_tag(pid: i32, needle: &str) -> bool {
-    std::fs::read(format!("/proc/{pid}/environ"))
-        .map(|env| env.split(|b| *b == 0).any(|var| var == needle.as_bytes()))
-        .unwrap_or(false)
+/// Every tag starting with `prefix` that some process carries, with those processes: one
+/// pass over the process table, for a daemon recovering many tasks at once.
+pub fn tags_with_prefix(prefix: &str) -> BTreeMap<String, BTreeSet<i32>> {
+    let needle = format!("{TAG_VAR}={prefix}");
+    let mut found: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
+    for pid in procs::all() {
+        let Some(env) = procs::environ(pid) else {
+            continue;
+        };
+        for var in env.split(|b| *b == 0) {
+            if var.starts_with(needle.as_bytes()) {
+                let tag = String::from_utf8_lossy(&var[TAG_VAR.len() + 1..]).into_owned();
+                found.entry(tag).or_default().insert(pid);
+            }
+        }
+    }
+    found
 }
 
 /// Children of this process (re-parented orphans included) that carry `tag`.
 pub fn tagged_children(tag: &str) -> BTreeSet<i32> {
     let needle = format!("{TAG_VAR}={tag}");
-    let mut found = BTreeSet::new();
-    let Ok(threads) = std::fs::read_dir("/proc/self/task") else {
-        return found;
-    };
-    for t in threads.flatten() {
-        let Ok(list) = std::fs::read_to_string(t.path().join("children")) else {
-            continue;
-        };
-        for pid in list
-            .split_whitespace()
-            .filter_map(|p| p.parse::<i32>().ok())
-        {
-            if has_tag(pid, &needle) {
-                found.insert(pid);
-            }
-        }
-    }
-    found
+    procs::children()
+        .into_iter()
+        .filter(|pid| {
+            procs::environ(*pid)
+                .is_some_and(|env| env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))
+        })
+        .collect()
 }
 
 pub fn group_alive(pgid: i32) -> bool {
@@ -108,5 +102,59 @@ pub async fn terminate(pgid: Option<i32>, tag: &str, grace: Duration) {
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}
+
+/// The process table, as Linux shows it in `/proc`.
+#[cfg(target_os = "linux")]
+mod procs {
+    /// Every process but this one.
+    pub fn all() -> Vec<i32> {
+        let me = std::process::id() as i32;
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        dir.flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
+            .filter(|pid| *pid != me)
+            .collect()
+    }
+
+    /// A process's environment, NUL-separated; `None` when it is gone or not ours to read.
+    pub fn environ(pid: i32) -> Option<Vec<u8>> {
+        std::fs::read(format!("/proc/{pid}/environ")).ok()
+    }
+
+    /// This process's children, from every one of its threads.
+    pub fn children() -> Vec<i32> {
+        let Ok(threads) = std::fs::read_dir("/proc/self/task") else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for t in threads.flatten() {
+            if let Ok(list) = std::fs::read_to_string(t.path().join("children")) {
+                out.extend(
+                    list.split_whitespace()
+                        .filter_map(|p| p.parse::<i32>().ok()),
+                );
+            }
+        }
+        out
+    }
+}
+
+/// Without `/proc`, no process can be found by its tag: the process group is all there is.
+#[cfg(not(target_os = "linux"))]
+mod procs {
+    pub fn all() -> Vec<i32> {
+        Vec::new()
+    }
+
+    pub fn environ(_pid: i32) -> Option<Vec<u8>> {
+        None
+    }
+
+    pub fn children() -> Vec<i32> {
+        Vec::new()
     }
 }

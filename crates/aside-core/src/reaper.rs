@@ -5,7 +5,8 @@
 //! it instead of init; then it can find and kill them when their task ends. A subreaper must
 //! reap every child, so one SIGCHLD handler calls `waitpid(-1)` and hands each status to
 //! whoever registered that pid. Spawning holds the registry lock until the pid is registered,
-//! so a status for a pid nobody registered belongs to an orphan and is simply reaped.
+//! and reaping holds it too, so the two never race: a status for a pid nobody registered
+//! belongs to an orphan and is simply reaped.
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -38,14 +39,7 @@ impl Reaper {
         if let Some(r) = slot.as_ref() {
             return Ok(r.clone());
         }
-        // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes plain integers and touches no memory.
-        let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-        if rc != 0 {
-            tracing::warn!(
-                "could not become a child subreaper ({}); escaped descendants are still found by their tag",
-                std::io::Error::last_os_error()
-            );
-        }
+        become_subreaper();
         let reaper = Arc::new(Self {
             waiters: Mutex::new(HashMap::new()),
         });
@@ -106,21 +100,36 @@ impl Reaper {
     }
 
     fn reap_all(&self) {
+        // Holding the registry while reaping keeps this from racing a spawn: when exec fails,
+        // std waits for that child itself, and would panic if it had been reaped here first.
+        let mut waiters = self.waiters();
         loop {
-            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => self.dispatch(pid, Exit::Code(code)),
-                Ok(WaitStatus::Signaled(pid, sig, _)) => {
-                    self.dispatch(pid, Exit::Signal(sig as i32))
-                }
+            let (pid, exit) = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid, Exit::Code(code)),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, Exit::Signal(sig as i32)),
                 Ok(WaitStatus::StillAlive) | Err(_) => return,
                 Ok(_) => continue,
+            };
+            if let Some(tx) = waiters.remove(&pid.as_raw()) {
+                let _ = tx.send(exit);
             }
         }
     }
+}
 
-    fn dispatch(&self, pid: Pid, exit: Exit) {
-        if let Some(tx) = self.waiters().remove(&pid.as_raw()) {
-            let _ = tx.send(exit);
-        }
+/// Makes this process the subreaper of its descendants (Linux): orphans are re-parented to
+/// it, so their task's end can find and stop them. Elsewhere their tag finds them instead.
+#[cfg(target_os = "linux")]
+fn become_subreaper() {
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes plain integers and touches no memory.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    if rc != 0 {
+        tracing::warn!(
+            "could not become a child subreaper ({}); escaped descendants are still found by their tag",
+            std::io::Error::last_os_error()
+        );
     }
 }
+
+#[cfg(not(target_os = "linux"))]
+fn become_subreaper() {}

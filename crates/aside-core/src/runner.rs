@@ -32,8 +32,9 @@ pub type RunFuture = Pin<Box<dyn Future<Output = RunOutcome> + Send>>;
 /// Runs the tasks of kind `agent`. The daemon plugs the agent runtime in here; an engine
 /// without one fails agent tasks with a clear reason.
 pub trait AgentRunner: Send + Sync + 'static {
-    /// Starts the task; the returned future runs it to its end. Called under the engine's
-    /// lock: do no blocking work here, do it in the future.
+    /// Starts the task; the returned future runs it to its end. Called outside the engine's
+    /// lock, on the thread that gave the task its slot: keep it short, do the work in the
+    /// future.
     fn launch(&self, task: Launch) -> Result<RunFuture, Failure>;
 }
 

@@ -1,7 +1,9 @@
 //! Slots: a global limit and per-group limits, each group a FIFO queue.
 //!
 //! Driven by events (a task queued, a task ended), never by a tick. Picking the next task
-//! looks only at the head of each group's queue, so it costs O(groups), not O(queued).
+//! looks only at the head of each group's queue, so it costs O(groups), not O(queued). The
+//! scheduler remembers which task holds which slot, so giving a slot back needs only the id
+//! and cannot free a slot twice.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -13,33 +15,39 @@ use crate::config::Config;
 pub struct Scheduler {
     /// Queues by group ("" for tasks without a group), each entry `(arrival, id)`.
     queues: HashMap<String, VecDeque<(u64, TaskId)>>,
+    /// The group each queued task waits in.
+    queued_in: HashMap<TaskId, String>,
     arrivals: u64,
-    running: usize,
+    /// The group of each task holding a slot.
+    holding: HashMap<TaskId, String>,
     running_by_group: HashMap<String, usize>,
 }
 
 impl Scheduler {
     pub fn enqueue(&mut self, id: TaskId, group: Option<&str>) {
+        let group = group.unwrap_or("").to_string();
         self.arrivals += 1;
         self.queues
-            .entry(group.unwrap_or("").to_string())
+            .entry(group.clone())
             .or_default()
             .push_back((self.arrivals, id));
+        self.queued_in.insert(id, group);
     }
 
     /// Takes a queued task out of its queue; false if it was not queued.
-    pub fn dequeue(&mut self, id: TaskId, group: Option<&str>) -> bool {
-        let Some(q) = self.queues.get_mut(group.unwrap_or("")) else {
+    pub fn dequeue(&mut self, id: TaskId) -> bool {
+        let Some(group) = self.queued_in.remove(&id) else {
             return false;
         };
-        let before = q.len();
-        q.retain(|(_, t)| *t != id);
-        before != q.len()
+        if let Some(q) = self.queues.get_mut(&group) {
+            q.retain(|(_, t)| *t != id);
+        }
+        true
     }
 
     /// The next task to start, if a slot is free for it; its slot is taken.
     pub fn next(&mut self, config: &Config) -> Option<TaskId> {
-        if self.running >= config.max_running {
+        if self.holding.len() >= config.max_running {
             return None;
         }
         let mut best: Option<(u64, &str)> = None;
@@ -57,33 +65,36 @@ impl Scheduler {
         }
         let group = best?.1.to_string();
         let (_, id) = self.queues.get_mut(&group)?.pop_front()?;
-        self.occupy(&group);
+        self.queued_in.remove(&id);
+        if !group.is_empty() {
+            *self.running_by_group.entry(group.clone()).or_default() += 1;
+        }
+        self.holding.insert(id, group);
         Some(id)
     }
 
-    fn occupy(&mut self, group: &str) {
-        self.running += 1;
-        if !group.is_empty() {
-            *self.running_by_group.entry(group.to_string()).or_default() += 1;
+    /// Gives back the slot `id` holds; false if it holds none.
+    pub fn release(&mut self, id: TaskId) -> bool {
+        let Some(group) = self.holding.remove(&id) else {
+            return false;
+        };
+        if let Some(n) = self.running_by_group.get_mut(&group) {
+            *n = n.saturating_sub(1);
         }
+        true
     }
 
-    /// Gives back the slot of a task that ran.
-    pub fn release(&mut self, group: Option<&str>) {
-        self.running = self.running.saturating_sub(1);
-        if let Some(g) = group {
-            if let Some(n) = self.running_by_group.get_mut(g) {
-                *n = n.saturating_sub(1);
-            }
-        }
+    #[cfg(test)]
+    pub fn holds_slot(&self, id: TaskId) -> bool {
+        self.holding.contains_key(&id)
     }
 
     pub fn queued(&self) -> usize {
-        self.queues.values().map(VecDeque::len).sum()
+        self.queued_in.len()
     }
 
     pub fn running(&self) -> usize {
-        self.running
+        self.holding.len()
     }
 }
 
@@ -108,11 +119,39 @@ mod tests {
         assert_eq!(s.next(&config), Some(id(3)), "build is full");
         assert_eq!(s.next(&config), Some(id(4)));
         assert_eq!(s.next(&config), None, "global limit");
-        s.release(Some("build"));
+        s.release(id(1));
         assert_eq!(s.next(&config), Some(id(2)));
-        assert!(s.dequeue(id(5), None));
-        s.release(None);
+        assert!(s.dequeue(id(5)));
+        s.release(id(3));
         assert_eq!(s.next(&config), None);
         assert_eq!(s.queued(), 0);
+    }
+
+    #[test]
+    fn a_slot_is_given_back_once() {
+        let config = Config::parse("max_running = 1").unwrap();
+        let mut s = Scheduler::default();
+        s.enqueue(id(1), None);
+        s.enqueue(id(2), None);
+        assert_eq!(s.next(&config), Some(id(1)));
+        assert!(s.release(id(1)));
+        assert!(!s.release(id(1)), "released twice");
+        assert!(!s.release(id(2)), "a queued task holds no slot");
+        assert_eq!(s.running(), 0);
+        assert_eq!(s.next(&config), Some(id(2)));
+        assert_eq!(s.running(), 1);
+    }
+
+    #[test]
+    fn a_dequeued_task_never_starts_and_frees_nothing() {
+        let config = Config::parse("max_running = 1\n[groups]\nbuild = 1").unwrap();
+        let mut s = Scheduler::default();
+        s.enqueue(id(1), Some("build"));
+        s.enqueue(id(2), Some("build"));
+        assert!(s.dequeue(id(1)));
+        assert!(!s.dequeue(id(1)));
+        assert_eq!(s.next(&config), Some(id(2)));
+        assert_eq!(s.queued(), 0);
+        assert!(s.holds_slot(id(2)));
     }
 }

@@ -46,8 +46,7 @@ pub fn launch(reaper: &Reaper, l: ShellLaunch<'_>) -> Result<(u32, RunFuture), F
     };
     let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| spawn_failure(format!("cannot create a pipe: {e}"), false))?;
-    // A larger pipe means fewer wake-ups for chatty commands; failing to grow it is harmless.
-    let _ = nix::fcntl::fcntl(&read_end, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
+    grow_pipe(&read_end);
     let stderr_end = write_end
         .try_clone()
         .map_err(|e| spawn_failure(format!("cannot duplicate a pipe: {e}"), false))?;
@@ -79,7 +78,7 @@ pub fn launch(reaper: &Reaper, l: ShellLaunch<'_>) -> Result<(u32, RunFuture), F
         };
         spawn_failure(msg, not_found)
     })?;
-    let reader = pipe_receiver(read_end);
+    let reader = pipe::Receiver::from_owned_fd(read_end);
     let fut = supervise(Supervision {
         pid,
         exit_rx,
@@ -97,14 +96,19 @@ fn spawn_failure(error: String, not_found: bool) -> Failure {
     Failure::Spawn { error, not_found }
 }
 
-fn pipe_receiver(fd: OwnedFd) -> Result<pipe::Receiver, String> {
-    pipe::Receiver::from_owned_fd(fd).map_err(|e| format!("cannot watch the output pipe: {e}"))
+/// A larger pipe means fewer wake-ups for chatty commands; failing to grow it is harmless.
+#[cfg(target_os = "linux")]
+fn grow_pipe(fd: &OwnedFd) {
+    let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
 }
+
+#[cfg(not(target_os = "linux"))]
+fn grow_pipe(_fd: &OwnedFd) {}
 
 struct Supervision {
     pid: u32,
     exit_rx: tokio::sync::oneshot::Receiver<Exit>,
-    reader: Result<pipe::Receiver, String>,
+    reader: std::io::Result<pipe::Receiver>,
     output: Arc<Output>,
     abort: Arc<Abort>,
     tag: String,
@@ -164,7 +168,9 @@ async fn supervise(s: Supervision) -> RunOutcome {
     let mut reader = match s.reader {
         Ok(r) => Some(r),
         Err(e) => {
-            s.abort.abort(AbortReason::Capture(e));
+            s.abort.abort(AbortReason::Capture(format!(
+                "cannot watch the output pipe: {e}"
+            )));
             None
         }
     };

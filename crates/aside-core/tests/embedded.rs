@@ -58,6 +58,7 @@ fn an_embedded_engine_runs_shell_tasks_and_a_panicking_runner_still_ends_its_tas
 
         let shell = engine
             .start("lib", background("echo embedded"))
+            .await
             .expect("start");
         let (done, all) = engine
             .wait(&[shell.task.id], Some(Duration::from_secs(30)))
@@ -74,7 +75,10 @@ fn an_embedded_engine_runs_shell_tasks_and_a_panicking_runner_still_ends_its_tas
             .expect("read");
         assert_eq!(out.data, b"embedded\n");
 
-        let broken = engine.start("lib", agent("anything")).expect("start agent");
+        let broken = engine
+            .start("lib", agent("anything"))
+            .await
+            .expect("start agent");
         let (done, _) = engine
             .wait(&[broken.task.id], Some(Duration::from_secs(30)))
             .await
@@ -87,9 +91,13 @@ fn an_embedded_engine_runs_shell_tasks_and_a_panicking_runner_still_ends_its_tas
             other => panic!("a panicking runner must end its task failed: {other:?}"),
         }
         // The owner hears of both, once.
-        let notes = engine.take_notifications("lib").expect("notes");
+        let notes = engine.take_notifications("lib").await.expect("notes");
         assert_eq!(notes.len(), 2);
-        assert!(engine.take_notifications("lib").expect("notes").is_empty());
+        assert!(engine
+            .take_notifications("lib")
+            .await
+            .expect("notes")
+            .is_empty());
         engine.shutdown().await;
     });
 }
@@ -99,7 +107,7 @@ fn an_engine_without_an_agent_runtime_fails_agent_tasks_clearly() {
     let dir = tempfile::tempdir().expect("dir");
     runtime().block_on(async {
         let engine = Engine::open(dir.path().to_path_buf(), Config::default()).expect("open");
-        let t = engine.start("lib", agent("hello")).expect("start");
+        let t = engine.start("lib", agent("hello")).await.expect("start");
         let (done, _) = engine
             .wait(&[t.task.id], Some(Duration::from_secs(30)))
             .await

@@ -22,12 +22,12 @@ fn ok<T: Serialize>(v: T) -> Reply {
 fn engine_err(e: EngineError) -> RpcError {
     let code = match &e {
         EngineError::UnknownTask(_) => code::UNKNOWN_TASK,
-        EngineError::InvalidState(_) => code::INVALID_STATE,
-        EngineError::BadSpec(_) => code::BAD_SPEC,
-        EngineError::NotRetained(_) => code::NOT_RETAINED,
+        EngineError::AlreadyEnded { .. } => code::INVALID_STATE,
+        EngineError::BadSpec(_) | EngineError::TooManyTasks { .. } => code::BAD_SPEC,
+        EngineError::NotRetained { .. } => code::NOT_RETAINED,
         EngineError::Store(_) | EngineError::Output(_) => code::STORAGE,
         EngineError::ShuttingDown => code::SHUTTING_DOWN,
-        EngineError::Io(_) => code::INTERNAL,
+        EngineError::Setup(_) => code::INTERNAL,
     };
     err(code, e.to_string())
 }
@@ -82,7 +82,10 @@ pub(crate) async fn handle(shared: &Arc<Shared>, conn: &Arc<Conn>, request: Requ
         }
         Request::Start(p) => {
             let foreground = p.spec.mode == StartMode::Foreground;
-            let started = engine.start(&conn.owner(), p.spec).map_err(engine_err)?;
+            let started = engine
+                .start(&conn.owner(), p.spec)
+                .await
+                .map_err(engine_err)?;
             if foreground && !started.deduplicated {
                 conn.foreground
                     .lock()
@@ -95,9 +98,24 @@ pub(crate) async fn handle(shared: &Arc<Shared>, conn: &Arc<Conn>, request: Requ
             })
         }
         Request::Get(p) => ok(engine.get(p.id).map_err(engine_err)?),
-        Request::List(p) => ok(ListResult {
-            tasks: engine.list(p.all),
-        }),
+        Request::List(p) => {
+            let page = engine
+                .list(&aside_core::ListQuery {
+                    all: p.all,
+                    owner: None,
+                    cursor: p.cursor,
+                    order: match p.order {
+                        ListOrder::OldestFirst => aside_core::Order::OldestFirst,
+                        ListOrder::NewestFirst => aside_core::Order::NewestFirst,
+                    },
+                    limit: p.limit.map_or(1000, |l| l as usize),
+                })
+                .map_err(engine_err)?;
+            ok(ListResult {
+                tasks: page.tasks,
+                next_cursor: page.next_cursor,
+            })
+        }
         Request::Read(p) => {
             let max = usize::try_from(p.max_bytes).unwrap_or(usize::MAX);
             let wait = p.wait_ms.map(Duration::from_millis);
@@ -128,12 +146,16 @@ pub(crate) async fn handle(shared: &Arc<Shared>, conn: &Arc<Conn>, request: Requ
                 .stop(&p.ids, &conn.owner(), reason)
                 .await
                 .map_err(engine_err)?;
-            ok(ListResult { tasks })
+            ok(ListResult {
+                tasks,
+                next_cursor: None,
+            })
         }
         Request::Detach(p) => ok(engine.detach(p.id).map_err(engine_err)?),
         Request::Clean(p) => {
             let removed = engine
                 .clean(p.older_than_ms.map(Duration::from_millis))
+                .await
                 .map_err(engine_err)?;
             ok(CleanResult { removed })
         }
@@ -148,6 +170,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, conn: &Arc<Conn>, request: Requ
         Request::TakeNotifications(_) => ok(NotificationsResult {
             notifications: engine
                 .take_notifications(&conn.owner())
+                .await
                 .map_err(engine_err)?,
         }),
         Request::ToolsList(p) => ok(crate::tools::list(shared, p)?),

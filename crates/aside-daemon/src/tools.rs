@@ -96,7 +96,7 @@ pub(crate) async fn call(
     };
     let out = tools::call(&ctx, &p.name, p.arguments).await;
     watcher.abort();
-    let notes = engine.take_notifications(&owner).unwrap_or_default();
+    let notes = engine.take_notifications(&owner).await.unwrap_or_default();
     let notices = if notes.is_empty() {
         None
     } else {

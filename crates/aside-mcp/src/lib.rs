@@ -153,7 +153,7 @@ pub async fn serve(client: Client, owner: String, options: Options) -> Result<()
     let _ = running.waiting().await;
     announcer.abort();
     if options.stop_on_exit {
-        let live: ListResult = client.call("task.list", ListParams { all: false }).await?;
+        let live: ListResult = client.call("task.list", ListParams::default()).await?;
         let ids: Vec<_> = live
             .tasks
             .iter()

@@ -145,11 +145,32 @@ pub struct ListParams {
     /// Include finished tasks.
     #[serde(default)]
     pub all: bool,
+    /// At most this many tasks (default 1000, at most 10000); `next_cursor` says where the
+    /// next page starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// Start after this task, in `order` (the `next_cursor` of the page before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<TaskId>,
+    #[serde(default)]
+    pub order: ListOrder,
+}
+
+/// Which way a listing runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ListOrder {
+    #[default]
+    OldestFirst,
+    NewestFirst,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ListResult {
     pub tasks: Vec<TaskRecord>,
+    /// Present when there may be more: pass it as `cursor` for the next page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<TaskId>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -225,18 +225,28 @@ impl Store {
         Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
     }
 
-    /// Up to `limit` records after `cursor` (exclusive) in `order`.
+    /// Up to `limit` records after `cursor` (exclusive) in `order`, of `owner` only when given.
     pub fn list_page(
         &self,
         cursor: Option<TaskId>,
         order: Order,
+        owner: Option<&str>,
         limit: usize,
     ) -> Result<Vec<TaskRecord>, StoreError> {
         let conn = self.reader();
-        let sql = match order {
-            Order::OldestFirst => "SELECT record FROM tasks WHERE id > ?1 ORDER BY id LIMIT ?2",
-            Order::NewestFirst => {
-                "SELECT record FROM tasks WHERE id < ?1 ORDER BY id DESC LIMIT ?2"
+        // One statement per shape, so each uses its index (the id, or owner and id).
+        let sql = match (order, owner.is_some()) {
+            (Order::OldestFirst, false) => {
+                "SELECT record FROM tasks WHERE id > ?1 AND ?2 IS NULL ORDER BY id LIMIT ?3"
+            }
+            (Order::NewestFirst, false) => {
+                "SELECT record FROM tasks WHERE id < ?1 AND ?2 IS NULL ORDER BY id DESC LIMIT ?3"
+            }
+            (Order::OldestFirst, true) => {
+                "SELECT record FROM tasks WHERE owner = ?2 AND id > ?1 ORDER BY id LIMIT ?3"
+            }
+            (Order::NewestFirst, true) => {
+                "SELECT record FROM tasks WHERE owner = ?2 AND id < ?1 ORDER BY id DESC LIMIT ?3"
             }
         };
         let from = match (cursor, order) {
@@ -245,7 +255,9 @@ impl Store {
             (None, Order::NewestFirst) => i64::MAX,
         };
         let mut stmt = conn.prepare_cached(sql)?;
-        let rows = stmt.query_map(params![from, limit as i64], |r| r.get::<_, String>(0))?;
+        let rows = stmt.query_map(params![from, owner, limit as i64], |r| {
+            r.get::<_, String>(0)
+        })?;
         let mut out = Vec::new();
         for row in rows {
             out.push(serde_json::from_str(&row?)?);
@@ -261,9 +273,8 @@ impl Store {
             "SELECT id FROM tasks WHERE ended_ms IS NOT NULL AND ended_ms <= ?1
              ORDER BY ended_ms LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![cutoff_ms as i64, limit as i64], |r| {
-            r.get::<_, i64>(0)
-        })?;
+        let cutoff = i64::try_from(cutoff_ms).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![cutoff, limit as i64], |r| r.get::<_, i64>(0))?;
         let mut out = Vec::new();
         for row in rows {
             if let Some(id) = u64::try_from(row?).ok().and_then(TaskId::new) {

@@ -43,7 +43,8 @@ pub(crate) fn prepare(conn: &Connection, dir: &Path) -> Result<String, StoreErro
     // Listing live tasks and finding expired ones must not scan the whole history.
     conn.execute_batch(
         "CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
-         CREATE INDEX IF NOT EXISTS tasks_ended ON tasks (ended_ms) WHERE ended_ms IS NOT NULL;",
+         CREATE INDEX IF NOT EXISTS tasks_ended ON tasks (ended_ms) WHERE ended_ms IS NOT NULL;
+         CREATE INDEX IF NOT EXISTS tasks_owner ON tasks (owner, id);",
     )?;
     let instance: String =
         conn.query_row("SELECT value FROM meta WHERE key = 'instance'", [], |r| {

@@ -231,21 +231,25 @@ fn pages_run_both_ways_and_expiry_finds_the_oldest() {
         .unwrap();
     let ids = |page: Vec<TaskRecord>| page.iter().map(|t| t.id.get()).collect::<Vec<_>>();
     assert_eq!(
-        ids(store.list_page(None, Order::OldestFirst, 3).unwrap()),
+        ids(store.list_page(None, Order::OldestFirst, None, 3).unwrap()),
         [1, 2, 3]
     );
     let cursor = TaskId::new(3);
     assert_eq!(
-        ids(store.list_page(cursor, Order::OldestFirst, 3).unwrap()),
+        ids(store
+            .list_page(cursor, Order::OldestFirst, None, 3)
+            .unwrap()),
         [4, 5, 6]
     );
     assert_eq!(
-        ids(store.list_page(None, Order::NewestFirst, 3).unwrap()),
+        ids(store.list_page(None, Order::NewestFirst, None, 3).unwrap()),
         [11, 10, 9]
     );
     let cursor = TaskId::new(9);
     assert_eq!(
-        ids(store.list_page(cursor, Order::NewestFirst, 2).unwrap()),
+        ids(store
+            .list_page(cursor, Order::NewestFirst, None, 2)
+            .unwrap()),
         [8, 7]
     );
     let expired: Vec<u64> = store
@@ -255,5 +259,10 @@ fn pages_run_both_ways_and_expiry_finds_the_oldest() {
         .map(|id| id.get())
         .collect();
     assert_eq!(expired, [1, 2, 3], "the queued task has not ended");
+    assert_eq!(store.ended_before(u64::MAX, 100).unwrap().len(), 10);
     assert_eq!(store.load_live_tasks().unwrap().0.len(), 1);
+    assert!(store
+        .list_page(None, Order::OldestFirst, Some("nobody"), 10)
+        .unwrap()
+        .is_empty());
 }

@@ -71,7 +71,11 @@ impl Drop for Writer {
         // Closing the channel ends the thread once the queue is empty: nothing queued is lost.
         self.jobs = None;
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // The last handle may go inside a completion, on the writer's own thread: it
+            // finishes by itself then, and cannot wait for itself.
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
         }
     }
 }

@@ -167,9 +167,12 @@ pub struct AgentsArgs {
 
 #[derive(Args, Debug)]
 pub struct LsArgs {
-    /// Include every finished task.
+    /// Include every finished task (oldest first, fetched a page at a time).
     #[arg(long, short)]
     pub all: bool,
+    /// With --all, only the newest N tasks.
+    #[arg(long, value_name = "N", requires = "all")]
+    pub limit: Option<usize>,
     #[arg(long)]
     pub json: bool,
 }

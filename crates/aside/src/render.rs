@@ -25,37 +25,37 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-/// The `ls` table; `unseen` marks tasks that ended since the owner last looked.
-pub fn table(tasks: &[(TaskRecord, bool)]) -> String {
-    let mut out = String::new();
-    out.push_str(&format!(
+/// The `ls` table's header line.
+pub fn table_header() -> String {
+    format!(
         "{:<6} {:<6} {:<11} {:<4} {:>4}  {}\n",
         "ID", "KIND", "STATE", "BG", "AGE", "COMMAND"
-    ));
-    for (t, unseen) in tasks {
-        let state = format!("{}{}", t.state.name(), if *unseen { "*" } else { "" });
-        let mut command = match &t.name {
-            Some(n) => format!("[{n}] {}", t.kind.display()),
-            None => t.kind.display(),
-        };
-        if let (Some(p), false) = (&t.progress, t.is_terminal()) {
-            command = format!("({}) {command}", progress(p));
-        }
-        out.push_str(&format!(
-            "{:<6} {:<6} {:<11} {:<4} {:>4}  {}\n",
-            t.id.to_string(),
-            t.kind.name(),
-            state,
-            if t.detached { "yes" } else { "no" },
-            age(t.created_at),
-            truncate(&command, 80)
-        ));
-    }
-    if tasks.iter().any(|(_, u)| *u) {
-        out.push_str("* ended since you last looked\n");
-    }
-    out
+    )
 }
+
+/// One row of the `ls` table; `unseen` marks a task that ended since the owner last looked.
+pub fn table_row(t: &TaskRecord, unseen: bool) -> String {
+    let state = format!("{}{}", t.state.name(), if unseen { "*" } else { "" });
+    let mut command = match &t.name {
+        Some(n) => format!("[{n}] {}", t.kind.display()),
+        None => t.kind.display(),
+    };
+    if let (Some(p), false) = (&t.progress, t.is_terminal()) {
+        command = format!("({}) {command}", progress(p));
+    }
+    format!(
+        "{:<6} {:<6} {:<11} {:<4} {:>4}  {}\n",
+        t.id.to_string(),
+        t.kind.name(),
+        state,
+        if t.detached { "yes" } else { "no" },
+        age(t.created_at),
+        truncate(&command, 80)
+    )
+}
+
+/// The line under a table with unseen tasks.
+pub const UNSEEN_NOTE: &str = "* ended since you last looked\n";
 
 /// An agent's progress in a few words: "turn 3, 5 tools, last bash, 1200 tokens".
 pub fn progress(p: &aside_protocol::AgentProgress) -> String {

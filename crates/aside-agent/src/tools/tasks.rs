@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use aside_core::config::{fmt_duration, MAX_WAIT};
-use aside_core::{Config, Engine, EngineError};
+use aside_core::{Config, Engine, EngineError, ListQuery, Order};
 use aside_protocol::{
     CancelReason, Limit, Notification, ShellCommand, StartMode, TaskId, TaskKind, TaskRecord,
     TaskSpec, TaskState,
@@ -19,6 +19,8 @@ const MAX_BASH_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 const NOTICES_CAP: usize = 20_000;
 /// Bytes read from each end of a long output when building a result.
 const READ_WINDOW: usize = 256 << 10;
+/// Tasks `task_list` shows at most, newest first.
+const LIST_MAX: usize = 200;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct BashArgs {
@@ -247,7 +249,7 @@ async fn foreground_result(ctx: &ToolContext, t: TaskRecord) -> ToolOutput {
     if t.detached && t.is_terminal() {
         // It moved to the background and ended before this call answered: this result
         // shows the end, so no notification repeats it.
-        let _ = ctx.engine.discard_notification(t.id);
+        ctx.engine.discard_notification(t.id);
     }
     let mut out = output_of(&t);
     let body = match &t.kind {
@@ -336,7 +338,7 @@ pub async fn bash(ctx: &ToolContext, a: BashArgs) -> ToolOutput {
 
 async fn start_and_follow(ctx: &ToolContext, spec: TaskSpec) -> ToolOutput {
     let background = spec.mode == StartMode::Background;
-    let started = match ctx.engine.start(&ctx.owner, spec) {
+    let started = match ctx.engine.start(&ctx.owner, spec).await {
         Ok(s) => s.task,
         Err(e) => return engine_error(e),
     };
@@ -382,12 +384,7 @@ pub async fn task(ctx: &ToolContext, a: TaskArgs) -> ToolOutput {
         ));
     };
     if let Some(s) = &a.session_id {
-        if let Some(live) = ctx
-            .engine
-            .list(false)
-            .into_iter()
-            .find(|t| t.kind.session_id() == Some(s.as_str()))
-        {
+        if let Some(live) = ctx.engine.session_task(s) {
             return ToolOutput::error(format!(
                 "session {s} is still running in task {}; wait for its notification or read it \
                  with task_output",
@@ -444,7 +441,7 @@ pub async fn task_output(ctx: &ToolContext, a: TaskOutputArgs) -> ToolOutput {
     };
     if t.is_terminal() && t.owner == ctx.owner {
         // The owner has seen the result: no notification repeats it.
-        let _ = ctx.engine.discard_notification(id);
+        ctx.engine.discard_notification(id);
     }
     let still = if t.is_terminal() {
         String::new()
@@ -468,12 +465,18 @@ pub async fn task_output(ctx: &ToolContext, a: TaskOutputArgs) -> ToolOutput {
 }
 
 pub fn task_list(ctx: &ToolContext, a: TaskListArgs) -> ToolOutput {
-    let tasks: Vec<TaskRecord> = ctx
-        .engine
-        .list(true)
-        .into_iter()
-        .filter(|t| a.all || t.owner == ctx.owner)
-        .collect();
+    // The newest first, at most a screenful: history can be long.
+    let query = ListQuery {
+        all: true,
+        owner: (!a.all).then(|| ctx.owner.clone()),
+        order: Order::NewestFirst,
+        limit: LIST_MAX,
+        cursor: None,
+    };
+    let tasks = match ctx.engine.list(&query) {
+        Ok(page) => page.tasks,
+        Err(e) => return engine_error(e),
+    };
     if tasks.is_empty() {
         return ToolOutput::ok(if a.all {
             "no tasks"
@@ -483,8 +486,6 @@ pub fn task_list(ctx: &ToolContext, a: TaskListArgs) -> ToolOutput {
     }
     let lines: Vec<String> = tasks
         .iter()
-        .rev()
-        .take(200)
         .map(|t| {
             let session = t
                 .kind

@@ -1,48 +1,160 @@
-//! `aside ls`: live tasks, plus finished ones whose end you have not seen.
+//! `aside ls`: live tasks, plus finished ones whose end you have not seen; `--all` pages
+//! through every stored task, so history of any length is listed without being held.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 
-use aside_protocol::rpc::{Empty, ListParams, ListResult, NotificationsResult};
-use serde_json::Value;
+use aside_client::Client;
+use aside_protocol::rpc::{Empty, ListOrder, ListParams, ListResult, NotificationsResult};
+use aside_protocol::{TaskId, TaskRecord};
 
 use crate::cli::LsArgs;
 use crate::connect::Context;
 use crate::render;
 
+/// Records asked for per page.
+const PAGE: u32 = 500;
+
 pub async fn run(ctx: &Context, a: LsArgs) -> anyhow::Result<i32> {
     let client = ctx.client().await?;
     // Showing a finished task here is how its notification reaches a person: taken once.
     let notes: NotificationsResult = client.call("notifications.take", Empty {}).await?;
-    let list: ListResult = client.call("task.list", ListParams { all: a.all }).await?;
-    let mut tasks: BTreeMap<_, _> = list.tasks.into_iter().map(|t| (t.id, (t, false))).collect();
-    for n in notes.notifications {
-        let id = n.task.id;
-        tasks.entry(id).or_insert((n.task, true)).1 = true;
-    }
-    let tasks: Vec<_> = tasks.into_values().collect();
-    if a.json {
-        let rows: Vec<Value> = tasks
-            .iter()
-            .map(|(t, unseen)| {
-                let mut v = serde_json::to_value(t).unwrap_or(Value::Null);
-                if let Value::Object(m) = &mut v {
-                    m.insert("unseen".into(), Value::Bool(*unseen));
-                }
-                v
-            })
-            .collect();
-        render::print_json(&rows)?;
-    } else if tasks.is_empty() {
-        println!(
-            "no tasks{}",
-            if a.all {
-                ""
-            } else {
-                " running (aside ls --all shows finished ones)"
-            }
-        );
+    let unseen: BTreeMap<TaskId, TaskRecord> = notes
+        .notifications
+        .into_iter()
+        .map(|n| (n.task.id, n.task))
+        .collect();
+    let mut out = Output::new(a.json, std::io::stdout().lock());
+    if a.all {
+        list_all(&client, &a, &unseen, &mut out).await?;
     } else {
-        print!("{}", render::table(&tasks));
+        // Live tasks, and the unseen ones among them in id order.
+        let mut rows: BTreeMap<TaskId, TaskRecord> = unseen.clone();
+        let mut cursor = None;
+        loop {
+            let page = page(&client, false, cursor, ListOrder::OldestFirst, PAGE).await?;
+            rows.extend(page.tasks.into_iter().map(|t| (t.id, t)));
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        for t in rows.values() {
+            out.row(t, unseen.contains_key(&t.id))?;
+        }
     }
+    out.finish(a.all)?;
     Ok(0)
+}
+
+/// Every stored task, oldest first, a page at a time; with `--limit`, the newest N.
+async fn list_all(
+    client: &Client,
+    a: &LsArgs,
+    unseen: &BTreeMap<TaskId, TaskRecord>,
+    out: &mut Output<impl Write>,
+) -> anyhow::Result<()> {
+    if let Some(limit) = a.limit {
+        let mut newest = Vec::new();
+        let mut cursor = None;
+        while newest.len() < limit {
+            let want = (limit - newest.len()).min(PAGE as usize) as u32;
+            let page = page(client, true, cursor, ListOrder::NewestFirst, want).await?;
+            newest.extend(page.tasks);
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        for t in newest.iter().rev() {
+            out.row(t, unseen.contains_key(&t.id))?;
+        }
+        return Ok(());
+    }
+    let mut cursor = None;
+    loop {
+        let page = page(client, true, cursor, ListOrder::OldestFirst, PAGE).await?;
+        for t in &page.tasks {
+            out.row(t, unseen.contains_key(&t.id))?;
+        }
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            return Ok(());
+        }
+    }
+}
+
+async fn page(
+    client: &Client,
+    all: bool,
+    cursor: Option<TaskId>,
+    order: ListOrder,
+    limit: u32,
+) -> anyhow::Result<ListResult> {
+    let params = ListParams {
+        all,
+        limit: Some(limit),
+        cursor,
+        order,
+    };
+    Ok(client.call("task.list", params).await?)
+}
+
+/// Rows as they come: a table for people, or one JSON array.
+struct Output<W: Write> {
+    json: bool,
+    w: W,
+    rows: usize,
+    unseen: bool,
+}
+
+impl<W: Write> Output<W> {
+    fn new(json: bool, w: W) -> Self {
+        Self {
+            json,
+            w,
+            rows: 0,
+            unseen: false,
+        }
+    }
+
+    fn row(&mut self, t: &TaskRecord, unseen: bool) -> anyhow::Result<()> {
+        if self.json {
+            self.w
+                .write_all(if self.rows == 0 { b"[\n" } else { b",\n" })?;
+            let mut v = serde_json::to_value(t)?;
+            if let serde_json::Value::Object(m) = &mut v {
+                m.insert("unseen".into(), serde_json::Value::Bool(unseen));
+            }
+            serde_json::to_writer_pretty(&mut self.w, &v)?;
+        } else {
+            if self.rows == 0 {
+                self.w.write_all(render::table_header().as_bytes())?;
+            }
+            self.w.write_all(render::table_row(t, unseen).as_bytes())?;
+        }
+        self.rows += 1;
+        self.unseen |= unseen;
+        Ok(())
+    }
+
+    fn finish(mut self, all: bool) -> anyhow::Result<()> {
+        match (self.json, self.rows) {
+            (true, 0) => self.w.write_all(b"[]\n")?,
+            (true, _) => self.w.write_all(b"\n]\n")?,
+            (false, 0) => writeln!(
+                self.w,
+                "no tasks{}",
+                if all {
+                    ""
+                } else {
+                    " running (aside ls --all shows finished ones)"
+                }
+            )?,
+            (false, _) if self.unseen => self.w.write_all(render::UNSEEN_NOTE.as_bytes())?,
+            (false, _) => {}
+        }
+        self.w.flush()?;
+        Ok(())
+    }
 }

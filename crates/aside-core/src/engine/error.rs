@@ -1,0 +1,63 @@
+//! What can go wrong with a request to the engine, as data: the daemon turns each variant
+//! into its JSON-RPC code, and the message says what to do.
+
+use std::time::Duration;
+
+use aside_protocol::TaskId;
+use aside_store::StoreError;
+
+use crate::output::OutputError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("no task with id {0}")]
+    UnknownTask(TaskId),
+    #[error("task {id} has already ended ({state})")]
+    AlreadyEnded { id: TaskId, state: &'static str },
+    #[error(transparent)]
+    BadSpec(#[from] SpecError),
+    #[error(
+        "the output of task {id} went to its foreground caller and is no longer kept (output under {} stays in memory only)",
+        crate::config::fmt_size(*spill)
+    )]
+    NotRetained { id: TaskId, spill: u64 },
+    #[error("too many tasks: {limit} are queued or running already")]
+    TooManyTasks { limit: usize },
+    #[error("storage failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Output(#[from] OutputError),
+    #[error("aside is shutting down")]
+    ShuttingDown,
+    #[error("cannot start the engine: {0}")]
+    Setup(#[source] std::io::Error),
+}
+
+/// Why a task spec was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("the command is empty")]
+    EmptyCommand,
+    #[error("the agent's name is empty")]
+    EmptyAgent,
+    #[error("the prompt is empty")]
+    EmptyPrompt,
+    #[error("{0:?} is not a session id (they look like s12)")]
+    BadSessionId(String),
+    #[error("session {session} is still running in task {task}")]
+    SessionRunning { session: String, task: TaskId },
+    #[error("the working directory {0:?} is not an absolute path")]
+    RelativeCwd(String),
+    #[error("the working directory {0} does not exist or is not a directory")]
+    MissingCwd(String),
+    #[error("{0}")]
+    Group(String),
+    #[error("the {what} of {} ms is longer than the limit of 10 years", limit.as_millis())]
+    TooLong { what: &'static str, limit: Duration },
+    #[error("a timeout of 0 would kill the task at once; use none for no timeout")]
+    ZeroTimeout,
+    #[error("invalid environment variable {0:?}")]
+    BadEnv(String),
+    #[error("task ids are used up")]
+    IdsExhausted,
+}

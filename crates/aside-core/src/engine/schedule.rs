@@ -1,0 +1,163 @@
+//! Giving free slots to queued tasks, and starting them. The decision (which task gets a
+//! slot) is made under the lock; the process is started after it is released, and the
+//! result recorded under the lock again.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use aside_protocol::{EventKind, Failure, TaskKind, TaskRecord, TaskSpec, TaskState, Timestamp};
+use aside_store::Op;
+
+use super::state::State;
+use super::{Effects, Engine};
+use crate::abort::Abort;
+use crate::output::Output;
+use crate::proctree;
+use crate::runner::{Launch, RunFuture};
+use crate::shell;
+
+/// A task that got a slot, to be started outside the lock.
+pub(crate) struct Launching {
+    record: TaskRecord,
+    spec: Box<TaskSpec>,
+    output: Arc<Output>,
+    abort: Arc<Abort>,
+}
+
+type LaunchResult = Result<(Option<u32>, RunFuture), Failure>;
+
+impl Engine {
+    /// Gives free slots to queued tasks, oldest first within the limits.
+    pub(super) fn schedule(&self, st: &mut State, fx: &mut Effects) {
+        if st.shutting_down {
+            return;
+        }
+        let cfg = &self.inner.config;
+        while let Some(id) = st.sched.next(cfg) {
+            let Some(task) = st.tasks.get_mut(&id) else {
+                st.sched.release(id);
+                continue;
+            };
+            let output = Arc::new(Output::new(
+                self.inner.store.log_path(id),
+                task.record().detached,
+                cfg.output_cap,
+                cfg.spill,
+                cfg.tail,
+            ));
+            match task.begin_start(output.clone()) {
+                Some((spec, abort)) => fx.launches.push(Launching {
+                    record: task.record().clone(),
+                    spec,
+                    output,
+                    abort,
+                }),
+                None => {
+                    st.sched.release(id);
+                }
+            }
+        }
+    }
+
+    /// Starts a task's process (or its agent). Runs outside the lock: it forks and execs.
+    pub(super) fn launch(&self, job: &Launching) -> LaunchResult {
+        let cfg = &self.inner.config;
+        let id = job.record.id;
+        let tag = proctree::tag_value(self.inner.store.instance(), id);
+        let started = std::panic::catch_unwind(AssertUnwindSafe(|| match &job.spec.kind {
+            TaskKind::Agent { .. } => {
+                let Some(runner) = &self.inner.agents else {
+                    return Err(Failure::Agent {
+                        error: "this engine has no agent runtime".into(),
+                    });
+                };
+                runner
+                    .launch(Launch {
+                        engine: self.clone(),
+                        record: job.record.clone(),
+                        spec: (*job.spec).clone(),
+                        output: job.output.clone(),
+                        abort: job.abort.clone(),
+                        reaper: self.inner.reaper.clone(),
+                        tag,
+                        kill_grace: cfg.kill_grace,
+                        drain: cfg.drain,
+                    })
+                    .map(|run| (None, run))
+            }
+            TaskKind::Shell { command } => shell::launch(
+                &self.inner.reaper,
+                shell::ShellLaunch {
+                    command,
+                    cwd: &job.record.cwd,
+                    env: job.spec.env.as_ref(),
+                    env_extra: &job.spec.env_extra,
+                    task_id: id.to_string(),
+                    tag,
+                    output: job.output.clone(),
+                    abort: job.abort.clone(),
+                    kill_grace: cfg.kill_grace,
+                    drain: cfg.drain,
+                },
+            )
+            .map(|(pid, run)| (Some(pid), run)),
+        }));
+        started.unwrap_or_else(|_| {
+            Err(Failure::Worker {
+                error: "starting the task panicked".into(),
+            })
+        })
+    }
+
+    /// Records how a start went: the task runs, or it failed and gives its slot back.
+    pub(super) fn launched(
+        &self,
+        st: &mut State,
+        job: Launching,
+        result: LaunchResult,
+        fx: &mut Effects,
+    ) {
+        let id = job.record.id;
+        match result {
+            Ok((pid, run)) => {
+                let Some(task) = st.tasks.get_mut(&id) else {
+                    return;
+                };
+                let Some(go) = task.started(Timestamp::now(), pid) else {
+                    return;
+                };
+                // A stop that came while it started is in its abort signal already: the
+                // runner acts on it at once.
+                let _ = go.send(run);
+                let record = task.record().clone();
+                let event = st.event(&record, EventKind::Started { pid });
+                // The environment was needed only to start it: it may hold secrets, so the
+                // stored spec keeps everything but that.
+                let mut kept = job.spec;
+                kept.env = None;
+                kept.env_extra.clear();
+                self.persist(
+                    st,
+                    vec![
+                        Op::PutTask {
+                            record: Box::new(record),
+                            spec: Some(kept),
+                        },
+                        Op::Event(event.clone()),
+                    ],
+                    vec![event],
+                    None,
+                );
+            }
+            Err(failure) => {
+                let now = Timestamp::now();
+                let state = TaskState::Failed {
+                    started_at: Some(now),
+                    ended_at: now,
+                    failure,
+                };
+                self.settle(st, id, state, fx);
+            }
+        }
+    }
+}
