@@ -1,7 +1,7 @@
 //! Client of the aside daemon. Connects to the socket of a state directory, starting the
 //! daemon first when none answers, and calls its JSON-RPC methods. Calls may overlap: a
-//! reader task routes each response to its caller by id and pushes notifications (events)
-//! to a channel.
+//! reader task routes each response to its caller by id and pushes events to a channel.
+//! Each call is typed by its method: `client.request::<method::TaskGet>(IdParams { id })`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,11 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aside_protocol::rpc::{self, HelloParams, HelloResult, RpcError};
-use aside_protocol::PROTOCOL_VERSION;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-use serde_json::{json, Value};
+use aside_protocol::rpc::{
+    method, ErrorCode, EventMessage, HelloParams, HelloResult, Incoming, Method, RequestLine,
+    RpcError, EVENT_NOTIFICATION,
+};
+use aside_protocol::{Event, PROTOCOL_VERSION};
+use serde_json::value::RawValue;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::UnixStream;
@@ -36,7 +37,7 @@ pub enum ClientError {
 
 impl ClientError {
     /// The JSON-RPC error code, for errors the daemon returned.
-    pub fn code(&self) -> Option<i64> {
+    pub fn code(&self) -> Option<ErrorCode> {
         match self {
             ClientError::Rpc(e) => Some(e.code),
             _ => None,
@@ -53,13 +54,14 @@ pub struct Launcher {
     pub log: PathBuf,
 }
 
-type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, RpcError>>>>>;
+type Reply = Result<Box<RawValue>, RpcError>;
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Reply>>>>;
 
 pub struct Client {
     writer: tokio::sync::Mutex<OwnedWriteHalf>,
     pending: Pending,
     next_id: AtomicU64,
-    notifications: tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, Value)>>,
+    events: tokio::sync::Mutex<mpsc::UnboundedReceiver<Event>>,
     pub daemon: HelloResult,
 }
 
@@ -92,13 +94,13 @@ impl Client {
     async fn from_stream(stream: UnixStream, owner: Option<String>) -> Result<Self, ClientError> {
         let (read, write) = stream.into_split();
         let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
-        let (note_tx, note_rx) = mpsc::unbounded_channel();
-        tokio::spawn(read_loop(BufReader::new(read), pending.clone(), note_tx));
+        let (event_tx, event_rx) = mpsc::unbounded_channel();
+        tokio::spawn(read_loop(BufReader::new(read), pending.clone(), event_tx));
         let mut client = Self {
             writer: tokio::sync::Mutex::new(write),
             pending,
             next_id: AtomicU64::new(1),
-            notifications: tokio::sync::Mutex::new(note_rx),
+            events: tokio::sync::Mutex::new(event_rx),
             daemon: HelloResult {
                 protocol_version: String::new(),
                 daemon_version: String::new(),
@@ -106,48 +108,40 @@ impl Client {
             },
         };
         client.daemon = client
-            .call(
-                "hello",
-                HelloParams {
-                    protocol_version: PROTOCOL_VERSION.into(),
-                    owner,
-                },
-            )
+            .request::<method::Hello>(HelloParams {
+                protocol_version: PROTOCOL_VERSION.into(),
+                owner,
+            })
             .await?;
         Ok(client)
     }
 
-    /// Calls `method` and waits for its result.
-    pub async fn call<P: Serialize, R: DeserializeOwned>(
-        &self,
-        method: &str,
-        params: P,
-    ) -> Result<R, ClientError> {
+    /// Calls method `M` and waits for its result.
+    pub async fn request<M: Method>(&self, params: M::Params) -> Result<M::Result, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id, tx);
-        let mut line = serde_json::to_vec(&json!({
-            "jsonrpc": "2.0", "id": id, "method": method, "params": params,
-        }))
-        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let mut line = serde_json::to_vec(&RequestLine::request(id, M::NAME, &params))
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
         line.push(b'\n');
         self.writer.lock().await.write_all(&line).await?;
-        let value = rx.await.map_err(|_| {
+        let raw = rx.await.map_err(|_| {
             ClientError::Io(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 "the daemon closed the connection",
             ))
         })??;
-        serde_json::from_value(value).map_err(|e| ClientError::Protocol(format!("{method}: {e}")))
+        serde_json::from_str(raw.get())
+            .map_err(|e| ClientError::Protocol(format!("{}: {e}", M::NAME)))
     }
 
-    /// The next notification (method, params) pushed by the daemon; `None` once the
+    /// The next event pushed to this connection (after `events.subscribe`); `None` once the
     /// connection is closed.
-    pub async fn next_notification(&self) -> Option<(String, Value)> {
-        self.notifications.lock().await.recv().await
+    pub async fn next_event(&self) -> Option<Event> {
+        self.events.lock().await.recv().await
     }
 }
 
@@ -161,7 +155,7 @@ fn absent(e: &std::io::Error) -> bool {
 async fn read_loop(
     mut reader: BufReader<tokio::net::unix::OwnedReadHalf>,
     pending: Pending,
-    notes: mpsc::UnboundedSender<(String, Value)>,
+    events: mpsc::UnboundedSender<Event>,
 ) {
     let mut line = String::new();
     loop {
@@ -170,45 +164,35 @@ async fn read_loop(
             Ok(0) | Err(_) => break,
             Ok(_) => {}
         }
-        let Ok(mut msg) = serde_json::from_str::<Value>(&line) else {
+        let Ok(msg) = serde_json::from_str::<Incoming>(&line) else {
             continue;
         };
-        if let Some(method) = msg
-            .get("method")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-        {
-            let _ = notes.send((
-                method,
-                msg.get_mut("params")
-                    .map(Value::take)
-                    .unwrap_or(Value::Null),
-            ));
+        if let Some(method) = &msg.method {
+            if method == EVENT_NOTIFICATION {
+                let event = msg
+                    .params
+                    .and_then(|p| serde_json::from_str::<EventMessage>(p.get()).ok());
+                if let Some(m) = event {
+                    let _ = events.send(m.event);
+                }
+            }
             continue;
         }
-        let Some(id) = msg.get("id").and_then(Value::as_u64) else {
+        let Some(id) = msg.id.as_ref().and_then(serde_json::Value::as_u64) else {
             continue;
         };
-        let error = msg
-            .get_mut("error")
-            .map(Value::take)
-            .filter(|e| !e.is_null());
-        let result = match error {
-            Some(e) => Err(serde_json::from_value(e).unwrap_or(RpcError {
-                code: rpc::code::INTERNAL,
-                message: "malformed error from the daemon".into(),
-            })),
-            None => Ok(msg
-                .get_mut("result")
-                .map(Value::take)
-                .unwrap_or(Value::Null)),
+        let reply = match (msg.error, msg.result) {
+            (Some(e), _) => Err(e),
+            (None, Some(r)) => Ok(r),
+            (None, None) => RawValue::from_string("null".into())
+                .map_err(|e| RpcError::new(ErrorCode::Internal, format!("malformed answer: {e}"))),
         };
         if let Some(tx) = pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&id)
         {
-            let _ = tx.send(result);
+            let _ = tx.send(reply);
         }
     }
     // Fail every call still waiting.

@@ -1,25 +1,36 @@
 //! One client connection: newline-delimited JSON-RPC requests in, responses and event
-//! notifications out. Requests run concurrently, so a long-poll never blocks the others.
+//! notifications out. Requests run concurrently, so a long-poll never blocks the others;
+//! `hello` runs before anything after it, since it names the connection's owner.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use aside_protocol::rpc::{code, Request, RpcError, MAX_LINE_BYTES};
+use aside_protocol::rpc::{
+    Envelope, ErrorCode, Request, RequestLine, ResponseLine, RpcError, MAX_LINE_BYTES,
+};
 use aside_protocol::{CancelReason, TaskId};
-use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
+use tokio_util::bytes::BytesMut;
+use tokio_util::codec::{Decoder, LinesCodec, LinesCodecError};
 
-use crate::handlers;
 use crate::Shared;
+
+/// A future to run once a request's answer is queued (a subscription's event stream).
+pub(crate) type AfterReply = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// What a connection's handlers know about it.
 pub(crate) struct Conn {
     pub owner: Mutex<String>,
     /// Foreground tasks started here: stopped if the connection goes away undetached.
     pub foreground: Mutex<HashSet<TaskId>>,
-    pub out: mpsc::Sender<Vec<u8>>,
+    out: mpsc::Sender<Vec<u8>>,
     /// Set when the client hangs up, so event forwarders stop at once.
     pub closed: tokio::sync::watch::Sender<bool>,
     /// Running `tools.call`s by their call id, to cancel them.
@@ -32,20 +43,57 @@ impl Conn {
     }
 
     /// Queues a JSON-RPC notification for the client; false once the client is gone.
-    pub async fn notify(&self, method: &str, params: Value) -> bool {
-        let msg = json!({"jsonrpc": "2.0", "method": method, "params": params});
-        self.out.send(line(&msg)).await.is_ok()
+    pub async fn notify<P: Serialize>(&self, method: &'static str, params: &P) -> bool {
+        match line(&RequestLine::notification(method, params)) {
+            Some(bytes) => self.out.send(bytes).await.is_ok(),
+            None => true,
+        }
+    }
+
+    async fn respond(&self, id: &Value, outcome: &Result<Box<RawValue>, RpcError>) {
+        if let Some(bytes) = line(&ResponseLine::new(id, outcome)) {
+            let _ = self.out.send(bytes).await;
+        }
     }
 }
 
-fn line(v: &Value) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec(v).unwrap_or_default();
-    bytes.push(b'\n');
-    bytes
+fn line<T: Serialize>(msg: &T) -> Option<Vec<u8>> {
+    match serde_json::to_vec(msg) {
+        Ok(mut bytes) => {
+            bytes.push(b'\n');
+            Some(bytes)
+        }
+        Err(e) => {
+            tracing::error!("cannot encode a message: {e}");
+            None
+        }
+    }
+}
+
+/// One request being answered: the handlers see the daemon, the connection, and where to
+/// leave work that must wait for the answer to be queued.
+pub(crate) struct Call {
+    pub shared: Arc<Shared>,
+    pub conn: Arc<Conn>,
+    after_reply: Mutex<Option<AfterReply>>,
+}
+
+impl Call {
+    /// Runs `f` once this call's answer is queued: whatever `f` sends comes after it.
+    pub fn after_reply(&self, f: AfterReply) {
+        *self.after_reply.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
+    }
+
+    fn take_after_reply(&self) -> Option<AfterReply> {
+        self.after_reply
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
 }
 
 pub(crate) async fn serve(shared: Arc<Shared>, stream: UnixStream) {
-    let (read, mut write) = stream.into_split();
+    let (mut read, mut write) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(256);
     let writer = tokio::spawn(async move {
         while let Some(bytes) = rx.recv().await {
@@ -61,29 +109,42 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: UnixStream) {
         closed: tokio::sync::watch::channel(false).0,
         calls: Mutex::new(HashMap::new()),
     });
-    let mut reader = BufReader::new(read);
-    let mut buf = Vec::new();
+    let mut codec = LinesCodec::new_with_max_length(MAX_LINE_BYTES);
+    let mut buf = BytesMut::with_capacity(8 << 10);
+    let mut eof = false;
     loop {
-        buf.clear();
-        match read_line(&mut reader, &mut buf).await {
-            Ok(Line::Eof) => break,
-            Ok(Line::TooLong) => {
-                respond(
-                    &conn,
-                    Value::Null,
-                    Err(err(
-                        code::INVALID_REQUEST,
-                        format!("request line longer than {MAX_LINE_BYTES} bytes"),
-                    )),
-                )
-                .await;
-            }
-            Ok(Line::Complete) => {
-                if buf.iter().all(u8::is_ascii_whitespace) {
-                    continue;
+        let decoded = if eof {
+            codec.decode_eof(&mut buf)
+        } else {
+            codec.decode(&mut buf)
+        };
+        match decoded {
+            Ok(Some(text)) => {
+                if !text.trim().is_empty() {
+                    handle_line(&shared, &conn, text).await;
                 }
-                dispatch(&shared, &conn, &buf).await;
+                continue;
             }
+            Ok(None) if eof => break,
+            Ok(None) => {}
+            Err(LinesCodecError::MaxLineLengthExceeded) => {
+                let e = RpcError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("request line longer than {MAX_LINE_BYTES} bytes"),
+                );
+                conn.respond(&Value::Null, &Err(e)).await;
+                continue;
+            }
+            Err(LinesCodecError::Io(e)) => {
+                // The line was not UTF-8; the codec has dropped it and reads on.
+                let e = RpcError::new(ErrorCode::ParseError, format!("malformed JSON: {e}"));
+                conn.respond(&Value::Null, &Err(e)).await;
+                continue;
+            }
+        }
+        match read.read_buf(&mut buf).await {
+            Ok(0) => eof = true,
+            Ok(_) => {}
             Err(_) => break,
         }
     }
@@ -103,175 +164,52 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: UnixStream) {
     drop(writer);
 }
 
-enum Line {
-    Complete,
-    TooLong,
-    Eof,
-}
-
-/// Reads one line into `buf`, discarding the rest of a line longer than the limit.
-async fn read_line(
-    reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>,
-    buf: &mut Vec<u8>,
-) -> std::io::Result<Line> {
-    let mut too_long = false;
-    loop {
-        let available = reader.fill_buf().await?;
-        if available.is_empty() {
-            return Ok(if buf.is_empty() && !too_long {
-                Line::Eof
-            } else if too_long {
-                Line::TooLong
-            } else {
-                Line::Complete
-            });
-        }
-        let (chunk, done) = match available.iter().position(|b| *b == b'\n') {
-            Some(i) => (&available[..i], Some(i + 1)),
-            None => (available, None),
-        };
-        if !too_long {
-            if buf.len() + chunk.len() > MAX_LINE_BYTES {
-                too_long = true;
-                buf.clear();
-            } else {
-                buf.extend_from_slice(chunk);
-            }
-        }
-        let used = done.unwrap_or(available.len());
-        reader.consume(used);
-        if done.is_some() {
-            return Ok(if too_long {
-                Line::TooLong
-            } else {
-                Line::Complete
-            });
-        }
+/// One line: read once (the envelope, then the params into their method's type), then
+/// answered, unless it is a notification (no id), which JSON-RPC forbids answering.
+async fn handle_line(shared: &Arc<Shared>, conn: &Arc<Conn>, text: String) {
+    let envelope = match Envelope::parse(&text) {
+        Ok(e) => e,
+        Err(e) => return conn.respond(&Value::Null, &Err(e)).await,
+    };
+    let reply_to = envelope.id.clone().unwrap_or(Value::Null);
+    if envelope.jsonrpc.as_ref().is_some_and(|v| v != "2.0") {
+        let e = RpcError::new(ErrorCode::InvalidRequest, "jsonrpc must be \"2.0\"");
+        return conn.respond(&reply_to, &Err(e)).await;
     }
-}
-
-pub(crate) fn err(code: i64, message: impl Into<String>) -> RpcError {
-    RpcError {
-        code,
-        message: message.into(),
-    }
-}
-
-async fn respond(conn: &Conn, id: Value, result: Result<Value, RpcError>) {
-    let msg = match result {
-        Ok(v) => json!({"jsonrpc": "2.0", "id": id, "result": v}),
-        Err(e) => json!({"jsonrpc": "2.0", "id": id, "error": e}),
+    let Some(Value::String(method)) = &envelope.method else {
+        let e = RpcError::new(
+            ErrorCode::InvalidRequest,
+            "a request needs a method (a string)",
+        );
+        return conn.respond(&reply_to, &Err(e)).await;
     };
-    let _ = conn.out.send(line(&msg)).await;
-}
-
-async fn dispatch(shared: &Arc<Shared>, conn: &Arc<Conn>, bytes: &[u8]) {
-    let value: Value = match serde_json::from_slice(bytes) {
-        Ok(v) => v,
-        Err(e) => {
-            respond(
-                conn,
-                Value::Null,
-                Err(err(code::PARSE_ERROR, format!("malformed JSON: {e}"))),
-            )
-            .await;
-            return;
-        }
-    };
-    let Value::Object(mut obj) = value else {
-        respond(
-            conn,
-            Value::Null,
-            Err(err(
-                code::INVALID_REQUEST,
-                "a request must be a JSON object",
-            )),
-        )
-        .await;
-        return;
-    };
-    let id = obj.remove("id");
-    let reply_to = id.clone().unwrap_or(Value::Null);
-    if let Some(v) = obj.get("jsonrpc") {
-        if v != "2.0" {
-            respond(
-                conn,
-                reply_to,
-                Err(err(code::INVALID_REQUEST, "jsonrpc must be \"2.0\"")),
-            )
-            .await;
-            return;
-        }
-    }
-    let Some(Value::String(method)) = obj.remove("method") else {
-        respond(
-            conn,
-            reply_to,
-            Err(err(
-                code::INVALID_REQUEST,
-                "a request needs a method (a string)",
-            )),
-        )
-        .await;
-        return;
-    };
-    // From here on the message is a well-formed request; without an id it is a notification,
-    // and JSON-RPC 2.0 forbids answering those, failed or not.
-    let notification = id.is_none();
-    if !Request::METHODS.contains(&method.as_str()) {
-        if notification {
-            tracing::debug!("notification for unknown method {method:?} ignored");
-            return;
-        }
-        respond(
-            conn,
-            reply_to,
-            Err(err(
-                code::METHOD_NOT_FOUND,
-                format!("unknown method {method:?}"),
-            )),
-        )
-        .await;
-        return;
-    }
-    let params = match obj.remove("params") {
-        None | Some(Value::Null) => json!({}),
-        Some(p) => p,
-    };
-    let request: Request = match serde_json::from_value(json!({"method": method, "params": params}))
-    {
+    let notification = envelope.id.is_none();
+    let request = match Request::parse(method, envelope.params) {
         Ok(r) => r,
-        Err(e) => {
-            if notification {
-                tracing::debug!("notification {method} with invalid params ignored: {e}");
-                return;
-            }
-            respond(
-                conn,
-                reply_to,
-                Err(err(
-                    code::INVALID_PARAMS,
-                    format!("invalid params for {method}: {e}"),
-                )),
-            )
-            .await;
-            return;
+        Err(e) if notification => {
+            return tracing::debug!("notification {method:?} ignored: {e}");
+        }
+        Err(e) => return conn.respond(&reply_to, &Err(e)).await,
+    };
+    // hello names the connection's owner: it is done before the next line is read.
+    let inline = matches!(request, Request::Hello(_));
+    let call = Call {
+        shared: shared.clone(),
+        conn: conn.clone(),
+        after_reply: Mutex::new(None),
+    };
+    let answer = async move {
+        let outcome = request.dispatch(&call).await;
+        if !notification {
+            call.conn.respond(&reply_to, &outcome).await;
+        }
+        if let Some(next) = call.take_after_reply() {
+            tokio::spawn(next);
         }
     };
-    // hello changes the connection's owner, so it runs before any later request.
-    if let Request::Hello(p) = request {
-        let result = handlers::hello(conn, p);
-        if id.is_some() {
-            respond(conn, reply_to, result).await;
-        }
-        return;
+    if inline {
+        answer.await;
+    } else {
+        tokio::spawn(answer);
     }
-    let shared = shared.clone();
-    let conn = conn.clone();
-    tokio::spawn(async move {
-        let result = handlers::handle(&shared, &conn, request).await;
-        if id.is_some() {
-            respond(&conn, reply_to, result).await;
-        }
-    });
 }

@@ -1,197 +1,234 @@
-//! One handler per request method.
+//! One handler per method: the daemon's side of [`Handlers`]. Each takes its method's params
+//! and returns its method's result, as `aside_protocol::rpc` defines them.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use aside_core::EngineError;
+use aside_core::{EngineError, ListQuery, Order};
 use aside_protocol::rpc::*;
-use aside_protocol::{CancelReason, OutputChunk, StartMode, PROTOCOL_VERSION};
-use serde::Serialize;
-use serde_json::Value;
+use aside_protocol::{CancelReason, Event, OutputChunk, StartMode, TaskRecord, PROTOCOL_VERSION};
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::connection::{err, Conn};
-use crate::Shared;
+use crate::connection::{Call, Conn};
 
-type Reply = Result<Value, RpcError>;
+/// Records one catch-up from the store returns at most, for a subscriber that fell behind.
+const CATCH_UP: usize = 100_000;
 
-fn ok<T: Serialize>(v: T) -> Reply {
-    serde_json::to_value(v).map_err(|e| err(code::INTERNAL, e.to_string()))
-}
-
-fn engine_err(e: EngineError) -> RpcError {
+pub(crate) fn engine_err(e: EngineError) -> RpcError {
     let code = match &e {
-        EngineError::UnknownTask(_) => code::UNKNOWN_TASK,
-        EngineError::AlreadyEnded { .. } => code::INVALID_STATE,
-        EngineError::BadSpec(_) | EngineError::TooManyTasks { .. } => code::BAD_SPEC,
-        EngineError::NotRetained { .. } => code::NOT_RETAINED,
-        EngineError::Store(_) | EngineError::Output(_) => code::STORAGE,
-        EngineError::ShuttingDown => code::SHUTTING_DOWN,
-        EngineError::Setup(_) => code::INTERNAL,
+        EngineError::UnknownTask(_) => ErrorCode::UnknownTask,
+        EngineError::AlreadyEnded { .. } => ErrorCode::InvalidState,
+        EngineError::BadSpec(_) | EngineError::TooManyTasks { .. } => ErrorCode::BadSpec,
+        EngineError::NotRetained { .. } => ErrorCode::NotRetained,
+        EngineError::Store(_) | EngineError::Output(_) => ErrorCode::Storage,
+        EngineError::ShuttingDown => ErrorCode::ShuttingDown,
+        EngineError::Setup(_) => ErrorCode::Internal,
     };
-    err(code, e.to_string())
+    RpcError::new(code, e.to_string())
 }
 
 fn major(v: &str) -> &str {
     v.split('.').next().unwrap_or(v)
 }
 
-pub(crate) fn hello(conn: &Conn, p: HelloParams) -> Reply {
-    if major(&p.protocol_version) != major(PROTOCOL_VERSION) {
-        return Err(err(
-            code::VERSION_MISMATCH,
-            format!(
-                "this daemon speaks protocol {PROTOCOL_VERSION}, the client {}; restart the daemon with the same aside version (aside daemon stop)",
-                p.protocol_version
-            ),
-        ));
-    }
-    if let Some(owner) = p.owner {
-        if owner.is_empty() || owner.len() > 256 {
-            return Err(err(code::INVALID_PARAMS, "an owner is 1 to 256 characters"));
+impl Handlers for Call {
+    async fn hello(&self, p: HelloParams) -> Result<HelloResult, RpcError> {
+        if major(&p.protocol_version) != major(PROTOCOL_VERSION) {
+            return Err(RpcError::new(
+                ErrorCode::VersionMismatch,
+                format!(
+                    "this daemon speaks protocol {PROTOCOL_VERSION}, the client {}; restart the daemon with the same aside version (aside daemon stop)",
+                    p.protocol_version
+                ),
+            ));
         }
-        *conn.owner.lock().unwrap_or_else(|p| p.into_inner()) = owner;
-    }
-    ok(HelloResult {
-        protocol_version: PROTOCOL_VERSION.into(),
-        daemon_version: env!("CARGO_PKG_VERSION").into(),
-        pid: std::process::id(),
-    })
-}
-
-pub(crate) async fn handle(shared: &Arc<Shared>, conn: &Arc<Conn>, request: Request) -> Reply {
-    let engine = &shared.engine;
-    match request {
-        Request::Hello(p) => hello(conn, p),
-        Request::DaemonStatus(_) => {
-            let (queued, running) = engine.counts();
-            ok(DaemonStatus {
-                pid: std::process::id(),
-                socket: shared.paths.socket().display().to_string(),
-                home: shared.paths.home.display().to_string(),
-                version: env!("CARGO_PKG_VERSION").into(),
-                protocol_version: PROTOCOL_VERSION.into(),
-                started_at: engine.started_at(),
-                queued,
-                running,
-            })
-        }
-        Request::DaemonShutdown(_) => {
-            let _ = shared.shutdown.send(true);
-            ok(Empty {})
-        }
-        Request::Start(p) => {
-            let foreground = p.spec.mode == StartMode::Foreground;
-            let started = engine
-                .start(&conn.owner(), p.spec)
-                .await
-                .map_err(engine_err)?;
-            if foreground && !started.deduplicated {
-                conn.foreground
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(started.task.id);
+        if let Some(owner) = p.owner {
+            if owner.is_empty() || owner.len() > 256 {
+                return Err(RpcError::new(
+                    ErrorCode::InvalidParams,
+                    "an owner is 1 to 256 characters",
+                ));
             }
-            ok(StartResult {
-                task: started.task,
-                deduplicated: started.deduplicated,
-            })
+            *self.conn.owner.lock().unwrap_or_else(|p| p.into_inner()) = owner;
         }
-        Request::Get(p) => ok(engine.get(p.id).map_err(engine_err)?),
-        Request::List(p) => {
-            let page = engine
-                .list(&aside_core::ListQuery {
-                    all: p.all,
-                    owner: None,
-                    cursor: p.cursor,
-                    order: match p.order {
-                        ListOrder::OldestFirst => aside_core::Order::OldestFirst,
-                        ListOrder::NewestFirst => aside_core::Order::NewestFirst,
-                    },
-                    limit: p.limit.map_or(1000, |l| l as usize),
-                })
-                .map_err(engine_err)?;
-            ok(ListResult {
-                tasks: page.tasks,
-                next_cursor: page.next_cursor,
-            })
+        Ok(HelloResult {
+            protocol_version: PROTOCOL_VERSION.into(),
+            daemon_version: env!("CARGO_PKG_VERSION").into(),
+            pid: std::process::id(),
+        })
+    }
+
+    async fn daemon_status(&self, _: Empty) -> Result<DaemonStatusResult, RpcError> {
+        let engine = &self.shared.engine;
+        let (queued, running) = engine.counts();
+        Ok(DaemonStatusResult {
+            pid: std::process::id(),
+            socket: self.shared.paths.socket().display().to_string(),
+            home: self.shared.paths.home.display().to_string(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            protocol_version: PROTOCOL_VERSION.into(),
+            started_at: engine.started_at(),
+            queued,
+            running,
+        })
+    }
+
+    async fn daemon_shutdown(&self, _: Empty) -> Result<Empty, RpcError> {
+        let _ = self.shared.shutdown.send(true);
+        Ok(Empty {})
+    }
+
+    async fn task_start(&self, p: StartParams) -> Result<StartResult, RpcError> {
+        let foreground = p.spec.mode == StartMode::Foreground;
+        let started = self
+            .shared
+            .engine
+            .start(&self.conn.owner(), p.spec)
+            .await
+            .map_err(engine_err)?;
+        if foreground && !started.deduplicated {
+            self.conn
+                .foreground
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(started.task.id);
         }
-        Request::Read(p) => {
-            let max = usize::try_from(p.max_bytes).unwrap_or(usize::MAX);
-            let wait = p.wait_ms.map(Duration::from_millis);
-            let r = engine
-                .read(p.id, p.after, max, wait, p.foreground)
-                .await
-                .map_err(engine_err)?;
-            let next = r.offset + r.data.len() as u64;
-            let task = (r.task.is_terminal() || r.task.detached).then_some(r.task.clone());
-            ok(ReadResult {
-                offset: r.offset,
-                chunk: OutputChunk::encode(&r.data),
-                next,
-                total: r.total,
-                eof: r.eof,
-                detached: r.task.detached,
-                task,
-            })
-        }
-        Request::Wait(p) => {
-            let timeout = p.timeout_ms.map(Duration::from_millis);
-            let (tasks, done) = engine.wait(&p.ids, timeout).await.map_err(engine_err)?;
-            ok(WaitResult { tasks, done })
-        }
-        Request::Stop(p) => {
-            let reason = CancelReason::UserStop { message: p.message };
-            let tasks = engine
-                .stop(&p.ids, &conn.owner(), reason)
-                .await
-                .map_err(engine_err)?;
-            ok(ListResult {
-                tasks,
-                next_cursor: None,
-            })
-        }
-        Request::Detach(p) => ok(engine.detach(p.id).map_err(engine_err)?),
-        Request::Clean(p) => {
-            let removed = engine
-                .clean(p.older_than_ms.map(Duration::from_millis))
-                .await
-                .map_err(engine_err)?;
-            ok(CleanResult { removed })
-        }
-        Request::Subscribe(p) => {
-            let (backlog, rx, latest) = engine.subscribe(p.after).map_err(engine_err)?;
-            let conn = conn.clone();
-            let engine = engine.clone();
-            let after = p.after.unwrap_or(latest);
-            tokio::spawn(forward_events(engine, conn, backlog, rx, after));
-            ok(SubscribeResult { latest_seq: latest })
-        }
-        Request::TakeNotifications(_) => ok(NotificationsResult {
-            notifications: engine
-                .take_notifications(&conn.owner())
-                .await
-                .map_err(engine_err)?,
-        }),
-        Request::ToolsList(p) => ok(crate::tools::list(shared, p)?),
-        Request::ToolsCall(p) => ok(crate::tools::call(shared, conn, *p).await?),
-        Request::ToolsCancel(p) => ok(crate::tools::cancel(conn, p)?),
+        Ok(StartResult {
+            task: started.task,
+            deduplicated: started.deduplicated,
+        })
+    }
+
+    async fn task_get(&self, p: IdParams) -> Result<TaskRecord, RpcError> {
+        self.shared.engine.get(p.id).map_err(engine_err)
+    }
+
+    async fn task_list(&self, p: ListParams) -> Result<ListResult, RpcError> {
+        let query = ListQuery {
+            all: p.all,
+            owner: None,
+            cursor: p.cursor,
+            order: match p.order {
+                ListOrder::OldestFirst => Order::OldestFirst,
+                ListOrder::NewestFirst => Order::NewestFirst,
+            },
+            limit: p.limit.map_or(ListQuery::default().limit, |l| l as usize),
+        };
+        let page = self.shared.engine.list(&query).map_err(engine_err)?;
+        Ok(ListResult {
+            tasks: page.tasks,
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    async fn task_read(&self, p: ReadParams) -> Result<ReadResult, RpcError> {
+        let max = usize::try_from(p.max_bytes).unwrap_or(usize::MAX);
+        let wait = p.wait_ms.map(Duration::from_millis);
+        let r = self
+            .shared
+            .engine
+            .read(p.id, p.after, max, wait, p.foreground)
+            .await
+            .map_err(engine_err)?;
+        let next = r.offset + r.data.len() as u64;
+        let detached = r.task.detached;
+        let task = (r.task.is_terminal() || detached).then_some(r.task);
+        Ok(ReadResult {
+            offset: r.offset,
+            chunk: OutputChunk::encode(&r.data),
+            next,
+            total: r.total,
+            eof: r.eof,
+            detached,
+            task,
+        })
+    }
+
+    async fn task_wait(&self, p: WaitParams) -> Result<WaitResult, RpcError> {
+        let timeout = p.timeout_ms.map(Duration::from_millis);
+        let (tasks, done) = self
+            .shared
+            .engine
+            .wait(&p.ids, timeout)
+            .await
+            .map_err(engine_err)?;
+        Ok(WaitResult { tasks, done })
+    }
+
+    async fn task_stop(&self, p: StopParams) -> Result<StopResult, RpcError> {
+        let reason = CancelReason::UserStop { message: p.message };
+        let tasks = self
+            .shared
+            .engine
+            .stop(&p.ids, &self.conn.owner(), reason)
+            .await
+            .map_err(engine_err)?;
+        Ok(StopResult { tasks })
+    }
+
+    async fn task_detach(&self, p: IdParams) -> Result<TaskRecord, RpcError> {
+        self.shared.engine.detach(p.id).map_err(engine_err)
+    }
+
+    async fn task_clean(&self, p: CleanParams) -> Result<CleanResult, RpcError> {
+        let removed = self
+            .shared
+            .engine
+            .clean(p.older_than_ms.map(Duration::from_millis))
+            .await
+            .map_err(engine_err)?;
+        Ok(CleanResult { removed })
+    }
+
+    async fn events_subscribe(&self, p: SubscribeParams) -> Result<SubscribeResult, RpcError> {
+        let engine = self.shared.engine.clone();
+        let (backlog, rx, latest) = engine.subscribe(p.after).map_err(engine_err)?;
+        let after = p.after.unwrap_or(latest);
+        // The stream starts once this answer is queued: the answer comes first.
+        self.after_reply(Box::pin(forward_events(
+            engine,
+            self.conn.clone(),
+            backlog,
+            rx,
+            after,
+        )));
+        Ok(SubscribeResult { latest_seq: latest })
+    }
+
+    async fn notifications_take(&self, _: Empty) -> Result<NotificationsResult, RpcError> {
+        let notifications = self
+            .shared
+            .engine
+            .take_notifications(&self.conn.owner())
+            .await
+            .map_err(engine_err)?;
+        Ok(NotificationsResult { notifications })
+    }
+
+    async fn tools_list(&self, p: ToolsListParams) -> Result<ToolsListResult, RpcError> {
+        crate::tools::list(&self.shared, p)
+    }
+
+    async fn tools_call(&self, p: ToolCallParams) -> Result<ToolCallResult, RpcError> {
+        crate::tools::call(&self.shared, &self.conn, p).await
+    }
+
+    async fn tools_cancel(&self, p: ToolCancelParams) -> Result<Empty, RpcError> {
+        crate::tools::cancel(&self.conn, p)
     }
 }
 
 /// Sends the backlog, then live events, each once and in order, until the client goes.
 async fn forward_events(
     engine: aside_core::Engine,
-    conn: Arc<Conn>,
-    backlog: Vec<aside_protocol::Event>,
-    mut rx: tokio::sync::broadcast::Receiver<aside_protocol::Event>,
+    conn: std::sync::Arc<Conn>,
+    backlog: Vec<Event>,
+    mut rx: broadcast::Receiver<Event>,
     mut last: u64,
 ) {
-    // Give the subscribe response a head start so it arrives before the first event.
-    tokio::task::yield_now().await;
-    let send = |conn: Arc<Conn>, event: aside_protocol::Event| async move {
-        let params = serde_json::to_value(EventMessage { event }).unwrap_or(Value::Null);
-        conn.notify("event", params).await
+    let send = |conn: std::sync::Arc<Conn>, event: Event| async move {
+        conn.notify(EVENT_NOTIFICATION, &EventMessage { event })
+            .await
     };
     for event in backlog {
         last = last.max(event.seq);
@@ -215,7 +252,7 @@ async fn forward_events(
             }
             Err(RecvError::Lagged(_)) => {
                 // Fell behind the live stream: catch up from the store.
-                let Ok(missed) = engine.events_after(last, 100_000) else {
+                let Ok(missed) = engine.events_after(last, CATCH_UP) else {
                     return;
                 };
                 for event in missed {

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use aside_agent::project::{self, project_config, project_root};
 use aside_agent::tools::{self, ToolContext};
 use aside_protocol::rpc::{
-    code, Empty, RpcError, ToolCallParams, ToolCallResult, ToolCancelParams, ToolInfo,
+    Empty, ErrorCode, RpcError, ToolCallParams, ToolCallResult, ToolCancelParams, ToolInfo,
     ToolsListParams, ToolsListResult,
 };
 use aside_protocol::CancelReason;
 use tokio::sync::watch;
 
-use crate::connection::{err, Conn};
+use crate::connection::Conn;
 use crate::Shared;
 
 fn workdir(cwd: Option<String>) -> Result<PathBuf, RpcError> {
@@ -23,8 +23,8 @@ fn workdir(cwd: Option<String>) -> Result<PathBuf, RpcError> {
         None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
     };
     if !dir.is_absolute() || !dir.is_dir() {
-        return Err(err(
-            code::INVALID_PARAMS,
+        return Err(RpcError::new(
+            ErrorCode::InvalidParams,
             format!(
                 "the working directory {} is not an existing absolute directory",
                 dir.display()
@@ -37,14 +37,14 @@ fn workdir(cwd: Option<String>) -> Result<PathBuf, RpcError> {
 pub(crate) fn list(shared: &Shared, p: ToolsListParams) -> Result<ToolsListResult, RpcError> {
     let cwd = workdir(p.cwd)?;
     let config = project_config(shared.engine.config(), &project_root(&cwd))
-        .map_err(|e| err(code::BAD_SPEC, e))?;
+        .map_err(|e| RpcError::new(ErrorCode::BadSpec, e))?;
     let names: Vec<&str> = match &p.names {
         Some(n) => n.iter().map(String::as_str).collect(),
         None => tools::ALL.to_vec(),
     };
     if let Some(unknown) = names.iter().find(|n| !tools::ALL.contains(n)) {
-        return Err(err(
-            code::INVALID_PARAMS,
+        return Err(RpcError::new(
+            ErrorCode::InvalidParams,
             format!("there is no tool named {unknown:?}"),
         ));
     }
@@ -71,7 +71,7 @@ pub(crate) async fn call(
     let _registered = Registered::new(conn, p.call_id.clone(), cancel_tx.clone());
     let cwd = workdir(p.cwd)?;
     let (found, catalog) = project::load(engine.config(), &cwd).await;
-    let config = found.map_err(|e| err(code::BAD_SPEC, e))?;
+    let config = found.map_err(|e| RpcError::new(ErrorCode::BadSpec, e))?;
     let owner = conn.owner();
     let ctx = ToolContext {
         engine: engine.clone(),

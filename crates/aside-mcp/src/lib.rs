@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 
 use aside_client::Client;
 use aside_protocol::rpc::{
-    EventMessage, IdParams, ListParams, ListResult, StopParams, SubscribeParams, SubscribeResult,
-    ToolCallParams, ToolCallResult, ToolCancelParams, ToolsListParams, ToolsListResult,
+    method, IdParams, ListParams, StopParams, SubscribeParams, ToolCallParams, ToolCancelParams,
+    ToolsListParams,
 };
-use aside_protocol::{EventKind, TaskRecord};
+use aside_protocol::EventKind;
 // Logging notifications are deprecated by the newest MCP revision (SEP-2577), but the
 // protocol versions clients speak today still carry them, and they are how an idle host
 // learns that a background task ended.
@@ -85,15 +85,12 @@ impl Server {
         let reason = reason
             .filter(|r| !r.trim().is_empty())
             .unwrap_or_else(|| "cancelled by the MCP client".into());
-        let _: Result<Value, _> = self
+        let _ = self
             .client
-            .call(
-                "tools.cancel",
-                ToolCancelParams {
-                    call_id,
-                    reason: Some(reason),
-                },
-            )
+            .request::<method::ToolsCancel>(ToolCancelParams {
+                call_id,
+                reason: Some(reason),
+            })
             .await;
     }
 }
@@ -108,14 +105,11 @@ pub async fn serve(client: Client, owner: String, options: Options) -> Result<()
     if options.file_tools {
         names.extend(FILE_TOOLS.iter().map(|s| s.to_string()));
     }
-    let listed: ToolsListResult = client
-        .call(
-            "tools.list",
-            ToolsListParams {
-                names: Some(names),
-                cwd: Some(options.cwd.clone()),
-            },
-        )
+    let listed = client
+        .request::<method::ToolsList>(ToolsListParams {
+            names: Some(names),
+            cwd: Some(options.cwd.clone()),
+        })
         .await?;
     let tools = listed
         .tools
@@ -142,8 +136,8 @@ pub async fn serve(client: Client, owner: String, options: Options) -> Result<()
         held: Mutex::new(Vec::new()),
         running: Mutex::new(Default::default()),
     });
-    let _: SubscribeResult = client
-        .call("events.subscribe", SubscribeParams { after: None })
+    client
+        .request::<method::EventsSubscribe>(SubscribeParams { after: None })
         .await?;
     let announcer = tokio::spawn(announce_endings(server.clone()));
     let running = Handler(server.clone())
@@ -153,7 +147,9 @@ pub async fn serve(client: Client, owner: String, options: Options) -> Result<()
     let _ = running.waiting().await;
     announcer.abort();
     if options.stop_on_exit {
-        let live: ListResult = client.call("task.list", ListParams::default()).await?;
+        let live = client
+            .request::<method::TaskList>(ListParams::default())
+            .await?;
         let ids: Vec<_> = live
             .tasks
             .iter()
@@ -161,14 +157,11 @@ pub async fn serve(client: Client, owner: String, options: Options) -> Result<()
             .map(|t| t.id)
             .collect();
         if !ids.is_empty() {
-            let _: ListResult = client
-                .call(
-                    "task.stop",
-                    StopParams {
-                        ids,
-                        message: Some("the MCP client went away".into()),
-                    },
-                )
+            client
+                .request::<method::TaskStop>(StopParams {
+                    ids,
+                    message: Some("the MCP client went away".into()),
+                })
                 .await?;
         }
     }
@@ -179,24 +172,13 @@ pub async fn serve(client: Client, owner: String, options: Options) -> Result<()
 /// itself stays pending for the next tool result.
 #[allow(deprecated)]
 async fn announce_endings(server: Arc<Server>) {
-    while let Some((method, params)) = server.client.next_notification().await {
-        if method != "event" {
-            continue;
-        }
-        let Ok(msg) = serde_json::from_value::<EventMessage>(params) else {
-            continue;
-        };
-        if !msg.event.detached || !matches!(msg.event.kind, EventKind::Finished { .. }) {
+    while let Some(event) = server.client.next_event().await {
+        if !event.detached || !matches!(event.kind, EventKind::Finished { .. }) {
             continue;
         }
         let Ok(task) = server
             .client
-            .call::<_, TaskRecord>(
-                "task.get",
-                IdParams {
-                    id: msg.event.task_id,
-                },
-            )
+            .request::<method::TaskGet>(IdParams { id: event.task_id })
             .await
         else {
             continue;
@@ -274,7 +256,7 @@ impl Handler {
         if let Ok(mut r) = s.running.lock() {
             r.insert(key.clone(), call_id.clone());
         }
-        let call = s.client.call::<_, ToolCallResult>("tools.call", params);
+        let call = s.client.request::<method::ToolsCall>(params);
         tokio::pin!(call);
         let result = tokio::select! {
             r = &mut call => r,

@@ -1,7 +1,7 @@
 //! `aside agent` and `aside exec`: agent tasks from the command line.
 
 use aside_client::Client;
-use aside_protocol::rpc::{IdParams, ReadParams, ReadResult, StartParams, StartResult};
+use aside_protocol::rpc::{method, IdParams, ReadParams, ReadResult, StartParams, StartResult};
 use aside_protocol::{Limit, StartMode, TaskKind, TaskRecord, TaskSpec};
 
 use crate::cli::{AgentArgs, ExecArgs};
@@ -57,7 +57,9 @@ pub async fn agent(ctx: &Context, a: AgentArgs) -> anyhow::Result<i32> {
         StartMode::Foreground
     };
     let client = ctx.client().await?;
-    let started: StartResult = client.call("task.start", StartParams { spec }).await?;
+    let started: StartResult = client
+        .request::<method::TaskStart>(StartParams { spec })
+        .await?;
     let task = started.task;
     if background {
         if a.json {
@@ -76,7 +78,9 @@ pub async fn exec(ctx: &Context, a: ExecArgs) -> anyhow::Result<i32> {
     spec.wait = Some(Limit::NONE);
     spec.timeout = connect::parse_opt_limit(a.timeout.as_deref(), "timeout")?;
     let client = ctx.client().await?;
-    let started: StartResult = client.call("task.start", StartParams { spec }).await?;
+    let started: StartResult = client
+        .request::<method::TaskStart>(StartParams { spec })
+        .await?;
     if !a.json {
         return follow(&client, started.task).await;
     }
@@ -95,16 +99,13 @@ async fn json_lines(client: &Client, task: TaskRecord) -> anyhow::Result<i32> {
     );
     loop {
         let r: ReadResult = client
-            .call(
-                "task.read",
-                ReadParams {
-                    id,
-                    after,
-                    max_bytes: 1 << 20,
-                    wait_ms: Some(1000),
-                    foreground: true,
-                },
-            )
+            .request::<method::TaskRead>(ReadParams {
+                id,
+                after,
+                max_bytes: 1 << 20,
+                wait_ms: Some(1000),
+                foreground: true,
+            })
             .await?;
         let data = r.chunk.decode()?;
         if !data.is_empty() {
@@ -113,7 +114,7 @@ async fn json_lines(client: &Client, task: TaskRecord) -> anyhow::Result<i32> {
         after = r.next;
         let record: TaskRecord = match r.task {
             Some(t) => t,
-            None => client.call("task.get", IdParams { id }).await?,
+            None => client.request::<method::TaskGet>(IdParams { id }).await?,
         };
         if record.progress != last_progress {
             last_progress = record.progress.clone();

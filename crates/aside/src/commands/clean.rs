@@ -1,6 +1,6 @@
 //! `aside clean`: remove finished tasks and their logs.
 
-use aside_protocol::rpc::{CleanParams, CleanResult};
+use aside_protocol::rpc::{method, CleanParams, CleanResult};
 
 use crate::cli::CleanArgs;
 use crate::connect::{self, Context};
@@ -13,12 +13,9 @@ pub async fn run(ctx: &Context, a: CleanArgs) -> anyhow::Result<i32> {
         .transpose()?;
     let client = ctx.client().await?;
     let r: CleanResult = client
-        .call(
-            "task.clean",
-            CleanParams {
-                older_than_ms: older.map(|d| d.as_millis() as u64),
-            },
-        )
+        .request::<method::TaskClean>(CleanParams {
+            older_than_ms: older.map(|d| d.as_millis() as u64),
+        })
         .await?;
     println!(
         "removed {} finished task{}",

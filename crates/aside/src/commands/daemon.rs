@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use aside_core::{Config, Paths};
-use aside_protocol::rpc::{DaemonStatus, Empty};
+use aside_protocol::rpc::{method, DaemonStatusResult, Empty};
 
 use crate::cli::{DaemonAction, DaemonArgs};
 use crate::connect::Context;
@@ -22,7 +22,7 @@ pub async fn run(ctx: &Context, a: DaemonArgs) -> anyhow::Result<i32> {
                 return Ok(0);
             };
             let pid = client.daemon.pid;
-            match client.call::<_, Empty>("daemon.shutdown", Empty {}).await {
+            match client.request::<method::DaemonShutdown>(Empty {}).await {
                 Ok(_) => {}
                 // A daemon shutting down may close the connection before its answer is
                 // out: that is the stop we asked for. Whether it ended is checked below.
@@ -43,7 +43,8 @@ pub async fn run(ctx: &Context, a: DaemonArgs) -> anyhow::Result<i32> {
         }
         DaemonAction::Status { json } => match ctx.existing_client().await {
             Ok(client) => {
-                let s: DaemonStatus = client.call("daemon.status", Empty {}).await?;
+                let s: DaemonStatusResult =
+                    client.request::<method::DaemonStatus>(Empty {}).await?;
                 if json {
                     let mut v = serde_json::to_value(&s)?;
                     v["alive"] = true.into();

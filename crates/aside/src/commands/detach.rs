@@ -1,6 +1,6 @@
 //! `aside detach`: a foreground task goes on in the background.
 
-use aside_protocol::rpc::IdParams;
+use aside_protocol::rpc::{method, IdParams};
 use aside_protocol::TaskRecord;
 
 use crate::cli::IdArg;
@@ -9,7 +9,9 @@ use crate::connect::{self, Context};
 pub async fn run(ctx: &Context, a: IdArg) -> anyhow::Result<i32> {
     let id = connect::parse_id(&a.id)?;
     let client = ctx.client().await?;
-    let t: TaskRecord = client.call("task.detach", IdParams { id }).await?;
+    let t: TaskRecord = client
+        .request::<method::TaskDetach>(IdParams { id })
+        .await?;
     println!(
         "task {} runs in the background; follow it with: aside logs -f {}",
         t.id, t.id

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use aside_client::Client;
-use aside_protocol::rpc::{IdParams, ReadParams, ReadResult};
+use aside_protocol::rpc::{method, IdParams, ReadParams, ReadResult};
 use aside_protocol::{TaskId, TaskRecord};
 
 use crate::cli::LogsArgs;
@@ -17,7 +17,7 @@ pub async fn run(ctx: &Context, a: LogsArgs) -> anyhow::Result<i32> {
     }
     let id = connect::parse_id(&a.id)?;
     let client = ctx.client().await?;
-    let task: TaskRecord = client.call("task.get", IdParams { id }).await?;
+    let task: TaskRecord = client.request::<method::TaskGet>(IdParams { id }).await?;
     let mut after = match a.tail {
         Some(n) => tail_offset(&client, id, task.output_bytes, n).await?,
         None => 0,
@@ -25,16 +25,13 @@ pub async fn run(ctx: &Context, a: LogsArgs) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
     loop {
         let r: ReadResult = client
-            .call(
-                "task.read",
-                ReadParams {
-                    id,
-                    after,
-                    max_bytes: CHUNK,
-                    wait_ms: a.follow.then_some(30_000),
-                    foreground: false,
-                },
-            )
+            .request::<method::TaskRead>(ReadParams {
+                id,
+                after,
+                max_bytes: CHUNK,
+                wait_ms: a.follow.then_some(30_000),
+                foreground: false,
+            })
             .await?;
         let data = r.chunk.decode()?;
         if out.write_all(&data).and_then(|_| out.flush()).is_err() {
@@ -76,16 +73,13 @@ async fn tail_offset(client: &Client, id: TaskId, total: u64, lines: usize) -> a
     loop {
         let start = total.saturating_sub(window);
         let r: ReadResult = client
-            .call(
-                "task.read",
-                ReadParams {
-                    id,
-                    after: start,
-                    max_bytes: total - start,
-                    wait_ms: None,
-                    foreground: false,
-                },
-            )
+            .request::<method::TaskRead>(ReadParams {
+                id,
+                after: start,
+                max_bytes: total - start,
+                wait_ms: None,
+                foreground: false,
+            })
             .await?;
         let data = r.chunk.decode()?;
         // A trailing newline ends the last line; it does not start another.

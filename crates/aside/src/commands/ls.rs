@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use aside_client::Client;
-use aside_protocol::rpc::{Empty, ListOrder, ListParams, ListResult, NotificationsResult};
+use aside_protocol::rpc::{method, Empty, ListOrder, ListParams, ListResult, NotificationsResult};
 use aside_protocol::{TaskId, TaskRecord};
 
 use crate::cli::LsArgs;
@@ -18,7 +18,9 @@ const PAGE: u32 = 500;
 pub async fn run(ctx: &Context, a: LsArgs) -> anyhow::Result<i32> {
     let client = ctx.client().await?;
     // Showing a finished task here is how its notification reaches a person: taken once.
-    let notes: NotificationsResult = client.call("notifications.take", Empty {}).await?;
+    let notes: NotificationsResult = client
+        .request::<method::NotificationsTake>(Empty {})
+        .await?;
     let unseen: BTreeMap<TaskId, TaskRecord> = notes
         .notifications
         .into_iter()
@@ -97,7 +99,7 @@ async fn page(
         cursor,
         order,
     };
-    Ok(client.call("task.list", params).await?)
+    Ok(client.request::<method::TaskList>(params).await?)
 }
 
 /// Rows as they come: a table for people, or one JSON array.

@@ -5,9 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use aside_client::Client;
-use aside_protocol::rpc::{
-    IdParams, ListResult, ReadParams, ReadResult, StartParams, StartResult, StopParams,
-};
+use aside_protocol::rpc::{method, IdParams, ReadParams, StartParams, StartResult, StopParams};
 use aside_protocol::{ShellCommand, StartMode, TaskRecord, TaskSpec};
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -22,7 +20,9 @@ const READ_BYTES: u64 = 1 << 20;
 pub async fn run(ctx: &Context, a: RunArgs) -> anyhow::Result<i32> {
     let spec = build_spec(&a)?;
     let client = ctx.client().await?;
-    let started: StartResult = client.call("task.start", StartParams { spec }).await?;
+    let started: StartResult = client
+        .request::<method::TaskStart>(StartParams { spec })
+        .await?;
     let task = started.task;
     if a.bg {
         if a.json {
@@ -100,22 +100,19 @@ pub async fn follow(client: &Client, task: TaskRecord) -> anyhow::Result<i32> {
     let mut after = 0u64;
     let mut stopping = false;
     loop {
-        let read = client.call::<_, ReadResult>(
-            "task.read",
-            ReadParams {
-                id,
-                after,
-                max_bytes: READ_BYTES,
-                wait_ms: Some(60_000),
-                foreground: true,
-            },
-        );
+        let read = client.request::<method::TaskRead>(ReadParams {
+            id,
+            after,
+            max_bytes: READ_BYTES,
+            wait_ms: Some(60_000),
+            foreground: true,
+        });
         let r = tokio::select! {
             r = read => r?,
             _ = sigint.recv() => {
                 if !stopping {
                     stopping = true;
-                    let _: ListResult = client.call("task.stop", StopParams {
+                    let _ = client.request::<method::TaskStop>(StopParams {
                         ids: vec![id],
                         message: Some("interrupted (Ctrl+C)".into()),
                     }).await?;
@@ -123,7 +120,7 @@ pub async fn follow(client: &Client, task: TaskRecord) -> anyhow::Result<i32> {
                 continue;
             }
             _ = sigtstp.recv() => {
-                let _: TaskRecord = client.call("task.detach", IdParams { id }).await?;
+                let _: TaskRecord = client.request::<method::TaskDetach>(IdParams { id }).await?;
                 continue;
             }
         };
@@ -135,21 +132,18 @@ pub async fn follow(client: &Client, task: TaskRecord) -> anyhow::Result<i32> {
                 .is_err()
         {
             // Nobody reads our output any more: stop the task, as a pipe would.
-            let _: ListResult = client
-                .call(
-                    "task.stop",
-                    StopParams {
-                        ids: vec![id],
-                        message: Some("the reader of its output went away".into()),
-                    },
-                )
+            let _ = client
+                .request::<method::TaskStop>(StopParams {
+                    ids: vec![id],
+                    message: Some("the reader of its output went away".into()),
+                })
                 .await?;
             return Ok(128 + libc::SIGPIPE);
         }
         after = r.next;
         if let Some(t) = r.task {
             if t.is_terminal() && r.eof {
-                report_end(&t);
+                report_end(&t, stopping);
                 return Ok(exit::for_state(&t.state));
             }
             if t.detached && !t.is_terminal() {
@@ -162,7 +156,8 @@ pub async fn follow(client: &Client, task: TaskRecord) -> anyhow::Result<i32> {
     }
 }
 
-fn report_end(t: &TaskRecord) {
+/// Says how the task ended, unless its output or the person who stopped it already did.
+fn report_end(t: &TaskRecord, stopped_here: bool) {
     use aside_protocol::{Failure, TaskState};
     match &t.state {
         TaskState::Failed {
@@ -170,10 +165,8 @@ fn report_end(t: &TaskRecord) {
             ..
         }
         | TaskState::Succeeded { .. } => {}
-        TaskState::Cancelled {
-            reason: aside_protocol::CancelReason::UserStop { message: Some(m) },
-            ..
-        } if m.contains("Ctrl+C") => {}
+        // Ctrl+C here: the person knows.
+        TaskState::Cancelled { .. } if stopped_here => {}
         other => eprintln!("aside: task {} {}", t.id, other.describe()),
     }
 }

@@ -1,6 +1,6 @@
 //! `aside stop`: stop tasks with their whole process tree.
 
-use aside_protocol::rpc::{ListResult, StopParams};
+use aside_protocol::rpc::{method, StopParams};
 
 use crate::cli::StopArgs;
 use crate::connect::{self, Context};
@@ -9,14 +9,11 @@ use crate::render;
 pub async fn run(ctx: &Context, a: StopArgs) -> anyhow::Result<i32> {
     let ids = connect::parse_ids(&a.ids)?;
     let client = ctx.client().await?;
-    let r: ListResult = client
-        .call(
-            "task.stop",
-            StopParams {
-                ids,
-                message: a.reason,
-            },
-        )
+    let r = client
+        .request::<method::TaskStop>(StopParams {
+            ids,
+            message: a.reason,
+        })
         .await?;
     if a.json {
         render::print_json(&r.tasks)?;

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use aside_protocol::rpc::{WaitParams, WaitResult};
+use aside_protocol::rpc::{method, WaitParams, WaitResult};
 
 use crate::cli::WaitArgs;
 use crate::connect::{self, Context};
@@ -22,13 +22,10 @@ pub async fn run(ctx: &Context, a: WaitArgs) -> anyhow::Result<i32> {
         // The daemon caps one wait at 10 minutes; without --timeout, ask again.
         let chunk = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let r: WaitResult = client
-            .call(
-                "task.wait",
-                WaitParams {
-                    ids: ids.clone(),
-                    timeout_ms: chunk.map(|c| c.as_millis() as u64),
-                },
-            )
+            .request::<method::TaskWait>(WaitParams {
+                ids: ids.clone(),
+                timeout_ms: chunk.map(|c| c.as_millis() as u64),
+            })
             .await?;
         let expired = deadline.is_some_and(|d| Instant::now() >= d);
         if !r.done && !expired {

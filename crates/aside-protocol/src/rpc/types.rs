@@ -1,94 +1,9 @@
-//! The daemon's JSON-RPC 2.0 methods: newline-delimited JSON on a Unix socket.
-//!
-//! A request is `{"jsonrpc":"2.0","id":N,"method":M,"params":P}`; [`Request`] lists every
-//! method with its params, and each params type names its result type.
+//! The params and results of the daemon's methods.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{Event, Notification, OutputChunk, TaskId, TaskRecord, TaskSpec, Timestamp};
-
-/// The largest request line the daemon reads, in bytes.
-pub const MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
-
-/// Every request, tagged by method name.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "method", content = "params")]
-pub enum Request {
-    /// Must be the first request on a connection. Result: [`HelloResult`].
-    #[serde(rename = "hello")]
-    Hello(HelloParams),
-    /// Result: [`DaemonStatus`].
-    #[serde(rename = "daemon.status")]
-    DaemonStatus(Empty),
-    /// Stops running tasks (cancelled, reason shutdown) and exits. Result: [`Empty`].
-    #[serde(rename = "daemon.shutdown")]
-    DaemonShutdown(Empty),
-    /// Result: [`StartResult`].
-    #[serde(rename = "task.start")]
-    Start(Box<StartParams>),
-    /// Result: [`TaskRecord`].
-    #[serde(rename = "task.get")]
-    Get(IdParams),
-    /// Result: [`ListResult`].
-    #[serde(rename = "task.list")]
-    List(ListParams),
-    /// Result: [`ReadResult`].
-    #[serde(rename = "task.read")]
-    Read(ReadParams),
-    /// Result: [`WaitResult`].
-    #[serde(rename = "task.wait")]
-    Wait(WaitParams),
-    /// Result: [`ListResult`] with the terminal records.
-    #[serde(rename = "task.stop")]
-    Stop(StopParams),
-    /// Result: [`TaskRecord`].
-    #[serde(rename = "task.detach")]
-    Detach(IdParams),
-    /// Result: [`CleanResult`].
-    #[serde(rename = "task.clean")]
-    Clean(CleanParams),
-    /// Result: [`SubscribeResult`]; then `event` notifications carrying an [`Event`].
-    #[serde(rename = "events.subscribe")]
-    Subscribe(SubscribeParams),
-    /// Result: [`NotificationsResult`].
-    #[serde(rename = "notifications.take")]
-    TakeNotifications(Empty),
-    /// The agent tool registry's tools, with descriptions from the effective settings.
-    /// Result: [`ToolsListResult`].
-    #[serde(rename = "tools.list")]
-    ToolsList(ToolsListParams),
-    /// Calls a tool for this connection's owner; the result ends with the owner's pending
-    /// notifications. Result: [`ToolCallResult`].
-    #[serde(rename = "tools.call")]
-    ToolsCall(Box<ToolCallParams>),
-    /// Cancels a running `tools.call`: a task it waits on in the foreground is stopped with
-    /// the reason. Result: [`Empty`].
-    #[serde(rename = "tools.cancel")]
-    ToolsCancel(ToolCancelParams),
-}
-
-impl Request {
-    /// Every method name, to tell an unknown method from bad params.
-    pub const METHODS: &'static [&'static str] = &[
-        "hello",
-        "daemon.status",
-        "daemon.shutdown",
-        "task.start",
-        "task.get",
-        "task.list",
-        "task.read",
-        "task.wait",
-        "task.stop",
-        "task.detach",
-        "task.clean",
-        "events.subscribe",
-        "notifications.take",
-        "tools.list",
-        "tools.call",
-        "tools.cancel",
-    ];
-}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -111,7 +26,7 @@ pub struct HelloResult {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct DaemonStatus {
+pub struct DaemonStatusResult {
     pub pid: u32,
     pub socket: String,
     pub home: String,
@@ -231,6 +146,12 @@ pub struct WaitResult {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct StopResult {
+    /// The terminal records, in request order.
+    pub tasks: Vec<TaskRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct StopParams {
     pub ids: Vec<TaskId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -333,93 +254,4 @@ pub struct NotificationsResult {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct EventMessage {
     pub event: Event,
-}
-
-/// A JSON-RPC error object.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, thiserror::Error)]
-#[error("{message}")]
-pub struct RpcError {
-    pub code: i64,
-    pub message: String,
-}
-
-/// Error codes beyond JSON-RPC's own.
-pub mod code {
-    pub const PARSE_ERROR: i64 = -32700;
-    pub const INVALID_REQUEST: i64 = -32600;
-    pub const METHOD_NOT_FOUND: i64 = -32601;
-    pub const INVALID_PARAMS: i64 = -32602;
-    pub const INTERNAL: i64 = -32603;
-    /// No task has that id.
-    pub const UNKNOWN_TASK: i64 = -32001;
-    /// The task is not in a state that allows the request.
-    pub const INVALID_STATE: i64 = -32002;
-    /// The task spec was refused (missing cwd, unknown group limit, bad duration, ...).
-    pub const BAD_SPEC: i64 = -32003;
-    /// The output asked for is not kept.
-    pub const NOT_RETAINED: i64 = -32004;
-    /// The client's protocol version is not supported.
-    pub const VERSION_MISMATCH: i64 = -32005;
-    /// Storage failed (disk full, ...).
-    pub const STORAGE: i64 = -32006;
-    /// The daemon is shutting down.
-    pub const SHUTTING_DOWN: i64 = -32007;
-}
-
-/// Root of the published JSON Schema.
-#[derive(JsonSchema)]
-#[allow(dead_code)]
-pub struct Protocol {
-    pub protocol_version: String,
-    pub request: Request,
-    pub results: Results,
-    pub error: RpcError,
-    /// `params` of the `event` notification.
-    pub event: EventMessage,
-}
-
-/// Every result type, for the schema.
-#[derive(JsonSchema)]
-#[serde(untagged)]
-#[allow(dead_code)]
-pub enum Results {
-    Hello(HelloResult),
-    Status(DaemonStatus),
-    Start(StartResult),
-    Record(TaskRecord),
-    List(ListResult),
-    Read(ReadResult),
-    Wait(WaitResult),
-    Clean(CleanResult),
-    Subscribe(SubscribeResult),
-    Notifications(NotificationsResult),
-    Tools(ToolsListResult),
-    ToolCall(ToolCallResult),
-    Empty(Empty),
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn methods_list_matches_enum() {
-        for m in Request::METHODS {
-            let v = serde_json::json!({"method": m, "params": {}});
-            let err = serde_json::from_value::<Request>(v)
-                .err()
-                .map(|e| e.to_string());
-            if let Some(e) = err {
-                assert!(!e.contains("unknown variant"), "{m}: {e}");
-            }
-        }
-    }
-
-    #[test]
-    fn schema_mentions_every_method() {
-        let s = crate::schema().to_string();
-        for m in Request::METHODS {
-            assert!(s.contains(&format!("\"{m}\"")), "{m} missing from schema");
-        }
-    }
 }
