@@ -15,7 +15,7 @@ pub use task::{
     valid_session_id, AgentProgress, CancelReason, Failure, Limit, OutputChunk, ShellCommand,
     StartMode, TaskKind, TaskRecord, TaskSpec, TaskState,
 };
-pub use time::Timestamp;
+pub use time::{format_duration, Timestamp};
 
 /// Version of the JSON-RPC protocol. A client and a daemon whose major versions differ refuse
 /// to talk; minor versions only add optional fields and methods.

@@ -244,7 +244,7 @@ impl std::fmt::Display for CancelReason {
             CancelReason::Stalled { idle_ms } => write!(
                 f,
                 "no progress for {}",
-                humantime::format_duration(std::time::Duration::from_millis(*idle_ms))
+                crate::format_duration(std::time::Duration::from_millis(*idle_ms))
             ),
         }
     }
@@ -394,7 +394,7 @@ impl TaskState {
             TaskState::Cancelled { reason, .. } => format!("cancelled: {reason}"),
             TaskState::TimedOut { limit_ms, .. } => format!(
                 "timed out after {}",
-                humantime::format_duration(std::time::Duration::from_millis(*limit_ms))
+                crate::format_duration(std::time::Duration::from_millis(*limit_ms))
             ),
             TaskState::Lost { reason, .. } => format!("lost: {reason}"),
         }

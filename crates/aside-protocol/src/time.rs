@@ -3,6 +3,32 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// A duration in aside's one written form: the units from days down, without spaces (`1h30m`,
+/// `500ms`, `7d`, `0s`). The config reader and every duration flag read it back.
+pub fn format_duration(d: Duration) -> String {
+    if d.is_zero() {
+        return "0s".into();
+    }
+    const UNITS: [(u128, &str); 7] = [
+        (86_400_000_000_000, "d"),
+        (3_600_000_000_000, "h"),
+        (60_000_000_000, "m"),
+        (1_000_000_000, "s"),
+        (1_000_000, "ms"),
+        (1_000, "us"),
+        (1, "ns"),
+    ];
+    let mut rest = d.as_nanos();
+    let mut out = String::new();
+    for (size, name) in UNITS {
+        if rest >= size {
+            out.push_str(&format!("{}{name}", rest / size));
+            rest %= size;
+        }
+    }
+    out
+}
+
 /// A point in time with millisecond precision, written as RFC 3339 in UTC
 /// (`2026-11-23T12:00:00.123Z`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -73,6 +99,22 @@ impl JsonSchema for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_are_compact_and_read_back() {
+        for (d, text) in [
+            (Duration::ZERO, "0s"),
+            (Duration::from_millis(500), "500ms"),
+            (Duration::from_secs(120), "2m"),
+            (Duration::from_secs(5400), "1h30m"),
+            (Duration::from_secs(7 * 86_400), "7d"),
+            (Duration::from_millis(90_061_001), "1d1h1m1s1ms"),
+            (Duration::from_nanos(1_500), "1us500ns"),
+        ] {
+            assert_eq!(format_duration(d), text);
+            assert_eq!(humantime::parse_duration(text).unwrap(), d, "{text}");
+        }
+    }
 
     #[test]
     fn round_trip() {
