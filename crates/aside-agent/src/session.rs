@@ -455,7 +455,7 @@ impl Conversation<'_> {
                     let ids: Vec<String> = live.iter().map(|t| t.id.to_string()).collect();
                     self.say(&format!(
                         "\n[still running after {}: tasks {}]\n",
-                        aside_core::config::fmt_duration(self.config.agent.settle),
+                        aside_protocol::format_duration(self.config.agent.settle),
                         ids.join(", ")
                     ));
                     return false;

@@ -124,7 +124,7 @@ fn to_cancel(r: &AbortReason) -> CancelReason {
         AbortReason::Timeout(d) => CancelReason::UserStop {
             message: Some(format!(
                 "its parent timed out after {}",
-                humantime::format_duration(*d)
+                aside_protocol::format_duration(*d)
             )),
         },
         AbortReason::OutputCap(_) | AbortReason::Capture(_) => CancelReason::UserStop {

@@ -93,7 +93,7 @@ pub fn record(t: &TaskRecord) -> String {
     lines.push(format!(
         "timeout:    {}",
         t.timeout_ms
-            .map(|ms| aside_core::config::fmt_duration(std::time::Duration::from_millis(ms)))
+            .map(|ms| aside_protocol::format_duration(std::time::Duration::from_millis(ms)))
             .unwrap_or_else(|| "none".into())
     ));
     if let Some(k) = &t.dedupe_key {

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use aside_core::config::{fmt_duration, MAX_WAIT};
+use aside_core::config::MAX_WAIT;
 use aside_core::{Config, Engine, EngineError, ListQuery, Order};
 use aside_protocol::{
-    CancelReason, Limit, Notification, ShellCommand, StartMode, TaskId, TaskKind, TaskRecord,
-    TaskSpec, TaskState,
+    format_duration, CancelReason, Limit, Notification, ShellCommand, StartMode, TaskId, TaskKind,
+    TaskRecord, TaskSpec, TaskState,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -103,7 +103,7 @@ pub struct TaskStopArgs {
 }
 
 fn d(limit: Option<Duration>) -> String {
-    limit.map_or_else(|| "none".to_string(), fmt_duration)
+    limit.map_or_else(|| "none".to_string(), format_duration)
 }
 
 pub fn bash_description(c: &Config) -> String {
@@ -450,7 +450,7 @@ pub async fn task_output(ctx: &ToolContext, a: TaskOutputArgs) -> ToolOutput {
     } else {
         format!(
             "\nIt is still running after waiting {}; a notification comes when it ends.",
-            fmt_duration(wait)
+            format_duration(wait)
         )
     };
     let answer = match (&t.kind, &t.answer) {

@@ -43,7 +43,7 @@ pub async fn run(ctx: &Context, a: WaitArgs) -> anyhow::Result<i32> {
                 .collect();
             eprintln!(
                 "aside: still running after {}: {}",
-                aside_core::config::fmt_duration(limit.unwrap_or(Duration::ZERO)),
+                aside_protocol::format_duration(limit.unwrap_or(Duration::ZERO)),
                 running.join(" ")
             );
             return Ok(exit::STILL_RUNNING);
