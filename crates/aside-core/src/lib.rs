@@ -23,6 +23,6 @@ pub use engine::{
     Engine, EngineBuilder, EngineError, ListQuery, Page, ReadOutput, SpecError, Started,
     MAX_LIVE_TASKS, MAX_READ_BYTES,
 };
-pub use paths::Paths;
+pub use paths::{Paths, PathsError};
 pub use reaper::Exit;
 pub use runner::{AgentRunner, Launch, RunFuture, RunOutcome, Stopping};

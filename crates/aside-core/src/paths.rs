@@ -9,6 +9,23 @@ use std::path::PathBuf;
 /// The longest path a Unix socket address holds (`sun_path` is 108 bytes with its NUL).
 pub const MAX_SOCKET_PATH: usize = 107;
 
+/// Why aside's files have no place.
+#[derive(Debug, thiserror::Error)]
+pub enum PathsError {
+    /// Neither `ASIDE_HOME`, the XDG variable `var`, nor `HOME` is set.
+    #[error("neither {var} nor HOME is set; set ASIDE_HOME")]
+    NoHome { var: &'static str },
+    /// A relative `ASIDE_HOME` and no current directory to resolve it against.
+    #[error("cannot resolve ASIDE_HOME: {source}")]
+    NoCurrentDir { source: std::io::Error },
+    /// The socket path does not fit in a Unix socket address.
+    #[error(
+        "the socket path {} is too long for a Unix socket ({len} bytes, at most {MAX_SOCKET_PATH}); use a shorter ASIDE_HOME",
+        path.display()
+    )]
+    SocketTooLong { path: PathBuf, len: usize },
+}
+
 #[derive(Debug, Clone)]
 pub struct Paths {
     /// The state directory: database, logs, socket, lock.
@@ -17,16 +34,16 @@ pub struct Paths {
 }
 
 impl Paths {
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, PathsError> {
         if let Some(home) = env_path("ASIDE_HOME") {
             return Ok(Self::in_home(absolute(home)?));
         }
         let user_home = env_path("HOME");
-        let xdg = |var: &str, fallback: &str| -> Result<PathBuf, String> {
+        let xdg = |var: &'static str, fallback: &str| -> Result<PathBuf, PathsError> {
             match (env_path(var), &user_home) {
                 (Some(p), _) if p.is_absolute() => Ok(p),
                 (_, Some(h)) => Ok(h.join(fallback)),
-                (_, None) => Err(format!("neither {var} nor HOME is set; set ASIDE_HOME")),
+                (_, None) => Err(PathsError::NoHome { var }),
             }
         };
         Ok(Self {
@@ -47,14 +64,11 @@ impl Paths {
     }
 
     /// The socket path, or why it cannot be one: Unix socket paths hold at most 107 bytes.
-    pub fn checked_socket(&self) -> Result<PathBuf, String> {
+    pub fn checked_socket(&self) -> Result<PathBuf, PathsError> {
         let socket = self.socket();
-        if socket.as_os_str().len() > MAX_SOCKET_PATH {
-            return Err(format!(
-                "the socket path {} is too long for a Unix socket ({} bytes, at most {MAX_SOCKET_PATH}); use a shorter ASIDE_HOME",
-                socket.display(),
-                socket.as_os_str().len()
-            ));
+        let len = socket.as_os_str().len();
+        if len > MAX_SOCKET_PATH {
+            return Err(PathsError::SocketTooLong { path: socket, len });
         }
         Ok(socket)
     }
@@ -74,11 +88,29 @@ fn env_path(var: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-fn absolute(p: PathBuf) -> Result<PathBuf, String> {
+fn absolute(p: PathBuf) -> Result<PathBuf, PathsError> {
     if p.is_absolute() {
         return Ok(p);
     }
     std::env::current_dir()
         .map(|d| d.join(p))
-        .map_err(|e| format!("cannot resolve ASIDE_HOME: {e}"))
+        .map_err(|source| PathsError::NoCurrentDir { source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_socket_path_is_refused_with_its_length() {
+        let short = Paths::in_home(PathBuf::from("/tmp/aside"));
+        assert_eq!(short.checked_socket().unwrap(), short.socket());
+        let long = Paths::in_home(PathBuf::from(format!("/{}", "d".repeat(100))));
+        let e = long.checked_socket().unwrap_err();
+        assert!(
+            matches!(e, PathsError::SocketTooLong { len: 112, .. }),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("too long") && e.to_string().contains("ASIDE_HOME"));
+    }
 }

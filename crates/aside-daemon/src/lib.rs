@@ -42,7 +42,9 @@ pub async fn serve(paths: Paths, config: Config) -> Result<(), DaemonError> {
         .map_err(|e| setup(&paths.home.display().to_string(), &e))?;
     std::fs::set_permissions(&paths.home, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| setup(&paths.home.display().to_string(), &e))?;
-    let socket = paths.checked_socket().map_err(DaemonError::Setup)?;
+    let socket = paths
+        .checked_socket()
+        .map_err(|e| DaemonError::Setup(e.to_string()))?;
     let lock_file = OpenOptions::new()
         .create(true)
         .truncate(false)

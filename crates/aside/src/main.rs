@@ -29,7 +29,7 @@ fn main() {
     std::process::exit(code);
 }
 
-fn run(cli: Cli, paths: Result<aside_core::Paths, String>) -> anyhow::Result<i32> {
+fn run(cli: Cli, paths: Result<aside_core::Paths, aside_core::PathsError>) -> anyhow::Result<i32> {
     if let Command::Schema = cli.command {
         return commands::schema::run();
     }
@@ -40,7 +40,7 @@ fn run(cli: Cli, paths: Result<aside_core::Paths, String>) -> anyhow::Result<i32
     {
         return commands::mcp::print_config(client);
     }
-    let paths = paths.map_err(anyhow::Error::msg)?;
+    let paths = paths?;
     if let Command::Daemon(ref d) = cli.command {
         if let DaemonAction::Run = d.action {
             return commands::daemon::run_foreground(paths);
