@@ -242,10 +242,13 @@ impl Handler {
                 loop {
                     tokio::time::sleep(PROGRESS_EVERY).await;
                     n += 1;
-                    let param =
-                        ProgressNotificationParam::new(token.clone(), f64::from(n)).with_message(
-                            format!("still running after {} s", started.elapsed().as_secs()),
-                        );
+                    let param = ProgressNotificationParam::new(token.clone(), f64::from(n))
+                        .with_message(format!(
+                            "still running after {}",
+                            aside_protocol::format_duration(Duration::from_secs(
+                                started.elapsed().as_secs()
+                            ))
+                        ));
                     if peer.notify_progress(param).await.is_err() {
                         return;
                     }

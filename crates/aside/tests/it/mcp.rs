@@ -439,7 +439,7 @@ fn a_long_foreground_call_reports_progress_when_asked() {
     assert!(text(&r).contains("slept"), "{}", text(&r));
     let seen = m.progress.lock().map(|p| p.clone()).unwrap_or_default();
     assert!(
-        seen.iter().any(|p| p.contains("still running after 5 s")),
+        seen.iter().any(|p| p.contains("still running after 5s")),
         "{seen:?}"
     );
     m.close();
