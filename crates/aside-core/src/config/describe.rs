@@ -7,7 +7,7 @@ use toml::{Table, Value};
 use super::Config;
 
 /// Comments start in this column when the key and value leave room.
-const COMMENT_COLUMN: usize = 24;
+const COMMENT_COLUMN: usize = 26;
 
 pub(super) fn describe(config: &Config) -> String {
     let schema = schemars::schema_for!(Config);
