@@ -280,9 +280,12 @@ impl Config {
     /// Checks what the types do not: limits of at least 1, names, durations of at most 10
     /// years, and that `agent.provider` names a provider.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let at_least = |key: &str, n: u64, min: u64| match n >= min {
-            true => Ok(()),
-            false => Err(ConfigError::invalid(key, InvalidValue::AtLeast(min))),
+        let at_least = |key: &str, n: u64, min: u64| {
+            if n >= min {
+                Ok(())
+            } else {
+                Err(ConfigError::invalid(key, InvalidValue::AtLeast(min)))
+            }
         };
         let a = &self.agent;
         at_least("max_running", self.max_running as u64, 1)?;
@@ -358,15 +361,14 @@ where
     D: serde::Deserializer<'de, Error = toml::de::Error>,
 {
     serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let key = [prefix]
-            .into_iter()
-            .filter(|p| !p.is_empty())
-            .map(str::to_string)
-            .chain(path)
-            .collect::<Vec<_>>();
-        let key = (!key.is_empty()).then(|| key.join("."));
-        toml_error(key, e.into_inner())
+        let mut key = prefix.to_string();
+        for segment in e.path() {
+            if !key.is_empty() {
+                key.push('.');
+            }
+            key.push_str(&segment.to_string());
+        }
+        toml_error(Some(key).filter(|k| !k.is_empty()), e.into_inner())
     })
 }
 
