@@ -42,7 +42,10 @@ impl Transcript {
                 .append(true)
                 .open(&self.path)
                 .await?;
-            f.write_all(&line).await
+            f.write_all(&line).await?;
+            // tokio's file writes finish in the background; without this the next message
+            // could land first.
+            f.flush().await
         }
         .await;
         if let Err(e) = res {

@@ -171,9 +171,11 @@ impl Output {
     }
 
     /// Writes a closed output that was kept in memory to its log file, so it is kept.
+    /// The task has ended, so its output may not be closed yet (that happens after the
+    /// engine's lock is released): a memory sink is written all the same.
     pub fn save(&self) -> Result<(), OutputError> {
         let mut inner = self.inner();
-        if let Sink::Closed(Some(buf)) = &inner.sink {
+        if let Sink::Closed(Some(buf)) | Sink::Memory(buf) = &inner.sink {
             let mut file = create_log(&self.path)?;
             file.write_all(buf).map_err(|source| OutputError::Io {
                 path: self.path.clone(),
@@ -329,5 +331,17 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"kept");
         assert_eq!(out.retained_bytes(), 0);
         assert_eq!(out.read(0, 10).unwrap(), b"kept");
+    }
+
+    #[test]
+    fn saving_an_ended_output_not_yet_closed_writes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("6.log");
+        let out = Output::new(path.clone(), false, 1 << 20, 1 << 20, 64);
+        out.append(b"all of it").unwrap();
+        out.save().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"all of it");
+        out.close();
+        assert_eq!(out.read(0, 100).unwrap(), b"all of it");
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use aside_protocol::TaskId;
 use aside_store::StoreError;
 
+use crate::config::NameError;
 use crate::output::OutputError;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,9 +51,12 @@ pub enum SpecError {
     RelativeCwd(String),
     #[error("the working directory {0} does not exist or is not a directory")]
     MissingCwd(String),
-    #[error("{0}")]
-    Group(String),
-    #[error("the {what} of {} ms is longer than the limit of 10 years", limit.as_millis())]
+    #[error(transparent)]
+    Group(#[from] NameError),
+    #[error(
+        "the {what} of {} is longer than the limit of 10 years",
+        aside_protocol::format_duration(*limit)
+    )]
     TooLong { what: &'static str, limit: Duration },
     #[error("a timeout of 0 would kill the task at once; use none for no timeout")]
     ZeroTimeout,

@@ -48,7 +48,7 @@ pub(super) fn validate(spec: &TaskSpec) -> Result<(), SpecError> {
         }
     }
     if let Some(group) = &spec.group {
-        config::validate_group(group).map_err(|e| SpecError::Group(e.to_string()))?;
+        config::validate_group(group)?;
     }
     for (what, limit) in [("timeout", spec.timeout), ("wait", spec.wait)] {
         if let Some(Limit::Millis(ms)) = limit {

@@ -339,7 +339,12 @@ fn cancelling_a_foreground_call_stops_its_task() {
         "the cancelled call's sleep",
     );
     let tasks = a.list_all();
-    let bash = tasks.last().expect("a task");
+    let id = tasks.last().expect("a task")["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    // The process is gone; its task ends once that is recorded.
+    let bash = a.wait_end(&id);
     assert_eq!(bash["state"], "cancelled", "{bash}");
     // The client's own reason reaches the task.
     assert_eq!(bash["reason"]["message"], "the user pressed Esc", "{bash}");
