@@ -76,16 +76,26 @@ pub async fn run(ctx: &Context, a: DaemonArgs) -> anyhow::Result<i32> {
 fn process_alive(pid: u32) -> bool {
     // Signal 0 checks for existence; a zombie counts as gone.
     let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok();
-    alive
-        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| {
-                !s.rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-            })
-            .unwrap_or(false)
+    alive && !zombie(pid)
+}
+
+/// Linux shows a zombie's state in `/proc`; elsewhere the socket going quiet is the sign.
+#[cfg(target_os = "linux")]
+fn zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(true)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn zombie(_pid: u32) -> bool {
+    false
 }
 
 /// The daemon itself, in this process, until it is told to stop.

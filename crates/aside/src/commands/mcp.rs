@@ -24,7 +24,8 @@ pub async fn run(ctx: &Context, a: McpArgs) -> anyhow::Result<i32> {
 }
 
 pub fn print_config(client: &str) -> anyhow::Result<i32> {
-    let (text, place) = aside_mcp::print_config(client).map_err(anyhow::Error::msg)?;
+    let host: aside_mcp::HostClient = client.parse()?;
+    let (text, place) = (host.snippet(), host.place());
     // Only the snippet on stdout, so it can be piped into the file as it is.
     eprintln!("aside: for {client}, put this in {place}:");
     println!("{text}");
