@@ -4,7 +4,7 @@
 //! reads the formats people already have rather than inventing its own: Claude Code's
 //! `.claude/agents/*.md` and opencode's `.opencode/agent(s)/*.md` load as they are, and
 //! `.aside/agents/*.md` uses the same format. Tool names from those formats are mapped onto
-//! aside's own tools ([`TOOL_NAMES`]); settings aside has no use for are ignored.
+//! aside's own tools ([`Tool`]); settings aside has no use for are ignored.
 //!
 //! [`discover`] never fails: a broken file becomes a [`Warning`] naming the file and what is
 //! wrong with it, and every other agent still loads, so one bad file cannot take away the rest.
@@ -23,25 +23,9 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+pub use aside_protocol::Tool;
 use serde::{Serialize, Serializer};
 use serde_yaml_ng::{Mapping, Value};
-
-/// Every tool an agent can be given, by its aside name.
-pub const TOOL_NAMES: &[&str] = &[
-    "bash",
-    "read",
-    "write",
-    "edit",
-    "glob",
-    "grep",
-    "task",
-    "task_output",
-    "task_list",
-    "task_stop",
-];
-
-/// The tools that cannot change anything: the `explore` agent's allow-list.
-pub const READ_ONLY_TOOLS: &[&str] = &["read", "glob", "grep", "task_output", "task_list"];
 
 /// Claude's model tier aliases. They name no model on an OpenAI-compatible server, so an agent
 /// that asks for one gets the configured default model instead.
@@ -55,10 +39,10 @@ const MAX_NAME_LEN: usize = 64;
 pub struct AgentDef {
     pub name: String,
     pub description: String,
-    /// Allow-list of aside tool names; None = every tool.
-    pub tools: Option<Vec<String>>,
-    /// aside tool names the agent must not use, even if `tools` allows them.
-    pub disallowed_tools: Vec<String>,
+    /// Allow-list; None = every tool.
+    pub tools: Option<Vec<Tool>>,
+    /// Tools the agent must not use, even if `tools` allows them.
+    pub disallowed_tools: Vec<Tool>,
     /// None = the configured default model.
     pub model: Option<String>,
     pub max_turns: Option<u32>,
@@ -73,23 +57,22 @@ pub struct AgentDef {
 }
 
 impl AgentDef {
-    /// Whether the agent may use the aside tool `tool`: it is on the allow-list (or there is
-    /// none) and not on the deny-list. The two lists come from different fields and formats, so
-    /// callers should ask here rather than combine them themselves.
-    pub fn allows_tool(&self, tool: &str) -> bool {
+    /// Whether the agent may use `tool`: it is on the allow-list (or there is none) and not on
+    /// the deny-list. The two lists come from different fields and formats, so callers should
+    /// ask here rather than combine them themselves.
+    pub fn allows_tool(&self, tool: Tool) -> bool {
         let allowed = self
             .tools
             .as_ref()
-            .is_none_or(|tools| tools.iter().any(|t| t == tool));
-        allowed && !self.disallowed_tools.iter().any(|t| t == tool)
+            .is_none_or(|tools| tools.contains(&tool));
+        allowed && !self.disallowed_tools.contains(&tool)
     }
 
-    /// The aside tools the agent may use, in [`TOOL_NAMES`] order.
-    pub fn effective_tools(&self) -> Vec<&'static str> {
-        TOOL_NAMES
-            .iter()
-            .copied()
-            .filter(|tool| self.allows_tool(tool))
+    /// The tools the agent may use, in [`Tool::ALL`] order.
+    pub fn effective_tools(&self) -> Vec<Tool> {
+        Tool::ALL
+            .into_iter()
+            .filter(|&tool| self.allows_tool(tool))
             .collect()
     }
 }
@@ -228,18 +211,19 @@ pub fn discover(roots: &Roots) -> Catalog {
 
 /// The agents aside always has, before any file is read. A file may replace them by name.
 pub fn builtins() -> Vec<AgentDef> {
-    let builtin = |name: &str, description: &str, tools: Option<&[&str]>, prompt: &str| AgentDef {
-        name: name.to_string(),
-        description: description.to_string(),
-        tools: tools.map(|tools| tools.iter().map(|t| t.to_string()).collect()),
-        disallowed_tools: Vec::new(),
-        model: None,
-        max_turns: None,
-        background: false,
-        command: None,
-        prompt: prompt.to_string(),
-        source: Source::Builtin,
-    };
+    let builtin =
+        |name: &str, description: &str, tools: Option<Vec<Tool>>, prompt: &str| AgentDef {
+            name: name.to_string(),
+            description: description.to_string(),
+            tools,
+            disallowed_tools: Vec::new(),
+            model: None,
+            max_turns: None,
+            background: false,
+            command: None,
+            prompt: prompt.to_string(),
+            source: Source::Builtin,
+        };
     vec![
         builtin(
             "general",
@@ -252,7 +236,7 @@ pub fn builtins() -> Vec<AgentDef> {
             "explore",
             "Fast read-only agent for exploring a codebase: finds files, searches code, answers \
              questions about it.",
-            Some(READ_ONLY_TOOLS),
+            Some(Tool::ALL.into_iter().filter(|t| t.is_read_only()).collect()),
             EXPLORE_PROMPT,
         ),
     ]
@@ -620,8 +604,8 @@ fn tool_list(key: &str, value: &Value) -> Result<Vec<String>, String> {
 /// opencode's tool map: each entry turns the tools its key names on or off, later entries
 /// winning, and keys may be wildcards (`"*": false`, `"mymcp_*": false`). The tools left off
 /// are denied. Keys naming tools aside lacks change nothing, so they are ignored quietly.
-fn disabled_tools(key: &str, map: &Mapping) -> Result<Vec<String>, String> {
-    let mut enabled = vec![true; TOOL_NAMES.len()];
+fn disabled_tools(key: &str, map: &Mapping) -> Result<Vec<Tool>, String> {
+    let mut enabled = [true; Tool::ALL.len()];
     for (tool_key, on) in map {
         let Value::String(pattern) = tool_key else {
             return Err(format!(
@@ -637,22 +621,22 @@ fn disabled_tools(key: &str, map: &Mapping) -> Result<Vec<String>, String> {
         };
         let wildcard = pattern.contains(['*', '?']);
         let mapped = map_tool_name(pattern);
-        for (slot, tool) in enabled.iter_mut().zip(TOOL_NAMES) {
+        for (slot, tool) in enabled.iter_mut().zip(Tool::ALL) {
             let hit = if wildcard {
-                wildcard_match(pattern, tool)
+                wildcard_match(pattern, tool.name())
             } else {
-                mapped == Some(*tool)
+                mapped == Some(tool)
             };
             if hit {
                 *slot = *on;
             }
         }
     }
-    Ok(TOOL_NAMES
-        .iter()
+    Ok(Tool::ALL
+        .into_iter()
         .zip(enabled)
         .filter(|(_, on)| !on)
-        .map(|(tool, _)| tool.to_string())
+        .map(|(tool, _)| tool)
         .collect())
 }
 
@@ -682,11 +666,11 @@ fn wildcard_match(pattern: &str, text: &str) -> bool {
 
 /// Maps names to aside tools, deduplicated in first-seen order. Names with no aside equivalent
 /// are dropped, and recorded in `unknown` when the caller wants to warn about them.
-fn map_tools(names: &[String], mut unknown: Option<&mut Vec<String>>) -> Vec<String> {
+fn map_tools(names: &[String], mut unknown: Option<&mut Vec<String>>) -> Vec<Tool> {
     let mut tools = Vec::new();
     for name in names {
         match map_tool_name(name) {
-            Some(tool) => tools.push(tool.to_string()),
+            Some(tool) => tools.push(tool),
             None => {
                 if let Some(unknown) = unknown.as_deref_mut() {
                     if !unknown.contains(name) {
@@ -704,27 +688,27 @@ fn map_tools(names: &[String], mut unknown: Option<&mut Vec<String>>) -> Vec<Str
 /// None for tools aside does not have (WebFetch, NotebookEdit, MCP tools, ...), and for
 /// permission patterns like `Bash(git:*)`: aside cannot narrow a tool that way, and granting the
 /// whole tool would give the agent more than its author meant.
-pub fn map_tool_name(name: &str) -> Option<&'static str> {
+pub fn map_tool_name(name: &str) -> Option<Tool> {
     let tool = match name.trim().to_ascii_lowercase().as_str() {
-        "bash" => "bash",
-        "read" => "read",
-        "write" => "write",
-        "edit" | "multiedit" | "patch" => "edit",
-        "glob" | "ls" | "list" => "glob",
-        "grep" => "grep",
-        "task" | "agent" => "task",
-        "task_output" | "taskoutput" | "bashoutput" => "task_output",
-        "task_list" | "tasklist" => "task_list",
-        "task_stop" | "taskstop" | "killshell" | "killbash" => "task_stop",
+        "bash" => Tool::Bash,
+        "read" => Tool::Read,
+        "write" => Tool::Write,
+        "edit" | "multiedit" | "patch" => Tool::Edit,
+        "glob" | "ls" | "list" => Tool::Glob,
+        "grep" => Tool::Grep,
+        "task" | "agent" => Tool::Task,
+        "task_output" | "taskoutput" | "bashoutput" => Tool::TaskOutput,
+        "task_list" | "tasklist" => Tool::TaskList,
+        "task_stop" | "taskstop" | "killshell" | "killbash" => Tool::TaskStop,
         _ => return None,
     };
     Some(tool)
 }
 
-/// Removes repeats, keeping each name's first position.
-fn dedup(names: &mut Vec<String>) {
+/// Removes repeats, keeping each tool's first position.
+fn dedup(tools: &mut Vec<Tool>) {
     let mut seen = std::collections::HashSet::new();
-    names.retain(|name| seen.insert(name.clone()));
+    tools.retain(|&tool| seen.insert(tool));
 }
 
 fn positive_integer(key: &str, value: &Value) -> Result<u32, String> {
@@ -823,6 +807,11 @@ mod tests {
         names.iter().map(|s| s.to_string()).collect()
     }
 
+    /// Tools by their wire names, so expectations read like the files they test.
+    fn tools(names: &[&str]) -> Vec<Tool> {
+        names.iter().map(|name| name.parse().unwrap()).collect()
+    }
+
     #[test]
     fn claude_format_with_comma_separated_tools() {
         let def = parse_ok(
@@ -832,7 +821,7 @@ mod tests {
         );
         assert_eq!(def.name, "code-reviewer");
         assert_eq!(def.description, "Reviews code for quality.");
-        assert_eq!(def.tools, Some(strings(&["read", "grep", "glob", "bash"])));
+        assert_eq!(def.tools, Some(tools(&["read", "grep", "glob", "bash"])));
         assert!(def.disallowed_tools.is_empty());
         assert_eq!(def.model, None);
         assert_eq!(def.max_turns, None);
@@ -855,7 +844,7 @@ mod tests {
         assert_eq!(def.description, "", "a missing description is not an error");
         assert_eq!(
             def.tools,
-            Some(strings(&[
+            Some(tools(&[
                 "read",
                 "edit",
                 "glob",
@@ -882,21 +871,21 @@ mod tests {
              read: true\n  webfetch: false\n---\nWrite docs.\n",
         );
         assert_eq!(def.tools, None, "the map form does not restrict");
-        assert_eq!(def.disallowed_tools, strings(&["bash", "write"]));
+        assert_eq!(def.disallowed_tools, tools(&["bash", "write"]));
         assert_eq!(def.max_turns, Some(12));
         assert_eq!(def.model.as_deref(), Some("anthropic/claude-sonnet-4"));
-        assert!(def.allows_tool("read"));
-        assert!(!def.allows_tool("bash"));
+        assert!(def.allows_tool(Tool::Read));
+        assert!(!def.allows_tool(Tool::Bash));
     }
 
     #[test]
     fn opencode_tool_map_wildcards_apply_in_order() {
         let def = parse_ok("---\ntools:\n  \"*\": false\n  read: true\n  Grep: true\n---\n");
-        assert_eq!(def.effective_tools(), vec!["read", "grep"]);
+        assert_eq!(def.effective_tools(), tools(&["read", "grep"]));
         let def = parse_ok("---\ntools:\n  \"task_*\": false\n---\n");
         assert_eq!(
             def.disallowed_tools,
-            strings(&["task_output", "task_list", "task_stop"])
+            tools(&["task_output", "task_list", "task_stop"])
         );
     }
 
@@ -919,12 +908,12 @@ mod tests {
     #[test]
     fn disallowed_tools_as_string_or_list() {
         let def = parse_ok("---\ndisallowedTools: Write, Edit, WebFetch\n---\n");
-        assert_eq!(def.disallowed_tools, strings(&["write", "edit"]));
+        assert_eq!(def.disallowed_tools, tools(&["write", "edit"]));
         let def = parse_ok("---\ndisallowed_tools: [Bash, KillBash]\n---\n");
-        assert_eq!(def.disallowed_tools, strings(&["bash", "task_stop"]));
+        assert_eq!(def.disallowed_tools, tools(&["bash", "task_stop"]));
         assert_eq!(
             def.effective_tools(),
-            vec![
+            tools(&[
                 "read",
                 "write",
                 "edit",
@@ -933,7 +922,7 @@ mod tests {
                 "task",
                 "task_output",
                 "task_list"
-            ]
+            ])
         );
     }
 
@@ -945,7 +934,7 @@ mod tests {
             "---\ntools: Read, WebFetch, mcp__github__search, NotebookEdit, Bash(git:*), read\n---\n",
         )
         .unwrap();
-        assert_eq!(def.tools, Some(strings(&["read"])));
+        assert_eq!(def.tools, Some(tools(&["read"])));
         assert_eq!(warnings.len(), 1);
         assert_eq!(warnings[0].path, path);
         let message = &warnings[0].message;
@@ -1087,7 +1076,7 @@ mod tests {
         );
         assert!(def.description.starts_with("Use this agent"));
         assert!(def.description.contains("user: \"review it\""));
-        assert_eq!(def.tools, Some(strings(&["read", "grep"])));
+        assert_eq!(def.tools, Some(tools(&["read", "grep"])));
         assert!(def.background, "other fields keep their types");
     }
 
@@ -1101,7 +1090,10 @@ mod tests {
         assert_eq!(general.source, Source::Builtin);
         assert!(!general.prompt.is_empty());
         let explore = catalog.get("explore").unwrap();
-        assert_eq!(explore.effective_tools(), READ_ONLY_TOOLS);
+        assert_eq!(
+            explore.effective_tools(),
+            tools(&["read", "glob", "grep", "task_output", "task_list"])
+        );
         assert!(explore.prompt.contains("cannot modify"));
         assert!(catalog.warnings().is_empty());
     }

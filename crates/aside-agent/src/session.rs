@@ -20,7 +20,7 @@ use serde_json::Value;
 use crate::definitions::{AgentDef, Catalog};
 use crate::model::{Message, ModelClient, ToolSpec};
 use crate::project::{self, endpoint};
-use crate::tools::{self, ToolContext, ToolOutput};
+use crate::tools::{self, Tool, ToolContext, ToolOutput};
 use crate::transcript::Transcript;
 
 /// The owner name of the tasks a session starts.
@@ -242,11 +242,11 @@ impl Conversation<'_> {
         let _ = self.task.output.append(text.as_bytes());
     }
 
-    fn tools(&self) -> Vec<&'static str> {
+    fn tools(&self) -> Vec<Tool> {
         self.def
             .effective_tools()
             .into_iter()
-            .filter(|t| *t != "task" || self.depth < self.config.agent.max_depth)
+            .filter(|&t| t != Tool::Task || self.depth < self.config.agent.max_depth)
             .collect()
     }
 
@@ -288,8 +288,10 @@ impl Conversation<'_> {
         transcript.append(&user).await;
         messages.push(user);
 
-        let names = self.tools();
-        let specs: Vec<ToolSpec> = tools::specs(&self.config, &names);
+        let offered = self.tools();
+        let specs: Vec<ToolSpec> = tools::specs(&self.config, &offered);
+        let names: Vec<&str> = offered.iter().map(|t| t.name()).collect();
+        let listed = Arc::new(names.join(", "));
         let ctx = ToolContext {
             engine: engine.clone(),
             owner: self.owner.clone(),
@@ -365,25 +367,26 @@ impl Conversation<'_> {
                 let args: String = c.function.arguments.chars().take(200).collect();
                 self.say(&format!("\n→ {} {args}\n", c.function.name));
             }
-            let listed = Arc::new(names.join(", "));
             let paused = self.heartbeat.pause();
             let mut set = tokio::task::JoinSet::new();
             for (i, c) in calls.iter().enumerate() {
                 let ctx = ctx.clone();
                 let name = c.function.name.clone();
                 let raw = c.function.arguments.clone();
-                let allowed = names.contains(&name.as_str());
+                let allowed = name
+                    .parse::<Tool>()
+                    .ok()
+                    .filter(|tool| offered.contains(tool));
                 let listed = listed.clone();
                 set.spawn(async move {
-                    let out = if !allowed {
-                        ToolOutput::error(format!(
+                    let out = match allowed {
+                        None => ToolOutput::error(format!(
                             "there is no tool named {name:?} here; the tools are: {listed}"
-                        ))
-                    } else {
-                        match parse_arguments(&raw) {
-                            Ok(args) => tools::call(&ctx, &name, args).await,
+                        )),
+                        Some(tool) => match parse_arguments(&raw) {
+                            Ok(args) => tools::call_tool(&ctx, tool, args).await,
                             Err(e) => ToolOutput::error(e),
-                        }
+                        },
                     };
                     (i, out)
                 });

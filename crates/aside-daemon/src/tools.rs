@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use aside_agent::project::{self, project_config, project_root};
-use aside_agent::tools::{self, ToolContext};
+use aside_agent::tools::{self, Tool, ToolContext};
 use aside_protocol::rpc::{
     code, Empty, RpcError, ToolCallParams, ToolCallResult, ToolCancelParams, ToolInfo,
     ToolsListParams, ToolsListResult,
@@ -38,18 +38,16 @@ pub(crate) fn list(shared: &Shared, p: ToolsListParams) -> Result<ToolsListResul
     let cwd = workdir(p.cwd)?;
     let config = project_config(shared.engine.config(), &project_root(&cwd))
         .map_err(|e| err(code::BAD_SPEC, e))?;
-    let names: Vec<&str> = match &p.names {
-        Some(n) => n.iter().map(String::as_str).collect(),
-        None => tools::ALL.to_vec(),
+    let listed: Vec<Tool> = match &p.names {
+        Some(n) => n
+            .iter()
+            .map(|name| name.parse::<Tool>())
+            .collect::<Result<_, _>>()
+            .map_err(|unknown| err(code::INVALID_PARAMS, unknown.to_string()))?,
+        None => Tool::ALL.to_vec(),
     };
-    if let Some(unknown) = names.iter().find(|n| !tools::ALL.contains(n)) {
-        return Err(err(
-            code::INVALID_PARAMS,
-            format!("there is no tool named {unknown:?}"),
-        ));
-    }
     Ok(ToolsListResult {
-        tools: tools::specs(&config, &names)
+        tools: tools::specs(&config, &listed)
             .into_iter()
             .map(|s| ToolInfo {
                 name: s.name,
