@@ -37,7 +37,7 @@ fn workdir(cwd: Option<String>) -> Result<PathBuf, RpcError> {
 pub(crate) fn list(shared: &Shared, p: ToolsListParams) -> Result<ToolsListResult, RpcError> {
     let cwd = workdir(p.cwd)?;
     let config = project_config(shared.engine.config(), &project_root(&cwd))
-        .map_err(|e| err(code::BAD_SPEC, e))?;
+        .map_err(|e| err(code::BAD_SPEC, e.to_string()))?;
     let listed: Vec<Tool> = match &p.names {
         Some(n) => n
             .iter()
@@ -69,7 +69,7 @@ pub(crate) async fn call(
     let _registered = Registered::new(conn, p.call_id.clone(), cancel_tx.clone());
     let cwd = workdir(p.cwd)?;
     let (found, catalog) = project::load(engine.config(), &cwd).await;
-    let config = found.map_err(|e| err(code::BAD_SPEC, e))?;
+    let config = found.map_err(|e| err(code::BAD_SPEC, e.to_string()))?;
     let owner = conn.owner();
     let ctx = ToolContext {
         engine: engine.clone(),
