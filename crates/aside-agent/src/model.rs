@@ -119,6 +119,8 @@ pub enum ModelError {
     Malformed(String),
     #[error("the model returned no choices")]
     NoChoices,
+    #[error("cannot set up the HTTP client: {0}")]
+    Setup(#[source] reqwest::Error),
 }
 
 impl ModelError {
@@ -138,11 +140,11 @@ pub struct ModelClient {
 }
 
 impl ModelClient {
-    pub fn new() -> Result<Self, String> {
+    pub fn new() -> Result<Self, ModelError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(30))
             .build()
-            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+            .map_err(ModelError::Setup)?;
         Ok(Self { http })
     }
 

@@ -18,9 +18,9 @@ use aside_protocol::{AgentProgress, CancelReason, Failure, ShellCommand, TaskKin
 use serde_json::Value;
 
 use crate::definitions::{AgentDef, Catalog};
-use crate::model::{Message, ModelClient, ToolSpec};
+use crate::model::{Message, ModelClient, ModelError, ToolSpec};
 use crate::project::{self, endpoint};
-use crate::tools::{self, ToolContext, ToolOutput};
+use crate::tools::{self, Tool, ToolContext, ToolOutput};
 use crate::transcript::Transcript;
 
 /// The owner name of the tasks a session starts.
@@ -36,7 +36,7 @@ pub struct AgentRuntime {
 }
 
 impl AgentRuntime {
-    pub fn new(config: Config) -> Result<Self, String> {
+    pub fn new(config: Config) -> Result<Self, ModelError> {
         Ok(Self {
             config: Arc::new(config),
             client: ModelClient::new()?,
@@ -110,7 +110,7 @@ impl AgentRuntime {
         let (found, catalog) = project::load(&self.config, &cwd).await;
         let config = match found {
             Ok(c) => Arc::new(c),
-            Err(e) => return RunOutcome::AgentFailed(e),
+            Err(e) => return RunOutcome::AgentFailed(e.to_string()),
         };
         let catalog = Arc::new(catalog);
         let Some(def) = catalog.get(&agent).cloned() else {
@@ -242,11 +242,11 @@ impl Conversation<'_> {
         let _ = self.task.output.append(text.as_bytes());
     }
 
-    fn tools(&self) -> Vec<&'static str> {
+    fn tools(&self) -> Vec<Tool> {
         self.def
             .effective_tools()
             .into_iter()
-            .filter(|t| *t != "task" || self.depth < self.config.agent.max_depth)
+            .filter(|&t| t != Tool::Task || self.depth < self.config.agent.max_depth)
             .collect()
     }
 
@@ -259,7 +259,7 @@ impl Conversation<'_> {
             self.task.spec.env.as_ref(),
         ) {
             Ok(e) => e,
-            Err(e) => return RunOutcome::AgentFailed(e),
+            Err(e) => return RunOutcome::AgentFailed(e.to_string()),
         };
         let transcript = Transcript {
             path: Transcript::path(engine.home(), &self.session),
@@ -268,7 +268,7 @@ impl Conversation<'_> {
         let mut messages = if resuming {
             match transcript.load() {
                 Ok(m) => m,
-                Err(e) => return RunOutcome::AgentFailed(e),
+                Err(e) => return RunOutcome::AgentFailed(e.to_string()),
             }
         } else if self.session != format!("s{id}") {
             return RunOutcome::AgentFailed(format!(
@@ -288,8 +288,10 @@ impl Conversation<'_> {
         transcript.append(&user).await;
         messages.push(user);
 
-        let names = self.tools();
-        let specs: Vec<ToolSpec> = tools::specs(&self.config, &names);
+        let offered = self.tools();
+        let specs: Vec<ToolSpec> = tools::specs(&self.config, &offered);
+        let names: Vec<&str> = offered.iter().map(|t| t.name()).collect();
+        let listed = Arc::new(names.join(", "));
         let ctx = ToolContext {
             engine: engine.clone(),
             owner: self.owner.clone(),
@@ -365,25 +367,26 @@ impl Conversation<'_> {
                 let args: String = c.function.arguments.chars().take(200).collect();
                 self.say(&format!("\n→ {} {args}\n", c.function.name));
             }
-            let listed = Arc::new(names.join(", "));
             let paused = self.heartbeat.pause();
             let mut set = tokio::task::JoinSet::new();
             for (i, c) in calls.iter().enumerate() {
                 let ctx = ctx.clone();
                 let name = c.function.name.clone();
                 let raw = c.function.arguments.clone();
-                let allowed = names.contains(&name.as_str());
+                let allowed = name
+                    .parse::<Tool>()
+                    .ok()
+                    .filter(|tool| offered.contains(tool));
                 let listed = listed.clone();
                 set.spawn(async move {
-                    let out = if !allowed {
-                        ToolOutput::error(format!(
+                    let out = match allowed {
+                        None => ToolOutput::error(format!(
                             "there is no tool named {name:?} here; the tools are: {listed}"
-                        ))
-                    } else {
-                        match parse_arguments(&raw) {
-                            Ok(args) => tools::call(&ctx, &name, args).await,
-                            Err(e) => ToolOutput::error(e),
-                        }
+                        )),
+                        Some(tool) => match parse_arguments(&raw) {
+                            Ok(args) => tools::call_tool(&ctx, tool, args).await,
+                            Err(e) => ToolOutput::error(e.to_string()),
+                        },
                     };
                     (i, out)
                 });
@@ -468,19 +471,24 @@ impl Conversation<'_> {
     }
 }
 
+/// Why a model's tool arguments cannot be used; the text goes back to the model.
+#[derive(Debug, thiserror::Error)]
+enum ArgumentsError {
+    #[error("the arguments must be a JSON object, not {0}; call the tool again")]
+    NotAnObject(Value),
+    #[error("the arguments are not valid JSON ({0}); call the tool again with a JSON object")]
+    NotJson(#[source] serde_json::Error),
+}
+
 /// Tool arguments as the model wrote them; an empty string means no arguments.
-fn parse_arguments(raw: &str) -> Result<Value, String> {
+fn parse_arguments(raw: &str) -> Result<Value, ArgumentsError> {
     if raw.trim().is_empty() {
         return Ok(Value::Object(Default::default()));
     }
     match serde_json::from_str::<Value>(raw) {
         Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(other) => Err(format!(
-            "the arguments must be a JSON object, not {other}; call the tool again"
-        )),
-        Err(e) => Err(format!(
-            "the arguments are not valid JSON ({e}); call the tool again with a JSON object"
-        )),
+        Ok(other) => Err(ArgumentsError::NotAnObject(other)),
+        Err(e) => Err(ArgumentsError::NotJson(e)),
     }
 }
 
@@ -507,8 +515,12 @@ mod tests {
         assert!(parse_arguments("").is_ok());
         assert!(parse_arguments("{not json")
             .unwrap_err()
+            .to_string()
             .contains("not valid JSON"));
-        assert!(parse_arguments("[1]").unwrap_err().contains("JSON object"));
+        assert!(parse_arguments("[1]")
+            .unwrap_err()
+            .to_string()
+            .contains("JSON object"));
     }
 
     #[test]

@@ -1,11 +1,21 @@
 //! A session's conversation, kept as one JSON line per message in
 //! `sessions/<session>.jsonl`, so a later task can resume it.
 
+use std::io;
 use std::path::{Path, PathBuf};
 
 use tokio::io::AsyncWriteExt;
 
 use crate::model::Message;
+
+/// A transcript that cannot be read, so its conversation cannot be resumed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {}: {source}", path.display())]
+pub(crate) struct TranscriptError {
+    path: PathBuf,
+    #[source]
+    source: io::Error,
+}
 
 /// Appends a session's messages to its JSONL file.
 pub(crate) struct Transcript {
@@ -17,9 +27,11 @@ impl Transcript {
         home.join("sessions").join(format!("{session}.jsonl"))
     }
 
-    pub(crate) fn load(&self) -> Result<Vec<Message>, String> {
-        let text = std::fs::read_to_string(&self.path)
-            .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
+    pub(crate) fn load(&self) -> Result<Vec<Message>, TranscriptError> {
+        let text = std::fs::read_to_string(&self.path).map_err(|source| TranscriptError {
+            path: self.path.clone(),
+            source,
+        })?;
         // A line cut short by a crash is skipped; every whole message is kept.
         let messages: Vec<Message> = text
             .lines()

@@ -71,7 +71,8 @@ pub async fn serve(paths: Paths, config: Config) -> Result<(), DaemonError> {
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| setup(&socket.display().to_string(), &e))?;
 
-    let agents = aside_agent::AgentRuntime::new(config.clone()).map_err(DaemonError::Setup)?;
+    let agents = aside_agent::AgentRuntime::new(config.clone())
+        .map_err(|e| DaemonError::Setup(e.to_string()))?;
     let engine = Engine::open_with(paths.home.clone(), config, Some(Arc::new(agents)))?;
     let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
     let shared = Arc::new(Shared {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use aside_agent::project::{self, project_config, project_root};
-use aside_agent::tools::{self, ToolContext};
+use aside_agent::tools::{self, Tool, ToolContext};
 use aside_protocol::rpc::{
     Empty, ErrorCode, RpcError, ToolCallParams, ToolCallResult, ToolCancelParams, ToolInfo,
     ToolsListParams, ToolsListResult,
@@ -37,19 +37,17 @@ fn workdir(cwd: Option<String>) -> Result<PathBuf, RpcError> {
 pub(crate) fn list(shared: &Shared, p: ToolsListParams) -> Result<ToolsListResult, RpcError> {
     let cwd = workdir(p.cwd)?;
     let config = project_config(shared.engine.config(), &project_root(&cwd))
-        .map_err(|e| RpcError::new(ErrorCode::BadSpec, e))?;
-    let names: Vec<&str> = match &p.names {
-        Some(n) => n.iter().map(String::as_str).collect(),
-        None => tools::ALL.to_vec(),
+        .map_err(|e| RpcError::new(ErrorCode::BadSpec, e.to_string()))?;
+    let listed: Vec<Tool> = match &p.names {
+        Some(n) => n
+            .iter()
+            .map(|name| name.parse::<Tool>())
+            .collect::<Result<_, _>>()
+            .map_err(|unknown| RpcError::new(ErrorCode::InvalidParams, unknown.to_string()))?,
+        None => Tool::ALL.to_vec(),
     };
-    if let Some(unknown) = names.iter().find(|n| !tools::ALL.contains(n)) {
-        return Err(RpcError::new(
-            ErrorCode::InvalidParams,
-            format!("there is no tool named {unknown:?}"),
-        ));
-    }
     Ok(ToolsListResult {
-        tools: tools::specs(&config, &names)
+        tools: tools::specs(&config, &listed)
             .into_iter()
             .map(|s| ToolInfo {
                 name: s.name,
@@ -71,7 +69,7 @@ pub(crate) async fn call(
     let _registered = Registered::new(conn, p.call_id.clone(), cancel_tx.clone());
     let cwd = workdir(p.cwd)?;
     let (found, catalog) = project::load(engine.config(), &cwd).await;
-    let config = found.map_err(|e| RpcError::new(ErrorCode::BadSpec, e))?;
+    let config = found.map_err(|e| RpcError::new(ErrorCode::BadSpec, e.to_string()))?;
     let owner = conn.owner();
     let ctx = ToolContext {
         engine: engine.clone(),

@@ -18,7 +18,7 @@ use aside_protocol::rpc::{
     method, IdParams, ListParams, StopParams, SubscribeParams, ToolCallParams, ToolCancelParams,
     ToolsListParams,
 };
-use aside_protocol::EventKind;
+use aside_protocol::{EventKind, Tool as AsideTool};
 // Logging notifications are deprecated by the newest MCP revision (SEP-2577), but the
 // protocol versions clients speak today still carry them, and they are how an idle host
 // learns that a background task ended.
@@ -33,10 +33,19 @@ use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler, ServiceExt};
 use serde_json::{json, Value};
 
-/// The tools offered by default: host agents have their own file tools.
-pub const DEFAULT_TOOLS: &[&str] = &["bash", "task", "task_output", "task_list", "task_stop"];
-/// The file tools, offered with `--file-tools`.
-pub const FILE_TOOLS: &[&str] = &["read", "write", "edit", "glob", "grep"];
+/// The tools offered: the task tools, then with `--file-tools` the file tools (off by default:
+/// host agents have their own).
+pub fn offered_tools(file_tools: bool) -> Vec<AsideTool> {
+    let mut tools: Vec<AsideTool> = AsideTool::ALL
+        .into_iter()
+        .filter(|t| !t.is_file_tool())
+        .collect();
+    if file_tools {
+        tools.extend(AsideTool::ALL.into_iter().filter(|t| t.is_file_tool()));
+    }
+    tools
+}
+
 /// How often a long foreground call reports progress, when the client asked for it.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
@@ -101,10 +110,10 @@ const MCP_NOTE: &str = " Through this MCP server, notices of background tasks th
 /// Serves MCP on stdin and stdout until the client closes them.
 pub async fn serve(client: Client, owner: String, options: Options) -> Result<(), McpServerError> {
     let client = Arc::new(client);
-    let mut names: Vec<String> = DEFAULT_TOOLS.iter().map(|s| s.to_string()).collect();
-    if options.file_tools {
-        names.extend(FILE_TOOLS.iter().map(|s| s.to_string()));
-    }
+    let names: Vec<String> = offered_tools(options.file_tools)
+        .iter()
+        .map(|t| t.name().to_string())
+        .collect();
     let listed = client
         .request::<method::ToolsList>(ToolsListParams {
             names: Some(names),
@@ -120,7 +129,7 @@ pub async fn serve(client: Client, owner: String, options: Options) -> Result<()
                 _ => Default::default(),
             };
             let mut description = t.description;
-            if ["bash", "task"].contains(&t.name.as_str()) {
+            if t.name.parse().is_ok_and(AsideTool::starts_tasks) {
                 description.push_str(MCP_NOTE);
             }
             Tool::new(t.name, description, Arc::new(schema))

@@ -8,6 +8,7 @@ mod id;
 pub mod rpc;
 mod task;
 mod time;
+mod tool;
 
 pub use event::{DetachCause, Event, EventKind, Notification};
 pub use id::{InvalidId, TaskId};
@@ -16,6 +17,7 @@ pub use task::{
     StartMode, TaskKind, TaskRecord, TaskSpec, TaskState,
 };
 pub use time::{format_duration, Timestamp};
+pub use tool::{Tool, UnknownTool};
 
 /// Version of the JSON-RPC protocol. A client and a daemon whose major versions differ refuse
 /// to talk; minor versions only add optional fields and methods.

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use aside_core::{Config, Engine};
 use aside_protocol::TaskId;
+pub use aside_protocol::Tool;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -21,9 +22,6 @@ use crate::definitions::Catalog;
 use crate::model::ToolSpec;
 
 pub use tasks::{describe_outcome, notification_message};
-
-/// Every tool, in the order models see them.
-pub use crate::definitions::TOOL_NAMES as ALL;
 
 /// The environment every command run for an agent gets, so output stays plain.
 pub const QUIET_ENV: &[(&str, &str)] = &[
@@ -126,9 +124,9 @@ pub fn cap_text(text: &str, cap: usize, log: Option<&str>) -> String {
     format!("{head}\n[… {omitted} characters omitted{whole} …]\n{tail}")
 }
 
-/// The specs of `names`, with descriptions that quote the effective settings.
-pub fn specs(config: &Config, names: &[&str]) -> Vec<ToolSpec> {
-    names.iter().filter_map(|n| spec(config, n)).collect()
+/// The specs of `tools`, with descriptions that quote the effective settings.
+pub fn specs(config: &Config, tools: &[Tool]) -> Vec<ToolSpec> {
+    tools.iter().map(|&tool| spec(config, tool)).collect()
 }
 
 fn schema<T: JsonSchema>() -> Value {
@@ -140,29 +138,29 @@ fn schema<T: JsonSchema>() -> Value {
     v
 }
 
-fn spec(config: &Config, name: &str) -> Option<ToolSpec> {
+fn spec(config: &Config, tool: Tool) -> ToolSpec {
     let limits = files::Limits::default();
-    let (description, parameters) = match name {
-        "bash" => (tasks::bash_description(config), schema::<tasks::BashArgs>()),
-        "task" => (tasks::task_description(config), schema::<tasks::TaskArgs>()),
-        "task_output" => (
+    let (description, parameters) = match tool {
+        Tool::Bash => (tasks::bash_description(config), schema::<tasks::BashArgs>()),
+        Tool::Task => (tasks::task_description(config), schema::<tasks::TaskArgs>()),
+        Tool::TaskOutput => (
             tasks::task_output_description(config),
             schema::<tasks::TaskOutputArgs>(),
         ),
-        "task_list" => (
+        Tool::TaskList => (
             "Lists your tasks (shell commands and subagents): id, kind, state, and what they run. \
              Set all to include tasks started by others."
                 .to_string(),
             schema::<tasks::TaskListArgs>(),
         ),
-        "task_stop" => (
+        Tool::TaskStop => (
             "Stops a running task and its whole process tree (SIGTERM, then SIGKILL), or a \
              queued one before it starts, and returns its final state. Stopping a subagent stops \
              what it started. You are not notified again about a task you stopped."
                 .to_string(),
             schema::<tasks::TaskStopArgs>(),
         ),
-        "read" => (
+        Tool::Read => (
             format!(
                 "Reads a file, with line numbers. Returns at most {} lines (use offset and limit \
                  for more); lines longer than {} characters are cut.",
@@ -170,17 +168,17 @@ fn spec(config: &Config, name: &str) -> Option<ToolSpec> {
             ),
             schema::<files::ReadArgs>(),
         ),
-        "write" => (
+        Tool::Write => (
             "Writes a file, replacing it if it exists and creating parent directories.".to_string(),
             schema::<files::WriteArgs>(),
         ),
-        "edit" => (
+        Tool::Edit => (
             "Replaces an exact string in a file. old_string must occur exactly once unless \
              replace_all is set; include surrounding lines to make it unique."
                 .to_string(),
             schema::<files::EditArgs>(),
         ),
-        "glob" => (
+        Tool::Glob => (
             format!(
                 "Finds files by glob pattern (e.g. **/*.rs), newest first, skipping what \
                  .gitignore excludes. At most {} results.",
@@ -188,7 +186,7 @@ fn spec(config: &Config, name: &str) -> Option<ToolSpec> {
             ),
             schema::<files::GlobArgs>(),
         ),
-        "grep" => (
+        Tool::Grep => (
             format!(
                 "Searches file contents with a regular expression, skipping binary files and \
                  what .gitignore excludes. At most {} result lines.",
@@ -196,16 +194,15 @@ fn spec(config: &Config, name: &str) -> Option<ToolSpec> {
             ),
             schema::<files::GrepArgs>(),
         ),
-        _ => return None,
     };
-    Some(ToolSpec {
-        name: name.to_string(),
+    ToolSpec {
+        name: tool.name().to_string(),
         description,
         parameters,
-    })
+    }
 }
 
-fn args<T: DeserializeOwned>(tool: &str, v: Value) -> Result<T, ToolOutput> {
+fn args<T: DeserializeOwned>(tool: Tool, v: Value) -> Result<T, ToolOutput> {
     let v = if v.is_null() {
         Value::Object(Default::default())
     } else {
@@ -215,12 +212,27 @@ fn args<T: DeserializeOwned>(tool: &str, v: Value) -> Result<T, ToolOutput> {
         .map_err(|e| ToolOutput::error(format!("invalid arguments for {tool}: {e}")))
 }
 
-/// Calls a tool. Never panics on input: bad arguments and unknown tools are tool errors.
+/// Calls a tool by its wire name. Never panics on input: bad arguments and unknown tools are
+/// tool errors.
 pub async fn call(ctx: &ToolContext, name: &str, arguments: Value) -> ToolOutput {
+    match name.parse() {
+        Ok(tool) => call_tool(ctx, tool, arguments).await,
+        Err(_) => {
+            let names: Vec<&str> = Tool::ALL.iter().map(|t| t.name()).collect();
+            ToolOutput::error(format!(
+                "there is no tool named {name:?}; the tools are: {}",
+                names.join(", ")
+            ))
+        }
+    }
+}
+
+/// Calls `tool`. Bad arguments are tool errors.
+pub async fn call_tool(ctx: &ToolContext, tool: Tool, arguments: Value) -> ToolOutput {
     let limits = files::Limits::default();
     macro_rules! file_tool {
         ($f:ident, $t:ty $(, $l:expr)?) => {{
-            let a: $t = match args(name, arguments) {
+            let a: $t = match args(tool, arguments) {
                 Ok(a) => a,
                 Err(e) => return e,
             };
@@ -229,40 +241,36 @@ pub async fn call(ctx: &ToolContext, name: &str, arguments: Value) -> ToolOutput
             match res {
                 Ok(Ok(text)) => ToolOutput::ok(text),
                 Ok(Err(e)) => ToolOutput::error(e.to_string()),
-                Err(e) => ToolOutput::error(format!("{name} failed: {e}")),
+                Err(e) => ToolOutput::error(format!("{tool} failed: {e}")),
             }
         }};
     }
-    match name {
-        "bash" => match args(name, arguments) {
+    match tool {
+        Tool::Bash => match args(tool, arguments) {
             Ok(a) => tasks::bash(ctx, a).await,
             Err(e) => e,
         },
-        "task" => match args(name, arguments) {
+        Tool::Task => match args(tool, arguments) {
             Ok(a) => tasks::task(ctx, a).await,
             Err(e) => e,
         },
-        "task_output" => match args(name, arguments) {
+        Tool::TaskOutput => match args(tool, arguments) {
             Ok(a) => tasks::task_output(ctx, a).await,
             Err(e) => e,
         },
-        "task_list" => match args(name, arguments) {
+        Tool::TaskList => match args(tool, arguments) {
             Ok(a) => tasks::task_list(ctx, a),
             Err(e) => e,
         },
-        "task_stop" => match args(name, arguments) {
+        Tool::TaskStop => match args(tool, arguments) {
             Ok(a) => tasks::task_stop(ctx, a).await,
             Err(e) => e,
         },
-        "read" => file_tool!(read, files::ReadArgs, limits),
-        "write" => file_tool!(write, files::WriteArgs),
-        "edit" => file_tool!(edit, files::EditArgs),
-        "glob" => file_tool!(glob, files::GlobArgs, limits),
-        "grep" => file_tool!(grep, files::GrepArgs, limits),
-        other => ToolOutput::error(format!(
-            "there is no tool named {other:?}; the tools are: {}",
-            ALL.join(", ")
-        )),
+        Tool::Read => file_tool!(read, files::ReadArgs, limits),
+        Tool::Write => file_tool!(write, files::WriteArgs),
+        Tool::Edit => file_tool!(edit, files::EditArgs),
+        Tool::Glob => file_tool!(glob, files::GlobArgs, limits),
+        Tool::Grep => file_tool!(grep, files::GrepArgs, limits),
     }
 }
 
@@ -299,8 +307,8 @@ mod tests {
 
     #[test]
     fn every_tool_has_a_spec_with_an_object_schema() {
-        let specs = specs(&Config::default(), ALL);
-        assert_eq!(specs.len(), ALL.len());
+        let specs = specs(&Config::default(), &Tool::ALL);
+        assert_eq!(specs.len(), Tool::ALL.len());
         for s in specs {
             assert_eq!(s.parameters["type"], "object", "{}", s.name);
         }

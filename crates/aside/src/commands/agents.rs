@@ -24,7 +24,10 @@ pub fn run(a: AgentsArgs) -> anyhow::Result<i32> {
         };
         let kind = match &d.command {
             Some(cmd) => format!("external: {}", cmd.join(" ")),
-            None => format!("tools: {}", d.effective_tools().join(", ")),
+            None => {
+                let tools: Vec<&str> = d.effective_tools().iter().map(|t| t.name()).collect();
+                format!("tools: {}", tools.join(", "))
+            }
         };
         println!("{:<16} {}", d.name, d.description);
         println!("{:<16} {kind}; from {from}", "");

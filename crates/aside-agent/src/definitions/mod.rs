@@ -1,0 +1,177 @@
+//! Agent definitions: markdown files with YAML frontmatter.
+//!
+//! An agent is a system prompt (the markdown body) plus a few settings (the frontmatter). aside
+//! reads the formats people already have rather than inventing its own: Claude Code's
+//! `.claude/agents/*.md` and opencode's `.opencode/agent(s)/*.md` load as they are, and
+//! `.aside/agents/*.md` uses the same format. Tool names from those formats are mapped onto
+//! aside's own tools ([`Tool`]); settings aside has no use for are ignored.
+//!
+//! [`discover`] never fails: a broken file becomes a [`Warning`] naming the file and what is
+//! wrong with it, and every other agent still loads, so one bad file cannot take away the rest.
+//!
+//! # JSON
+//!
+//! Everything here serializes with serde for `aside agents --json`. A [`Catalog`] is
+//! `{"agents": [AgentDef, ...], "warnings": [{"path": ..., "message": ...}]}` with the agents
+//! sorted by name. [`Source`] is externally tagged: the string `"builtin"`, or
+//! `{"file": "/path/to/agent.md"}`. Paths that are not valid UTF-8 are written lossily rather
+//! than failing the whole listing.
+
+mod builtin;
+mod discover;
+mod error;
+mod frontmatter;
+mod parse;
+mod tools;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use aside_protocol::Tool;
+use serde::{Serialize, Serializer};
+
+pub use builtin::builtins;
+pub use discover::{discover, search_dirs};
+pub use error::{DefinitionError, FieldError, Found};
+pub use parse::{parse, parse_with_warnings};
+pub use tools::map_tool_name;
+
+/// One agent: what it is for, which tools and model it gets, and its system prompt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentDef {
+    pub name: String,
+    pub description: String,
+    /// Allow-list; None = every tool.
+    pub tools: Option<Vec<Tool>>,
+    /// Tools the agent must not use, even if `tools` allows them.
+    pub disallowed_tools: Vec<Tool>,
+    /// None = the configured default model.
+    pub model: Option<String>,
+    pub max_turns: Option<u32>,
+    /// The default mode when the caller does not say: background if true.
+    pub background: bool,
+    /// An external agent: run this command (argv) with the prompt appended as the last argument,
+    /// instead of a model. None for model agents.
+    pub command: Option<Vec<String>>,
+    /// The system prompt (the markdown body, trimmed).
+    pub prompt: String,
+    pub source: Source,
+}
+
+impl AgentDef {
+    /// Whether the agent may use `tool`: it is on the allow-list (or there is none) and not on
+    /// the deny-list. The two lists come from different fields and formats, so callers should
+    /// ask here rather than combine them themselves.
+    pub fn allows_tool(&self, tool: Tool) -> bool {
+        let allowed = self
+            .tools
+            .as_ref()
+            .is_none_or(|tools| tools.contains(&tool));
+        allowed && !self.disallowed_tools.contains(&tool)
+    }
+
+    /// The tools the agent may use, in [`Tool::ALL`] order.
+    pub fn effective_tools(&self) -> Vec<Tool> {
+        Tool::ALL
+            .into_iter()
+            .filter(|&tool| self.allows_tool(tool))
+            .collect()
+    }
+}
+
+/// Where an agent definition came from. Serializes as `"builtin"` or `{"file": "<path>"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Builtin,
+    File(#[serde(serialize_with = "serialize_path")] PathBuf),
+}
+
+/// A problem with one definition file. The file was skipped, or (for tool names aside does not
+/// have) loaded without the parts it could not use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    #[serde(serialize_with = "serialize_path")]
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
+/// The agents found by [`discover`], one per name, plus the warnings collected on the way.
+#[derive(Debug, Clone, Serialize)]
+pub struct Catalog {
+    /// Keyed by name so that a later definition replaces an earlier one, and listings come out
+    /// sorted. Serialized as a list, since each definition carries its name.
+    #[serde(serialize_with = "serialize_agents")]
+    agents: BTreeMap<String, AgentDef>,
+    pub warnings: Vec<Warning>,
+}
+
+impl Catalog {
+    /// The agent called `name`, if there is one.
+    pub fn get(&self, name: &str) -> Option<&AgentDef> {
+        self.agents.get(name)
+    }
+
+    /// Every agent, sorted by name.
+    pub fn agents(&self) -> impl Iterator<Item = &AgentDef> {
+        self.agents.values()
+    }
+
+    /// The problems found while loading, in the order the files were read.
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+
+    fn insert(&mut self, def: AgentDef) {
+        self.agents.insert(def.name.clone(), def);
+    }
+}
+
+/// The directories [`discover`] searches. Any of them may be missing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Roots {
+    /// The project root: its `.claude`, `.opencode` and `.aside` directories are searched.
+    pub project: Option<PathBuf>,
+    /// The user's home directory, for `~/.claude/agents`.
+    pub user_home: Option<PathBuf>,
+    /// `$XDG_CONFIG_HOME`, or `~/.config`: for opencode's and aside's user agents.
+    pub user_config: Option<PathBuf>,
+}
+
+impl Roots {
+    /// Roots from the environment: `$HOME`, and `$XDG_CONFIG_HOME` falling back to
+    /// `~/.config` (a relative `$XDG_CONFIG_HOME` is ignored, as the XDG spec requires).
+    pub fn from_env(project: Option<PathBuf>) -> Roots {
+        let user_home = std::env::var_os("HOME")
+            .filter(|home| !home.is_empty())
+            .map(PathBuf::from);
+        let user_config = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .filter(|dir| dir.is_absolute())
+            .or_else(|| user_home.as_ref().map(|home| home.join(".config")));
+        Roots {
+            project,
+            user_home,
+            user_config,
+        }
+    }
+}
+
+/// Paths as strings, lossily: a listing should not fail over one odd file name.
+fn serialize_path<S: Serializer>(path: &Path, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&path.to_string_lossy())
+}
+
+fn serialize_agents<S: Serializer>(
+    agents: &BTreeMap<String, AgentDef>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(agents.values())
+}

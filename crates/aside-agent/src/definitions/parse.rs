@@ -1,0 +1,178 @@
+//! One definition file's text into an [`AgentDef`]: each setting of the frontmatter checked,
+//! tool names mapped onto aside's tools, the body as the system prompt.
+
+use std::path::Path;
+
+use super::frontmatter::{
+    self, first_set, Argv, Count, Flag, Frontmatter, Text, ToolNames, ToolsField,
+};
+use super::tools::{dedup, disabled_tools, map_tools};
+use super::{AgentDef, DefinitionError, Source, Warning};
+
+/// Claude's model tier aliases. They name no model on an OpenAI-compatible server, so an agent
+/// that asks for one gets the configured default model instead.
+const MODEL_ALIASES: &[&str] = &["inherit", "sonnet", "opus", "haiku"];
+
+/// The longest agent name allowed; names appear in task ids and listings.
+const MAX_NAME_LEN: usize = 64;
+
+/// Parses one definition file's text. `path` gives the default name (the file stem) and the
+/// [`Source`]. The error says what is wrong, naming the field when a field is at fault.
+pub fn parse(path: &Path, text: &str) -> Result<AgentDef, DefinitionError> {
+    parse_with_warnings(path, text).map(|(def, _)| def)
+}
+
+/// Like [`parse`], but also returns the problems that did not stop the agent from loading:
+/// tool names aside has no equivalent for, which are left out.
+pub fn parse_with_warnings(
+    path: &Path,
+    text: &str,
+) -> Result<(AgentDef, Vec<Warning>), DefinitionError> {
+    let (frontmatter, body) = frontmatter::read(text)?;
+    let mut unknown_tools = Vec::new();
+    let def = build(path, frontmatter, body, &mut unknown_tools)?;
+    let warnings = if unknown_tools.is_empty() {
+        Vec::new()
+    } else {
+        vec![Warning {
+            path: path.to_path_buf(),
+            message: format!(
+                "agent {:?}: ignoring tools aside does not have: {}",
+                def.name,
+                unknown_tools.join(", ")
+            ),
+        }]
+    };
+    Ok((def, warnings))
+}
+
+/// Builds the definition, checking the settings in a fixed order so a file with several
+/// problems always reports the same one.
+fn build(
+    path: &Path,
+    frontmatter: Frontmatter,
+    body: &str,
+    unknown_tools: &mut Vec<String>,
+) -> Result<AgentDef, DefinitionError> {
+    let Frontmatter {
+        name,
+        description,
+        tools,
+        disallowed_tools_camel,
+        disallowed_tools,
+        model,
+        max_turns_camel,
+        max_turns,
+        max_steps,
+        background,
+        command,
+    } = frontmatter;
+
+    let name = match name {
+        Some(field) => {
+            let Text(name) = field.value("name")?;
+            if !valid_name(&name) {
+                return Err(DefinitionError::BadName { name });
+            }
+            name
+        }
+        None => {
+            let stem = path
+                .file_stem()
+                .and_then(|stem| stem.to_str())
+                .ok_or(DefinitionError::FileNameNotUtf8)?;
+            if !valid_name(stem) {
+                return Err(DefinitionError::BadFileName {
+                    name: stem.to_string(),
+                });
+            }
+            stem.to_string()
+        }
+    };
+
+    let description = match description {
+        Some(field) => {
+            let Text(description) = field.value("description")?;
+            description.trim().to_string()
+        }
+        None => String::new(),
+    };
+
+    let mut allowed = None;
+    let mut disallowed = Vec::new();
+    match tools.map(|field| field.value("tools")).transpose()? {
+        // opencode's map only ever takes tools away.
+        Some(ToolsField::Switches(switches)) => disallowed = disabled_tools(&switches),
+        // `*` is Claude Code's way of saying every tool.
+        Some(ToolsField::Names(names)) if !names.iter().any(|n| n == "*") => {
+            allowed = Some(map_tools(&names, Some(unknown_tools)));
+        }
+        Some(ToolsField::Names(_)) | None => {}
+    }
+    let denied = first_set([
+        ("disallowedTools", disallowed_tools_camel),
+        ("disallowed_tools", disallowed_tools),
+    ]);
+    if let Some((key, field)) = denied {
+        let ToolNames(names) = field.value(key)?;
+        // A tool aside does not have cannot be used anyway, so unknown names here need no
+        // warning: Claude files commonly deny WebFetch and the like.
+        disallowed.extend(map_tools(&names, None));
+    }
+    dedup(&mut disallowed);
+
+    let model = match model {
+        Some(field) => {
+            let Text(model) = field.value("model")?;
+            let model = model.trim().to_string();
+            let alias = MODEL_ALIASES
+                .iter()
+                .any(|alias| model.eq_ignore_ascii_case(alias));
+            (!alias && !model.is_empty()).then_some(model)
+        }
+        None => None,
+    };
+
+    let max_turns = first_set([
+        ("maxTurns", max_turns_camel),
+        ("max_turns", max_turns),
+        ("maxSteps", max_steps),
+    ])
+    .map(|(key, field)| field.value(key).map(|Count(n)| n))
+    .transpose()?;
+
+    let background = match background {
+        Some(field) => field.value("background").map(|Flag(on)| on)?,
+        None => false,
+    };
+
+    let command = command
+        .map(|field| field.value("command").map(|Argv(argv)| argv))
+        .transpose()?;
+
+    Ok(AgentDef {
+        name,
+        description,
+        tools: allowed,
+        disallowed_tools: disallowed,
+        model,
+        max_turns,
+        background,
+        command,
+        prompt: body.trim().to_string(),
+        source: Source::File(path.to_path_buf()),
+    })
+}
+
+/// 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit.
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    // Every accepted character is ASCII, so the byte length is the character count.
+    first_ok && rest_ok && name.len() <= MAX_NAME_LEN
+}
+
+#[cfg(test)]
+#[path = "parse_tests.rs"]
+mod tests;
