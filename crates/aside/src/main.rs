@@ -12,9 +12,13 @@ use crate::cli::{Cli, Command, DaemonAction};
 
 fn main() {
     let paths = aside_core::Paths::from_env();
-    let matches = Cli::command()
-        .after_help(cli::after_help(paths.as_ref().ok()))
-        .get_matches();
+    let mut command = Cli::command();
+    // The settings text is built only when help may be shown: every other run, a foreground
+    // `aside run` above all, starts faster without it.
+    if std::env::args_os().any(|a| a == "-h" || a == "--help" || a == "help") {
+        command = command.after_help(cli::after_help(paths.as_ref().ok()));
+    }
+    let matches = command.get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),

@@ -17,6 +17,7 @@ mod detach;
 mod disk;
 mod events;
 mod foreground;
+mod help;
 mod load;
 mod notifications;
 mod output;
