@@ -1,141 +1,149 @@
 #!/usr/bin/env python3
-"""aside benchmarks. Each figure is printed beside its peer, both measured in this run.
+"""aside benchmarks: a baseline binary and a candidate binary, measured in the same run, each
+figure printed as a table (figure, baseline, candidate, target).
 
-    python3 bench/run.py            # everything (builds release aside, installs pueue once)
-    python3 bench/run.py --skip-pueue
+    python3 bench/run.py                      # every part; builds target/release/aside first
+    python3 bench/run.py --quick              # smoke run: fewer samples, 10k records at most
+    python3 bench/run.py --only submit,notify # selected parts (names below)
+    python3 bench/run.py --no-build --aside PATH --baseline PATH
 
-Targets (from the project's issue): throughput at least half of `xargs -P 2` and at least
-20 times pueue's; at most 5 ms added to a foreground run; 1 GiB of output at most 1.25 times
-a plain redirect; daemon peak RSS at most 64 MiB with 1,000 sleeping background tasks.
+The baseline is ~/.cache/aside-bench/aside-baseline unless --baseline names another; the
+candidate is this tree's target/release/aside, built first unless --no-build or --aside.
+Each part runs private daemons in temporary ASIDE_HOMEs and stops them with
+`aside daemon stop`.
+
+Parts and targets (the candidate should meet each):
+  throughput  1,000 `true` through 2 slots: aside at least 0.8x `xargs -P 2`, and at least
+              20x pueue
+  foreground  `aside run -- true` at most 2 ms over `sh -c true`
+  gigabyte    1 GiB to stdout through aside at most 1.25x a plain redirect
+  sleepers    daemon peak RSS at most 64 MiB with 1,000 sleeping background tasks
+  agents      task call -> child's first model request; RSS with 100 agents (no target)
+  submit      task.start round trip and `aside run --bg` with 0, 10k, 100k finished records
+              stored, and after a daemon restart: each within 10 % of the 0-record figure
+  listing     100k records stored: `aside ls` and `task.list` at most 50 ms; `ls --all
+              --json` and the daemon's RSS around it; paged listing where supported
+  notify      a task's exit -> the owner's `finished` event, and -> `notifications.take`
+              seeing it: p99 at most 10 ms
 """
 
 import argparse
 import json
 import os
 import shutil
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (CACHE, INVALID_PARAMS, Bin, Home, RpcError, Table, alternate, bg,  # noqa: E402
+                      exit_stamp_helper, header, median, mib, ms, note, now_ns, pct, secs, sh,
+                      split, timed, wait_all)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ASIDE = os.path.join(ROOT, "target", "release", "aside")
-CACHE = os.path.expanduser("~/.cache/aside-bench")
 PUEUE_ROOT = os.path.join(CACHE, "pueue")
+PARTS = ["throughput", "foreground", "gigabyte", "sleepers", "agents", "submit", "listing",
+         "notify"]
 
 
-def sh(cmd, **kw):
-    return subprocess.run(cmd, shell=True, check=True, **kw)
+class Settings:
+    """Sample counts; --quick makes each smaller."""
+
+    def __init__(self, quick, tasks):
+        q = self.quick = quick
+        self.tasks = tasks if tasks else (200 if q else 1000)  # throughput
+        self.rounds = 2 if q else 3                  # throughput and foreground rounds
+        self.fg_runs = 30 if q else 100              # foreground samples per round
+        self.gib_reps = 1 if q else 3
+        self.sleepers = 200 if q else 1000
+        self.agent_runs, self.agent_sessions = (10, 20) if q else (50, 100)
+        self.sizes = [0, 1_000, 10_000] if q else [0, 10_000, 100_000]
+        self.rpc_samples = 200 if q else 1000        # task.start round trips per size
+        self.cli_samples = 30 if q else 100          # `aside run --bg` per size
+        self.restarts = 2 if q else 3
+        self.list_samples = 6 if q else 20
+        self.notify_samples = 40 if q else 200
+        self.blocks = 4                              # alternation blocks within a figure
 
 
-class Home:
-    """A temporary ASIDE_HOME with its own daemon."""
-
-    def __init__(self, config=""):
-        self.dir = tempfile.mkdtemp(prefix="ab-", dir="/tmp")
-        with open(os.path.join(self.dir, "config.toml"), "w") as f:
-            f.write(config)
-        self.env = dict(os.environ, ASIDE_HOME=self.dir)
-
-    def aside(self, *args, check=True, capture=True):
-        return subprocess.run([ASIDE, *args], env=self.env, check=check,
-                              capture_output=capture, text=True)
-
-    def start(self):
-        self.aside("daemon", "start")
-        status = json.loads(self.aside("daemon", "status", "--json").stdout)
-        self.pid = status["pid"]
-        return self
-
-    def rpc(self):
-        return Rpc(os.path.join(self.dir, "aside.sock"))
-
-    def close(self):
-        self.aside("daemon", "stop", check=False)
-        shutil.rmtree(self.dir, ignore_errors=True)
+def ratio_met(x, ref, limit=1.10):
+    return None if ref is None or ref == 0 else x <= ref * limit
 
 
-class Rpc:
-    """A JSON-RPC connection that can pipeline requests."""
+# ---------------------------------------------------------------- 1. throughput
 
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(path)
-        self.file = self.sock.makefile("rb")
-        self.next = 1
+def part_throughput(bins, s, skip_pueue):
+    """N trivial commands (`true`) through 2 slots, start to last exit, against `xargs -P 2`
+    (and pueue, once). aside is driven two ways: one JSON-RPC connection (task.start
+    pipelined, then task.wait), and one CLI process per task (`aside run --bg -- true`, then
+    `aside wait`). Rounds alternate baseline and candidate, each in a fresh home with
+    max_running = 2; xargs runs once per round; medians over the rounds."""
+    n = s.tasks
+    xargs = []
 
-    def send(self, method, params):
-        i = self.next
-        self.next += 1
-        self.sock.sendall(json.dumps({"jsonrpc": "2.0", "id": i, "method": method,
-                                      "params": params}).encode() + b"\n")
-        return i
+    def one(b, r):
+        if b is bins[0]:
+            xargs.append(timed(sh, f"seq {n} | xargs -P 2 -I{{}} true"))
+        home = Home(b, "max_running = 2\nretention = \"none\"\n").start()
+        try:
+            rpc = home.rpc()
+            t = time.perf_counter()
+            for _ in range(n):
+                rpc.send("task.start", bg(["true"]))
+            ids = [rpc.recv()["task"]["id"] for _ in range(n)]
+            tasks = wait_all(rpc, ids)
+            conn = time.perf_counter() - t
+            assert all(x["state"] == "succeeded" for x in tasks), "a task failed"
+            t = time.perf_counter()
+            ids = [home.aside("run", "--bg", "--", "true").stdout.strip() for _ in range(n)]
+            home.aside("wait", *ids)
+            cli = time.perf_counter() - t
+            return conn, cli
+        finally:
+            home.close()
 
-    def recv(self):
-        while True:
-            msg = json.loads(self.file.readline())
-            if "id" in msg:
-                if "error" in msg:
-                    raise RuntimeError(msg["error"])
-                return msg["result"]
-
-    def call(self, method, params):
-        self.send(method, params)
-        return self.recv()
-
-
-def bg(argv):
-    return {"kind": "shell", "command": {"argv": argv}, "mode": "background", "cwd": "/tmp"}
-
-
-def wait_all(rpc, ids):
-    while True:
-        r = rpc.call("task.wait", {"ids": ids, "timeout_ms": 600000})
-        if r["done"]:
-            return r["tasks"]
-
-
-def throughput(n, skip_pueue):
-    rows = {}
-    t = time.perf_counter()
-    sh(f"seq {n} | xargs -P 2 -I{{}} true")
-    rows["xargs -P 2"] = time.perf_counter() - t
-
-    home = Home("max_running = 2\nretention = \"none\"\n").start()
-    try:
-        rpc = home.rpc()
-        t = time.perf_counter()
-        for _ in range(n):
-            rpc.send("task.start", bg(["true"]))
-        ids = [rpc.recv()["task"]["id"] for _ in range(n)]
-        tasks = wait_all(rpc, ids)
-        rows["aside, one connection (JSON-RPC)"] = time.perf_counter() - t
-        assert all(x["state"] == "succeeded" for x in tasks), "a task failed"
-
-        t = time.perf_counter()
-        ids = [home.aside("run", "--bg", "--", "true").stdout.strip() for _ in range(n)]
-        home.aside("wait", *ids)
-        rows["aside, one CLI process per task"] = time.perf_counter() - t
-    finally:
-        home.close()
-
-    if not skip_pueue:
-        rows["pueue"] = pueue_run(n)
-    return rows
+    note(f"throughput: {s.rounds} rounds of {n} tasks per binary")
+    res = alternate(bins, s.rounds, one)
+    pueue = None if skip_pueue else pueue_run(n, install=not s.quick)
+    x = median(xargs)
+    t = Table(f"1. {n} trivial commands (`true`) through 2 slots (median of {s.rounds} rounds;"
+              " seconds, then tasks/s)")
+    t.row(f"`seq {n} \\| xargs -P 2 -I{{}} true` (same run)", secs(x), secs(x), "")
+    conn = {k: median(c for c, _ in v) for k, v in res.items()}
+    cli = {k: median(c for _, c in v) for k, v in res.items()}
+    b, c = (bi.label for bi in bins)
+    rate = lambda d: f"{d:.2f} s, {n / d:.0f}/s"
+    t.row("aside, one connection (task.start pipelined, task.wait)", rate(conn[b]), rate(conn[c]))
+    t.row("aside, one CLI process per task (`run --bg`, `wait`)", rate(cli[b]), rate(cli[c]))
+    t.row("one connection / xargs (speed)", f"{x / conn[b]:.2f}x", f"{x / conn[c]:.2f}x",
+          ">= 0.8x", (x / conn[b] >= 0.8, x / conn[c] >= 0.8))
+    if pueue is not None:
+        t.row(f"pueue (`pueue add` per task, parallel 2), once", secs(pueue), secs(pueue))
+        t.row("one connection / pueue (speed)", f"{pueue / conn[b]:.0f}x",
+              f"{pueue / conn[c]:.0f}x", ">= 20x", (pueue / conn[b] >= 20, pueue / conn[c] >= 20))
+    t.note("Per round (one connection): " + "; ".join(
+        f"{k} " + ", ".join(f"{c:.2f}" for c, _ in v) for k, v in res.items())
+        + f"; xargs " + ", ".join(f"{v:.2f}" for v in xargs) + " s.")
+    t.print()
 
 
-def pueue_bin(name):
+def pueue_bin(name, install):
     path = os.path.join(PUEUE_ROOT, "bin", name)
     if not os.path.exists(path):
-        print(f"installing pueue into {PUEUE_ROOT} (once)...", file=sys.stderr)
+        if not install:
+            return None
+        note(f"installing pueue into {PUEUE_ROOT} (once)...")
         sh(f"cargo install pueue --locked --root {PUEUE_ROOT}")
     return path
 
 
-def pueue_run(n):
-    pueue, pueued = pueue_bin("pueue"), pueue_bin("pueued")
+def pueue_run(n, install=True):
+    pueue, pueued = pueue_bin("pueue", install), pueue_bin("pueued", install)
+    if pueue is None or pueued is None:
+        note("pueue is not installed; skipped (a full run installs it)")
+        return None
+    note(f"pueue: {n} tasks")
     d = tempfile.mkdtemp(prefix="pq-", dir="/tmp")
     cfg = os.path.join(d, "pueue.yml")
     with open(cfg, "w") as f:
@@ -160,70 +168,128 @@ def pueue_run(n):
         shutil.rmtree(d, ignore_errors=True)
 
 
-def latency(runs):
-    home = Home().start()
+# ---------------------------------------------------------------- 2. foreground
+
+def part_foreground(bins, s):
+    """Wall time of a foreground `aside run -- true` against `sh -c true`, the two
+    interleaved sample by sample. One home per binary, 20 warm-ups each; rounds of
+    `fg_runs` samples alternate baseline and candidate; medians over all samples."""
+    homes = {b.label: Home(b).start() for b in bins}
     try:
         def sample(argv, env):
             t = time.perf_counter()
             subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
             return time.perf_counter() - t
 
-        for _ in range(20):  # warm up caches and the daemon
-            sample([ASIDE, "run", "--", "true"], home.env)
-        a, s = [], []
-        for _ in range(runs):
-            a.append(sample([ASIDE, "run", "--", "true"], home.env))
-            s.append(sample(["sh", "-c", "true"], home.env))
-        return statistics.median(a), statistics.median(s)
+        for b in bins:
+            for _ in range(20):
+                sample([b.path, "run", "--", "true"], homes[b.label].env)
+
+        def one(b, r):
+            env = homes[b.label].env
+            a, p = [], []
+            for _ in range(s.fg_runs):
+                a.append(sample([b.path, "run", "--", "true"], env))
+                p.append(sample(["sh", "-c", "true"], env))
+            return a, p
+
+        note(f"foreground: {s.rounds} rounds of {s.fg_runs} per binary")
+        res = alternate(bins, s.rounds, one)
     finally:
-        home.close()
+        for h in homes.values():
+            h.close()
+    n = s.rounds * s.fg_runs
+    t = Table(f"2. foreground `aside run -- true` against `sh -c true` (median of {n},"
+              f" {s.rounds} alternating rounds, after 20 warm-ups)")
+    fig = {}
+    for k, v in res.items():
+        a = median(x for r in v for x in r[0])
+        p = median(x for r in v for x in r[1])
+        per_round = [median(r[0]) - median(r[1]) for r in v]
+        fig[k] = (a, p, per_round)
+    b, c = (bi.label for bi in bins)
+    t.row("`aside run -- true`", ms(fig[b][0]), ms(fig[c][0]))
+    t.row("`sh -c true` (interleaved with it)", ms(fig[b][1]), ms(fig[c][1]))
+    t.row("added by aside", ms(fig[b][0] - fig[b][1]), ms(fig[c][0] - fig[c][1]), "<= 2 ms",
+          tuple(fig[k][0] - fig[k][1] <= 0.002 for k in (b, c)))
+    t.row("added, per round", " ".join(f"{x * 1000:.2f}" for x in fig[b][2]),
+          " ".join(f"{x * 1000:.2f}" for x in fig[c][2]))
+    t.print()
 
 
-def gigabyte(reps):
+# ---------------------------------------------------------------- 3. gigabyte
+
+def part_gigabyte(bins, s):
+    """1 GiB from `head -c 1GiB /dev/zero`: a plain redirect to a file against the same as
+    a background aside task (to its log file), task.start to task.wait. Repetitions
+    alternate redirect, baseline, candidate; best of each."""
     size = 1 << 30
-    home = Home("retention = \"none\"\n").start()
-    out = os.path.join(home.dir, "redirect.out")
+    homes = {b.label: Home(b, "retention = \"none\"\n").start() for b in bins}
+    plain, via = [], {b.label: [] for b in bins}
     try:
-        rpc = home.rpc()
-        plain, via = [], []
-        for _ in range(reps):
-            t = time.perf_counter()
-            sh(f"head -c {size} /dev/zero > {out}")
-            plain.append(time.perf_counter() - t)
+        rpcs = {k: h.rpc() for k, h in homes.items()}
+        out = os.path.join(homes[bins[0].label].dir, "redirect.out")
+        for r in range(s.gib_reps):
+            note(f"gigabyte: repetition {r + 1} of {s.gib_reps}")
+            plain.append(timed(sh, f"head -c {size} /dev/zero > {out}"))
             os.remove(out)
-
-            t = time.perf_counter()
-            task = rpc.call("task.start", bg(["head", "-c", str(size), "/dev/zero"]))["task"]
-            done = wait_all(rpc, [task["id"]])[0]
-            via.append(time.perf_counter() - t)
-            assert done["state"] == "succeeded" and done["output_bytes"] == size, done
-            rpc.call("task.clean", {})
-        return min(plain), min(via)
+            for b in (bins if r % 2 == 0 else bins[::-1]):
+                rpc = rpcs[b.label]
+                t = time.perf_counter()
+                task = rpc.call("task.start", bg(["head", "-c", str(size), "/dev/zero"]))["task"]
+                done = wait_all(rpc, [task["id"]])[0]
+                via[b.label].append(time.perf_counter() - t)
+                assert done["state"] == "succeeded" and done["output_bytes"] == size, done
+                rpc.call("task.clean", {})
     finally:
-        home.close()
+        for h in homes.values():
+            h.close()
+    p = min(plain)
+    b, c = (bi.label for bi in bins)
+    t = Table(f"3. 1 GiB to stdout (best of {s.gib_reps})")
+    t.row("`head -c 1GiB /dev/zero > file`", secs(p), secs(p))
+    t.row("the same as `aside run --bg` (log file), start to end", secs(min(via[b])),
+          secs(min(via[c])))
+    t.row("ratio to the redirect", f"{min(via[b]) / p:.2f}", f"{min(via[c]) / p:.2f}",
+          "<= 1.25", (min(via[b]) / p <= 1.25, min(via[c]) / p <= 1.25))
+    t.print()
 
 
-def rss(n):
-    home = Home(f"max_running = {n + 10}\nretention = \"none\"\n").start()
-    try:
-        rpc = home.rpc()
-        for _ in range(n):
-            rpc.send("task.start", bg(["sleep", "600"]))
-        ids = [rpc.recv()["task"]["id"] for _ in range(n)]
-        deadline = time.time() + 60
-        while rpc.call("daemon.status", {})["running"] < n and time.time() < deadline:
-            time.sleep(0.1)
-        running = rpc.call("daemon.status", {})["running"]
-        time.sleep(1)
-        with open(f"/proc/{home.pid}/status") as f:
-            fields = dict(line.split(":", 1) for line in f)
-        hwm = int(fields["VmHWM"].split()[0]) / 1024
-        cur = int(fields["VmRSS"].split()[0]) / 1024
-        rpc.call("task.stop", {"ids": ids})
-        return running, hwm, cur
-    finally:
-        home.close()
+# ---------------------------------------------------------------- 4. sleepers
 
+def part_sleepers(bins, s):
+    """Daemon memory (VmHWM, VmRSS) with N background `sleep 600` running at once, a second
+    after the last started; one binary after the other, each in its own home."""
+    n = s.sleepers
+    res = {}
+    for b in bins:
+        note(f"sleepers: {n} for the {b.label}")
+        home = Home(b, f"max_running = {n + 10}\nretention = \"none\"\n").start()
+        try:
+            rpc = home.rpc()
+            for _ in range(n):
+                rpc.send("task.start", bg(["sleep", "600"]))
+            ids = [rpc.recv()["task"]["id"] for _ in range(n)]
+            deadline = time.time() + 60
+            while rpc.call("daemon.status", {})["running"] < n and time.time() < deadline:
+                time.sleep(0.1)
+            running = rpc.call("daemon.status", {})["running"]
+            time.sleep(1)
+            cur, hwm = home.memory()
+            rpc.call("task.stop", {"ids": ids})
+            res[b.label] = (running, hwm, cur)
+        finally:
+            home.close()
+    b, c = (bi.label for bi in bins)
+    t = Table(f"4. daemon memory with {n} sleeping background tasks")
+    t.row("tasks running when measured", str(res[b][0]), str(res[c][0]))
+    t.row("peak RSS (VmHWM)", mib(res[b][1]), mib(res[c][1]), "<= 64 MiB",
+          (res[b][1] <= 64, res[c][1] <= 64))
+    t.row("current RSS (VmRSS)", mib(res[b][2]), mib(res[c][2]))
+    t.print()
+
+
+# ---------------------------------------------------------------- 5. agents
 
 class ModelServer:
     """A scripted OpenAI-compatible server on loopback. A prompt starting with "parent"
@@ -302,14 +368,14 @@ def agent_spec(prompt, background=True):
             "mode": "background" if background else "foreground"}
 
 
-def agent_figures(runs, sessions):
+def agent_figures(b, runs, sessions):
     """Time from a parent's task call to its child's first model request (median of
     `runs`), and daemon RSS with `sessions` agents waiting on their model."""
     server = ModelServer()
     config = (f"retention = \"none\"\nmax_running = {sessions + 10}\n"
               f"[agent]\nbase_url = \"{server.url}\"\n"
               f"model = \"bench\"\nmax_running = {sessions + 10}\n")
-    home = Home(config).start()
+    home = Home(b, config).start()
     try:
         rpc = home.rpc()
         gaps = []
@@ -328,67 +394,478 @@ def agent_figures(runs, sessions):
         while server.idle < sessions and time.time() < deadline:
             time.sleep(0.05)
         time.sleep(1)
-        with open(f"/proc/{home.pid}/status") as f:
-            fields = dict(line.split(":", 1) for line in f)
-        hwm = int(fields["VmHWM"].split()[0]) / 1024
-        cur = int(fields["VmRSS"].split()[0]) / 1024
+        cur, hwm = home.memory()
         idle = server.idle
         rpc.call("task.stop", {"ids": ids})
-        return statistics.median(gaps), idle, hwm, cur
+        return median(gaps), idle, hwm, cur
     finally:
         server.close()
         home.close()
 
 
+def part_agents(bins, s):
+    """Agents against a scripted OpenAI-compatible server on loopback: a parent's `task`
+    tool call fully sent -> the child's first model request (median), and daemon RSS with
+    many agent sessions waiting on their model. One binary after the other."""
+    res = {}
+    for b in bins:
+        note(f"agents: the {b.label}")
+        res[b.label] = agent_figures(b, s.agent_runs, s.agent_sessions)
+    b, c = (bi.label for bi in bins)
+    t = Table("5. agents (scripted model server on loopback)")
+    t.row(f"task call sent -> child's first model request (median of {s.agent_runs})",
+          ms(res[b][0]), ms(res[c][0]))
+    t.row("agent sessions waiting on their model", str(res[b][1]), str(res[c][1]))
+    t.row("daemon peak RSS (VmHWM) with them", mib(res[b][2]), mib(res[c][2]))
+    t.row("daemon current RSS (VmRSS)", mib(res[b][3]), mib(res[c][3]))
+    t.print()
+
+
+# ---------------------------------------------------------------- stored history
+
+class History:
+    """A home whose store grows with finished records, kept for the submit and listing
+    parts: one per binary, filled once, grown 0 -> 10k -> 100k. Config: max_running = 16,
+    retention = "none". `count` is every task ever started in it (none is removed)."""
+
+    CONFIG = "max_running = 16\nretention = \"none\"\n"
+    CHUNK = 1000
+
+    def __init__(self, b):
+        self.bin = b
+        self.home = Home(b, self.CONFIG).start()
+        self.rpc = self.home.rpc()
+        self.count = 0
+
+    def grow_to(self, n):
+        """Adds finished `true` tasks until `n` are stored: task.start pipelined a chunk at a
+        time over one connection, then task.wait on the chunk, then notifications.take (as a
+        user who has looked: no notification backlog builds up). Returns (added, seconds)."""
+        t = time.perf_counter()
+        added = 0
+        while self.count < n:
+            k = min(self.CHUNK, n - self.count)
+            for _ in range(k):
+                self.rpc.send("task.start", bg(["true"], cwd="/"))
+            ids = [self.rpc.recv()["task"]["id"] for _ in range(k)]
+            self.count += k
+            added += k
+            tasks = wait_all(self.rpc, ids)
+            assert all(x["state"] == "succeeded" for x in tasks), "a fill task failed"
+            self.rpc.call("notifications.take", {})
+        return added, time.perf_counter() - t
+
+    def rpc_starts(self, n):
+        """`n` task.start round trips of a background `true` over the one connection: send
+        the request, read its reply. Untimed between samples: task.wait until the task
+        has finished, so every sample finds no task running."""
+        out = []
+        for _ in range(n):
+            t = time.perf_counter()
+            task = self.rpc.call("task.start", bg(["true"], cwd="/"))["task"]
+            out.append(time.perf_counter() - t)
+            self.count += 1
+            wait_all(self.rpc, [task["id"]])
+        return out
+
+    def cli_starts(self, n):
+        """`n` wall times of `aside run --bg -- true`; between samples, untimed, task.wait
+        until that task has finished."""
+        out = []
+        argv = [self.bin.path, "run", "--bg", "--", "true"]
+        for _ in range(n):
+            t = time.perf_counter()
+            r = subprocess.run(argv, env=self.home.env, check=True, capture_output=True,
+                               text=True)
+            out.append(time.perf_counter() - t)
+            self.count += 1
+            wait_all(self.rpc, [int(r.stdout.strip())])
+        return out
+
+    def restart(self):
+        """`aside daemon stop`, then `aside daemon start` (which returns once the new
+        daemon answers). Returns (stop seconds, start seconds)."""
+        self.rpc.close()
+        stop = timed(self.home.aside, "daemon", "stop")
+        start = timed(self.home.aside, "daemon", "start")
+        self.home.pid = json.loads(self.home.aside("daemon", "status", "--json").stdout)["pid"]
+        self.rpc = self.home.rpc()
+        return stop, start
+
+    def close(self):
+        self.rpc.close()
+        self.home.close()
+
+
+class Histories:
+    """The History of each binary, made when a part first needs it."""
+
+    def __init__(self, bins):
+        self.bins = bins
+        self.h = {}
+
+    def get(self):
+        for b in self.bins:
+            if b.label not in self.h:
+                self.h[b.label] = History(b)
+        return self.h
+
+    def grow_to(self, n):
+        """Grows each binary's store to n records; returns {label: (added, seconds)}."""
+        out = {}
+        for b in self.bins:
+            h = self.get()[b.label]
+            if h.count < n:
+                note(f"filling the {b.label}'s store: {h.count} -> {n} records")
+            out[b.label] = h.grow_to(n)
+        return out
+
+    def close(self):
+        for h in self.h.values():
+            h.close()
+
+
+# ---------------------------------------------------------------- 6. submit
+
+def part_submit(bins, s, hist):
+    """Cost of starting a task with 0, 10k and 100k finished records stored (one store per
+    binary, grown in place; see History). At each size: the task.start round trip over one
+    connection (median and p99; each sample's task finishes before the next, untimed), and
+    the wall time of `aside run --bg -- true` (median; the same). Both in blocks that
+    alternate baseline and candidate. Then daemon restarts (`aside daemon stop`, `aside
+    daemon start`, timed): the CLI figure again right after the first, and the start time
+    (median of the restarts). Target: each within 10 % of its own 0-record figure."""
+    b, c = (bi.label for bi in bins)
+    t = Table(f"6. submit cost vs stored history ({s.rpc_samples} task.start round trips,"
+              f" {s.cli_samples} `aside run --bg -- true`, {s.restarts} restarts per size)")
+    ref = {}
+    for size in s.sizes:
+        grown = hist.grow_to(size)
+        h = hist.get()
+        for x in h.values():
+            x.rpc.call("notifications.take", {})
+        note(f"submit at {size} records: {s.rpc_samples} task.start, {s.cli_samples} CLI")
+        rpc = {k: sum(v, []) for k, v in _blocks(bins, s.blocks, s.rpc_samples,
+                                                  lambda bi, n: h[bi.label].rpc_starts(n)).items()}
+        cli = {k: sum(v, []) for k, v in _blocks(bins, s.blocks, s.cli_samples,
+                                                  lambda bi, n: h[bi.label].cli_starts(n)).items()}
+        note(f"submit at {size} records: {s.restarts} restarts")
+        after, starts, stops = {}, {b: [], c: []}, {b: [], c: []}
+        for r in range(s.restarts):
+            for bi in (bins if r % 2 == 0 else bins[::-1]):
+                stop, start = h[bi.label].restart()
+                stops[bi.label].append(stop)
+                starts[bi.label].append(start)
+                if r == 0:
+                    after[bi.label] = median(h[bi.label].cli_starts(s.cli_samples))
+        fig = {k: {"rpc": median(rpc[k]), "p99": pct(rpc[k], 99), "cli": median(cli[k]),
+                   "after": after[k], "start": median(starts[k]), "stop": median(stops[k])}
+               for k in (b, c)}
+        if size == s.sizes[0]:
+            ref = fig
+
+        def cell(k, key):
+            v = fig[k][key]
+            r = ref[k]["cli" if key == "after" else key]
+            return ms(v) + ("" if size == s.sizes[0] else f" ({v / r:.2f}x)")
+
+        def row(name, key, target=True):
+            met = None
+            if target and size != s.sizes[0]:
+                r = "cli" if key == "after" else key
+                met = tuple(ratio_met(fig[k][key], ref[k][r]) for k in (b, c))
+            t.row(f"{size:,} records: {name}", cell(b, key), cell(c, key),
+                  ("<= 1.10x at 0 records" if key != "after" else "<= 1.10x CLI at 0 records")
+                  if target and size != s.sizes[0] else "", met)
+
+        if size:
+            t.row(f"{size:,} records: filling to it (info)",
+                  *(f"{grown[k][1]:.1f} s, {grown[k][0] / grown[k][1]:.0f}/s" if grown[k][0]
+                    else "-" for k in (b, c)))
+        row("task.start round trip, median", "rpc")
+        row("task.start round trip, p99", "p99", target=False)
+        row("`aside run --bg -- true`, median", "cli")
+        row("`aside daemon start`, median", "start")
+        row("`aside daemon stop`, median (info)", "stop", target=False)
+        row("`aside run --bg -- true` right after a restart", "after")
+    t.note("Ratios are to the same binary's figure at 0 records (the CLI after a restart: to"
+           " the CLI at 0 records). The records stored are the fill plus every task the"
+           " samples started, all finished. Each sample's task is waited for, untimed, before"
+           " the next sample.")
+    t.print()
+
+
+def _blocks(bins, blocks, total, fn):
+    """`total` samples per binary as `blocks` blocks alternating baseline and candidate;
+    fn(bin, n) returns a list of n samples. Returns {label: [block results]}."""
+    sizes = split(total, blocks)
+    return alternate(bins, blocks, lambda bi, r: fn(bi, sizes[r]))
+
+
+# ---------------------------------------------------------------- 7. listing
+
+def paging_supported(rpc, limit):
+    """Whether task.list takes {"all": true, "limit": N}: refused with invalid params, or a
+    reply longer than N (the param silently ignored), means no."""
+    try:
+        r = rpc.call("task.list", {"all": True, "limit": limit})
+    except RpcError as e:
+        if e.code == INVALID_PARAMS:
+            return False, None
+        raise
+    return len(r["tasks"]) <= limit, r.get("next_cursor")
+
+
+def part_listing(bins, s, hist):
+    """Listing with the largest store of the submit part (100k records; --quick 10k). First
+    one `aside ls` delivers the pending notifications (the submit samples' tasks), so the
+    measured calls show no backlog. Then, in blocks alternating baseline and candidate:
+    `aside ls` (live tasks only: none), the task.list round trip with params {}, and
+    `aside ls --all --json` to /dev/null with the daemon's VmRSS/VmHWM read before the first
+    and after the last. Where the binary supports paging (task.list {"all": true, "limit":
+    50} answered with at most 50 tasks, `aside ls --all --limit 50` accepted), the first
+    and second pages and the CLI's paged listing too. Medians."""
+    size = s.sizes[-1]
+    hist.grow_to(size)
+    h = hist.get()
+    b, c = (bi.label for bi in bins)
+    n = s.list_samples
+    first, mem_before, mem_after, paging = {}, {}, {}, {}
+    for bi in bins:
+        x = h[bi.label]
+        t0 = time.perf_counter()
+        r = x.home.aside("ls")
+        rows = sum(1 for line in r.stdout.splitlines() if line[:1].isdigit())
+        first[bi.label] = (time.perf_counter() - t0, rows)
+        ok, cursor = paging_supported(x.rpc, 50)
+        cli_ok = x.home.aside("ls", "--all", "--limit", "50", check=False).returncode == 0
+        paging[bi.label] = (ok, cursor, cli_ok)
+
+    def cli_runs(bi, k, *args):
+        env = h[bi.label].home.env
+        out = []
+        for _ in range(k):
+            t0 = time.perf_counter()
+            subprocess.run([bi.path, *args], env=env, check=True, stdout=subprocess.DEVNULL)
+            out.append(time.perf_counter() - t0)
+        return out
+
+    def rpc_runs(bi, k, params):
+        rpc = h[bi.label].rpc
+        out = []
+        for _ in range(k):
+            t0 = time.perf_counter()
+            rpc.call("task.list", params)
+            out.append(time.perf_counter() - t0)
+        return out
+
+    def figure(fn):
+        return {k: median(sum(v, [])) for k, v in _blocks(bins, s.blocks, n, fn).items()}
+
+    note(f"listing at {size} records: ls, task.list")
+    ls = figure(lambda bi, k: cli_runs(bi, k, "ls"))
+    tl = figure(lambda bi, k: rpc_runs(bi, k, {}))
+    note(f"listing at {size} records: ls --all --json")
+    for bi in bins:
+        mem_before[bi.label] = h[bi.label].home.memory()
+    lsall = figure(lambda bi, k: cli_runs(bi, k, "ls", "--all", "--json"))
+    for bi in bins:
+        mem_after[bi.label] = h[bi.label].home.memory()
+    paged = {}
+    if any(p[0] or p[2] for p in paging.values()):
+        note(f"listing at {size} records: paged")
+        sup = lambda key, fn: figure(lambda bi, k: fn(bi, k) if key(paging[bi.label]) else [0])
+        paged["p1"] = sup(lambda p: p[0], lambda bi, k: rpc_runs(bi, k, {"all": True, "limit": 50}))
+        paged["p2"] = sup(lambda p: p[0] and p[1] is not None, lambda bi, k: rpc_runs(
+            bi, k, {"all": True, "limit": 50, "cursor": paging[bi.label][1]}))
+        paged["cli"] = sup(lambda p: p[2], lambda bi, k: cli_runs(bi, k, "ls", "--all",
+                                                                 "--limit", "50"))
+
+    t = Table(f"7. listing with {size:,} finished records stored (medians of {n})")
+    t.row("records stored", *(f"{h[k].count:,}" for k in (b, c)))
+    t.row("first `aside ls`, delivering the backlog (info; rows)",
+          *(f"{ms(first[k][0])}; {first[k][1]}" for k in (b, c)))
+    t.row("`aside ls` (live tasks only, no backlog)", ms(ls[b]), ms(ls[c]), "<= 50 ms",
+          (ls[b] <= 0.05, ls[c] <= 0.05))
+    t.row("task.list {} round trip", ms(tl[b]), ms(tl[c]), "<= 50 ms",
+          (tl[b] <= 0.05, tl[c] <= 0.05))
+    t.row("`aside ls --all --json > /dev/null`", ms(lsall[b]), ms(lsall[c]))
+    t.row("daemon VmRSS before / after it", *(f"{mem_before[k][0]:.1f} / {mem_after[k][0]:.1f}"
+                                             f" MiB" for k in (b, c)))
+    t.row("daemon VmHWM before / after it", *(f"{mem_before[k][1]:.1f} / {mem_after[k][1]:.1f}"
+                                             f" MiB" for k in (b, c)))
+    yes = lambda v: "supported" if v else "not supported"
+    t.row("paging: task.list {all, limit} / `ls --all --limit`",
+          *(f"{yes(paging[k][0])} / {yes(paging[k][2])}" for k in (b, c)))
+    if paged:
+        cell = lambda key, k, ok: ms(paged[key][k]) if ok else "-"
+        t.row("task.list {all, limit: 50}, first page", *(cell("p1", k, paging[k][0])
+                                                         for k in (b, c)))
+        t.row("task.list {all, limit: 50, cursor}, second page",
+              *(cell("p2", k, paging[k][0] and paging[k][1] is not None) for k in (b, c)))
+        t.row("`aside ls --all --limit 50`", *(cell("cli", k, paging[k][2]) for k in (b, c)))
+    t.note("The first `aside ls` takes the notifications of the tasks the submit samples"
+           " started (each binary's own CLI owner), so the measured `aside ls` shows none.")
+    t.print()
+
+
+# ---------------------------------------------------------------- 8. notify
+
+def part_notify(bins, s):
+    """A background task's exit -> its owner hearing of it, one task at a time. The task is
+    a static C helper (built with gcc into the cache) that reads CLOCK_MONOTONIC and writes
+    it to a file, then calls _exit: the stamp precedes the real exit by one write() (a few
+    microseconds, an over-estimate of the latency). Two figures, in blocks alternating
+    baseline and candidate, each in a fresh home: (a) a connection subscribed with
+    events.subscribe {} starts the task and reads until its `finished` event, stamped when
+    its line is read; (b) one connection starts the task, a second with the same owner
+    polls notifications.take in a tight loop until it carries the task. p50 and p99."""
+    helper = exit_stamp_helper()
+    stamps = tempfile.mkdtemp(prefix="ab-stamps-",
+                              dir="/dev/shm" if os.path.isdir("/dev/shm") else "/tmp")
+    homes = {b.label: Home(b, "retention = \"none\"\n").start() for b in bins}
+    seq = [0]
+
+    def stamp_task():
+        seq[0] += 1
+        path = os.path.join(stamps, str(seq[0]))
+        return path, bg([helper, path])
+
+    def read_stamp(path):
+        with open(path) as f:
+            v = int(f.read())
+        os.remove(path)
+        return v
+
+    def events(bi, k):
+        rpc = homes[bi.label].rpc(owner="bench-events")
+        rpc.call("events.subscribe", {})
+        out = []
+        try:
+            for _ in range(k):
+                path, spec = stamp_task()
+                tid = rpc.call("task.start", spec)["task"]["id"]
+                seen = rpc.wait_event(lambda e: e["task_id"] == tid and e["event"] == "finished")
+                out.append((seen - read_stamp(path)) / 1e9)
+            rpc.call("notifications.take", {})
+        finally:
+            rpc.close()
+        return out
+
+    def polled(bi, k):
+        starter = homes[bi.label].rpc(owner="bench-poll")
+        poller = homes[bi.label].rpc(owner="bench-poll")
+        out = []
+        try:
+            for _ in range(k):
+                path, spec = stamp_task()
+                tid = starter.call("task.start", spec)["task"]["id"]
+                while True:
+                    r = poller.call("notifications.take", {})
+                    if any(n["task"]["id"] == tid for n in r["notifications"]):
+                        seen = poller.last_ns
+                        break
+                out.append((seen - read_stamp(path)) / 1e9)
+        finally:
+            starter.close()
+            poller.close()
+        return out
+
+    try:
+        note(f"notify: {s.notify_samples} samples per binary and method")
+        ev = {k: sum(v, []) for k, v in _blocks(bins, s.blocks, s.notify_samples, events).items()}
+        po = {k: sum(v, []) for k, v in _blocks(bins, s.blocks, s.notify_samples, polled).items()}
+    finally:
+        for x in homes.values():
+            x.close()
+        shutil.rmtree(stamps, ignore_errors=True)
+    b, c = (bi.label for bi in bins)
+    n = s.notify_samples
+    t = Table(f"8. a task's exit -> its owner notified ({n} samples each, one task at a time)")
+    for name, d in (("`finished` event at a subscriber", ev),
+                    ("`notifications.take` polled in a tight loop", po)):
+        t.row(f"exit -> {name}, p50", ms(median(d[b])), ms(median(d[c])))
+        t.row(f"exit -> {name}, p99", ms(pct(d[b], 99)), ms(pct(d[c], 99)), "<= 10 ms",
+              (pct(d[b], 99) <= 0.010, pct(d[c], 99) <= 0.010))
+    t.note("The exit instant is the helper's CLOCK_MONOTONIC stamp, taken one write() before"
+           " _exit (an over-estimate by microseconds); the arrival is when the reply or event"
+           " line is read by this script.")
+    t.print()
+
+
+# ---------------------------------------------------------------- main
+
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--tasks", type=int, default=1000)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="parts: " + ", ".join(PARTS))
+    ap.add_argument("--only", help="comma-separated parts to run (default: all)")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: fewer samples, 10k records at most instead of 100k")
+    ap.add_argument("--aside", help="the candidate binary (default: this tree's"
+                    " target/release/aside; not built when given)")
+    ap.add_argument("--baseline", default=os.path.join(CACHE, "aside-baseline"),
+                    help="the baseline binary (default: %(default)s)")
+    ap.add_argument("--no-build", action="store_true",
+                    help="do not run cargo build --release first")
+    ap.add_argument("--tasks", type=int, help="tasks in the throughput part (default 1000,"
+                    " --quick 200)")
     ap.add_argument("--skip-pueue", action="store_true")
-    ap.add_argument("--only-agents", action="store_true")
+    ap.add_argument("--only-agents", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    sh(f"cargo build --release -p aside --manifest-path {ROOT}/Cargo.toml", capture_output=True)
 
-    print(f"aside benchmarks, {time.strftime('%Y-%m-%d %H:%M')} UTC, {os.cpu_count()} cores\n")
-
+    parts = PARTS
     if args.only_agents:
-        return agents_report()
+        parts = ["agents"]
+    if args.only:
+        parts = [p.strip() for p in args.only.split(",") if p.strip()]
+        unknown = [p for p in parts if p not in PARTS]
+        if unknown:
+            ap.error(f"unknown part(s) {', '.join(unknown)}; parts: {', '.join(PARTS)}")
+    candidate = args.aside or os.path.join(ROOT, "target", "release", "aside")
+    if not args.aside and not args.no_build:
+        note("cargo build --release -p aside")
+        sh(f"cargo build --release -p aside --manifest-path {ROOT}/Cargo.toml",
+           capture_output=True)
+    for label, path in (("baseline", args.baseline), ("candidate", candidate)):
+        if not os.access(path, os.X_OK):
+            sys.exit(f"no {label} binary at {path}" + (
+                " (build main with `cargo build --release -p aside` and copy"
+                " target/release/aside there, or pass --baseline PATH)"
+                if label == "baseline" else ""))
+    bins = [Bin("baseline", os.path.abspath(args.baseline)),
+            Bin("candidate", os.path.abspath(candidate))]
+    s = Settings(args.quick, args.tasks)
 
-    n = args.tasks
-    rows = throughput(n, args.skip_pueue)
-    print(f"1. {n} trivial commands (`true`) through 2 slots")
-    for name, secs in rows.items():
-        print(f"   {name:<36} {secs:7.2f} s  {n / secs:8.0f} tasks/s")
-    xargs = n / rows["xargs -P 2"]
-    best = max(n / s for k, s in rows.items() if k.startswith("aside"))
-    print(f"   best aside / xargs: {best / xargs:.2f} (target >= 0.5)")
-    if "pueue" in rows:
-        print(f"   best aside / pueue: {best / (n / rows['pueue']):.1f} (target >= 20)")
-
-    a, s = latency(200)
-    print("\n2. foreground `aside run -- true` against `sh -c true` (median of 200)")
-    print(f"   aside run -- true   {a * 1000:6.2f} ms")
-    print(f"   sh -c true          {s * 1000:6.2f} ms")
-    print(f"   added: {(a - s) * 1000:.2f} ms (target <= 5 ms)")
-
-    plain, via = gigabyte(3)
-    print("\n3. 1 GiB to stdout (best of 3)")
-    print(f"   head -c 1GiB /dev/zero > file        {plain:6.2f} s")
-    print(f"   aside run --bg (log file), to end    {via:6.2f} s")
-    print(f"   ratio: {via / plain:.2f} (target <= 1.25)")
-
-    running, hwm, cur = rss(1000)
-    print(f"\n4. daemon memory with {running} sleeping background tasks")
-    print(f"   peak RSS (VmHWM) {hwm:6.1f} MiB, current {cur:6.1f} MiB (target <= 64 MiB)")
-    agents_report()
-
-
-def agents_report():
-    gap, idle, hwm, cur = agent_figures(50, 100)
-    print("\n5. agents (scripted model server on loopback)")
-    print(f"   parent's task call sent -> child's first model request: {gap * 1000:.2f} ms"
-          " (median of 50)")
-    print(f"   daemon with {idle} agent sessions waiting on their model: peak RSS (VmHWM)"
-          f" {hwm:.1f} MiB, current {cur:.1f} MiB")
+    header(ROOT, bins)
+    print(f"parts: {', '.join(parts)}{' (--quick)' if args.quick else ''}")
+    started = time.perf_counter()
+    hist = Histories(bins)
+    try:
+        for p in PARTS:
+            if p not in parts:
+                continue
+            t0 = time.perf_counter()
+            if p == "throughput":
+                part_throughput(bins, s, args.skip_pueue)
+            elif p == "foreground":
+                part_foreground(bins, s)
+            elif p == "gigabyte":
+                part_gigabyte(bins, s)
+            elif p == "sleepers":
+                part_sleepers(bins, s)
+            elif p == "agents":
+                part_agents(bins, s)
+            elif p == "submit":
+                part_submit(bins, s, hist)
+            elif p == "listing":
+                part_listing(bins, s, hist)
+            elif p == "notify":
+                part_notify(bins, s)
+            note(f"{p}: {time.perf_counter() - t0:.0f} s")
+    finally:
+        hist.close()
+    print(f"\ntotal time: {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":
