@@ -39,9 +39,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (CACHE, INVALID_PARAMS, Bin, Home, RpcError, Table, alternate, bg,  # noqa: E402
-                      exit_stamp_helper, header, median, mib, ms, note, now_ns, pct, secs, sh,
-                      split, timed, wait_all)
+from benchlib import (  # noqa: E402
+    CACHE, INVALID_PARAMS, Bin, Home, RpcError, Table, alternate, bg, exit_stamp_helper, header,
+    median, mib, ms, note, pct, secs, sh, split, timed, wait_all)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PUEUE_ROOT = os.path.join(CACHE, "pueue")
