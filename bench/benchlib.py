@@ -194,8 +194,9 @@ def mib(x):
 
 
 def alternate(bins, rounds, fn):
-    """Calls fn(bin, round) for each binary `rounds` times, swapping the order every round
-    so neither always goes first. Returns {label: [results in round order]}."""
+    """Calls fn(item, round) for each item (a binary, a home: anything with a label)
+    `rounds` times, reversing the order every round so none always goes first. Returns
+    {label: [results in round order]}."""
     out = {b.label: [] for b in bins}
     for r in range(rounds):
         for b in (bins if r % 2 == 0 else bins[::-1]):
