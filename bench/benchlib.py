@@ -287,20 +287,26 @@ def exit_stamp_helper():
 
 # ---------------------------------------------------------------- the run's header
 
-def header(root, bins):
+def header(bins):
+    """Date (UTC), each binary's path, version and the git commit of the tree it sits in
+    (the candidate's tree is normally this one), nproc and the load average."""
     def out(cmd, cwd=None):
         r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-        return r.stdout.strip() if r.returncode == 0 else "?"
+        return r.stdout.strip() if r.returncode == 0 else None
 
-    rev = out(["git", "rev-parse", "--short", "HEAD"], root)
-    dirty = out(["git", "status", "--porcelain", "--untracked-files=no"], root)
     with open("/proc/loadavg") as f:
         load = " ".join(f.read().split()[:3])
     print(f"aside benchmarks, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC")
-    print(f"candidate tree: {root} at {rev}{' (with uncommitted changes)' if dirty else ''}")
     for b in bins:
+        d = os.path.dirname(b.path)
+        top = out(["git", "rev-parse", "--show-toplevel"], d)
+        tree = "not in a git tree"
+        if top:
+            rev = out(["git", "rev-parse", "--short", "HEAD"], top)
+            dirty = out(["git", "status", "--porcelain", "--untracked-files=no"], top)
+            tree = f"tree {top} at {rev}{' with uncommitted changes' if dirty else ''}"
         st = os.stat(b.path)
         built = time.strftime("%Y-%m-%d %H:%M", time.gmtime(st.st_mtime))
-        print(f"{b.label:<9}: {b.path} ({out([b.path, '--version'])}, built {built} UTC,"
-              f" {st.st_size / 1e6:.1f} MB)")
+        print(f"{b.label:<9}: {b.path}\n           {out([b.path, '--version']) or '?'},"
+              f" built {built} UTC, {tree}")
     print(f"machine: nproc {out(['nproc'])}, load average {load} (1, 5, 15 min)")

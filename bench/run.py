@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (  # noqa: E402
@@ -67,7 +68,7 @@ class Settings:
         self.cli_samples = 30 if q else 100          # `aside run --bg` per size
         self.restarts = 2 if q else 3
         self.list_samples = 6 if q else 20
-        self.notify_samples = 40 if q else 200
+        self.notify_samples = 100 if q else 200
         self.blocks = 4 if q else 8                  # alternation blocks within a figure
 
 
@@ -833,14 +834,15 @@ def part_notify(bins, s):
               (pct(d[b], 99) <= 0.010, pct(d[c], 99) <= 0.010))
     t.note("The exit instant is the helper's CLOCK_MONOTONIC stamp, taken one write() before"
            " _exit (an over-estimate by microseconds); the arrival is when the reply or event"
-           " line is read by this script.")
+           " line is read by this script. The poller spins on a core, so on a busy 2-core"
+           " machine the scheduler preempting it adds to its tail.")
     t.print()
 
 
 # ---------------------------------------------------------------- main
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+    ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="parts: " + ", ".join(PARTS))
     ap.add_argument("--only", help="comma-separated parts to run (default: all)")
@@ -871,8 +873,8 @@ def main():
     candidate = args.aside or os.path.join(ROOT, "target", "release", "aside")
     if not args.aside and not args.no_build:
         note("cargo build --release -p aside")
-        sh(f"cargo build --release -p aside --manifest-path {ROOT}/Cargo.toml",
-           capture_output=True)
+        subprocess.run(["cargo", "build", "--release", "-p", "aside", "--manifest-path",
+                        os.path.join(ROOT, "Cargo.toml")], check=True, stdout=sys.stderr)
     for label, path in (("baseline", args.baseline), ("candidate", candidate)):
         if not os.access(path, os.X_OK):
             sys.exit(f"no {label} binary at {path}" + (
@@ -883,7 +885,7 @@ def main():
             Bin("candidate", os.path.abspath(candidate))]
     s = Settings(args.quick, args.tasks, args.pueue_tasks)
 
-    header(ROOT, bins)
+    header(bins)
     print(f"parts: {', '.join(parts)}{' (--quick)' if args.quick else ''}")
     started = time.perf_counter()
     hist = Histories(bins)
@@ -892,22 +894,11 @@ def main():
             if p not in parts:
                 continue
             t0 = time.perf_counter()
-            if p == "throughput":
-                part_throughput(bins, s, args.skip_pueue)
-            elif p == "foreground":
-                part_foreground(bins, s)
-            elif p == "gigabyte":
-                part_gigabyte(bins, s)
-            elif p == "sleepers":
-                part_sleepers(bins, s)
-            elif p == "agents":
-                part_agents(bins, s)
-            elif p == "submit":
-                part_submit(bins, s, hist)
-            elif p == "listing":
-                part_listing(bins, s, hist)
-            elif p == "notify":
-                part_notify(bins, s)
+            try:
+                run_part(p, bins, s, args, hist)
+            except Exception as e:  # report it and go on with the other parts
+                traceback.print_exc()
+                print(f"\n{p}: FAILED ({type(e).__name__}: {e}); see stderr")
             note(f"{p}: {time.perf_counter() - t0:.0f} s")
             later = [q for q in PARTS[PARTS.index(p) + 1:] if q in parts]
             if not {"submit", "listing"} & set(later):
@@ -915,6 +906,19 @@ def main():
     finally:
         hist.close()
     print(f"\ntotal time: {time.perf_counter() - started:.0f} s")
+
+
+def run_part(p, bins, s, args, hist):
+    {
+        "throughput": lambda: part_throughput(bins, s, args.skip_pueue),
+        "foreground": lambda: part_foreground(bins, s),
+        "gigabyte": lambda: part_gigabyte(bins, s),
+        "sleepers": lambda: part_sleepers(bins, s),
+        "agents": lambda: part_agents(bins, s),
+        "submit": lambda: part_submit(bins, s, hist),
+        "listing": lambda: part_listing(bins, s, hist),
+        "notify": lambda: part_notify(bins, s),
+    }[p]()
 
 
 if __name__ == "__main__":
