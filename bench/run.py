@@ -66,6 +66,7 @@ class Settings:
         self.sizes = [0, 1_000, 10_000] if q else [0, 10_000, 100_000]
         self.rpc_samples = 200 if q else 1000        # task.start round trips per size
         self.cli_samples = 30 if q else 100          # `aside run --bg` per size
+        self.env_samples = 50 if q else 200          # task.start with an env per size
         self.restarts = 2 if q else 3
         self.list_samples = 6 if q else 20
         self.notify_samples = 100 if q else 200
@@ -466,14 +467,18 @@ class History:
             self.rpc.call("notifications.take", {})
         return added, time.perf_counter() - t
 
-    def rpc_starts(self, n):
+    def rpc_starts(self, n, env=None):
         """`n` task.start round trips of a background `true` over the one connection: send
         the request, read its reply. Untimed between samples: task.wait until the task
-        has finished, so every sample finds no task running."""
+        has finished, so every sample finds no task running. With `env`, the spec carries
+        that whole environment, as `aside run` sends its own."""
+        spec = bg(["true"], cwd="/")
+        if env is not None:
+            spec["env"] = env
         out = []
         for _ in range(n):
             t = time.perf_counter()
-            task = self.rpc.call("task.start", bg(["true"], cwd="/"))["task"]
+            task = self.rpc.call("task.start", spec)["task"]
             out.append(time.perf_counter() - t)
             self.count += 1
             wait_all(self.rpc, [task["id"]])
@@ -542,8 +547,9 @@ class Histories:
 def part_submit(bins, s, hist):
     """Cost of starting a task with 0, 10k and 100k finished records stored (one store per
     binary, grown in place; see History). At each size: the task.start round trip over one
-    connection (median and p99; each sample's task finishes before the next, untimed), and
-    the wall time of `aside run --bg -- true` (median; the same); then daemon restarts
+    connection (median and p99; each sample's task finishes before the next, untimed), the
+    same with the spec carrying this script's environment as `env` (as `aside run` sends
+    its own: the CLI figure's cost is not all the connection's), and the wall time of `aside run --bg -- true` (median; the same); then daemon restarts
     (`aside daemon stop`, `aside daemon start`, timed): the CLI figure again right after the
     first, and the start time (median of the restarts). Beside each grown store a fresh
     0-record home of the same binary is measured the same way, in blocks that alternate the
@@ -551,8 +557,8 @@ def part_submit(bins, s, hist):
     history. Target: each figure within 10 % of the fresh home's measured alongside."""
     b, c = (bi.label for bi in bins)
     t = Table(f"6. submit cost vs stored history ({s.rpc_samples} task.start round trips,"
-              f" {s.cli_samples} `aside run --bg -- true`, {s.restarts} restarts per home"
-              " and size)")
+              f" {s.env_samples} with an env, {s.cli_samples} `aside run --bg -- true`,"
+              f" {s.restarts} restarts per home and size)")
     for size in s.sizes:
         grown = hist.grow_to(size)
         h = hist.get()
@@ -585,6 +591,7 @@ def part_submit(bins, s, hist):
               *(f"{fig[k]['stored']:,}" for k in (b, c)))
         row("task.start round trip, median", "rpc")
         row("task.start round trip, p99", "p99", target=False)
+        row(f"task.start with an env ({len(os.environ)} variables), median", "env")
         row("`aside run --bg -- true`, median", "cli")
         row("`aside daemon start`, median", "start")
         row("`aside daemon stop`, median (info)", "stop", target=False)
@@ -602,9 +609,11 @@ def submit_figures(homes, s, size):
     stored = {x.label: x.count for x in homes}
     for x in homes:
         x.rpc.call("notifications.take", {})
-    note(f"submit at {size} records: {s.rpc_samples} task.start, {s.cli_samples} CLI"
-         f" in {len(homes)} homes")
+    note(f"submit at {size} records: {s.rpc_samples} + {s.env_samples} task.start,"
+         f" {s.cli_samples} CLI in {len(homes)} homes")
     rpc = _blocks(homes, s.blocks, s.rpc_samples, lambda x, n: x.rpc_starts(n))
+    env = _blocks(homes, s.blocks, s.env_samples,
+                  lambda x, n: x.rpc_starts(n, env=dict(os.environ)))
     cli = _blocks(homes, s.blocks, s.cli_samples, lambda x, n: x.cli_starts(n))
     note(f"submit at {size} records: {s.restarts} restarts")
     after, starts, stops = {}, {}, {}
@@ -616,7 +625,8 @@ def submit_figures(homes, s, size):
             if r == 0:
                 after[x.label] = median(x.cli_starts(s.cli_samples))
     return {k: {"stored": stored[k], "rpc": median(sum(rpc[k], [])),
-                "p99": pct(sum(rpc[k], []), 99), "cli": median(sum(cli[k], [])),
+                "p99": pct(sum(rpc[k], []), 99), "env": median(sum(env[k], [])),
+                "cli": median(sum(cli[k], [])),
                 "after": after[k], "start": median(starts[k]), "stop": median(stops[k])}
             for k in stored}
 
