@@ -11,8 +11,9 @@ The baseline is ~/.cache/aside-bench/aside-baseline unless --baseline names anot
 candidate is this tree's target/release/aside, built first unless --no-build or --aside.
 Each part runs private daemons in temporary ASIDE_HOMEs and stops them with
 `aside daemon stop`. Progress goes to stderr, the report (markdown tables) to stdout. A full
-run takes about 10 to 15 minutes on a 2-core machine, most of it filling two stores with
-100k records each; --skip-pueue saves about half a minute.
+run took 12 minutes on the project's 2-core VM with other work on it (load 4), most of it
+in the submit part filling two stores with 100k records each; --quick takes 2 minutes;
+--skip-pueue saves about half a minute.
 
 Parts and targets (the candidate should meet each):
   throughput  1,000 `true` through 2 slots: aside over one connection at least 0.8x the
