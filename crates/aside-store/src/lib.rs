@@ -7,12 +7,14 @@
 //! their own and see what is committed. The format is versioned (`PRAGMA user_version`)
 //! from the first release; a database written by a newer aside is refused, never rewritten.
 
+mod checkpoint;
 mod error;
 mod schema;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Mutex};
+use std::sync::atomic::AtomicU64;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use aside_protocol::{Event, Notification, TaskId, TaskRecord, TaskSpec};
@@ -21,6 +23,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 pub use error::StoreError;
 pub use writer::Done;
 
+use checkpoint::Checkpointer;
 use schema::{high_water, EVENT_SEQ, NOTE_SEQ};
 use writer::{Job, Writer};
 
@@ -74,6 +77,7 @@ pub struct StoreOptions {
 
 pub struct Store {
     writer: Writer,
+    _checkpointer: Checkpointer,
     /// Reads only; SQLite lets them run beside the writer's transactions.
     reader: Mutex<Connection>,
     dir: PathBuf,
@@ -93,8 +97,10 @@ impl Store {
         let write_conn = schema::connect(dir)?;
         let instance = schema::prepare(&write_conn, dir)?;
         let reader = schema::connect(dir)?;
+        let commits = Arc::new(AtomicU64::new(0));
         Ok(Self {
-            writer: Writer::start(write_conn, options.commit_delay)?,
+            writer: Writer::start(write_conn, options.commit_delay, commits.clone())?,
+            _checkpointer: Checkpointer::start(schema::connect(dir)?, commits)?,
             reader: Mutex::new(reader),
             dir: dir.to_path_buf(),
             logs,

@@ -19,6 +19,10 @@ pub(crate) fn connect(dir: &Path) -> Result<Connection, StoreError> {
     // WAL with NORMAL loses nothing when the process is killed; only a power cut may
     // roll back the last transactions.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Checkpoints run on a thread of their own (checkpoint.rs), never inside a commit; the WAL
+    // left behind after a burst is cut back to this size.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.pragma_update(None, "journal_size_limit", 64 << 20)?;
     Ok(conn)
 }
 

@@ -266,3 +266,23 @@ fn pages_run_both_ways_and_expiry_finds_the_oldest() {
         .unwrap()
         .is_empty());
 }
+
+#[test]
+fn the_wal_is_copied_back_off_the_commit_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let db = dir.path().join("aside.db");
+    let before = std::fs::metadata(&db).unwrap().len();
+    for n in 1..=300 {
+        store.apply(vec![put(finished(n, n))]).unwrap();
+    }
+    // Commits never checkpoint themselves; the checkpoint thread does, within its period.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::fs::metadata(&db).unwrap().len() <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing reached the database file"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

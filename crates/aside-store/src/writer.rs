@@ -6,7 +6,8 @@
 //! answered in the order they were submitted. Each write runs in its own savepoint, so one
 //! that fails (a damaged row) fails alone; a commit that fails fails the whole group.
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -44,11 +45,16 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn start(conn: Connection, delay: Duration) -> Result<Self, StoreError> {
+    /// Starts the thread; it counts its commits in `commits`.
+    pub(crate) fn start(
+        conn: Connection,
+        delay: Duration,
+        commits: Arc<AtomicU64>,
+    ) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("aside-store".into())
-            .spawn(move || run(conn, rx, delay))
+            .spawn(move || run(conn, rx, delay, &commits))
             .map_err(|e| StoreError::io("aside-store thread", e))?;
         Ok(Self {
             jobs: Some(tx),
@@ -97,7 +103,7 @@ enum Produced {
     Taken(Vec<Notification>),
 }
 
-fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>, delay: Duration) {
+fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>, delay: Duration, commits: &AtomicU64) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -111,6 +117,7 @@ fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>, delay: Duration) {
             std::thread::sleep(delay);
         }
         let outcomes = commit(&mut conn, &group);
+        commits.fetch_add(1, Ordering::Release);
         for (job, outcome) in group.into_iter().zip(outcomes) {
             match (job, outcome) {
                 (

@@ -32,9 +32,14 @@ impl Engine {
         Ok(self.inner.store.events_after(seq, limit)?)
     }
 
-    /// Hands out the owner's pending notifications; each is handed out once. Ordered after
-    /// every write before it, so a notice recorded before the call is in its answer.
+    /// Hands out the owner's pending notifications; each is handed out once. A notice whose
+    /// task's end was announced (its event published, its waiters woken) before the call is
+    /// in the answer: both happen once the notice is on disk.
     pub async fn take_notifications(&self, owner: &str) -> Result<Vec<Notification>, EngineError> {
+        // Owners poll this: with nothing waiting, answer from a read, without a write.
+        if !self.inner.store.has_notifications(owner)? {
+            return Ok(Vec::new());
+        }
         let (tx, rx) = oneshot::channel();
         self.inner.store.submit_take(
             owner.to_string(),
