@@ -52,11 +52,14 @@ pub fn tags_with_prefix(prefix: &str) -> BTreeMap<String, BTreeSet<i32>> {
     found
 }
 
-/// Children of this process (re-parented orphans included) that carry `tag`.
-pub fn tagged_children(tag: &str) -> BTreeSet<i32> {
+/// Children of this process that carry `tag`, leaving out those `ours` claims (the processes
+/// the daemon started itself, each tagged with its own task): only re-parented orphans are
+/// read, so the cost does not grow with the number of running tasks.
+pub fn tagged_orphans(tag: &str, ours: impl Fn(i32) -> bool) -> BTreeSet<i32> {
     let needle = format!("{TAG_VAR}={tag}");
     procs::children()
         .into_iter()
+        .filter(|pid| !ours(*pid))
         .filter(|pid| {
             procs::environ(*pid)
                 .is_some_and(|env| env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))

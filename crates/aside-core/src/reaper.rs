@@ -99,6 +99,12 @@ impl Reaper {
         Ok((pid, rx))
     }
 
+    /// Whether `pid` is a process this reaper started and has not reaped yet: a task's own
+    /// process, as opposed to an orphan re-parented here.
+    pub fn started(&self, pid: i32) -> bool {
+        self.waiters().contains_key(&pid)
+    }
+
     fn reap_all(&self) {
         // Holding the registry while reaping keeps this from racing a spawn: when exec fails,
         // std waits for that child itself, and would panic if it had been reaped here first.

@@ -38,7 +38,7 @@ pub struct ShellLaunch<'a> {
 }
 
 /// Starts the process; the returned future supervises it to its end.
-pub fn launch(reaper: &Reaper, l: ShellLaunch<'_>) -> Result<(u32, RunFuture), Failure> {
+pub fn launch(reaper: &Arc<Reaper>, l: ShellLaunch<'_>) -> Result<(u32, RunFuture), Failure> {
     let (program, args): (&str, Vec<&str>) = match l.command {
         ShellCommand::Argv(argv) => match argv.split_first() {
             Some((p, rest)) => (p.as_str(), rest.iter().map(String::as_str).collect()),
@@ -95,6 +95,7 @@ pub fn launch(reaper: &Reaper, l: ShellLaunch<'_>) -> Result<(u32, RunFuture), F
         tag: l.tag,
         kill_grace: l.kill_grace,
         drain: l.drain,
+        reaper: reaper.clone(),
     });
     Ok((pid, Box::pin(fut)))
 }
@@ -165,6 +166,8 @@ struct Supervision {
     tag: String,
     kill_grace: Duration,
     drain: Duration,
+    /// Tells the task's own processes from orphans when looking for what it left behind.
+    reaper: Arc<Reaper>,
 }
 
 enum Pump {
@@ -290,13 +293,17 @@ async fn supervise(s: Supervision) -> RunOutcome {
             let _ = k.await;
         }
         None => {
-            // The task ended by itself; whatever it left behind goes too, without holding
-            // up its result.
-            if proctree::group_alive(pgid) || !proctree::tagged_children(&s.tag).is_empty() {
-                let tag = s.tag.clone();
-                let grace = s.kill_grace;
-                tokio::spawn(async move { proctree::terminate(Some(pgid), &tag, grace).await });
-            }
+            // The task ended by itself; whatever it left behind goes too. Looking for it
+            // reads /proc, so it happens beside the result, not before it.
+            let tag = s.tag.clone();
+            let grace = s.kill_grace;
+            let reaper = s.reaper.clone();
+            tokio::spawn(async move {
+                let left = || !proctree::tagged_orphans(&tag, |pid| reaper.started(pid)).is_empty();
+                if proctree::group_alive(pgid) || left() {
+                    proctree::terminate(Some(pgid), &tag, grace).await;
+                }
+            });
         }
     }
     RunOutcome::Exited(exit.unwrap_or(Exit::Signal(libc::SIGKILL)))

@@ -75,6 +75,33 @@ fn stop_cancels_with_the_reason_and_kills_the_whole_tree_including_setsid_childr
 }
 
 #[test]
+fn what_a_task_leaves_behind_when_it_ends_by_itself_goes_too_and_only_that() {
+    let a = Aside::new();
+    let d = a.home.display();
+    // A neighbour that keeps running: its process is the daemon's child too.
+    let neighbour = a.bg(&format!("echo $$ > '{d}/neighbour.pid'; exec sleep 300"));
+    let neighbour_pid = a.read_pid("neighbour.pid");
+    let id = a.bg(&format!(
+        "sleep 303 >/dev/null 2>&1 & echo $! > '{d}/member.pid'
+setsid sh -c 'echo $$ > \"{d}/escaped.pid\"; exec sleep 304' >/dev/null 2>&1 &
+while [ ! -s '{d}/escaped.pid' ]; do sleep 0.01; done
+exit 0"
+    ));
+    let end = a.wait_end(&id);
+    assert_eq!(end["state"], "succeeded", "{end}");
+    let member = a.read_pid("member.pid");
+    let escaped = a.read_pid("escaped.pid");
+    assert!(
+        eventually(SOON, || is_dead(member) && is_dead(escaped)),
+        "left behind: member {member} dead {}, setsid {escaped} dead {}",
+        is_dead(member),
+        is_dead(escaped)
+    );
+    assert_eq!(a.state(&neighbour), "running");
+    assert!(!is_dead(neighbour_pid), "the neighbour was killed");
+}
+
+#[test]
 fn stop_escalates_to_sigkill_after_kill_grace_when_sigterm_is_ignored() {
     let a = Aside::with_config("kill_grace = \"1s\"\n");
     let d = a.home.display();
