@@ -52,19 +52,26 @@ pub fn tags_with_prefix(prefix: &str) -> BTreeMap<String, BTreeSet<i32>> {
     found
 }
 
-/// Children of this process that carry `tag`, leaving out those `ours` claims (the processes
-/// the daemon started itself, each tagged with its own task): only re-parented orphans are
-/// read, so the cost does not grow with the number of running tasks.
-pub fn tagged_orphans(tag: &str, ours: impl Fn(i32) -> bool) -> BTreeSet<i32> {
-    let needle = format!("{TAG_VAR}={tag}");
-    procs::children()
-        .into_iter()
-        .filter(|pid| !ours(*pid))
-        .filter(|pid| {
-            procs::environ(*pid)
-                .is_some_and(|env| env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))
-        })
-        .collect()
+/// Which of `tags` are carried by children of this process, leaving out those `ours` claims
+/// (the processes the daemon started itself, each tagged with its own task): only
+/// re-parented orphans are read, so the cost does not grow with the number of running tasks.
+pub fn tagged_orphans(tags: &BTreeSet<&str>, ours: impl Fn(i32) -> bool) -> BTreeSet<String> {
+    let prefix = format!("{TAG_VAR}=");
+    let mut found = BTreeSet::new();
+    for pid in procs::children().into_iter().filter(|pid| !ours(*pid)) {
+        let Some(env) = procs::environ(pid) else {
+            continue;
+        };
+        for var in env.split(|b| *b == 0) {
+            let tag = var
+                .strip_prefix(prefix.as_bytes())
+                .and_then(|t| std::str::from_utf8(t).ok());
+            if let Some(tag) = tag.filter(|t| tags.contains(t)) {
+                found.insert(tag.to_string());
+            }
+        }
+    }
+    found
 }
 
 pub fn group_alive(pgid: i32) -> bool {

@@ -7,14 +7,25 @@
 //! whoever registered that pid. Spawning holds the registry lock until the pid is registered,
 //! and reaping holds it too, so the two never race: a status for a pid nobody registered
 //! belongs to an orphan and is simply reaped.
+//!
+//! The same thread sweeps up after tasks that ended by themselves: whatever they left
+//! running (their process group, or tagged orphans re-parented here) is found in batches,
+//! one look at `/proc` for many tasks, and stopped.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::proctree;
+
+/// How long a sweep waits for more ended tasks to join it: under load one look at `/proc`
+/// serves many tasks; idle, leftovers live this much longer.
+const SWEEP_BATCH: Duration = Duration::from_millis(20);
 
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +36,14 @@ pub enum Exit {
 
 pub struct Reaper {
     waiters: Mutex<HashMap<i32, oneshot::Sender<Exit>>>,
+    leftovers: mpsc::UnboundedSender<Leftover>,
+}
+
+/// A task whose process ended by itself, to be swept for what it left behind.
+pub struct Leftover {
+    pub pgid: i32,
+    pub tag: String,
+    pub grace: Duration,
 }
 
 /// One reaper per process: two would each `waitpid(-1)` and steal the other's children.
@@ -40,8 +59,10 @@ impl Reaper {
             return Ok(r.clone());
         }
         become_subreaper();
+        let (leftovers, swept) = mpsc::unbounded_channel();
         let reaper = Arc::new(Self {
             waiters: Mutex::new(HashMap::new()),
+            leftovers,
         });
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let r = reaper.clone();
@@ -68,6 +89,7 @@ impl Reaper {
                         }
                     };
                     let _ = ready_tx.send(Ok(()));
+                    tokio::spawn(sweep(r.clone(), swept));
                     loop {
                         r.reap_all();
                         if sigchld.recv().await.is_none() {
@@ -105,6 +127,12 @@ impl Reaper {
         self.waiters().contains_key(&pid)
     }
 
+    /// Queues a sweep for what `leftover`'s task left running.
+    pub fn sweep(&self, leftover: Leftover) {
+        // Fails only once the reaper's thread is gone, and then nothing is swept anyway.
+        let _ = self.leftovers.send(leftover);
+    }
+
     fn reap_all(&self) {
         // Holding the registry while reaping keeps this from racing a spawn: when exec fails,
         // std waits for that child itself, and would panic if it had been reaped here first.
@@ -118,6 +146,26 @@ impl Reaper {
             };
             if let Some(tx) = waiters.remove(&pid.as_raw()) {
                 let _ = tx.send(exit);
+            }
+        }
+    }
+}
+
+/// Takes ended tasks in batches; stops the process group and tagged orphans each left.
+async fn sweep(reaper: Arc<Reaper>, mut ended: mpsc::UnboundedReceiver<Leftover>) {
+    while let Some(first) = ended.recv().await {
+        tokio::time::sleep(SWEEP_BATCH).await;
+        let mut batch = vec![first];
+        while let Ok(more) = ended.try_recv() {
+            batch.push(more);
+        }
+        let tags: BTreeSet<&str> = batch.iter().map(|l| l.tag.as_str()).collect();
+        let orphaned = proctree::tagged_orphans(&tags, |pid| reaper.started(pid));
+        for l in batch {
+            if proctree::group_alive(l.pgid) || orphaned.contains(&l.tag) {
+                tokio::spawn(
+                    async move { proctree::terminate(Some(l.pgid), &l.tag, l.grace).await },
+                );
             }
         }
     }

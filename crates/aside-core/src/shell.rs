@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use crate::abort::{Abort, AbortReason};
 use crate::output::{Appended, Output};
 use crate::proctree;
-use crate::reaper::{Exit, Reaper};
+use crate::reaper::{Exit, Leftover, Reaper};
 use crate::runner::{RunFuture, RunOutcome};
 
 /// Bytes read from the pipe before yielding to other tasks.
@@ -294,15 +294,11 @@ async fn supervise(s: Supervision) -> RunOutcome {
         }
         None => {
             // The task ended by itself; whatever it left behind goes too. Looking for it
-            // reads /proc, so it happens beside the result, not before it.
-            let tag = s.tag.clone();
-            let grace = s.kill_grace;
-            let reaper = s.reaper.clone();
-            tokio::spawn(async move {
-                let left = || !proctree::tagged_orphans(&tag, |pid| reaper.started(pid)).is_empty();
-                if proctree::group_alive(pgid) || left() {
-                    proctree::terminate(Some(pgid), &tag, grace).await;
-                }
+            // reads /proc, so it happens beside the result, for many tasks at once.
+            s.reaper.sweep(Leftover {
+                pgid,
+                tag: s.tag.clone(),
+                grace: s.kill_grace,
             });
         }
     }

@@ -132,16 +132,19 @@ impl Engine {
                 let record = task.record().clone();
                 let event = st.event(&record, EventKind::Started { pid });
                 // The environment was needed only to start it: it may hold secrets, so the
-                // stored spec keeps everything but that.
-                let mut kept = job.spec;
-                kept.env = None;
-                kept.env_extra.clear();
+                // stored spec keeps everything but that. A spec without one stays as stored.
+                let spec = (job.spec.env.is_some() || !job.spec.env_extra.is_empty()).then(|| {
+                    let mut kept = job.spec;
+                    kept.env = None;
+                    kept.env_extra.clear();
+                    kept
+                });
                 self.persist(
                     st,
                     vec![
                         Op::PutTask {
                             record: Box::new(record),
-                            spec: Some(kept),
+                            spec,
                         },
                         Op::Event(event.clone()),
                     ],

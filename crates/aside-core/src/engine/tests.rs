@@ -337,3 +337,37 @@ fn parallel_spawn_failures_each_end_failed_with_the_os_error() {
         e.shutdown().await;
     });
 }
+
+#[test]
+fn the_environment_is_not_kept_once_the_task_has_started() {
+    let dir = tempfile::tempdir().unwrap();
+    block_on(async {
+        let e = engine(&dir, "");
+        let (_, mut events, _) = e.subscribe(None).unwrap();
+        let mut with_env = bg("sleep 30");
+        with_env.env = Some([("SECRET".to_string(), "s3cret".to_string())].into());
+        with_env.env_extra = [("TOKEN".to_string(), "t0ken".to_string())].into();
+        let a = e.start("t", with_env).await.unwrap().task.id;
+        let plain = bg("sleep 30");
+        let b = e.start("t", plain.clone()).await.unwrap().task.id;
+        // Events are published once their write is durable.
+        let mut started = 0;
+        while started < 2 {
+            if let EventKind::Started { .. } = events.recv().await.unwrap().kind {
+                started += 1;
+            }
+        }
+        let (live, _) = e.inner.store.load_live_tasks().unwrap();
+        let spec = |id| &live.iter().find(|t| t.record.id == id).unwrap().spec;
+        assert_eq!(spec(a).env, None);
+        assert!(spec(a).env_extra.is_empty(), "{:?}", spec(a).env_extra);
+        assert_eq!(spec(a).kind, plain.kind);
+        assert_eq!(
+            spec(b),
+            &plain,
+            "a spec with no environment is kept as it came"
+        );
+        e.stop(&[a, b], "t", CancelReason::Shutdown).await.unwrap();
+        e.shutdown().await;
+    });
+}
