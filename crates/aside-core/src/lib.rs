@@ -12,6 +12,7 @@ pub mod output;
 pub mod paths;
 pub mod proctree;
 mod reaper;
+mod run;
 mod runner;
 mod scheduler;
 mod shell;
@@ -25,4 +26,5 @@ pub use engine::{
 };
 pub use paths::{Paths, PathsError};
 pub use reaper::Exit;
-pub use runner::{AgentRunner, Launch, RunFuture, RunOutcome, Stopping};
+pub use run::{RunFuture, RunOutcome};
+pub use runner::{AgentRunner, Launch, Stopping};

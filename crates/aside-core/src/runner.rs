@@ -1,9 +1,7 @@
-//! What every kind of task's runner gives back to the engine, and the hook through which
-//! kinds other than `shell` (agents) are run without the engine knowing how.
+//! The hook through which kinds of task other than `shell` (agents) are run without the
+//! engine knowing how, and what such a runner is given.
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use aside_protocol::{CancelReason, Failure, ShellCommand, TaskRecord, TaskSpec};
@@ -11,23 +9,10 @@ use tokio::sync::watch;
 
 use crate::abort::{Abort, AbortReason};
 use crate::output::Output;
-use crate::reaper::{Exit, Reaper};
+use crate::reaper::Reaper;
+use crate::run::RunFuture;
 use crate::shell;
 use crate::Engine;
-
-/// How a runner's work ended, before the engine weighs it against any abort reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunOutcome {
-    Exited(Exit),
-    /// An agent finished with this answer.
-    Answered(String),
-    /// An agent could not go on (its model failed, its output was unusable).
-    AgentFailed(String),
-    /// The runner failed (a panic, an internal error).
-    Failed(String),
-}
-
-pub type RunFuture = Pin<Box<dyn Future<Output = RunOutcome> + Send>>;
 
 /// Runs the tasks of kind `agent`. The daemon plugs the agent runtime in here; an engine
 /// without one fails agent tasks with a clear reason.

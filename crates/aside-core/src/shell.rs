@@ -18,7 +18,7 @@ use crate::abort::{Abort, AbortReason};
 use crate::output::{Appended, Output};
 use crate::proctree;
 use crate::reaper::{Exit, Leftover, Reaper};
-use crate::runner::{RunFuture, RunOutcome};
+use crate::run::{RunFuture, RunOutcome};
 
 /// Bytes read from the pipe before yielding to other tasks.
 const PUMP_BUDGET: usize = 4 << 20;

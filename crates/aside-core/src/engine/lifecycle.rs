@@ -16,7 +16,7 @@ use super::state::State;
 use super::task::Phase;
 use super::{far_future, record_of, Effects, Engine, EngineError};
 use crate::abort::{Abort, AbortReason};
-use crate::runner::{RunFuture, RunOutcome};
+use crate::run::{RunFuture, RunOutcome};
 
 impl Engine {
     pub(super) fn spawn_drive(

@@ -6,7 +6,7 @@ use aside_protocol::{Failure, TaskState, Timestamp};
 
 use crate::abort::AbortReason;
 use crate::reaper::Exit;
-use crate::runner::RunOutcome;
+use crate::run::RunOutcome;
 
 pub(super) fn classify(
     reason: Option<AbortReason>,

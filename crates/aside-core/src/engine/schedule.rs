@@ -13,7 +13,8 @@ use super::{Effects, Engine};
 use crate::abort::Abort;
 use crate::output::Output;
 use crate::proctree;
-use crate::runner::{Launch, RunFuture};
+use crate::run::RunFuture;
+use crate::runner::Launch;
 use crate::shell;
 
 /// A task that got a slot, to be started outside the lock.

@@ -17,7 +17,7 @@ use super::validate::validate;
 use super::{far_future, record_of, Effects, Engine, EngineError, SpecError, MAX_LIVE_TASKS};
 use crate::abort::Abort;
 use crate::config;
-use crate::runner::RunFuture;
+use crate::run::RunFuture;
 
 /// The answer to a start request.
 #[derive(Debug, Clone)]

@@ -19,7 +19,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::abort::Abort;
 use crate::output::Output;
-use crate::runner::RunFuture;
+use crate::run::RunFuture;
 
 /// The link between a task and its drive future: the stop signal, and the channel that hands
 /// the started runner over.
