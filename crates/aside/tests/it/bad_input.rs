@@ -220,3 +220,77 @@ fn bad_groups_and_owners_are_refused() {
     assert_eq!(a.wait_end(&id)["group"], "unnamed");
     assert_eq!(a.list_all().len(), 1);
 }
+
+/// Twenty CLIs at once, half of them starting commands that do not exist, three times over:
+/// std waits itself for a child whose exec failed, and the daemon's reaper (`waitpid(-1)`)
+/// must never reap that child first (it used to, about 1 in 20, and panicked, leaving the
+/// task queued for ever with its slot taken). Every task ends, failed with the OS error or
+/// succeeded; foreground runs of missing commands exit 127 at once; no slot stays taken;
+/// nothing panics.
+#[test]
+fn parallel_spawn_failures_all_end_with_the_os_error_and_free_their_slots() {
+    let a = Aside::with_config("max_running = 64\n");
+    a.ok(&["daemon", "start"]);
+    // Three ways to fail: no such name in PATH, no such path, a file that cannot be run.
+    let not_runnable = a.path("not-runnable");
+    std::fs::write(&not_runnable, "#!/bin/sh\n").unwrap();
+    let failing = |round: usize, n: usize| match n % 3 {
+        0 => format!("aside-no-such-command-{round}-{n}"),
+        1 => a
+            .path(&format!("no-such-dir/cmd-{round}-{n}"))
+            .display()
+            .to_string(),
+        _ => not_runnable.display().to_string(),
+    };
+    let mut started = Vec::new();
+    for round in 0..3 {
+        let runs: Vec<(Option<usize>, Spawned)> = (0..20)
+            .map(|n| {
+                let fails = (n % 2 == 0).then_some(n / 2);
+                let command = match fails {
+                    Some(k) => failing(round, k),
+                    None => "true".to_string(),
+                };
+                (fails, a.spawn(&["run", "--bg", "--", &command]))
+            })
+            .collect();
+        for (fails, run) in runs {
+            let out = run.finish();
+            assert_eq!(out.code, 0, "{out:?}");
+            started.push((fails, out.text().trim().to_string()));
+        }
+    }
+    let foreground: Vec<Spawned> = (0..6)
+        .map(|n| a.spawn(&["run", "--", &format!("aside-no-such-command-fg-{n}")]))
+        .collect();
+    for run in foreground {
+        let out = run
+            .finish_within(SOON)
+            .expect("a foreground run of a missing command hung");
+        assert_eq!(out.code, 127, "{out:?}");
+    }
+    for (fails, id) in &started {
+        let end = a.wait_end(id);
+        match fails {
+            Some(k) => {
+                assert_eq!(end["state"], "failed", "{end}");
+                assert_eq!(end["failure"], "spawn", "{end}");
+                // Not found (exit 127), or found but not runnable (126), with the OS's words.
+                assert_eq!(end["not_found"], k % 3 != 2, "{end}");
+                let error = end["error"].as_str().unwrap_or_default();
+                let words = if k % 3 == 2 {
+                    "ermission denied"
+                } else {
+                    "not found"
+                };
+                assert!(error.contains(words), "{end}");
+            }
+            None => assert_eq!(end["state"], "succeeded", "{end}"),
+        }
+    }
+    let status = a.wire().call("daemon.status", serde_json::json!({}));
+    assert_eq!(status["queued"], 0, "{status}");
+    assert_eq!(status["running"], 0, "{status}");
+    let log = std::fs::read_to_string(a.path("daemon.log")).unwrap_or_default();
+    assert!(!log.contains("panicked"), "the daemon panicked: {log}");
+}
