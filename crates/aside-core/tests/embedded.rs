@@ -134,3 +134,53 @@ fn an_engine_without_an_agent_runtime_fails_agent_tasks_clearly() {
         engine.shutdown().await;
     });
 }
+
+/// A runner that panics while starting its task, before any future exists.
+struct PanicsOnLaunch;
+
+impl AgentRunner for PanicsOnLaunch {
+    fn launch(&self, _task: Launch) -> Result<RunFuture, Failure> {
+        panic!("the runner broke while starting")
+    }
+}
+
+#[test]
+fn a_runner_that_panics_while_starting_ends_its_task_failed_and_frees_its_slot() {
+    let dir = tempfile::tempdir().expect("dir");
+    runtime().block_on(async {
+        let config = Config::parse("max_running = 1").expect("config");
+        let engine = Engine::open_with(
+            dir.path().to_path_buf(),
+            config,
+            Some(Arc::new(PanicsOnLaunch)),
+        )
+        .expect("open");
+        let broken = engine.start("lib", agent("anything")).await.expect("start");
+        // Queued behind it for the only slot: it runs only if the slot came back.
+        let after = engine
+            .start("lib", background("true"))
+            .await
+            .expect("start");
+        let (done, all) = engine
+            .wait(
+                &[broken.task.id, after.task.id],
+                Some(Duration::from_secs(30)),
+            )
+            .await
+            .expect("wait");
+        assert!(all, "{done:?}");
+        match &done[0].state {
+            TaskState::Failed {
+                failure: Failure::Worker { error },
+                ..
+            } => assert!(error.contains("panicked"), "{error}"),
+            other => panic!("a runner that panics on start must end its task failed: {other:?}"),
+        }
+        assert!(
+            matches!(done[1].state, TaskState::Succeeded { .. }),
+            "{done:?}"
+        );
+        assert_eq!(engine.counts(), (0, 0));
+        engine.shutdown().await;
+    });
+}
