@@ -171,6 +171,14 @@ async fn handle_line(shared: &Arc<Shared>, conn: &Arc<Conn>, text: String) {
         Ok(e) => e,
         Err(e) => return conn.respond(&Value::Null, &Err(e)).await,
     };
+    if let Some(Value::Object(_) | Value::Array(_) | Value::Bool(_)) = &envelope.id {
+        // JSON-RPC ids are strings, numbers or null: this one cannot be echoed back.
+        let e = RpcError::new(
+            ErrorCode::InvalidRequest,
+            "the id must be a string, a number or null",
+        );
+        return conn.respond(&Value::Null, &Err(e)).await;
+    }
     let reply_to = envelope.id.clone().unwrap_or(Value::Null);
     if envelope.jsonrpc.as_ref().is_some_and(|v| v != "2.0") {
         let e = RpcError::new(ErrorCode::InvalidRequest, "jsonrpc must be \"2.0\"");

@@ -52,6 +52,15 @@ fn malformed_requests_get_json_rpc_errors_and_the_daemon_keeps_serving() {
         assert_eq!(r["id"], v["id"], "the error answers the request's id");
     }
 
+    // An id that is an object, an array or a boolean: JSON-RPC allows strings and numbers.
+    for id in [json!({"n": 1}), json!([5]), json!(true)] {
+        w.send(&json!({"jsonrpc": "2.0", "id": id, "method": "task.start",
+                       "params": {"kind": "shell", "command": {"argv": ["true"]}}}));
+        let r = w.response();
+        assert_eq!(error_code(&r), -32600, "id {id} -> {r}");
+        assert!(r["id"].is_null(), "an id that is no id is not echoed: {r}");
+    }
+
     // Unknown method, with the id echoed.
     let r = w.request("task.explode", json!({}));
     assert_eq!(error_code(&r), -32601, "{r}");
