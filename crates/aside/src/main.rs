@@ -18,10 +18,12 @@ fn main() {
     if std::env::args_os().any(|a| a == "-h" || a == "--help" || a == "help") {
         command = command.after_help(cli::after_help(paths.as_ref().ok()));
     }
-    let matches = command.get_matches();
-    let cli = match Cli::from_arg_matches(&matches) {
+    let cli = match command
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(cli) => cli,
-        Err(e) => e.exit(),
+        Err(e) => usage_error(e),
     };
     let code = match run(cli, paths) {
         Ok(code) => code,
@@ -31,6 +33,19 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// Help and version go to stdout with success; a usage error goes to stderr and exits 125,
+/// like every other failure of aside itself (clap's own code would be 2).
+fn usage_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => e.exit(),
+        _ => {
+            let _ = e.print();
+            std::process::exit(exit::ASIDE_FAILED)
+        }
+    }
 }
 
 fn run(cli: Cli, paths: Result<aside_core::Paths, aside_core::PathsError>) -> anyhow::Result<i32> {

@@ -294,3 +294,37 @@ fn parallel_spawn_failures_all_end_with_the_os_error_and_free_their_slots() {
     let log = std::fs::read_to_string(a.path("daemon.log")).unwrap_or_default();
     assert!(!log.contains("panicked"), "the daemon panicked: {log}");
 }
+
+/// A flag `run` does not know, before `--`, is a usage error (exit 125, as the README's
+/// table says for a bad flag), not the command to run; after `--` and after the command's
+/// first word everything is the command's.
+#[test]
+fn unknown_flags_of_run_are_refused_not_run() {
+    let a = Aside::new();
+    for args in [
+        &["run", "--after", "1", "--", "true"][..],
+        &["run", "--session", "s999", "--", "true"],
+        &["run", "--bg", "--no-such-flag", "--", "true"],
+        &["run"],
+        &["no-such-command"],
+        &[],
+    ] {
+        let out = a.run(args);
+        assert_eq!(out.code, 125, "aside {args:?}: {out:?}");
+        assert!(
+            out.stderr.contains("error:") || out.stderr.contains("Usage"),
+            "aside {args:?}: {:?}",
+            out.stderr
+        );
+        assert!(out.stdout.is_empty(), "aside {args:?}: {out:?}");
+    }
+    assert!(!a.socket().exists(), "a usage error started the daemon");
+    // Help and version still succeed.
+    assert_eq!(a.run(&["run", "--help"]).code, 0);
+    assert_eq!(a.run(&["--version"]).code, 0);
+    // The command's own flags stay the command's.
+    let out = a.ok(&["run", "--", "sh", "-c", "echo $1", "sh", "--after"]);
+    assert_eq!(out.text(), "--after\n");
+    let out = a.ok(&["run", "echo", "-n", "--bg"]);
+    assert_eq!(out.text(), "--bg");
+}
