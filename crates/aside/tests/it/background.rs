@@ -102,3 +102,40 @@ fn ls_with_nothing_running_says_so() {
     );
     assert_eq!(a.ok(&["ls", "--json"]).json(), serde_json::json!([]));
 }
+
+/// A running background task's record counts its output as it comes, wherever it is read
+/// from: `info`, `ls`, `task.get`, `task.list`, as `task.read` does.
+#[test]
+fn a_running_tasks_output_bytes_are_live_in_every_view() {
+    let a = Aside::new();
+    let id = a.bg(&format!("printf 'hello, world\\n'; {}", a.gate("go")));
+    let mut w = a.wire();
+    w.hello();
+    assert!(eventually(SOON, || {
+        w.call("task.read", serde_json::json!({"id": id}))["total"] == 13
+    }));
+    assert_eq!(a.info(&id)["output_bytes"], 13);
+    let listed = a.json(&["ls", "--json"]);
+    let row = listed
+        .as_array()
+        .and_then(|rows| rows.iter().find(|t| t["id"] == id.as_str()))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(row["output_bytes"], 13, "{listed}");
+    assert_eq!(
+        w.call("task.get", serde_json::json!({"id": id}))["output_bytes"],
+        13
+    );
+    let page = w.call("task.list", serde_json::json!({}));
+    assert_eq!(page["tasks"][0]["output_bytes"], 13, "{page}");
+    let waited = w.call(
+        "task.wait",
+        serde_json::json!({"ids": [id], "timeout_ms": 10}),
+    );
+    assert_eq!(waited["tasks"][0]["output_bytes"], 13, "{waited}");
+    let stopped = w.call("task.detach", serde_json::json!({"id": id}));
+    assert_eq!(stopped["output_bytes"], 13, "{stopped}");
+    assert_eq!(a.state(&id), "running");
+    a.open("go");
+    assert_eq!(a.wait_end(&id)["output_bytes"], 13);
+}
