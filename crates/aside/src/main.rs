@@ -5,6 +5,7 @@ mod commands;
 mod connect;
 mod exit;
 mod render;
+mod stdout;
 
 use clap::{CommandFactory, FromArgMatches};
 

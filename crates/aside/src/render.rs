@@ -1,7 +1,5 @@
 //! Text for people: tables, ages, records.
 
-use std::io::Write;
-
 use aside_protocol::{TaskRecord, Timestamp};
 
 /// "3s", "5m", "2h", "4d".
@@ -123,8 +121,8 @@ pub fn record(t: &TaskRecord) -> String {
 }
 
 pub fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, v)?;
-    out.write_all(b"\n")?;
+    let mut text = serde_json::to_vec_pretty(v)?;
+    text.push(b'\n');
+    crate::stdout::write(&text)?;
     Ok(())
 }

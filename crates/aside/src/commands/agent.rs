@@ -9,6 +9,7 @@ use crate::commands::run::{client_env, follow};
 use crate::connect::{self, Context};
 use crate::exit;
 use crate::render;
+use crate::stdout::outln;
 
 /// The environment an agent task gets: this shell's, without the model keys. The daemon reads
 /// keys from its own environment or a key file, so they are never stored with a task.
@@ -65,7 +66,7 @@ pub async fn agent(ctx: &Context, a: AgentArgs) -> anyhow::Result<i32> {
         if a.json {
             render::print_json(&task)?;
         } else {
-            println!("{}", task.id);
+            outln!("{}", task.id)?;
         }
         return Ok(0);
     }
@@ -93,10 +94,10 @@ async fn json_lines(client: &Client, task: TaskRecord) -> anyhow::Result<i32> {
     let id = task.id;
     let mut after = 0u64;
     let mut last_progress = None;
-    let print = |v: serde_json::Value| println!("{v}");
+    let print = |v: serde_json::Value| outln!("{v}");
     print(
         serde_json::json!({"type": "started", "task_id": id, "session_id": task.kind.session_id()}),
-    );
+    )?;
     loop {
         let r: ReadResult = client
             .request::<method::TaskRead>(ReadParams {
@@ -109,7 +110,7 @@ async fn json_lines(client: &Client, task: TaskRecord) -> anyhow::Result<i32> {
             .await?;
         let data = r.chunk.decode()?;
         if !data.is_empty() {
-            print(serde_json::json!({"type": "output", "text": String::from_utf8_lossy(&data)}));
+            print(serde_json::json!({"type": "output", "text": String::from_utf8_lossy(&data)}))?;
         }
         after = r.next;
         let record: TaskRecord = match r.task {
@@ -119,11 +120,11 @@ async fn json_lines(client: &Client, task: TaskRecord) -> anyhow::Result<i32> {
         if record.progress != last_progress {
             last_progress = record.progress.clone();
             if let Some(p) = &last_progress {
-                print(serde_json::json!({"type": "progress", "progress": p}));
+                print(serde_json::json!({"type": "progress", "progress": p}))?;
             }
         }
         if (record.is_terminal() && r.eof) || (record.detached && !record.is_terminal()) {
-            print(serde_json::json!({"type": "result", "task": record}));
+            print(serde_json::json!({"type": "result", "task": record}))?;
             return Ok(exit::for_state(&record.state));
         }
     }

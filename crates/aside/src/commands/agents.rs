@@ -5,6 +5,7 @@ use aside_agent::project::{catalog_for, project_root};
 
 use crate::cli::AgentsArgs;
 use crate::render;
+use crate::stdout::outln;
 
 pub fn run(a: AgentsArgs) -> anyhow::Result<i32> {
     let project = project_root(&std::env::current_dir()?);
@@ -29,8 +30,8 @@ pub fn run(a: AgentsArgs) -> anyhow::Result<i32> {
                 format!("tools: {}", tools.join(", "))
             }
         };
-        println!("{:<16} {}", d.name, d.description);
-        println!("{:<16} {kind}; from {from}", "");
+        outln!("{:<16} {}", d.name, d.description)?;
+        outln!("{:<16} {kind}; from {from}", "")?;
     }
     for w in catalog.warnings() {
         eprintln!("warning: {w}");

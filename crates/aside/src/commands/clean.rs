@@ -4,6 +4,7 @@ use aside_protocol::rpc::{method, CleanParams, CleanResult};
 
 use crate::cli::CleanArgs;
 use crate::connect::{self, Context};
+use crate::stdout::outln;
 
 pub async fn run(ctx: &Context, a: CleanArgs) -> anyhow::Result<i32> {
     let older = a
@@ -17,10 +18,10 @@ pub async fn run(ctx: &Context, a: CleanArgs) -> anyhow::Result<i32> {
             older_than_ms: older.map(|d| d.as_millis() as u64),
         })
         .await?;
-    println!(
+    outln!(
         "removed {} finished task{}",
         r.removed.len(),
         if r.removed.len() == 1 { "" } else { "s" }
-    );
+    )?;
     Ok(0)
 }

@@ -8,17 +8,18 @@ use aside_protocol::rpc::{method, DaemonStatusResult, Empty};
 use crate::cli::{DaemonAction, DaemonArgs};
 use crate::connect::Context;
 use crate::render;
+use crate::stdout::outln;
 
 pub async fn run(ctx: &Context, a: DaemonArgs) -> anyhow::Result<i32> {
     match a.action {
         DaemonAction::Start => {
             let client = ctx.client().await?;
-            println!("daemon running (pid {})", client.daemon.pid);
+            outln!("daemon running (pid {})", client.daemon.pid)?;
             Ok(0)
         }
         DaemonAction::Stop => {
             let Ok(client) = ctx.existing_client().await else {
-                println!("no daemon running");
+                outln!("no daemon running")?;
                 return Ok(0);
             };
             let pid = client.daemon.pid;
@@ -38,7 +39,7 @@ pub async fn run(ctx: &Context, a: DaemonArgs) -> anyhow::Result<i32> {
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            println!("daemon stopped");
+            outln!("daemon stopped")?;
             Ok(0)
         }
         DaemonAction::Status { json } => match ctx.existing_client().await {
@@ -50,10 +51,10 @@ pub async fn run(ctx: &Context, a: DaemonArgs) -> anyhow::Result<i32> {
                     v["alive"] = true.into();
                     render::print_json(&v)?;
                 } else {
-                    println!("running: pid {}, socket {}", s.pid, s.socket);
-                    println!("state:   {}", s.home);
-                    println!("version: {} (protocol {})", s.version, s.protocol_version);
-                    println!("tasks:   {} running, {} queued", s.running, s.queued);
+                    outln!("running: pid {}, socket {}", s.pid, s.socket)?;
+                    outln!("state:   {}", s.home)?;
+                    outln!("version: {} (protocol {})", s.version, s.protocol_version)?;
+                    outln!("tasks:   {} running, {} queued", s.running, s.queued)?;
                 }
                 Ok(0)
             }
@@ -64,7 +65,7 @@ pub async fn run(ctx: &Context, a: DaemonArgs) -> anyhow::Result<i32> {
                         &serde_json::json!({"alive": false, "running": 0, "queued": 0, "socket": socket}),
                     )?;
                 } else {
-                    println!("not running (socket {socket})");
+                    outln!("not running (socket {socket})")?;
                 }
                 Ok(1)
             }

@@ -5,6 +5,7 @@ use aside_protocol::TaskRecord;
 
 use crate::cli::IdArg;
 use crate::connect::{self, Context};
+use crate::stdout::outln;
 
 pub async fn run(ctx: &Context, a: IdArg) -> anyhow::Result<i32> {
     let id = connect::parse_id(&a.id)?;
@@ -12,9 +13,10 @@ pub async fn run(ctx: &Context, a: IdArg) -> anyhow::Result<i32> {
     let t: TaskRecord = client
         .request::<method::TaskDetach>(IdParams { id })
         .await?;
-    println!(
+    outln!(
         "task {} runs in the background; follow it with: aside logs -f {}",
-        t.id, t.id
-    );
+        t.id,
+        t.id
+    )?;
     Ok(0)
 }

@@ -14,7 +14,7 @@ pub async fn run(ctx: &Context, a: InfoArgs) -> anyhow::Result<i32> {
     if a.json {
         render::print_json(&t)?;
     } else {
-        print!("{}", render::record(&t));
+        crate::stdout::write(render::record(&t).as_bytes())?;
     }
     Ok(0)
 }

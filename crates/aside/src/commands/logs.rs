@@ -8,6 +8,7 @@ use aside_protocol::{TaskId, TaskRecord};
 
 use crate::cli::LogsArgs;
 use crate::connect::{self, Context};
+use crate::stdout::StdoutError;
 
 const CHUNK: u64 = 1 << 20;
 
@@ -34,9 +35,9 @@ pub async fn run(ctx: &Context, a: LogsArgs) -> anyhow::Result<i32> {
             })
             .await?;
         let data = r.chunk.decode()?;
-        if out.write_all(&data).and_then(|_| out.flush()).is_err() {
-            return Ok(0);
-        }
+        out.write_all(&data)
+            .and_then(|_| out.flush())
+            .map_err(StdoutError)?;
         after = r.next;
         let caught_up = after >= r.total;
         if r.eof || (!a.follow && caught_up) {
@@ -54,7 +55,7 @@ fn transcript(ctx: &Context, session: &str) -> anyhow::Result<i32> {
         .join(format!("{session}.jsonl"));
     match std::fs::read(&path) {
         Ok(bytes) => {
-            std::io::stdout().lock().write_all(&bytes)?;
+            crate::stdout::write(&bytes)?;
             Ok(0)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

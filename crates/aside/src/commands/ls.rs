@@ -11,6 +11,7 @@ use aside_protocol::{TaskId, TaskRecord};
 use crate::cli::LsArgs;
 use crate::connect::Context;
 use crate::render;
+use crate::stdout::StdoutError;
 
 /// Records asked for per page.
 const PAGE: u32 = 500;
@@ -123,17 +124,22 @@ impl<W: Write> Output<W> {
     fn row(&mut self, t: &TaskRecord, unseen: bool) -> anyhow::Result<()> {
         if self.json {
             self.w
-                .write_all(if self.rows == 0 { b"[\n" } else { b",\n" })?;
+                .write_all(if self.rows == 0 { b"[\n" } else { b",\n" })
+                .map_err(StdoutError)?;
             let mut v = serde_json::to_value(t)?;
             if let serde_json::Value::Object(m) = &mut v {
                 m.insert("unseen".into(), serde_json::Value::Bool(unseen));
             }
-            serde_json::to_writer_pretty(&mut self.w, &v)?;
+            serde_json::to_writer_pretty(&mut self.w, &v).map_err(StdoutError::from)?;
         } else {
             if self.rows == 0 {
-                self.w.write_all(render::table_header().as_bytes())?;
+                self.w
+                    .write_all(render::table_header().as_bytes())
+                    .map_err(StdoutError)?;
             }
-            self.w.write_all(render::table_row(t, unseen).as_bytes())?;
+            self.w
+                .write_all(render::table_row(t, unseen).as_bytes())
+                .map_err(StdoutError)?;
         }
         self.rows += 1;
         self.unseen |= unseen;
@@ -142,8 +148,8 @@ impl<W: Write> Output<W> {
 
     fn finish(mut self, all: bool) -> anyhow::Result<()> {
         match (self.json, self.rows) {
-            (true, 0) => self.w.write_all(b"[]\n")?,
-            (true, _) => self.w.write_all(b"\n]\n")?,
+            (true, 0) => self.w.write_all(b"[]\n").map_err(StdoutError)?,
+            (true, _) => self.w.write_all(b"\n]\n").map_err(StdoutError)?,
             (false, 0) => writeln!(
                 self.w,
                 "no tasks{}",
@@ -152,11 +158,15 @@ impl<W: Write> Output<W> {
                 } else {
                     " running (aside ls --all shows finished ones)"
                 }
-            )?,
-            (false, _) if self.unseen => self.w.write_all(render::UNSEEN_NOTE.as_bytes())?,
+            )
+            .map_err(StdoutError)?,
+            (false, _) if self.unseen => self
+                .w
+                .write_all(render::UNSEEN_NOTE.as_bytes())
+                .map_err(StdoutError)?,
             (false, _) => {}
         }
-        self.w.flush()?;
+        self.w.flush().map_err(StdoutError)?;
         Ok(())
     }
 }

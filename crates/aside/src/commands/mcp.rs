@@ -2,6 +2,7 @@
 
 use crate::cli::McpArgs;
 use crate::connect::Context;
+use crate::stdout::outln;
 
 pub async fn run(ctx: &Context, a: McpArgs) -> anyhow::Result<i32> {
     // Each MCP connection is an owner of its own, whatever ASIDE_OWNER says: its notices
@@ -28,6 +29,6 @@ pub fn print_config(client: &str) -> anyhow::Result<i32> {
     let (text, place) = (host.snippet(), host.place());
     // Only the snippet on stdout, so it can be piped into the file as it is.
     eprintln!("aside: for {client}, put this in {place}:");
-    println!("{text}");
+    outln!("{text}")?;
     Ok(0)
 }

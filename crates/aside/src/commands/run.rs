@@ -13,6 +13,7 @@ use crate::cli::RunArgs;
 use crate::connect::{self, Context};
 use crate::exit;
 use crate::render;
+use crate::stdout::{outln, StdoutError};
 
 /// Bytes asked for per read while streaming.
 const READ_BYTES: u64 = 1 << 20;
@@ -28,7 +29,7 @@ pub async fn run(ctx: &Context, a: RunArgs) -> anyhow::Result<i32> {
         if a.json {
             render::print_json(&task)?;
         } else {
-            println!("{}", task.id);
+            outln!("{}", task.id)?;
         }
         return Ok(0);
     }
@@ -125,20 +126,23 @@ pub async fn follow(client: &Client, task: TaskRecord) -> anyhow::Result<i32> {
             }
         };
         let data = r.chunk.decode()?;
-        if !data.is_empty()
-            && stdout
-                .write_all(&data)
-                .and_then(|_| stdout.flush())
-                .is_err()
-        {
-            // Nobody reads our output any more: stop the task, as a pipe would.
+        let written = match data.is_empty() {
+            true => Ok(()),
+            false => stdout.write_all(&data).and_then(|_| stdout.flush()),
+        };
+        if let Err(e) = written {
+            // Nobody can take its output any more: stop the task, as a pipe would, and say so.
+            let why = match e.kind() {
+                std::io::ErrorKind::BrokenPipe => "the reader of its output went away",
+                _ => "its output could not be written",
+            };
             let _ = client
                 .request::<method::TaskStop>(StopParams {
                     ids: vec![id],
-                    message: Some("the reader of its output went away".into()),
+                    message: Some(why.into()),
                 })
                 .await?;
-            return Ok(128 + libc::SIGPIPE);
+            anyhow::bail!("{}; task {id} was stopped", StdoutError(e));
         }
         after = r.next;
         if let Some(t) = r.task {

@@ -5,6 +5,7 @@ use aside_protocol::rpc::{method, StopParams};
 use crate::cli::StopArgs;
 use crate::connect::{self, Context};
 use crate::render;
+use crate::stdout::outln;
 
 pub async fn run(ctx: &Context, a: StopArgs) -> anyhow::Result<i32> {
     let ids = connect::parse_ids(&a.ids)?;
@@ -19,7 +20,7 @@ pub async fn run(ctx: &Context, a: StopArgs) -> anyhow::Result<i32> {
         render::print_json(&r.tasks)?;
     } else {
         for t in &r.tasks {
-            println!("{} {}", t.id, t.state.describe());
+            outln!("{} {}", t.id, t.state.describe())?;
         }
     }
     Ok(0)

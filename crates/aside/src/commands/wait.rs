@@ -8,6 +8,7 @@ use crate::cli::WaitArgs;
 use crate::connect::{self, Context};
 use crate::exit;
 use crate::render;
+use crate::stdout::outln;
 
 pub async fn run(ctx: &Context, a: WaitArgs) -> anyhow::Result<i32> {
     let ids = connect::parse_ids(&a.ids)?;
@@ -50,7 +51,7 @@ pub async fn run(ctx: &Context, a: WaitArgs) -> anyhow::Result<i32> {
         }
         if !a.json {
             for t in &r.tasks {
-                println!("{} {}", t.id, t.state.describe());
+                outln!("{} {}", t.id, t.state.describe())?;
             }
         }
         let code = r

@@ -328,3 +328,53 @@ fn unknown_flags_of_run_are_refused_not_run() {
     let out = a.ok(&["run", "echo", "-n", "--bg"]);
     assert_eq!(out.text(), "--bg");
 }
+
+/// Every command whose standard output is full or closed says so and exits 125: no panic
+/// (101), no silent success.
+#[test]
+fn a_full_or_closed_stdout_is_an_error_of_every_command() {
+    let a = Aside::new();
+    let id = a.bg("echo some output");
+    a.wait_end(&id);
+    let commands: [&[&str]; 11] = [
+        &["ls"],
+        &["ls", "--all"],
+        &["ls", "--all", "--json"],
+        &["info", &id],
+        &["logs", &id],
+        &["wait", &id],
+        &["stop", &id],
+        &["run", "--bg", "--", "true"],
+        &["run", "--", "echo", "from the task"],
+        &["daemon", "status"],
+        &["agents"],
+    ];
+    for args in commands {
+        for (what, target) in [("full", "/dev/full"), ("closed", "")] {
+            let mut cmd = a.cmd(args);
+            if target.is_empty() {
+                // A pipe whose reader is gone.
+                cmd.stdout(std::process::Stdio::piped());
+            } else {
+                let full = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(target)
+                    .unwrap();
+                cmd.stdout(full);
+            }
+            let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
+            drop(child.stdout.take());
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(125),
+                "aside {args:?} with its stdout {what}: {stderr}"
+            );
+            assert!(
+                stderr.contains("standard output"),
+                "aside {args:?} with its stdout {what}: {stderr}"
+            );
+        }
+    }
+}

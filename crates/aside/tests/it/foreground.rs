@@ -101,16 +101,17 @@ fn a_foreground_task_is_cancelled_when_its_cli_dies_before_detaching() {
 }
 
 #[test]
-fn a_foreground_cli_whose_reader_goes_away_stops_the_task_and_exits_141() {
+fn a_foreground_cli_whose_reader_goes_away_stops_the_task_and_exits_125_saying_so() {
     use std::io::Read;
     let a = Aside::new();
     let d = a.home.display();
     let script = format!("echo $$ > '{d}/yes.pid'; exec yes");
     let mut cmd = a.cmd(&["run", "--", "sh", "-c", &script]);
     cmd.stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null());
+        .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().expect("spawn");
     let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
     let mut first = [0u8; 4];
     stdout.read_exact(&mut first).expect("read");
     assert_eq!(&first, b"y\ny\n");
@@ -120,7 +121,13 @@ fn a_foreground_cli_whose_reader_goes_away_stops_the_task_and_exits_141() {
         status = child.try_wait().ok().flatten();
         status.is_some()
     }));
-    assert_eq!(status.and_then(|s| s.code()), Some(141), "128 + SIGPIPE");
+    assert_eq!(status.and_then(|s| s.code()), Some(125));
+    let mut said = String::new();
+    stderr.read_to_string(&mut said).expect("stderr");
+    assert!(
+        said.contains("standard output") && said.contains("stopped"),
+        "{said}"
+    );
     let rec = &a.list_all()[0];
     assert_eq!(rec["state"], "cancelled", "{rec}");
     assert!(
