@@ -49,6 +49,10 @@ impl AgentRunner for AgentRuntime {
         let rt = self.clone();
         Ok(Box::pin(async move { rt.run(task).await }))
     }
+
+    fn session_exists(&self, home: &std::path::Path, session: &str) -> bool {
+        Transcript::path(home, session).is_file()
+    }
 }
 
 /// Milliseconds since the runtime started at which the agent last made progress.

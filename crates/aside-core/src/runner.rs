@@ -2,6 +2,7 @@
 //! engine knowing how, and what such a runner is given.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use aside_protocol::{CancelReason, Failure, ShellCommand, TaskRecord, TaskSpec};
@@ -21,6 +22,13 @@ pub trait AgentRunner: Send + Sync + 'static {
     /// lock, on the thread that gave the task its slot: keep it short, do the work in the
     /// future.
     fn launch(&self, task: Launch) -> Result<RunFuture, Failure>;
+
+    /// Whether the conversation `session` exists in the state directory `home`, to be
+    /// resumed. Asked before a task that resumes one is created, so that an unknown session
+    /// is refused instead of started to fail. A runner without conversations says yes.
+    fn session_exists(&self, _home: &Path, _session: &str) -> bool {
+        true
+    }
 }
 
 /// Everything a runner needs to run one task.

@@ -45,6 +45,8 @@ pub enum SpecError {
     EmptyPrompt,
     #[error("{0:?} is not a session id (they look like s12)")]
     BadSessionId(String),
+    #[error("no conversation {0} to resume (sessions are named after the task that began them, such as s12)")]
+    UnknownSession(String),
     #[error("session {session} is still running in task {task}")]
     SessionRunning { session: String, task: TaskId },
     #[error("the working directory {0:?} is not an absolute path")]

@@ -51,6 +51,19 @@ impl Engine {
     /// Starts a task for `owner`. Returns once the task is on disk.
     pub async fn start(&self, owner: &str, spec: TaskSpec) -> Result<Started, EngineError> {
         validate(&spec)?;
+        if let (
+            TaskKind::Agent {
+                session_id: Some(s),
+                ..
+            },
+            Some(agents),
+        ) = (&spec.kind, &self.inner.agents)
+        {
+            // Looked up on disk, before the lock is taken.
+            if !agents.session_exists(self.home(), s) {
+                return Err(SpecError::UnknownSession(s.clone()).into());
+            }
+        }
         let mut spec = spec;
         if spec.cwd.is_none() {
             let here = std::env::current_dir().map(|d| d.display().to_string());

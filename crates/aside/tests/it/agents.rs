@@ -448,14 +448,12 @@ fn a_session_resumes_with_the_earlier_messages() {
     assert_eq!(content(&second[2]), "answer to first");
     assert_eq!(content(&second[3]), "second");
 
-    // An unknown session fails clearly rather than starting afresh.
+    // An unknown session is refused, naming it, and creates no task (it is not started
+    // afresh, nor started to fail).
     let out = a.run(&["agent", "general", "third", "--session", "s99"]);
-    assert_eq!(out.code, 1, "{out:?}");
-    let rec = a.info("3");
-    assert!(
-        rec["error"].as_str().unwrap_or_default().contains("s99"),
-        "{rec}"
-    );
+    assert_eq!(out.code, 125, "{out:?}");
+    assert!(out.stderr.contains("s99"), "{out:?}");
+    assert_eq!(a.list_all().len(), 2);
     assert_eq!(server.requests().len(), 2);
 }
 
