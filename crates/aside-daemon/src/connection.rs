@@ -113,19 +113,21 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: UnixStream) {
     let mut buf = BytesMut::with_capacity(8 << 10);
     let mut eof = false;
     loop {
-        let decoded = if eof {
-            codec.decode_eof(&mut buf)
-        } else {
-            codec.decode(&mut buf)
-        };
-        match decoded {
+        // At the end of input, what is left without a newline is a request cut off by the
+        // hang-up: never executed (`decode`, not `decode_eof`, which would hand it over).
+        match codec.decode(&mut buf) {
             Ok(Some(text)) => {
                 if !text.trim().is_empty() {
                     handle_line(&shared, &conn, text).await;
                 }
                 continue;
             }
-            Ok(None) if eof => break,
+            Ok(None) if eof => {
+                if !buf.is_empty() {
+                    tracing::debug!("a request cut off by the hang-up was dropped");
+                }
+                break;
+            }
             Ok(None) => {}
             Err(LinesCodecError::MaxLineLengthExceeded) => {
                 let e = RpcError::new(

@@ -177,3 +177,30 @@ fn failed_notifications_get_no_answer() {
         "the first message must answer request 7, got {first}"
     );
 }
+
+/// A request is a whole line: one cut off by a hang-up before its newline is not executed,
+/// whatever it would have done.
+#[test]
+fn a_request_cut_off_before_its_newline_is_not_executed() {
+    let a = Aside::new();
+    a.ok(&["daemon", "start"]);
+    let marker = a.path("ran");
+    {
+        let mut w = a.wire();
+        w.hello();
+        let start = json!({"jsonrpc": "2.0", "id": 9, "method": "task.start", "params": {
+            "kind": "shell", "command": {"argv": ["touch", marker.display().to_string()]}}});
+        let bytes = serde_json::to_vec(&start).expect("encode");
+        w.writer().write_all(&bytes).expect("write");
+        w.writer()
+            .shutdown(std::net::Shutdown::Write)
+            .expect("shutdown");
+        // The daemon answers nothing and closes its side.
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(w.writer(), &mut rest);
+        assert!(rest.is_empty(), "answered a cut-off line: {rest}");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(a.list_all().is_empty(), "a cut-off request started a task");
+    assert!(!marker.exists());
+}
