@@ -70,6 +70,7 @@ pub async fn serve(paths: Paths, config: Config) -> Result<(), DaemonError> {
         UnixListener::bind(&socket).map_err(|e| setup(&socket.display().to_string(), &e))?;
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| setup(&socket.display().to_string(), &e))?;
+    let ours = SocketFile::of(&socket).map_err(|e| setup(&socket.display().to_string(), &e))?;
 
     let agents = aside_agent::AgentRuntime::new(config.clone())
         .map_err(|e| DaemonError::Setup(e.to_string()))?;
@@ -87,6 +88,7 @@ pub async fn serve(paths: Paths, config: Config) -> Result<(), DaemonError> {
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .map_err(|e| setup("SIGINT handler", &e))?;
     let my_uid = nix::unistd::getuid().as_raw();
+    let mut check = tokio::time::interval(WATCH_EVERY);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -105,6 +107,15 @@ pub async fn serve(paths: Paths, config: Config) -> Result<(), DaemonError> {
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
             },
+            _ = check.tick() => {
+                if !ours.still_there(&socket).await {
+                    tracing::warn!(
+                        "{} was removed or replaced (the state directory deleted?): shutting down",
+                        socket.display()
+                    );
+                    break;
+                }
+            }
             _ = shutdown_rx.changed() => break,
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
@@ -112,13 +123,45 @@ pub async fn serve(paths: Paths, config: Config) -> Result<(), DaemonError> {
     }
     tracing::info!("shutting down");
     drop(listener);
-    let _ = std::fs::remove_file(&socket);
+    // Only our own: a socket put there by a later daemon is that daemon's.
+    if ours.still_there(&socket).await {
+        let _ = std::fs::remove_file(&socket);
+    }
     engine.shutdown().await;
     // Give answers already queued (the reply to `daemon.shutdown` among them) a moment to
     // reach their clients before the runtime goes away with the writers.
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     drop(lock);
     Ok(())
+}
+
+/// How often the daemon checks that its socket is still its own.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The socket file this daemon bound, told apart from any later one at the same path.
+struct SocketFile {
+    dev: u64,
+    ino: u64,
+}
+
+impl SocketFile {
+    fn of(path: &std::path::Path) -> std::io::Result<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::symlink_metadata(path)?;
+        Ok(Self {
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    }
+
+    /// False once the path is gone or names another file: the state directory was deleted
+    /// or replaced, and no client can reach this daemon any more.
+    async fn still_there(&self, path: &std::path::Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        tokio::fs::symlink_metadata(path)
+            .await
+            .is_ok_and(|m| m.dev() == self.dev && m.ino() == self.ino)
+    }
 }
 
 /// Process-wide settings a daemon needs.

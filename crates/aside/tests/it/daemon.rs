@@ -175,3 +175,25 @@ fn finished_tasks_past_retention_are_removed_with_their_logs() {
     );
     assert!(!log.exists(), "the log went with the task");
 }
+
+/// A daemon whose state directory is deleted under it exits (its running tasks stopped)
+/// instead of serving on unseen while the next CLI starts a second one.
+#[test]
+fn a_daemon_whose_state_directory_is_deleted_exits() {
+    let a = Aside::new();
+    let id = a.bg("sleep 300");
+    a.wait_state(&id, "running");
+    let pid = a.info(&id)["pid"].as_i64().expect("pid") as i32;
+    let daemon = a.daemon_pid().expect("daemon");
+    std::fs::remove_dir_all(&a.home).expect("remove the state directory");
+    assert!(
+        eventually(SOON, || is_dead(daemon)),
+        "the daemon runs on without its state directory"
+    );
+    assert_all_dead(&[pid], SOON, "the task of the removed directory");
+    // The next CLI starts a daemon of its own on a fresh directory.
+    std::fs::create_dir_all(&a.home).expect("recreate");
+    assert!(a.list_all().is_empty());
+    let next = a.daemon_pid().expect("a new daemon");
+    assert_ne!(next, daemon);
+}
