@@ -196,6 +196,26 @@ pub struct TaskSpec {
 }
 
 impl TaskSpec {
+    /// Every key a spec may have on the wire, whatever its kind (a test holds this list to
+    /// the schema).
+    pub const FIELDS: &'static [&'static str] = &[
+        "kind",
+        "command",
+        "agent",
+        "prompt",
+        "session_id",
+        "depth",
+        "name",
+        "cwd",
+        "env",
+        "env_extra",
+        "group",
+        "timeout",
+        "wait",
+        "dedupe_key",
+        "mode",
+    ];
+
     pub fn shell(command: ShellCommand) -> Self {
         Self::new(TaskKind::Shell { command })
     }

@@ -1,4 +1,5 @@
 use super::*;
+use serde_json::value::RawValue;
 
 #[test]
 fn every_method_parses_by_its_name_and_nothing_else_does() {
@@ -50,4 +51,55 @@ fn error_codes_keep_their_numbers() {
     let e: RpcError = serde_json::from_str(r#"{"code":-32001,"message":"no"}"#).unwrap();
     assert_eq!(e.code, ErrorCode::UnknownTask);
     assert_eq!(serde_json::to_value(&e).unwrap()["code"], -32001);
+}
+
+/// `TaskSpec::FIELDS`, which `task.start` checks keys against, names every property the
+/// spec's schema has, in any of its kinds, and nothing else.
+#[test]
+fn the_spec_fields_checked_on_start_are_the_schemas() {
+    fn properties(v: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+        if let Some(props) = v.get("properties").and_then(|p| p.as_object()) {
+            out.extend(props.keys().cloned());
+        }
+        for key in ["oneOf", "anyOf", "allOf"] {
+            for branch in v.get(key).and_then(|b| b.as_array()).into_iter().flatten() {
+                properties(branch, out);
+            }
+        }
+    }
+    let schema = serde_json::to_value(schemars::schema_for!(crate::TaskSpec)).unwrap();
+    let mut found = std::collections::BTreeSet::new();
+    properties(&schema, &mut found);
+    let listed: std::collections::BTreeSet<String> = crate::TaskSpec::FIELDS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(found, listed);
+}
+
+#[test]
+fn start_params_refuse_unknown_fields_and_name_the_right_one() {
+    let ok = Request::parse(
+        "task.start",
+        RawValue::from_string(
+            r#"{"kind":"shell","command":{"argv":["true"]},"dedupe_key":"d"}"#.into(),
+        )
+        .ok()
+        .as_deref(),
+    );
+    assert!(ok.is_ok(), "{ok:?}");
+    let e = Request::parse(
+        "task.start",
+        RawValue::from_string(
+            r#"{"kind":"shell","command":{"argv":["true"]},"dedupe":"d"}"#.into(),
+        )
+        .ok()
+        .as_deref(),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidParams);
+    assert!(
+        e.message.contains("`dedupe`") && e.message.contains("dedupe_key"),
+        "{e}"
+    );
 }

@@ -10,6 +10,7 @@ use crate::{Event, Notification, OutputChunk, TaskId, TaskRecord, TaskSpec, Time
 pub struct Empty {}
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct HelloParams {
     pub protocol_version: String,
     /// The owner this connection acts for; notifications for it are delivered here.
@@ -37,10 +38,26 @@ pub struct DaemonStatusResult {
     pub running: usize,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+/// A task spec as `task.start` takes it. Unknown fields are refused (a misspelt
+/// `dedupe_key` must not start a task without one); serde cannot do that for a struct that
+/// flattens its kind, so the keys are checked against [`TaskSpec::FIELDS`] first.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct StartParams {
     #[serde(flatten)]
     pub spec: TaskSpec,
+}
+
+impl<'de> Deserialize<'de> for StartParams {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        if let Some(key) = map.keys().find(|k| !TaskSpec::FIELDS.contains(&k.as_str())) {
+            return Err(D::Error::unknown_field(key, TaskSpec::FIELDS));
+        }
+        let spec =
+            TaskSpec::deserialize(serde_json::Value::Object(map)).map_err(D::Error::custom)?;
+        Ok(Self { spec })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -51,11 +68,13 @@ pub struct StartResult {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct IdParams {
     pub id: TaskId,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Include finished tasks.
     #[serde(default)]
@@ -89,6 +108,7 @@ pub struct ListResult {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReadParams {
     pub id: TaskId,
     /// Byte offset to read from.
@@ -130,6 +150,7 @@ pub struct ReadResult {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct WaitParams {
     pub ids: Vec<TaskId>,
     /// Give up after this long (capped at 10 minutes); the tasks keep running.
@@ -152,6 +173,7 @@ pub struct StopResult {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct StopParams {
     pub ids: Vec<TaskId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -159,6 +181,7 @@ pub struct StopParams {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CleanParams {
     /// Only tasks that ended at least this long ago; all finished tasks when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -171,6 +194,7 @@ pub struct CleanResult {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SubscribeParams {
     /// Replay events after this sequence number first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -184,6 +208,7 @@ pub struct SubscribeResult {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ToolsListParams {
     /// Only these tools (default: all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -207,6 +232,7 @@ pub struct ToolsListResult {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ToolCallParams {
     pub name: String,
     #[serde(default)]
@@ -239,6 +265,7 @@ pub struct ToolCallResult {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ToolCancelParams {
     pub call_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -85,10 +85,32 @@ fn malformed_requests_get_json_rpc_errors_and_the_daemon_keeps_serving() {
         ),
         ("task.stop", json!({"ids": "1"})),
         ("daemon.status", json!({"unexpected": 1})),
+        // Unknown fields are refused, not ignored: `dedupe` is not `dedupe_key`.
+        (
+            "task.start",
+            json!({"kind": "shell", "command": {"argv": ["true"]}, "dedupe": "dev"}),
+        ),
+        ("task.list", json!({"al": true})),
+        ("task.get", json!({"id": "1", "verbose": true})),
+        ("task.read", json!({"id": "1", "offset": 0})),
+        ("task.wait", json!({"ids": ["1"], "timeout": 5})),
+        ("task.stop", json!({"ids": ["1"], "reason": "x"})),
+        ("task.clean", json!({"older": "1h"})),
+        ("events.subscribe", json!({"since": 3})),
+        ("hello", json!({"protocol_version": "1.0", "ownr": "x"})),
     ] {
         let r = w.request(method, params.clone());
         assert_eq!(error_code(&r), -32602, "{method} {params} -> {r}");
     }
+    let r = w.request(
+        "task.start",
+        json!({"kind": "shell", "command": {"argv": ["true"]}, "dedupe": "dev"}),
+    );
+    let message = r["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("dedupe") && message.contains("dedupe_key"),
+        "{r}"
+    );
 
     // A line over the 8 MiB limit.
     let huge = vec![b'x'; 8 * 1024 * 1024 + 100];
