@@ -100,13 +100,17 @@ pub async fn follow(client: &Client, task: TaskRecord) -> anyhow::Result<i32> {
     let mut stdout = std::io::stdout();
     let mut after = 0u64;
     let mut stopping = false;
+    // A task found by its dedupe key may be in the background already: it is followed to
+    // its end all the same. Only a task that was in the foreground ends the following by
+    // being detached.
+    let in_background = task.detached;
     loop {
         let read = client.request::<method::TaskRead>(ReadParams {
             id,
             after,
             max_bytes: READ_BYTES,
             wait_ms: Some(60_000),
-            foreground: true,
+            foreground: !in_background,
         });
         let r = tokio::select! {
             r = read => r?,
@@ -121,6 +125,10 @@ pub async fn follow(client: &Client, task: TaskRecord) -> anyhow::Result<i32> {
                 continue;
             }
             _ = sigtstp.recv() => {
+                if in_background {
+                    eprintln!("aside: task {id} continues in the background; follow it with: aside logs -f {id}");
+                    return Ok(exit::STILL_RUNNING);
+                }
                 let _: TaskRecord = client.request::<method::TaskDetach>(IdParams { id }).await?;
                 continue;
             }
@@ -150,7 +158,7 @@ pub async fn follow(client: &Client, task: TaskRecord) -> anyhow::Result<i32> {
                 report_end(&t, stopping);
                 return Ok(exit::for_state(&t.state));
             }
-            if t.detached && !t.is_terminal() {
+            if t.detached && !t.is_terminal() && !in_background {
                 eprintln!(
                     "aside: task {id} continues in the background; follow it with: aside logs -f {id}"
                 );

@@ -112,6 +112,31 @@ fn dedupe_returns_the_live_task_then_a_new_one_after_it_ends() {
     assert_eq!(a.list_all().len(), 3);
 }
 
+/// A foreground run whose dedupe key a background task holds follows that task to its end:
+/// its output, then its exit code (it used to say "following it" and exit 148 at once).
+#[test]
+fn a_foreground_dedupe_hit_follows_the_task_it_found_to_its_end() {
+    let a = Aside::new();
+    let held = a.bg_with(
+        &["--dedupe", "dev"],
+        &format!("echo before; {}; echo after; exit 3", a.gate("go")),
+    );
+    assert!(eventually(SOON, || a.logs(&held) == b"before\n"));
+    let mut follower = a.spawn(&["run", "--dedupe", "dev", "--", "echo", "never runs"]);
+    follower.wait_stdout(b"before\n");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        follower.running(),
+        "the follower left before the task ended"
+    );
+    a.open("go");
+    let out = follower.finish();
+    assert_eq!(out.code, 3, "{out:?}");
+    assert_eq!(out.stdout, b"before\nafter\n");
+    assert!(out.stderr.contains("following it"), "{out:?}");
+    assert_eq!(a.list_all().len(), 1, "the duplicate never ran");
+}
+
 #[test]
 fn config_defaults_for_timeout_and_wait_apply_and_flags_override_them() {
     let a = Aside::with_config("timeout = \"1s\"\nwait = \"300ms\"\n");
