@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use aside_client::Client;
-use aside_protocol::rpc::{method, IdParams, ReadParams, StartParams, StartResult, StopParams};
-use aside_protocol::{ShellCommand, StartMode, TaskRecord, TaskSpec};
+use aside_protocol::rpc::{
+    method, IdParams, ListParams, ReadParams, StartParams, StartResult, StopParams,
+};
+use aside_protocol::{ShellCommand, StartMode, TaskId, TaskRecord, TaskSpec, TaskState};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::cli::RunArgs;
@@ -38,8 +40,29 @@ pub async fn run(ctx: &Context, a: RunArgs) -> anyhow::Result<i32> {
             "aside: task {} already holds that dedupe key; following it",
             task.id
         );
+    } else if task.state == TaskState::Queued {
+        let ahead = queued_ahead(&client, task.id).await?;
+        eprintln!(
+            "aside: task {} is queued ({ahead} queued ahead of it); it starts when a slot is free",
+            task.id
+        );
     }
     follow(&client, task).await
+}
+
+/// How many live tasks wait for a slot ahead of `id`.
+async fn queued_ahead(client: &Client, id: TaskId) -> anyhow::Result<usize> {
+    let page = client
+        .request::<method::TaskList>(ListParams {
+            limit: Some(10_000),
+            ..ListParams::default()
+        })
+        .await?;
+    Ok(page
+        .tasks
+        .iter()
+        .filter(|t| t.id < id && t.state == TaskState::Queued)
+        .count())
 }
 
 fn build_spec(a: &RunArgs) -> anyhow::Result<TaskSpec> {
@@ -177,8 +200,10 @@ fn report_end(t: &TaskRecord, stopped_here: bool) {
             ..
         }
         | TaskState::Succeeded { .. } => {}
-        // Ctrl+C here: the person knows.
-        TaskState::Cancelled { .. } if stopped_here => {}
+        // Ctrl+C here: one line, as Ctrl+Z has.
+        TaskState::Cancelled { .. } if stopped_here => {
+            eprintln!("aside: task {} stopped (Ctrl+C)", t.id)
+        }
         other => eprintln!("aside: task {} {}", t.id, other.describe()),
     }
 }

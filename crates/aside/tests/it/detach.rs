@@ -138,6 +138,13 @@ fn sigint_to_the_foreground_cli_cancels_the_task_and_exits_130() {
     fg.signal(libc::SIGINT);
     let out = fg.finish();
     assert_eq!(out.code, 130, "Ctrl+C exits 130: {out:?}");
+    // One line says so, as Ctrl+Z's does.
+    let said: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(said.len(), 1, "{out:?}");
+    assert!(
+        said[0].contains(&format!("task {id}")) && said[0].contains("stopped"),
+        "{out:?}"
+    );
 
     let rec = a.info(&id);
     assert_eq!(rec["state"], "cancelled", "{rec}");

@@ -137,6 +137,26 @@ fn a_foreground_dedupe_hit_follows_the_task_it_found_to_its_end() {
     assert_eq!(a.list_all().len(), 1, "the duplicate never ran");
 }
 
+/// A foreground run that has to wait for a slot says so once, with how many wait ahead.
+#[test]
+fn a_queued_foreground_run_says_once_that_it_waits_and_behind_how_many() {
+    let a = Aside::with_config("max_running = 1\n");
+    let holder = a.bg(&a.gate("go"));
+    a.wait_state(&holder, "running");
+    let ahead = a.bg("echo ahead");
+    assert_eq!(a.state(&ahead), "queued");
+    let fg = a.spawn(&["run", "--", "echo", "mine"]);
+    assert!(eventually(SOON, || fg.stderr_now().contains("queued")));
+    let said = fg.stderr_now();
+    assert!(said.contains("1 queued ahead"), "{said:?}");
+    a.open("go");
+    let out = fg.finish();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, b"mine\n");
+    let lines = out.stderr.lines().filter(|l| l.contains("queued")).count();
+    assert_eq!(lines, 1, "said once: {out:?}");
+}
+
 #[test]
 fn config_defaults_for_timeout_and_wait_apply_and_flags_override_them() {
     let a = Aside::with_config("timeout = \"1s\"\nwait = \"300ms\"\n");
