@@ -43,6 +43,8 @@ pub struct Launch {
     pub(crate) tag: String,
     pub(crate) kill_grace: std::time::Duration,
     pub(crate) drain: std::time::Duration,
+    /// Variables (the model keys) kept out of commands that bring no environment of their own.
+    pub(crate) hidden: Vec<String>,
 }
 
 impl Launch {
@@ -73,6 +75,7 @@ impl Launch {
                 cwd: &self.record.cwd,
                 env: self.spec.env.as_ref(),
                 env_extra,
+                hidden: &self.hidden,
                 task_id: self.record.id.to_string(),
                 tag: self.tag.clone(),
                 output: self.output.clone(),

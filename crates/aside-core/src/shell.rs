@@ -29,6 +29,9 @@ pub struct ShellLaunch<'a> {
     pub cwd: &'a str,
     pub env: Option<&'a BTreeMap<String, String>>,
     pub env_extra: &'a BTreeMap<String, String>,
+    /// Taken out of the daemon's own environment when the task brings none (the model keys):
+    /// a task must not inherit what the daemon holds for itself.
+    pub hidden: &'a [String],
     pub task_id: String,
     pub tag: String,
     pub output: Arc<Output>,
@@ -65,8 +68,15 @@ pub fn launch(reaper: &Arc<Reaper>, l: ShellLaunch<'_>) -> Result<(u32, RunFutur
         .stdout(Stdio::from(write_end))
         .stderr(Stdio::from(stderr_end))
         .process_group(0);
-    if let Some(env) = l.env {
-        cmd.env_clear().envs(env);
+    match l.env {
+        Some(env) => {
+            cmd.env_clear().envs(env);
+        }
+        None => {
+            for k in l.hidden {
+                cmd.env_remove(k);
+            }
+        }
     }
     cmd.envs(l.env_extra)
         .env("ASIDE_TASK_ID", &l.task_id)

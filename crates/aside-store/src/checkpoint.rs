@@ -3,7 +3,7 @@
 //! write queued behind it; here a thread of its own does it, beside the writer, after
 //! commits happened.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -21,8 +21,13 @@ pub(crate) struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Starts the thread; `commits` counts the writer's commits.
-    pub(crate) fn start(conn: Connection, commits: Arc<AtomicU64>) -> Result<Self, StoreError> {
+    /// Starts the thread; `commits` counts the writer's commits, `scrub` asks for a WAL
+    /// emptied to nothing at the next checkpoint.
+    pub(crate) fn start(
+        conn: Connection,
+        commits: Arc<AtomicU64>,
+        scrub: Arc<AtomicBool>,
+    ) -> Result<Self, StoreError> {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("aside-checkpoint".into())
@@ -35,8 +40,15 @@ impl Checkpointer {
                         continue;
                     }
                     seen = now;
-                    // PASSIVE: copies what no reader still needs, never waits for anyone.
-                    let r = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    // PASSIVE copies what no reader still needs and never waits for anyone;
+                    // TRUNCATE waits for the writer, copies everything and empties the WAL,
+                    // so nothing a scrubbing commit overwrote survives in it.
+                    let sql = if scrub.swap(false, Ordering::AcqRel) {
+                        "PRAGMA wal_checkpoint(TRUNCATE)"
+                    } else {
+                        "PRAGMA wal_checkpoint(PASSIVE)"
+                    };
+                    let r = conn.query_row(sql, [], |_| Ok(()));
                     if let Err(e) = r {
                         tracing::debug!("checkpoint: {e}");
                     }

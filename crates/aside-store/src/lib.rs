@@ -13,7 +13,7 @@ mod schema;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
@@ -49,6 +49,10 @@ pub enum Op {
     Remove(TaskId),
     /// Drop a task's pending notification: its owner saw the result another way.
     DiscardNotification(TaskId),
+    /// Writes nothing. Once the commit that carries it is durable, the next checkpoint also
+    /// empties the WAL, so that what the commit overwrote (a task's environment, which may
+    /// hold secrets) leaves no copy in the files; deleted rows are zeroed (`secure_delete`).
+    Scrub,
 }
 
 /// A stored row that could not be read: its task id and why.
@@ -98,9 +102,15 @@ impl Store {
         let instance = schema::prepare(&write_conn, dir)?;
         let reader = schema::connect(dir)?;
         let commits = Arc::new(AtomicU64::new(0));
+        let scrub = Arc::new(AtomicBool::new(false));
         Ok(Self {
-            writer: Writer::start(write_conn, options.commit_delay, commits.clone())?,
-            _checkpointer: Checkpointer::start(schema::connect(dir)?, commits)?,
+            writer: Writer::start(
+                write_conn,
+                options.commit_delay,
+                commits.clone(),
+                scrub.clone(),
+            )?,
+            _checkpointer: Checkpointer::start(schema::connect(dir)?, commits, scrub)?,
             reader: Mutex::new(reader),
             dir: dir.to_path_buf(),
             logs,

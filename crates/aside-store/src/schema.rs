@@ -23,6 +23,8 @@ pub(crate) fn connect(dir: &Path) -> Result<Connection, StoreError> {
     // left behind after a burst is cut back to this size.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.pragma_update(None, "journal_size_limit", 64 << 20)?;
+    // What a write replaces or deletes is overwritten with zeros, not left in free space.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     Ok(conn)
 }
 

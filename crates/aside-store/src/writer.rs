@@ -6,7 +6,7 @@
 //! answered in the order they were submitted. Each write runs in its own savepoint, so one
 //! that fails (a damaged row) fails alone; a commit that fails fails the whole group.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -45,16 +45,18 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the thread; it counts its commits in `commits`.
+    /// Starts the thread; it counts its commits in `commits` and raises `scrub` after a
+    /// commit that carried [`Op::Scrub`].
     pub(crate) fn start(
         conn: Connection,
         delay: Duration,
         commits: Arc<AtomicU64>,
+        scrub: Arc<AtomicBool>,
     ) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("aside-store".into())
-            .spawn(move || run(conn, rx, delay, &commits))
+            .spawn(move || run(conn, rx, delay, &commits, &scrub))
             .map_err(|e| StoreError::io("aside-store thread", e))?;
         Ok(Self {
             jobs: Some(tx),
@@ -103,7 +105,13 @@ enum Produced {
     Taken(Vec<Notification>),
 }
 
-fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>, delay: Duration, commits: &AtomicU64) {
+fn run(
+    mut conn: Connection,
+    jobs: mpsc::Receiver<Job>,
+    delay: Duration,
+    commits: &AtomicU64,
+    scrub: &AtomicBool,
+) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -117,6 +125,14 @@ fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>, delay: Duration, commits
             std::thread::sleep(delay);
         }
         let outcomes = commit(&mut conn, &group);
+        let scrubbed = group.iter().zip(&outcomes).any(|(job, outcome)| {
+            outcome.is_ok()
+                && matches!(job, Job::Write { ops, .. } if ops.iter().any(|op| matches!(op, Op::Scrub)))
+        });
+        // Raised before the count moves, so the checkpointer that sees this commit sees it.
+        if scrubbed {
+            scrub.store(true, Ordering::Release);
+        }
         commits.fetch_add(1, Ordering::Release);
         for (job, outcome) in group.into_iter().zip(outcomes) {
             match (job, outcome) {
@@ -261,6 +277,7 @@ fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
             conn.prepare_cached("DELETE FROM notifications WHERE task_id = ?1")?
                 .execute([id])?;
         }
+        Op::Scrub => {}
         Op::DiscardNotification(task) => {
             conn.prepare_cached("DELETE FROM notifications WHERE task_id = ?1")?
                 .execute([task.get() as i64])?;

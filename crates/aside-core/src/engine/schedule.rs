@@ -83,6 +83,7 @@ impl Engine {
                         tag,
                         kill_grace: cfg.kill_grace,
                         drain: cfg.drain,
+                        hidden: cfg.key_vars(),
                     })
                     .map(|run| (None, run))
             }
@@ -93,6 +94,7 @@ impl Engine {
                     cwd: &job.record.cwd,
                     env: job.spec.env.as_ref(),
                     env_extra: &job.spec.env_extra,
+                    hidden: &cfg.key_vars(),
                     task_id: id.to_string(),
                     tag,
                     output: job.output.clone(),
@@ -140,18 +142,19 @@ impl Engine {
                     kept.env_extra.clear();
                     kept
                 });
-                self.persist(
-                    st,
-                    vec![
-                        Op::PutTask {
-                            record: Box::new(record),
-                            spec,
-                        },
-                        Op::Event(event.clone()),
-                    ],
-                    vec![event],
-                    None,
-                );
+                let scrub = spec.is_some();
+                let mut ops = vec![
+                    Op::PutTask {
+                        record: Box::new(record),
+                        spec,
+                    },
+                    Op::Event(event.clone()),
+                ];
+                if scrub {
+                    // No copy of the environment may stay behind in the store's files.
+                    ops.push(Op::Scrub);
+                }
+                self.persist(st, ops, vec![event], None);
             }
             Err(failure) => {
                 let now = Timestamp::now();

@@ -23,5 +23,6 @@ mod notifications;
 mod output;
 mod recovery;
 mod scheduling;
+mod secrets;
 mod stop;
 mod wire;
