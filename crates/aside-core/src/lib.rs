@@ -8,6 +8,7 @@
 mod abort;
 pub mod config;
 mod engine;
+mod logs;
 pub mod output;
 pub mod paths;
 pub mod proctree;

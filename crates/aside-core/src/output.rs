@@ -9,9 +9,12 @@ use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use aside_protocol::TaskId;
 use tokio::sync::watch;
+
+use crate::logs::Logs;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -48,6 +51,8 @@ struct Inner {
 
 pub struct Output {
     inner: Mutex<Inner>,
+    logs: Arc<Logs>,
+    id: TaskId,
     path: PathBuf,
     cap: u64,
     spill: u64,
@@ -56,10 +61,17 @@ pub struct Output {
 }
 
 impl Output {
-    /// A new output for a task whose log would be `path`. With `to_disk`, the log is created
-    /// with the first byte; otherwise output stays in memory until `spill` bytes. Touches no
-    /// file.
-    pub fn new(path: PathBuf, to_disk: bool, cap: u64, spill: u64, tail: u64) -> Self {
+    /// A new output for task `id`, whose log would be in `logs`. With `to_disk`, the log is
+    /// created with the first byte; otherwise output stays in memory until `spill` bytes.
+    /// Touches no file.
+    pub fn new(
+        logs: Arc<Logs>,
+        id: TaskId,
+        to_disk: bool,
+        cap: u64,
+        spill: u64,
+        tail: u64,
+    ) -> Self {
         let sink = if to_disk {
             Sink::Pending
         } else {
@@ -71,7 +83,9 @@ impl Output {
                 total: 0,
                 tail: VecDeque::new(),
             }),
-            path,
+            path: logs.path(id),
+            logs,
+            id,
             cap,
             spill,
             tail_max: tail as usize,
@@ -127,7 +141,7 @@ impl Output {
             self.move_to_disk(&mut inner)?;
         }
         if matches!(inner.sink, Sink::Pending) {
-            inner.sink = Sink::File(create_log(&self.path)?);
+            inner.sink = Sink::File(self.create_log()?);
         }
         match &mut inner.sink {
             Sink::Memory(buf) => buf.extend_from_slice(data),
@@ -156,11 +170,18 @@ impl Output {
         self.move_to_disk(&mut inner)
     }
 
+    fn create_log(&self) -> Result<File, OutputError> {
+        self.logs.create(self.id).map_err(|source| OutputError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
     fn move_to_disk(&self, inner: &mut Inner) -> Result<(), OutputError> {
         if matches!(&inner.sink, Sink::Memory(buf) if buf.is_empty()) {
             inner.sink = Sink::Pending;
         } else if let Sink::Memory(buf) = &inner.sink {
-            let mut file = create_log(&self.path)?;
+            let mut file = self.create_log()?;
             file.write_all(buf).map_err(|source| OutputError::Io {
                 path: self.path.clone(),
                 source,
@@ -176,7 +197,7 @@ impl Output {
     pub fn save(&self) -> Result<(), OutputError> {
         let mut inner = self.inner();
         if let Sink::Closed(Some(buf)) | Sink::Memory(buf) = &inner.sink {
-            let mut file = create_log(&self.path)?;
+            let mut file = self.create_log()?;
             file.write_all(buf).map_err(|source| OutputError::Io {
                 path: self.path.clone(),
                 source,
@@ -217,7 +238,7 @@ impl Output {
             Sink::Pending => Ok(Vec::new()),
             Sink::Closed(None) => {
                 drop(inner);
-                read_log(&self.path, after, max)
+                read_log(&self.logs, self.id, after, max)
             }
         }
     }
@@ -232,19 +253,6 @@ fn push_tail(tail: &mut VecDeque<u8>, data: &[u8], max: usize) {
     let overflow = (tail.len() + data.len()).saturating_sub(max);
     tail.drain(..overflow);
     tail.extend(data);
-}
-
-fn create_log(path: &Path) -> Result<File, OutputError> {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-        .map_err(|source| OutputError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
 }
 
 fn read_at(f: &File, path: &Path, offset: u64, len: usize) -> Result<Vec<u8>, OutputError> {
@@ -268,23 +276,38 @@ fn read_at(f: &File, path: &Path, offset: u64, len: usize) -> Result<Vec<u8>, Ou
 }
 
 /// Reads a finished task's log file.
-pub fn read_log(path: &Path, after: u64, max: usize) -> Result<Vec<u8>, OutputError> {
-    let f = File::open(path).map_err(|source| OutputError::Io {
-        path: path.to_path_buf(),
+pub fn read_log(logs: &Logs, id: TaskId, after: u64, max: usize) -> Result<Vec<u8>, OutputError> {
+    let path = logs.path(id);
+    let f = logs.open_log(id).map_err(|source| OutputError::Io {
+        path: path.clone(),
         source,
     })?;
-    read_at(&f, path, after, max)
+    read_at(&f, &path, after, max)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// An output for task `n` in a logs folder inside `dir`, and its log's path.
+    fn output(
+        dir: &tempfile::TempDir,
+        n: u64,
+        to_disk: bool,
+        cap: u64,
+        spill: u64,
+        tail: u64,
+    ) -> (Output, PathBuf) {
+        let logs = Arc::new(Logs::open(&dir.path().join("logs")).unwrap());
+        let id = TaskId::new(n).unwrap();
+        let path = logs.path(id);
+        (Output::new(logs, id, to_disk, cap, spill, tail), path)
+    }
+
     #[test]
     fn spills_past_the_limit_and_keeps_every_byte() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("1.log");
-        let out = Output::new(path.clone(), false, 1 << 20, 10, 4);
+        let (out, path) = output(&dir, 1, false, 1 << 20, 10, 4);
         out.append(b"hello").unwrap();
         assert!(!path.exists());
         out.append(b" world\xff").unwrap();
@@ -297,13 +320,11 @@ mod tests {
     #[test]
     fn a_log_is_made_with_the_first_byte() {
         let dir = tempfile::tempdir().unwrap();
-        let quiet = dir.path().join("3.log");
-        let out = Output::new(quiet.clone(), true, 1 << 20, 1 << 20, 64);
+        let (out, quiet) = output(&dir, 3, true, 1 << 20, 1 << 20, 64);
         assert!(out.on_disk());
         out.close();
         assert!(!quiet.exists(), "no output, no file");
-        let chatty = dir.path().join("4.log");
-        let out = Output::new(chatty.clone(), true, 1 << 20, 1 << 20, 64);
+        let (out, chatty) = output(&dir, 4, true, 1 << 20, 1 << 20, 64);
         out.append(b"x").unwrap();
         assert_eq!(std::fs::read(&chatty).unwrap(), b"x");
     }
@@ -311,7 +332,7 @@ mod tests {
     #[test]
     fn cap_stops_at_the_limit() {
         let dir = tempfile::tempdir().unwrap();
-        let out = Output::new(dir.path().join("2.log"), true, 8, 1 << 20, 64);
+        let (out, _) = output(&dir, 2, true, 8, 1 << 20, 64);
         assert_eq!(out.append(b"12345").unwrap(), Appended::All);
         assert_eq!(out.append(b"67890").unwrap(), Appended::CapReached);
         assert_eq!(out.total(), 8);
@@ -322,8 +343,7 @@ mod tests {
     #[test]
     fn an_output_that_ended_in_memory_still_moves_to_disk() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("5.log");
-        let out = Output::new(path.clone(), false, 1 << 20, 1 << 20, 64);
+        let (out, path) = output(&dir, 5, false, 1 << 20, 1 << 20, 64);
         out.append(b"kept").unwrap();
         out.close();
         assert!(!path.exists());
@@ -336,8 +356,7 @@ mod tests {
     #[test]
     fn saving_an_ended_output_not_yet_closed_writes_it() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("6.log");
-        let out = Output::new(path.clone(), false, 1 << 20, 1 << 20, 64);
+        let (out, path) = output(&dir, 6, false, 1 << 20, 1 << 20, 64);
         out.append(b"all of it").unwrap();
         out.save().unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"all of it");

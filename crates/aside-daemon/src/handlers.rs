@@ -22,7 +22,7 @@ pub(crate) fn engine_err(e: EngineError) -> RpcError {
         EngineError::NotRetained { .. } => ErrorCode::NotRetained,
         EngineError::Store(_) | EngineError::Output(_) => ErrorCode::Storage,
         EngineError::ShuttingDown => ErrorCode::ShuttingDown,
-        EngineError::Setup(_) => ErrorCode::Internal,
+        EngineError::Setup(_) | EngineError::Logs(_) => ErrorCode::Internal,
     };
     RpcError::new(code, e.to_string())
 }

@@ -64,17 +64,20 @@ pub async fn serve(paths: Paths, config: Config) -> Result<(), DaemonError> {
 
     prepare_process();
 
-    // Holding the lock, any socket file left behind is stale.
-    let _ = std::fs::remove_file(&socket);
-    let listener =
-        UnixListener::bind(&socket).map_err(|e| setup(&socket.display().to_string(), &e))?;
-    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| setup(&socket.display().to_string(), &e))?;
-    let ours = SocketFile::of(&socket).map_err(|e| setup(&socket.display().to_string(), &e))?;
-
+    // The engine first: a daemon that cannot open its state never takes a connection, so
+    // the client that started it reads why from its log instead of a broken connection.
     let agents = aside_agent::AgentRuntime::new(config.clone())
         .map_err(|e| DaemonError::Setup(e.to_string()))?;
     let engine = Engine::open_with(paths.home.clone(), config, Some(Arc::new(agents)))?;
+
+    let (listener, ours) = match listen(&socket) {
+        Ok(bound) => bound,
+        Err(e) => {
+            // The tasks it recovered go as at any shutdown.
+            engine.shutdown().await;
+            return Err(setup(&socket.display().to_string(), &e));
+        }
+    };
     let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
         engine: engine.clone(),
@@ -133,6 +136,15 @@ pub async fn serve(paths: Paths, config: Config) -> Result<(), DaemonError> {
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     drop(lock);
     Ok(())
+}
+
+/// Binds the socket, private to this user. Holding the lock, any socket file left behind
+/// is stale.
+fn listen(socket: &std::path::Path) -> std::io::Result<(UnixListener, SocketFile)> {
+    let _ = std::fs::remove_file(socket);
+    let listener = UnixListener::bind(socket)?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
+    Ok((listener, SocketFile::of(socket)?))
 }
 
 /// How often the daemon checks that its socket is still its own.

@@ -32,6 +32,8 @@ pub enum EngineError {
     ShuttingDown,
     #[error("cannot start the engine: {0}")]
     Setup(#[source] std::io::Error),
+    #[error("cannot use the logs folder: {0}")]
+    Logs(#[from] crate::logs::LogsError),
 }
 
 /// Why a task spec was refused.

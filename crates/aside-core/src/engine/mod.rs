@@ -45,6 +45,7 @@ pub use start::Started;
 
 use crate::abort::{Abort, AbortReason};
 use crate::config::Config;
+use crate::logs::Logs;
 use crate::output::Output;
 use crate::reaper::Reaper;
 use crate::runner::AgentRunner;
@@ -66,6 +67,8 @@ pub(crate) struct Inner {
     published: AtomicU64,
     started_at: Timestamp,
     agents: Option<Arc<dyn AgentRunner>>,
+    /// The logs folder, held open: every log is opened relative to it.
+    logs: Arc<Logs>,
 }
 
 /// The task engine. Cheap to clone; all clones share one engine.
@@ -101,8 +104,9 @@ impl EngineBuilder {
     /// after their processes are killed. Must be called inside a tokio runtime.
     pub fn open(self) -> Result<Engine, EngineError> {
         let store = Store::open_with(&self.home, self.store)?;
+        let logs = Arc::new(Logs::open(&self.home.join("logs"))?);
         let reaper = Reaper::start().map_err(EngineError::Setup)?;
-        recover::open(self.config, store, reaper, self.agents)
+        recover::open(self.config, store, logs, reaper, self.agents)
     }
 }
 

@@ -1,7 +1,6 @@
 //! Looking at tasks: records, listings, output reads (with an optional long-poll) and waits.
 //! Live tasks are read from memory; finished ones from the store, outside the lock.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -278,7 +277,7 @@ impl Engine {
         max: usize,
     ) -> Result<Vec<u8>, EngineError> {
         match &record.log_path {
-            Some(path) => Ok(output::read_log(Path::new(path), after, max)?),
+            Some(_) => Ok(output::read_log(&self.inner.logs, record.id, after, max)?),
             None => Err(EngineError::NotRetained {
                 id: record.id,
                 spill: self.inner.config.spill,

@@ -14,6 +14,7 @@ use super::task::{RunLink, Task};
 use super::{Effects, Engine, EngineError, Inner};
 use crate::abort::Abort;
 use crate::config::Config;
+use crate::logs::Logs;
 use crate::proctree;
 use crate::reaper::Reaper;
 use crate::runner::AgentRunner;
@@ -21,6 +22,7 @@ use crate::runner::AgentRunner;
 pub(super) fn open(
     config: Config,
     store: Store,
+    logs: Arc<Logs>,
     reaper: Arc<Reaper>,
     agents: Option<Arc<dyn AgentRunner>>,
 ) -> Result<Engine, EngineError> {
@@ -106,6 +108,7 @@ pub(super) fn open(
             published: AtomicU64::new(st.last_seq().max(last_seq)),
             started_at: Timestamp::now(),
             agents,
+            logs,
         }),
     };
     let grace = engine.inner.config.kill_grace;

@@ -40,7 +40,8 @@ impl Engine {
                 continue;
             };
             let output = Arc::new(Output::new(
-                self.inner.store.log_path(id),
+                self.inner.logs.clone(),
+                id,
                 task.record().detached,
                 cfg.output_cap,
                 cfg.spill,

@@ -311,8 +311,10 @@ mod tests {
     }
 
     fn output(dir: &tempfile::TempDir, to_disk: bool) -> Arc<Output> {
+        let logs = crate::logs::Logs::open(&dir.path().join("logs")).unwrap();
         Arc::new(Output::new(
-            dir.path().join("1.log"),
+            Arc::new(logs),
+            TaskId::new(1).unwrap(),
             to_disk,
             1 << 20,
             1 << 20,

@@ -203,3 +203,45 @@ fn logs_of_a_foreground_output_no_longer_kept_explain_why() {
         "the record still counts it"
     );
 }
+
+/// Logs are never written or read through a symbolic link: one planted at `logs/ID.log`
+/// is replaced by the real log (its target untouched), one swapped in later is refused by
+/// `aside logs`, and a `logs` folder that is a link stops the daemon from starting.
+#[test]
+fn logs_are_never_written_or_read_through_a_symbolic_link() {
+    let a = Aside::new();
+    a.ok(&["daemon", "start"]);
+    let precious = a.path("precious");
+    std::fs::write(&precious, "keep me\n").unwrap();
+    // The next task is 1: plant its log.
+    std::os::unix::fs::symlink(&precious, a.log_file("1")).unwrap();
+    let id = a.bg("echo written");
+    assert_eq!(id, "1");
+    a.wait_end(&id);
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep me\n");
+    assert_eq!(a.logs(&id), b"written\n");
+    let meta = std::fs::symlink_metadata(a.log_file(&id)).unwrap();
+    assert!(meta.file_type().is_file(), "the log is a real file");
+
+    // Swapped for a link after the task ended: refused, nothing of the target shown.
+    std::fs::remove_file(a.log_file(&id)).unwrap();
+    std::os::unix::fs::symlink(&precious, a.log_file(&id)).unwrap();
+    let out = a.run(&["logs", &id]);
+    assert_eq!(out.code, 125, "{out:?}");
+    assert!(!out.stdout.windows(4).any(|w| w == b"keep"), "{out:?}");
+    // Cleaning removes the link, not its target.
+    a.ok(&["clean"]);
+    assert!(std::fs::symlink_metadata(a.log_file(&id)).is_err());
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep me\n");
+
+    // A logs folder that is a link: the daemon refuses to start, saying why.
+    a.ok(&["daemon", "stop"]);
+    let logs = a.path("logs");
+    std::fs::remove_dir_all(&logs).unwrap();
+    let elsewhere = a.path("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &logs).unwrap();
+    let out = a.run(&["ls"]);
+    assert_eq!(out.code, 125, "{out:?}");
+    assert!(out.stderr.contains("logs"), "{out:?}");
+}
