@@ -286,3 +286,25 @@ fn the_wal_is_copied_back_off_the_commit_path() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Another connection holding the write lock for a moment (the checkpointer emptying the
+/// WAL does) makes a write wait, not fail: a deferred transaction that read first was
+/// refused at once with "database is locked".
+#[test]
+fn a_write_waits_for_the_write_lock_instead_of_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.apply(vec![put(finished(1, 10))]).unwrap();
+    let other = rusqlite::Connection::open(schema::db_path(dir.path())).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let holder = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        other.execute_batch("COMMIT").unwrap();
+    });
+    // A removal reads the high-water marks, then deletes.
+    std::thread::sleep(Duration::from_millis(50));
+    let removed = store.apply(vec![Op::Remove(TaskId::new(1).unwrap())]);
+    holder.join().unwrap();
+    removed.unwrap();
+    assert!(store.get_task(TaskId::new(1).unwrap()).unwrap().is_none());
+}

@@ -156,7 +156,10 @@ fn run(
 
 /// Applies the group in one transaction; one outcome per job.
 fn commit(conn: &mut Connection, group: &[Job]) -> Vec<Result<Produced, StoreError>> {
-    let mut tx = match conn.transaction() {
+    // IMMEDIATE: the write lock is taken at BEGIN, where SQLite waits for it (busy_timeout).
+    // A deferred transaction that reads first and then writes is refused at once, without
+    // waiting, if the checkpointer holds that lock at that moment ("database is locked").
+    let mut tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
             let e = StoreError::from(e);
