@@ -115,16 +115,7 @@ impl Engine {
         }
         fx.close.extend(ended.output);
         let record = ended.record;
-        if let Some(key) = &record.dedupe_key {
-            if st.dedupe.get(key) == Some(&id) {
-                st.dedupe.remove(key);
-            }
-        }
-        if let Some(s) = record.kind.session_id() {
-            if st.sessions.get(s) == Some(&id) {
-                st.sessions.remove(s);
-            }
-        }
+        st.release_names(&record);
         if let Some(bytes) = ended.retained_bytes {
             let budget = self.inner.config.retained_memory;
             for old in st.retained.add(id, bytes, budget) {

@@ -69,6 +69,9 @@ pub(crate) struct Inner {
     agents: Option<Arc<dyn AgentRunner>>,
     /// The logs folder, held open: every log is opened relative to it.
     logs: Arc<Logs>,
+    /// The model key variables (from the config), kept out of the environments tasks
+    /// inherit from the daemon; worked out once, not at every start.
+    key_vars: Vec<String>,
 }
 
 /// The task engine. Cheap to clone; all clones share one engine.

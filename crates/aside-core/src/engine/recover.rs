@@ -100,6 +100,7 @@ pub(super) fn open(
     store.apply(ops)?;
     let engine = Engine {
         inner: Arc::new(Inner {
+            key_vars: config.key_vars(),
             config,
             store,
             reaper,
@@ -118,12 +119,7 @@ pub(super) fn open(
     let mut drives = Vec::new();
     for (record, spec) in queued {
         let id = record.id;
-        if let Some(key) = &record.dedupe_key {
-            st.dedupe.insert(key.clone(), id);
-        }
-        if let Some(s) = record.kind.session_id() {
-            st.sessions.insert(s.to_string(), id);
-        }
+        st.claim_names(&record);
         st.sched.enqueue(id, record.group.as_deref());
         let (go, rx) = oneshot::channel();
         let abort = Arc::new(Abort::default());

@@ -84,7 +84,7 @@ impl Engine {
                         tag,
                         kill_grace: cfg.kill_grace,
                         drain: cfg.drain,
-                        hidden: cfg.key_vars(),
+                        hidden: self.inner.key_vars.clone(),
                     })
                     .map(|run| (None, run))
             }
@@ -95,7 +95,7 @@ impl Engine {
                     cwd: &job.record.cwd,
                     env: job.spec.env.as_ref(),
                     env_extra: &job.spec.env_extra,
-                    hidden: &cfg.key_vars(),
+                    hidden: &self.inner.key_vars,
                     task_id: id.to_string(),
                     tag,
                     output: job.output.clone(),

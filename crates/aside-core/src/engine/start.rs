@@ -191,12 +191,7 @@ impl Engine {
             answer: None,
         };
         st.next_id += 1;
-        if let Some(key) = &record.dedupe_key {
-            st.dedupe.insert(key.clone(), id);
-        }
-        if let Some(s) = record.kind.session_id() {
-            st.sessions.insert(s.to_string(), id);
-        }
+        st.claim_names(&record);
         let event = st.event(&record, EventKind::Queued);
         let ops = vec![
             Op::PutTask {
@@ -247,18 +242,7 @@ impl Engine {
 
 /// A task whose record could not be stored: it never existed.
 fn forget(st: &mut State, id: TaskId) {
-    let Some(task) = st.tasks.remove(&id) else {
-        return;
-    };
-    let record = task.record();
-    if let Some(key) = &record.dedupe_key {
-        if st.dedupe.get(key) == Some(&id) {
-            st.dedupe.remove(key);
-        }
-    }
-    if let Some(s) = record.kind.session_id() {
-        if st.sessions.get(s) == Some(&id) {
-            st.sessions.remove(s);
-        }
+    if let Some(task) = st.tasks.remove(&id) {
+        st.release_names(task.record());
     }
 }

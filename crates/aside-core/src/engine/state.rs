@@ -64,6 +64,31 @@ impl State {
         self.next_note - 1
     }
 
+    /// Records that live task `record` holds its dedupe key and its conversation.
+    pub fn claim_names(&mut self, record: &TaskRecord) {
+        if let Some(key) = &record.dedupe_key {
+            self.dedupe.insert(key.clone(), record.id);
+        }
+        if let Some(s) = record.kind.session_id() {
+            self.sessions.insert(s.to_string(), record.id);
+        }
+    }
+
+    /// Frees the dedupe key and conversation `record` held, unless another task holds them
+    /// now.
+    pub fn release_names(&mut self, record: &TaskRecord) {
+        if let Some(key) = &record.dedupe_key {
+            if self.dedupe.get(key) == Some(&record.id) {
+                self.dedupe.remove(key);
+            }
+        }
+        if let Some(s) = record.kind.session_id() {
+            if self.sessions.get(s) == Some(&record.id) {
+                self.sessions.remove(s);
+            }
+        }
+    }
+
     pub fn live_count(&self) -> usize {
         self.sched.queued() + self.sched.running()
     }
