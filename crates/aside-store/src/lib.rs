@@ -1,5 +1,5 @@
 //! Durable state of aside: task records, events and notifications in one SQLite database
-//! (WAL mode) and one log file per task.
+//! (WAL mode). Task logs are the engine's (`aside-core`'s `logs.rs`).
 //!
 //! Writes go to one writer thread ([`Store::submit`]), which commits whatever is waiting in
 //! one transaction (group commit): a record, its event and its notification land together
@@ -85,7 +85,6 @@ pub struct Store {
     /// Reads only; SQLite lets them run beside the writer's transactions.
     reader: Mutex<Connection>,
     dir: PathBuf,
-    logs: PathBuf,
     instance: String,
 }
 
@@ -96,8 +95,7 @@ impl Store {
     }
 
     pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
-        let logs = dir.join("logs");
-        std::fs::create_dir_all(&logs).map_err(|e| StoreError::io(&logs, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
         let write_conn = schema::connect(dir)?;
         let instance = schema::prepare(&write_conn, dir)?;
         let reader = schema::connect(dir)?;
@@ -113,7 +111,6 @@ impl Store {
             _checkpointer: Checkpointer::start(schema::connect(dir)?, commits, scrub)?,
             reader: Mutex::new(reader),
             dir: dir.to_path_buf(),
-            logs,
             instance,
         })
     }
@@ -126,11 +123,6 @@ impl Store {
     /// processes apart from any other's.
     pub fn instance(&self) -> &str {
         &self.instance
-    }
-
-    /// The log file of a task. Task ids are digits only, so the path stays in the logs folder.
-    pub fn log_path(&self, id: TaskId) -> PathBuf {
-        self.logs.join(format!("{id}.log"))
     }
 
     /// Queues `ops` for the next commit; `done` hears the outcome once it is durable. Never

@@ -167,7 +167,7 @@ impl Engine {
         let mut fx = Effects::default();
         {
             let mut st = self.lock();
-            let log = self.inner.store.log_path(id).display().to_string();
+            let log = self.inner.logs.path(id).display().to_string();
             let Some(task) = st.tasks.get_mut(&id) else {
                 return;
             };

@@ -186,7 +186,7 @@ impl Engine {
             created_at: Timestamp::now(),
             state: TaskState::Queued,
             output_bytes: 0,
-            log_path: background.then(|| self.inner.store.log_path(id).display().to_string()),
+            log_path: background.then(|| self.inner.logs.path(id).display().to_string()),
             progress: None,
             answer: None,
         };
