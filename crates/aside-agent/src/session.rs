@@ -420,7 +420,8 @@ impl Conversation<'_> {
 
     async fn inject_notifications(&self, messages: &mut Vec<Message>, transcript: &Transcript) {
         let engine = &self.task.engine;
-        let notes = match engine.take_notifications(&self.owner).await {
+        let consumer = engine.notice_consumer();
+        let notes = match consumer.take(&self.owner, &[]).await {
             Ok(n) if !n.is_empty() => n,
             Ok(_) => return,
             Err(e) => {
@@ -433,6 +434,12 @@ impl Conversation<'_> {
         let msg = Message::User { content: text };
         transcript.append(&msg).await;
         messages.push(msg);
+        // Acknowledged once the conversation (and its transcript) holds them: a daemon that
+        // dies before this hands them to the resumed session again.
+        let seqs: Vec<u64> = notes.iter().map(|n| n.seq).collect();
+        if let Err(e) = consumer.ack(&self.owner, &seqs).await {
+            tracing::warn!("cannot acknowledge notifications of {}: {e}", self.owner);
+        }
     }
 
     /// Waits, up to `agent.settle`, while the agent's own tasks run and none has a

@@ -91,13 +91,11 @@ fn an_embedded_engine_runs_shell_tasks_and_a_panicking_runner_still_ends_its_tas
             other => panic!("a panicking runner must end its task failed: {other:?}"),
         }
         // The owner hears of both, once.
-        let notes = engine.take_notifications("lib").await.expect("notes");
+        let consumer = engine.notice_consumer();
+        let notes = consumer.take("lib", &[]).await.expect("notes");
         assert_eq!(notes.len(), 2);
-        assert!(engine
-            .take_notifications("lib")
-            .await
-            .expect("notes")
-            .is_empty());
+        let seqs: Vec<u64> = notes.iter().map(|n| n.seq).collect();
+        assert!(consumer.take("lib", &seqs).await.expect("notes").is_empty());
         engine.shutdown().await;
     });
 }

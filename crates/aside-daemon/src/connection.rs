@@ -20,6 +20,8 @@ use tokio::sync::mpsc;
 use tokio_util::bytes::BytesMut;
 use tokio_util::codec::{Decoder, LinesCodec, LinesCodecError};
 
+use aside_core::NoticeConsumer;
+
 use crate::Shared;
 
 /// A future to run once a request's answer is queued (a subscription's event stream).
@@ -35,6 +37,9 @@ pub(crate) struct Conn {
     pub closed: tokio::sync::watch::Sender<bool>,
     /// Running `tools.call`s by their call id, to cancel them.
     pub calls: Mutex<HashMap<String, tokio::sync::watch::Sender<Option<CancelReason>>>>,
+    /// Notices handed out here and not yet acknowledged are held for this connection, and
+    /// handed out again once it is gone.
+    pub notices: NoticeConsumer,
 }
 
 impl Conn {
@@ -108,6 +113,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: UnixStream) {
         out: tx,
         closed: tokio::sync::watch::channel(false).0,
         calls: Mutex::new(HashMap::new()),
+        notices: shared.engine.notice_consumer(),
     });
     let mut codec = LinesCodec::new_with_max_length(MAX_LINE_BYTES);
     let mut buf = BytesMut::with_capacity(8 << 10);

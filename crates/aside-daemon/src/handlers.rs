@@ -27,6 +27,16 @@ pub(crate) fn engine_err(e: EngineError) -> RpcError {
     RpcError::new(code, e.to_string())
 }
 
+fn check_ack(seqs: &[u64]) -> Result<(), RpcError> {
+    if seqs.len() > MAX_ACK {
+        return Err(RpcError::new(
+            ErrorCode::InvalidParams,
+            format!("at most {MAX_ACK} notices can be acknowledged at once"),
+        ));
+    }
+    Ok(())
+}
+
 fn major(v: &str) -> &str {
     v.split('.').next().unwrap_or(v)
 }
@@ -195,14 +205,25 @@ impl Handlers for Call {
         Ok(SubscribeResult { latest_seq: latest })
     }
 
-    async fn notifications_take(&self, _: Empty) -> Result<NotificationsResult, RpcError> {
+    async fn notifications_take(&self, p: TakeParams) -> Result<NotificationsResult, RpcError> {
+        check_ack(&p.ack)?;
         let notifications = self
-            .shared
-            .engine
-            .take_notifications(&self.conn.owner())
+            .conn
+            .notices
+            .take(&self.conn.owner(), &p.ack)
             .await
             .map_err(engine_err)?;
         Ok(NotificationsResult { notifications })
+    }
+
+    async fn notifications_ack(&self, p: AckParams) -> Result<Empty, RpcError> {
+        check_ack(&p.seqs)?;
+        self.conn
+            .notices
+            .ack(&self.conn.owner(), &p.seqs)
+            .await
+            .map_err(engine_err)?;
+        Ok(Empty {})
     }
 
     async fn tools_list(&self, p: ToolsListParams) -> Result<ToolsListResult, RpcError> {

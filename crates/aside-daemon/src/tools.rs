@@ -1,6 +1,6 @@
 //! `tools.*`: the agent tool registry served to clients such as `aside mcp`, which holds no
 //! task state of its own. Each call runs for the connection's owner; its result ends with
-//! that owner's pending notifications, taken so they are shown once.
+//! that owner's pending notifications, held for the connection until it acknowledges them.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -94,12 +94,13 @@ pub(crate) async fn call(
     };
     let out = tools::call(&ctx, &p.name, p.arguments).await;
     watcher.abort();
-    let notes = engine.take_notifications(&owner).await.unwrap_or_default();
+    let notes = conn.notices.take(&owner, &[]).await.unwrap_or_default();
     let notices = if notes.is_empty() {
         None
     } else {
         Some(tools::notification_message(&engine, &notes).await)
     };
+    let notice_seqs = notes.iter().map(|n| n.seq).collect();
     Ok(ToolCallResult {
         text: out.render(ctx.config.agent.tool_output),
         is_error: out.is_error,
@@ -107,6 +108,7 @@ pub(crate) async fn call(
         session_id: out.session_id,
         log_path: out.log_path,
         notices,
+        notice_seqs,
     })
 }
 

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use aside_client::Client;
 use aside_protocol::rpc::{
-    method, IdParams, ListParams, StopParams, SubscribeParams, ToolCallParams, ToolCancelParams,
-    ToolsListParams,
+    method, AckParams, IdParams, ListParams, StopParams, SubscribeParams, ToolCallParams,
+    ToolCancelParams, ToolsListParams,
 };
 use aside_protocol::{EventKind, Tool as AsideTool};
 // Logging notifications are deprecated by the newest MCP revision (SEP-2577), but the
@@ -78,8 +78,11 @@ struct Server {
     calls: AtomicU64,
     peer: Mutex<Option<Peer<RoleServer>>>,
     /// Notices taken with the result of a cancelled call, whose answer the client never
-    /// reads: they go at the end of the next result instead.
-    held: Mutex<Vec<String>>,
+    /// reads: they go at the end of the next result instead. Each with its seqs.
+    held: Mutex<Vec<(String, Vec<u64>)>>,
+    /// Seqs of notices put in a result returned to the client: acknowledged to the daemon at
+    /// the next call or when the session ends (a session killed first leaves them pending).
+    shown: Mutex<Vec<u64>>,
     /// The daemon call id of each running MCP request, to cancel it with the client's reason.
     running: Mutex<std::collections::HashMap<String, String>>,
 }
@@ -90,6 +93,23 @@ fn request_key(id: &rmcp::model::RequestId) -> String {
 }
 
 impl Server {
+    /// Acknowledges the notices of results already sent, so they are not handed out again.
+    async fn ack_shown(&self) {
+        let seqs = self
+            .shown
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default();
+        if seqs.is_empty() {
+            return;
+        }
+        // On failure they stay held for this connection: handed out again only if it ends.
+        let _ = self
+            .client
+            .request::<method::NotificationsAck>(AckParams { seqs })
+            .await;
+    }
+
     async fn cancel(&self, call_id: String, reason: Option<String>) {
         let reason = reason
             .filter(|r| !r.trim().is_empty())
@@ -143,6 +163,7 @@ pub async fn serve(client: Client, owner: String, options: Options) -> Result<()
         calls: AtomicU64::new(0),
         peer: Mutex::new(None),
         held: Mutex::new(Vec::new()),
+        shown: Mutex::new(Vec::new()),
         running: Mutex::new(Default::default()),
     });
     client
@@ -155,6 +176,7 @@ pub async fn serve(client: Client, owner: String, options: Options) -> Result<()
         .map_err(|e| McpServerError::Mcp(e.to_string()))?;
     let _ = running.waiting().await;
     announcer.abort();
+    server.ack_shown().await;
     if options.stop_on_exit {
         let live = client
             .request::<method::TaskList>(ListParams::default())
@@ -231,6 +253,8 @@ impl Handler {
                 names.join(", ")
             ))]);
         }
+        // The client has the results returned before this call.
+        s.ack_shown().await;
         let call_id = format!("mcp-{}", s.calls.fetch_add(1, Ordering::Relaxed));
         let params = ToolCallParams {
             name,
@@ -288,7 +312,7 @@ impl Handler {
                 }
                 if let Ok(r) = r {
                     if let (Some(n), Ok(mut held)) = (r.notices, s.held.lock()) {
-                        held.push(n);
+                        held.push((n, r.notice_seqs));
                     }
                 }
                 return CallToolResult::error(vec![ContentBlock::text("cancelled")]);
@@ -303,15 +327,20 @@ impl Handler {
         match result {
             Ok(r) => {
                 let mut text = r.text;
-                let mut notices: Vec<String> = s
+                let mut notices: Vec<(String, Vec<u64>)> = s
                     .held
                     .lock()
                     .map(|mut h| std::mem::take(&mut *h))
                     .unwrap_or_default();
-                notices.extend(r.notices);
-                for n in notices {
+                notices.extend(r.notices.map(|n| (n, r.notice_seqs)));
+                let mut seqs = Vec::new();
+                for (n, shown) in notices {
                     text.push_str("\n\n");
                     text.push_str(&n);
+                    seqs.extend(shown);
+                }
+                if let Ok(mut shown) = s.shown.lock() {
+                    shown.extend(seqs);
                 }
                 let content = vec![ContentBlock::text(text)];
                 if r.is_error {

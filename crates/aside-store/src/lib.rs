@@ -49,6 +49,11 @@ pub enum Op {
     Remove(TaskId),
     /// Drop a task's pending notification: its owner saw the result another way.
     DiscardNotification(TaskId),
+    /// Drop notifications their owner has acknowledged (by seq; others' are left alone).
+    AckNotifications {
+        owner: String,
+        seqs: Vec<u64>,
+    },
     /// Writes nothing. Once the commit that carries it is durable, the next checkpoint also
     /// empties the WAL, so that what the commit overwrote (a task's environment, which may
     /// hold secrets) leaves no copy in the files; deleted rows are zeroed (`secure_delete`).
@@ -128,13 +133,7 @@ impl Store {
     /// Queues `ops` for the next commit; `done` hears the outcome once it is durable. Never
     /// blocks: safe to call while holding a lock.
     pub fn submit(&self, ops: Vec<Op>, done: Option<Done<()>>) {
-        self.writer.submit(Job::Write { ops, done });
-    }
-
-    /// Hands out `owner`'s pending notifications (removing them), in order with every write
-    /// submitted before.
-    pub fn submit_take(&self, owner: String, done: Done<Vec<Notification>>) {
-        self.writer.submit(Job::Take { owner, done });
+        self.writer.submit(Job { ops, done });
     }
 
     /// Applies `ops` and waits until they are committed. For callers with no runtime
@@ -146,18 +145,6 @@ impl Store {
             Some(Box::new(move |r| {
                 let _ = tx.send(r);
             })),
-        );
-        rx.recv().unwrap_or(Err(StoreError::Closed))
-    }
-
-    /// [`Store::submit_take`], waiting for the answer.
-    pub fn take_notifications(&self, owner: &str) -> Result<Vec<Notification>, StoreError> {
-        let (tx, rx) = mpsc::channel();
-        self.submit_take(
-            owner.to_string(),
-            Box::new(move |r| {
-                let _ = tx.send(r);
-            }),
         );
         rx.recv().unwrap_or(Err(StoreError::Closed))
     }
@@ -301,6 +288,34 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             out.push(serde_json::from_str(&row?)?);
+        }
+        Ok(out)
+    }
+
+    /// `owner`'s pending notifications, oldest first, at most `limit`. They stay pending
+    /// until acknowledged ([`Op::AckNotifications`]). Every notice committed before the call
+    /// is seen: a task's end is announced only once its notice is on disk.
+    pub fn pending_notifications(
+        &self,
+        owner: &str,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(
+            "SELECT n.seq, t.record FROM notifications n JOIN tasks t ON t.id = n.task_id
+             WHERE n.owner = ?1 ORDER BY n.seq LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![owner, limit as i64], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, record) = row?;
+            out.push(Notification {
+                seq: seq as u64,
+                owner: owner.to_string(),
+                task: serde_json::from_str(&record)?,
+            });
         }
         Ok(out)
     }

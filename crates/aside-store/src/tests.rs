@@ -90,13 +90,28 @@ fn records_events_and_notifications_survive_reopen() {
     assert_eq!(tasks[0].spec, spec);
     assert_eq!(store.last_task_id().unwrap(), 2);
     assert_eq!(store.events_after(0, 10).unwrap().len(), 1);
-    assert!(store.take_notifications("someone-else").unwrap().is_empty());
-    let n = store.take_notifications("cli").unwrap();
+    assert!(store
+        .pending_notifications("someone-else", 10)
+        .unwrap()
+        .is_empty());
+    let n = store.pending_notifications("cli", 10).unwrap();
     assert_eq!(n.len(), 1);
-    assert!(
-        store.take_notifications("cli").unwrap().is_empty(),
-        "delivered twice"
-    );
+    // Pending until acknowledged, and only by its own owner.
+    assert_eq!(store.pending_notifications("cli", 10).unwrap().len(), 1);
+    store
+        .apply(vec![Op::AckNotifications {
+            owner: "someone-else".into(),
+            seqs: vec![n[0].seq],
+        }])
+        .unwrap();
+    assert_eq!(store.pending_notifications("cli", 10).unwrap().len(), 1);
+    store
+        .apply(vec![Op::AckNotifications {
+            owner: "cli".into(),
+            seqs: vec![n[0].seq],
+        }])
+        .unwrap();
+    assert!(store.pending_notifications("cli", 10).unwrap().is_empty());
 }
 
 #[test]
@@ -201,22 +216,27 @@ fn a_failing_write_fails_alone_while_its_group_commits() {
 }
 
 #[test]
-fn a_take_sees_every_write_submitted_before_it() {
+fn pending_notifications_are_read_in_seq_order_up_to_the_limit() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    store.submit(vec![put(finished(1, 10))], None);
-    store.submit(
-        vec![Op::Notify {
-            seq: 1,
+    let mut ops = Vec::new();
+    for n in 1..=3 {
+        ops.push(put(finished(n, 10)));
+        ops.push(Op::Notify {
+            seq: 10 - n,
             owner: "cli".into(),
-            task: TaskId::new(1).unwrap(),
-        }],
-        None,
-    );
-    // Not waited for: the take is ordered after them all the same.
-    let notes = store.take_notifications("cli").unwrap();
-    assert_eq!(notes.len(), 1);
-    assert!(!store.has_notifications("cli").unwrap());
+            task: TaskId::new(n).unwrap(),
+        });
+    }
+    store.apply(ops).unwrap();
+    let seqs: Vec<u64> = store
+        .pending_notifications("cli", 2)
+        .unwrap()
+        .iter()
+        .map(|n| n.seq)
+        .collect();
+    assert_eq!(seqs, vec![7, 8]);
+    assert!(store.has_notifications("cli").unwrap());
 }
 
 #[test]

@@ -11,7 +11,6 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use aside_protocol::Notification;
 use rusqlite::{params, Connection, Transaction};
 
 use crate::schema::{keep_high_water, EVENT_SEQ, NOTE_SEQ};
@@ -24,17 +23,10 @@ const MAX_GROUP: usize = 1024;
 /// thread: keep it short.
 pub type Done<T> = Box<dyn FnOnce(Result<T, StoreError>) + Send>;
 
-pub(crate) enum Job {
-    Write {
-        ops: Vec<Op>,
-        done: Option<Done<()>>,
-    },
-    /// Hands out the owner's pending notifications and removes them, in order with the
-    /// writes before it.
-    Take {
-        owner: String,
-        done: Done<Vec<Notification>>,
-    },
+/// One write: its changes, applied together, and who hears the outcome.
+pub(crate) struct Job {
+    pub ops: Vec<Op>,
+    pub done: Option<Done<()>>,
 }
 
 /// The handle on the writer thread; dropping it lets the thread finish what is queued and
@@ -89,20 +81,9 @@ impl Drop for Writer {
 }
 
 fn fail(job: Job, error: StoreError) {
-    match job {
-        Job::Write { done, .. } => {
-            if let Some(done) = done {
-                done(Err(error));
-            }
-        }
-        Job::Take { done, .. } => done(Err(error)),
+    if let Some(done) = job.done {
+        done(Err(error));
     }
-}
-
-/// What a job produced inside the transaction, delivered after the commit.
-enum Produced {
-    Written,
-    Taken(Vec<Notification>),
 }
 
 fn run(
@@ -126,8 +107,7 @@ fn run(
         }
         let outcomes = commit(&mut conn, &group);
         let scrubbed = group.iter().zip(&outcomes).any(|(job, outcome)| {
-            outcome.is_ok()
-                && matches!(job, Job::Write { ops, .. } if ops.iter().any(|op| matches!(op, Op::Scrub)))
+            outcome.is_ok() && job.ops.iter().any(|op| matches!(op, Op::Scrub))
         });
         // Raised before the count moves, so the checkpointer that sees this commit sees it.
         if scrubbed {
@@ -135,27 +115,17 @@ fn run(
         }
         commits.fetch_add(1, Ordering::Release);
         for (job, outcome) in group.into_iter().zip(outcomes) {
-            match (job, outcome) {
-                (
-                    Job::Write {
-                        done: Some(done), ..
-                    },
-                    r,
-                ) => done(r.map(|_| ())),
-                (Job::Write { done: None, .. }, Err(e)) => {
-                    tracing::error!("could not save task state: {e}")
-                }
-                (Job::Write { done: None, .. }, Ok(_)) => {}
-                (Job::Take { done, .. }, Ok(Produced::Taken(notes))) => done(Ok(notes)),
-                (Job::Take { done, .. }, Ok(Produced::Written)) => done(Ok(Vec::new())),
-                (Job::Take { done, .. }, Err(e)) => done(Err(e)),
+            match (job.done, outcome) {
+                (Some(done), r) => done(r),
+                (None, Err(e)) => tracing::error!("could not save task state: {e}"),
+                (None, Ok(())) => {}
             }
         }
     }
 }
 
 /// Applies the group in one transaction; one outcome per job.
-fn commit(conn: &mut Connection, group: &[Job]) -> Vec<Result<Produced, StoreError>> {
+fn commit(conn: &mut Connection, group: &[Job]) -> Vec<Result<(), StoreError>> {
     // IMMEDIATE: the write lock is taken at BEGIN, where SQLite waits for it (busy_timeout).
     // A deferred transaction that reads first and then writes is refused at once, without
     // waiting, if the checkpointer holds that lock at that moment ("database is locked").
@@ -189,8 +159,8 @@ fn commit(conn: &mut Connection, group: &[Job]) -> Vec<Result<Produced, StoreErr
 
 fn in_savepoint(
     tx: &mut Transaction<'_>,
-    f: impl FnOnce(&Connection) -> Result<Produced, StoreError>,
-) -> Result<Produced, StoreError> {
+    f: impl FnOnce(&Connection) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let sp = tx.savepoint()?;
     match f(&sp) {
         Ok(p) => {
@@ -203,24 +173,19 @@ fn in_savepoint(
 }
 
 fn deletes(job: &Job) -> bool {
-    match job {
-        Job::Take { .. } => true,
-        Job::Write { ops, .. } => ops
-            .iter()
-            .any(|op| matches!(op, Op::Remove(_) | Op::DiscardNotification(_))),
-    }
+    job.ops.iter().any(|op| {
+        matches!(
+            op,
+            Op::Remove(_) | Op::DiscardNotification(_) | Op::AckNotifications { .. }
+        )
+    })
 }
 
-fn apply(conn: &Connection, job: &Job) -> Result<Produced, StoreError> {
-    match job {
-        Job::Write { ops, .. } => {
-            for op in ops {
-                apply_op(conn, op)?;
-            }
-            Ok(Produced::Written)
-        }
-        Job::Take { owner, .. } => take(conn, owner).map(Produced::Taken),
+fn apply(conn: &Connection, job: &Job) -> Result<(), StoreError> {
+    for op in &job.ops {
+        apply_op(conn, op)?;
     }
+    Ok(())
 }
 
 fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
@@ -285,30 +250,13 @@ fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
             conn.prepare_cached("DELETE FROM notifications WHERE task_id = ?1")?
                 .execute([task.get() as i64])?;
         }
-    }
-    Ok(())
-}
-
-fn take(conn: &Connection, owner: &str) -> Result<Vec<Notification>, StoreError> {
-    let mut out = Vec::new();
-    {
-        let mut stmt = conn.prepare_cached(
-            "SELECT n.seq, t.record FROM notifications n JOIN tasks t ON t.id = n.task_id
-             WHERE n.owner = ?1 ORDER BY n.seq",
-        )?;
-        let rows = stmt.query_map([owner], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-        })?;
-        for row in rows {
-            let (seq, record) = row?;
-            out.push(Notification {
-                seq: seq as u64,
-                owner: owner.to_string(),
-                task: serde_json::from_str(&record)?,
-            });
+        Op::AckNotifications { owner, seqs } => {
+            let mut delete =
+                conn.prepare_cached("DELETE FROM notifications WHERE seq = ?1 AND owner = ?2")?;
+            for seq in seqs {
+                delete.execute(params![*seq as i64, owner])?;
+            }
         }
     }
-    conn.prepare_cached("DELETE FROM notifications WHERE owner = ?1")?
-        .execute([owner])?;
-    Ok(out)
+    Ok(())
 }

@@ -249,7 +249,7 @@ async fn foreground_result(ctx: &ToolContext, t: TaskRecord) -> ToolOutput {
     if t.detached && t.is_terminal() {
         // It moved to the background and ended before this call answered: this result
         // shows the end, so no notification repeats it.
-        ctx.engine.discard_notification(t.id);
+        ctx.engine.discard_notification(t.id).await;
     }
     let mut out = output_of(&t);
     let body = match &t.kind {
@@ -441,7 +441,7 @@ pub async fn task_output(ctx: &ToolContext, a: TaskOutputArgs) -> ToolOutput {
     };
     if t.is_terminal() && t.owner == ctx.owner {
         // The owner has seen the result: no notification repeats it.
-        ctx.engine.discard_notification(id);
+        ctx.engine.discard_notification(id).await;
     }
     let still = if t.is_terminal() {
         String::new()

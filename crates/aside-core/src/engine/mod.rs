@@ -40,6 +40,7 @@ use aside_store::{Op, Store, StoreError, StoreOptions};
 use tokio::sync::{broadcast, oneshot};
 
 pub use error::{EngineError, SpecError};
+pub use notices::{NoticeConsumer, MAX_TAKE};
 pub use read_wait::{ListQuery, Page, ReadOutput};
 pub use start::Started;
 
@@ -72,6 +73,8 @@ pub(crate) struct Inner {
     /// The model key variables (from the config), kept out of the environments tasks
     /// inherit from the daemon; worked out once, not at every start.
     key_vars: Vec<String>,
+    /// Which consumer holds each notification handed out and not yet acknowledged.
+    leases: Mutex<notices::Leases>,
 }
 
 /// The task engine. Cheap to clone; all clones share one engine.

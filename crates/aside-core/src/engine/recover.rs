@@ -110,6 +110,7 @@ pub(super) fn open(
             started_at: Timestamp::now(),
             agents,
             logs,
+            leases: Mutex::default(),
         }),
     };
     let grace = engine.inner.config.kill_grace;

@@ -371,3 +371,63 @@ fn the_environment_is_not_kept_once_the_task_has_started() {
         e.shutdown().await;
     });
 }
+
+#[test]
+fn a_notice_is_held_for_its_consumer_until_acknowledged_and_freed_if_it_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    block_on(async {
+        let e = engine(&dir, "");
+        let t = e.start("me", bg("true")).await.unwrap();
+        ended(&e, t.task.id).await;
+        let a = e.notice_consumer();
+        let b = e.notice_consumer();
+        let taken = a.take("me", &[]).await.unwrap();
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].task.id, t.task.id);
+        // Held for `a`: not handed to `b`, and `b` cannot acknowledge it away.
+        assert!(b.take("me", &[]).await.unwrap().is_empty());
+        b.ack("me", &[taken[0].seq]).await.unwrap();
+        // `a` goes away without acknowledging (a crash, a broken pipe): it comes back.
+        drop(a);
+        let again = b.take("me", &[]).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].seq, taken[0].seq);
+        // Acknowledged with the next take: gone for everyone.
+        assert!(b.take("me", &[again[0].seq]).await.unwrap().is_empty());
+        assert!(e
+            .notice_consumer()
+            .take("me", &[])
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(!e.has_notifications("me"));
+    });
+}
+
+#[test]
+fn a_notice_taken_before_a_restart_is_acknowledged_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let seq = block_on(async {
+        let e = engine(&dir, "");
+        let t = e.start("me", bg("true")).await.unwrap();
+        ended(&e, t.task.id).await;
+        let taken = e.notice_consumer().take("me", &[]).await.unwrap();
+        assert_eq!(taken.len(), 1);
+        e.shutdown().await;
+        taken[0].seq
+    });
+    block_on(async {
+        let e = engine(&dir, "");
+        let c = e.notice_consumer();
+        // Unacknowledged when the daemon went: pending again, until the owner's ack arrives.
+        let pending = c.take("me", &[]).await.unwrap();
+        assert_eq!(pending.iter().map(|n| n.seq).collect::<Vec<_>>(), vec![seq]);
+        drop(c);
+        assert!(e
+            .notice_consumer()
+            .take("me", &[seq])
+            .await
+            .unwrap()
+            .is_empty());
+    });
+}

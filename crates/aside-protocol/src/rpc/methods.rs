@@ -142,8 +142,11 @@ methods! {
     TaskClean = "task.clean", task_clean: CleanParams => CleanResult;
     /// Subscribes to lifecycle events: then `event` notifications carrying an [`Event`](crate::Event).
     EventsSubscribe = "events.subscribe", events_subscribe: SubscribeParams => SubscribeResult;
-    /// Hands out this connection's owner's pending notifications, each once.
-    NotificationsTake = "notifications.take", notifications_take: Empty => NotificationsResult;
+    /// Acknowledges `ack`, then hands out this connection's owner's pending notifications,
+    /// held for this connection until acknowledged (here or by `notifications.ack`).
+    NotificationsTake = "notifications.take", notifications_take: TakeParams => NotificationsResult;
+    /// Acknowledges notices the owner has handled: they are removed, durably, before the answer.
+    NotificationsAck = "notifications.ack", notifications_ack: AckParams => Empty;
     /// The agent tool registry's tools, with descriptions from the effective settings.
     ToolsList = "tools.list", tools_list: ToolsListParams => ToolsListResult;
     /// Calls a tool for this connection's owner; the result ends with the owner's pending

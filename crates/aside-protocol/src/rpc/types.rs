@@ -259,9 +259,13 @@ pub struct ToolCallResult {
     pub session_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_path: Option<String>,
-    /// The owner's pending notifications, taken (so shown nowhere else), as text.
+    /// The owner's pending notifications, as text; held for this connection until it
+    /// acknowledges `notice_seqs` (`notifications.ack`) or goes away.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notices: Option<String>,
+    /// The seqs of the notices in `notices`, to acknowledge once they are handed on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notice_seqs: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -272,8 +276,32 @@ pub struct ToolCancelParams {
     pub reason: Option<String>,
 }
 
+/// The `params` of `notifications.take`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TakeParams {
+    /// Seqs of notices this owner has handled, acknowledged before the take: a client that
+    /// keeps them until its next take sees each notice once across any crash or restart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ack: Vec<u64>,
+}
+
+/// The `params` of `notifications.ack`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AckParams {
+    /// Seqs of notices this owner has handled; they are removed once this is answered.
+    pub seqs: Vec<u64>,
+}
+
+/// The most seqs one acknowledgement may name.
+pub const MAX_ACK: usize = 10_000;
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct NotificationsResult {
+    /// Pending notices, oldest first (at most 1,000 per take). They are held for this
+    /// connection until it acknowledges them or goes away; unacknowledged, they are handed
+    /// out again.
     pub notifications: Vec<Notification>,
 }
 

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use aside_client::Client;
-use aside_protocol::rpc::{method, Empty, ListOrder, ListParams, ListResult, NotificationsResult};
+use aside_protocol::rpc::{
+    method, AckParams, ListOrder, ListParams, ListResult, NotificationsResult, TakeParams,
+};
 use aside_protocol::{TaskId, TaskRecord};
 
 use crate::cli::LsArgs;
@@ -18,10 +20,13 @@ const PAGE: u32 = 500;
 
 pub async fn run(ctx: &Context, a: LsArgs) -> anyhow::Result<i32> {
     let client = ctx.client().await?;
-    // Showing a finished task here is how its notification reaches a person: taken once.
+    // Showing a finished task here is how its notification reaches a person. It is held for
+    // this connection and acknowledged only once the listing is written: a listing that
+    // cannot be written (a closed or full stdout) leaves it for the next one.
     let notes: NotificationsResult = client
-        .request::<method::NotificationsTake>(Empty {})
+        .request::<method::NotificationsTake>(TakeParams::default())
         .await?;
+    let seqs: Vec<u64> = notes.notifications.iter().map(|n| n.seq).collect();
     let unseen: BTreeMap<TaskId, TaskRecord> = notes
         .notifications
         .into_iter()
@@ -47,6 +52,11 @@ pub async fn run(ctx: &Context, a: LsArgs) -> anyhow::Result<i32> {
         }
     }
     out.finish(a.all)?;
+    if !seqs.is_empty() {
+        client
+            .request::<method::NotificationsAck>(AckParams { seqs })
+            .await?;
+    }
     Ok(0)
 }
 

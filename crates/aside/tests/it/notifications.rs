@@ -87,3 +87,71 @@ fn notifications_go_to_the_owner_only_and_foreground_tasks_are_not_announced() {
     assert_eq!(rows[0]["id"], id.as_str());
     assert_eq!(rows[0]["unseen"], true);
 }
+
+#[test]
+fn a_listing_that_cannot_be_written_leaves_its_notices_for_the_next() {
+    let a = Aside::new();
+    let id = a.bg("echo done");
+    a.wait_end(&id);
+    let mut cmd = a.cmd(&["ls", "--json"]);
+    cmd.stdout(std::fs::File::create("/dev/full").expect("/dev/full"));
+    let full = cmd.status().expect("run aside ls");
+    assert_eq!(full.code(), Some(125), "{full:?}");
+    // Not lost: the next listing that is written shows it, once.
+    let rows = ls(&a, &["ls", "--json"]);
+    let t = row(&rows, &id).unwrap_or_else(|| panic!("the notice was lost: {rows:?}"));
+    assert_eq!(t["unseen"], true, "{t}");
+    assert!(row(&ls(&a, &["ls", "--json"]), &id).is_none());
+}
+
+#[test]
+fn a_take_whose_client_hangs_up_unacknowledged_is_handed_out_again() {
+    let a = Aside::new();
+    let id = a.bg("true");
+    a.wait_end(&id);
+    let taken = |w: &mut Wire, ack: Vec<u64>| -> Vec<Value> {
+        w.call("notifications.take", serde_json::json!({ "ack": ack }))["notifications"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    // A client takes and hangs up without acknowledging (crash, broken pipe).
+    {
+        let mut w = a.wire();
+        w.hello();
+        assert_eq!(taken(&mut w, vec![]).len(), 1);
+        // Meanwhile it is held for that client: a second connection is not handed it too.
+        let mut other = a.wire();
+        other.hello();
+        assert!(taken(&mut other, vec![]).is_empty());
+    }
+    // A client that sends the take and hangs up before reading the answer loses nothing.
+    {
+        let mut w = a.wire();
+        w.hello();
+        w.send(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "notifications.take"}));
+    }
+    let mut w = a.wire();
+    w.hello();
+    let again = eventually_taken(&mut w, taken);
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(again[0]["task"]["id"], id.as_str());
+    let seq = again[0]["seq"].as_u64().expect("seq");
+    // Acknowledged with the next take: never handed out again.
+    assert!(taken(&mut w, vec![seq]).is_empty());
+    drop(w);
+    let mut w = a.wire();
+    w.hello();
+    assert!(taken(&mut w, vec![]).is_empty());
+}
+
+/// Takes until something is handed out: a connection that hung up releases what it held
+/// once the daemon has seen it go.
+fn eventually_taken(w: &mut Wire, take: impl Fn(&mut Wire, Vec<u64>) -> Vec<Value>) -> Vec<Value> {
+    let mut got = Vec::new();
+    eventually(std::time::Duration::from_secs(10), || {
+        got = take(w, vec![]);
+        !got.is_empty()
+    });
+    got
+}
