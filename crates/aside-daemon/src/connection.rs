@@ -14,15 +14,20 @@ use aside_protocol::{CancelReason, TaskId};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::UnixStream;
-use tokio::sync::mpsc;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_util::bytes::BytesMut;
 use tokio_util::codec::{Decoder, LinesCodec, LinesCodecError};
 
 use aside_core::NoticeConsumer;
 
+use crate::outbox::Outbox;
 use crate::Shared;
+
+/// Requests of one connection answered at once; past this its next request is not read until
+/// one is answered.
+pub(crate) const MAX_IN_FLIGHT: usize = 64;
 
 /// A future to run once a request's answer is queued (a subscription's event stream).
 pub(crate) type AfterReply = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -32,9 +37,10 @@ pub(crate) struct Conn {
     pub owner: Mutex<String>,
     /// Foreground tasks started here: stopped if the connection goes away undetached.
     pub foreground: Mutex<HashSet<TaskId>>,
-    out: mpsc::Sender<Vec<u8>>,
-    /// Set when the client hangs up, so event forwarders stop at once.
-    pub closed: tokio::sync::watch::Sender<bool>,
+    /// Replies and events owed to the client, bounded in bytes.
+    out: Outbox,
+    /// Taken while a large `task.read` answer is read and queued: one at a time.
+    pub large_reads: tokio::sync::Mutex<()>,
     /// Running `tools.call`s by their call id, to cancel them.
     pub calls: Mutex<HashMap<String, tokio::sync::watch::Sender<Option<CancelReason>>>>,
     /// Notices handed out here and not yet acknowledged are held for this connection, and
@@ -47,17 +53,28 @@ impl Conn {
         self.owner.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Queues a JSON-RPC notification for the client; false once the client is gone.
+    /// Waits until the client has read enough of what it is owed; false once it is gone.
+    pub async fn room(&self) -> bool {
+        self.out.room().await
+    }
+
+    /// Raised when the client hangs up or is dropped, so event forwarders stop at once.
+    pub fn closed(&self) -> watch::Receiver<bool> {
+        self.out.closed().subscribe()
+    }
+
+    /// Queues a JSON-RPC notification for the client, once the client has read enough of
+    /// what it is owed; false once the client is gone.
     pub async fn notify<P: Serialize>(&self, method: &'static str, params: &P) -> bool {
         match line(&RequestLine::notification(method, params)) {
-            Some(bytes) => self.out.send(bytes).await.is_ok(),
+            Some(bytes) => self.out.notify(bytes).await,
             None => true,
         }
     }
 
-    async fn respond(&self, id: &Value, outcome: &Result<Box<RawValue>, RpcError>) {
+    fn respond(&self, id: &Value, outcome: &Result<Box<RawValue>, RpcError>) {
         if let Some(bytes) = line(&ResponseLine::new(id, outcome)) {
-            let _ = self.out.send(bytes).await;
+            self.out.reply(bytes);
         }
     }
 }
@@ -98,33 +115,37 @@ impl Call {
 }
 
 pub(crate) async fn serve(shared: Arc<Shared>, stream: UnixStream) {
-    let (mut read, mut write) = stream.into_split();
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(256);
-    let writer = tokio::spawn(async move {
-        while let Some(bytes) = rx.recv().await {
-            if write.write_all(&bytes).await.is_err() {
-                break;
-            }
-        }
-    });
+    let (mut read, write) = stream.into_split();
+    let (out, writer) = Outbox::start(write);
+    let mut dropped = out.dropped();
     let conn = Arc::new(Conn {
         owner: Mutex::new("cli".into()),
         foreground: Mutex::new(HashSet::new()),
-        out: tx,
-        closed: tokio::sync::watch::channel(false).0,
+        out,
+        large_reads: tokio::sync::Mutex::new(()),
         calls: Mutex::new(HashMap::new()),
         notices: shared.engine.notice_consumer(),
     });
     let mut codec = LinesCodec::new_with_max_length(MAX_LINE_BYTES);
     let mut buf = BytesMut::with_capacity(8 << 10);
     let mut eof = false;
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     loop {
+        // Backpressure: a client that does not read what it is owed is not read either.
+        if !conn.out.room().await {
+            break;
+        }
         // At the end of input, what is left without a newline is a request cut off by the
         // hang-up: never executed (`decode`, not `decode_eof`, which would hand it over).
         match codec.decode(&mut buf) {
             Ok(Some(text)) => {
                 if !text.trim().is_empty() {
-                    handle_line(&shared, &conn, text).await;
+                    let permit = tokio::select! {
+                        p = in_flight.clone().acquire_owned() => p.ok(),
+                        _ = dropped.wait_for(|d| *d) => None,
+                    };
+                    let Some(permit) = permit else { break };
+                    handle_line(&shared, &conn, text, permit).await;
                 }
                 continue;
             }
@@ -140,17 +161,21 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: UnixStream) {
                     ErrorCode::InvalidRequest,
                     format!("request line longer than {MAX_LINE_BYTES} bytes"),
                 );
-                conn.respond(&Value::Null, &Err(e)).await;
+                conn.respond(&Value::Null, &Err(e));
                 continue;
             }
             Err(LinesCodecError::Io(e)) => {
                 // The line was not UTF-8; the codec has dropped it and reads on.
                 let e = RpcError::new(ErrorCode::ParseError, format!("malformed JSON: {e}"));
-                conn.respond(&Value::Null, &Err(e)).await;
+                conn.respond(&Value::Null, &Err(e));
                 continue;
             }
         }
-        match read.read_buf(&mut buf).await {
+        let got = tokio::select! {
+            r = read.read_buf(&mut buf) => r,
+            _ = dropped.wait_for(|d| *d) => break,
+        };
+        match got {
             Ok(0) => eof = true,
             Ok(_) => {}
             Err(_) => break,
@@ -166,18 +191,30 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: UnixStream) {
     for id in foreground {
         shared.engine.abandon(id);
     }
-    conn.closed.send_replace(true);
+    conn.out.closed().send_replace(true);
+    let backed_up = conn.out.was_backed_up();
     drop(conn);
     // The writer ends once every pending reply is flushed or the socket refuses it.
-    drop(writer);
+    if backed_up {
+        // Once it has, what this client made the daemon hold is given back.
+        tokio::spawn(async move {
+            let _ = writer.await;
+            let _ = tokio::task::spawn_blocking(crate::outbox::give_back_memory).await;
+        });
+    }
 }
 
 /// One line: read once (the envelope, then the params into their method's type), then
 /// answered, unless it is a notification (no id), which JSON-RPC forbids answering.
-async fn handle_line(shared: &Arc<Shared>, conn: &Arc<Conn>, text: String) {
+async fn handle_line(
+    shared: &Arc<Shared>,
+    conn: &Arc<Conn>,
+    text: String,
+    permit: OwnedSemaphorePermit,
+) {
     let envelope = match Envelope::parse(&text) {
         Ok(e) => e,
-        Err(e) => return conn.respond(&Value::Null, &Err(e)).await,
+        Err(e) => return conn.respond(&Value::Null, &Err(e)),
     };
     if let Some(Value::Object(_) | Value::Array(_) | Value::Bool(_)) = &envelope.id {
         // JSON-RPC ids are strings, numbers or null: this one cannot be echoed back.
@@ -185,19 +222,19 @@ async fn handle_line(shared: &Arc<Shared>, conn: &Arc<Conn>, text: String) {
             ErrorCode::InvalidRequest,
             "the id must be a string, a number or null",
         );
-        return conn.respond(&Value::Null, &Err(e)).await;
+        return conn.respond(&Value::Null, &Err(e));
     }
     let reply_to = envelope.id.clone().unwrap_or(Value::Null);
     if envelope.jsonrpc.as_ref().is_some_and(|v| v != "2.0") {
         let e = RpcError::new(ErrorCode::InvalidRequest, "jsonrpc must be \"2.0\"");
-        return conn.respond(&reply_to, &Err(e)).await;
+        return conn.respond(&reply_to, &Err(e));
     }
     let Some(Value::String(method)) = &envelope.method else {
         let e = RpcError::new(
             ErrorCode::InvalidRequest,
             "a request needs a method (a string)",
         );
-        return conn.respond(&reply_to, &Err(e)).await;
+        return conn.respond(&reply_to, &Err(e));
     };
     let notification = envelope.id.is_none();
     let request = match Request::parse(method, envelope.params) {
@@ -205,7 +242,7 @@ async fn handle_line(shared: &Arc<Shared>, conn: &Arc<Conn>, text: String) {
         Err(e) if notification => {
             return tracing::debug!("notification {method:?} ignored: {e}");
         }
-        Err(e) => return conn.respond(&reply_to, &Err(e)).await,
+        Err(e) => return conn.respond(&reply_to, &Err(e)),
     };
     // hello names the connection's owner: it is done before the next line is read.
     let inline = matches!(request, Request::Hello(_));
@@ -217,8 +254,10 @@ async fn handle_line(shared: &Arc<Shared>, conn: &Arc<Conn>, text: String) {
     let answer = async move {
         let outcome = request.dispatch(&call).await;
         if !notification {
-            call.conn.respond(&reply_to, &outcome).await;
+            call.conn.respond(&reply_to, &outcome);
         }
+        // The request is answered (its reply queued): the next may be read.
+        drop(permit);
         if let Some(next) = call.take_after_reply() {
             tokio::spawn(next);
         }

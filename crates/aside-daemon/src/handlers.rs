@@ -11,6 +11,9 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::connection::{Call, Conn};
 
+/// Reads up to this size are answered without waiting for the client to read earlier ones.
+const SMALL_READ: usize = 64 << 10;
+
 /// Records one catch-up from the store returns at most, for a subscriber that fell behind.
 const CATCH_UP: usize = 100_000;
 
@@ -25,6 +28,25 @@ pub(crate) fn engine_err(e: EngineError) -> RpcError {
         EngineError::Setup(_) | EngineError::Logs(_) => ErrorCode::Internal,
     };
     RpcError::new(code, e.to_string())
+}
+
+/// The longest free-text message kept with a task (a stop's message, a cancel's reason).
+const MAX_MESSAGE: usize = 4096;
+/// The longest name or id a client picks (a tool's name, a call id).
+const MAX_ID: usize = 256;
+
+/// Refuses a string field longer than `max` bytes: what a client sends is bounded.
+fn at_most(what: &str, text: &str, max: usize) -> Result<(), RpcError> {
+    if text.len() > max {
+        return Err(RpcError::new(
+            ErrorCode::InvalidParams,
+            format!(
+                "the {what} is {} bytes, more than the limit of {max}",
+                text.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_ack(seqs: &[u64]) -> Result<(), RpcError> {
@@ -134,12 +156,27 @@ impl Handlers for Call {
     async fn task_read(&self, p: ReadParams) -> Result<ReadResult, RpcError> {
         let max = usize::try_from(p.max_bytes).unwrap_or(usize::MAX);
         let wait = p.wait_ms.map(Duration::from_millis);
-        let r = self
-            .shared
-            .engine
-            .read(p.id, p.after, max, wait, p.foreground)
-            .await
-            .map_err(engine_err)?;
+        let engine = &self.shared.engine;
+        let r = if max <= SMALL_READ {
+            engine.read(p.id, p.after, max, wait, p.foreground).await
+        } else {
+            // A large answer is read only once the client has taken the previous ones, one
+            // at a time per connection: however many it asks for without reading, the
+            // daemon holds at most one of them beyond what is queued. The long-poll, if
+            // any, waits first, outside the turn.
+            if wait.is_some() {
+                engine
+                    .read(p.id, p.after, 1, wait, p.foreground)
+                    .await
+                    .map_err(engine_err)?;
+            }
+            let _turn = self.conn.large_reads.lock().await;
+            if !self.conn.room().await {
+                return Err(RpcError::new(ErrorCode::Internal, "the client went away"));
+            }
+            engine.read(p.id, p.after, max, None, p.foreground).await
+        }
+        .map_err(engine_err)?;
         let next = r.offset + r.data.len() as u64;
         let detached = r.task.detached;
         let task = (r.task.is_terminal() || detached).then_some(r.task);
@@ -166,6 +203,9 @@ impl Handlers for Call {
     }
 
     async fn task_stop(&self, p: StopParams) -> Result<StopResult, RpcError> {
+        if let Some(m) = &p.message {
+            at_most("stop message", m, MAX_MESSAGE)?;
+        }
         let reason = CancelReason::UserStop { message: p.message };
         let tasks = self
             .shared
@@ -231,10 +271,18 @@ impl Handlers for Call {
     }
 
     async fn tools_call(&self, p: ToolCallParams) -> Result<ToolCallResult, RpcError> {
+        at_most("tool name", &p.name, MAX_ID)?;
+        if let Some(id) = &p.call_id {
+            at_most("call id", id, MAX_ID)?;
+        }
         crate::tools::call(&self.shared, &self.conn, p).await
     }
 
     async fn tools_cancel(&self, p: ToolCancelParams) -> Result<Empty, RpcError> {
+        at_most("call id", &p.call_id, MAX_ID)?;
+        if let Some(r) = &p.reason {
+            at_most("reason", r, MAX_MESSAGE)?;
+        }
         crate::tools::cancel(&self.conn, p)
     }
 }
@@ -257,7 +305,7 @@ async fn forward_events(
             return;
         }
     }
-    let mut closed = conn.closed.subscribe();
+    let mut closed = conn.closed();
     loop {
         let received = tokio::select! {
             r = rx.recv() => r,

@@ -5,6 +5,7 @@
 
 mod connection;
 mod handlers;
+mod outbox;
 mod tools;
 
 use std::fs::OpenOptions;

@@ -84,7 +84,7 @@ pub(crate) async fn call(
     };
     // A client that goes away mid-call cancels it: what it waited on is stopped.
     let watcher = {
-        let mut closed = conn.closed.subscribe();
+        let mut closed = conn.closed();
         let tx = cancel_tx.clone();
         tokio::spawn(async move {
             if closed.wait_for(|c| *c).await.is_ok() {

@@ -64,6 +64,12 @@ pub enum SpecError {
     TooLong { what: &'static str, limit: Duration },
     #[error("a timeout of 0 would kill the task at once; use none for no timeout")]
     ZeroTimeout,
+    #[error("the {what} is {len} bytes, more than the limit of {max}")]
+    TooBig {
+        what: &'static str,
+        len: usize,
+        max: usize,
+    },
     #[error("invalid environment variable {0:?}")]
     BadEnv(String),
     #[error("task ids are used up")]

@@ -10,7 +10,79 @@ use aside_protocol::{Limit, ShellCommand, TaskKind, TaskSpec};
 use super::SpecError;
 use crate::config::{self, MAX_DURATION};
 
+/// The longest name, dedupe key or agent name, in bytes.
+pub const MAX_NAME: usize = 256;
+/// The longest working directory (Linux's PATH_MAX).
+pub const MAX_PATH: usize = 4096;
+/// The longest single argument, script or `KEY=value` (the kernel's own limit per string).
+pub const MAX_ARG: usize = 128 << 10;
+/// The most bytes of arguments and environment together (the kernel's usual ARG_MAX).
+pub const MAX_ARGS_TOTAL: usize = 2 << 20;
+/// The longest agent prompt.
+pub const MAX_PROMPT: usize = 1 << 20;
+
+fn at_most(what: &'static str, text: &str, max: usize) -> Result<(), SpecError> {
+    if text.len() > max {
+        return Err(SpecError::TooBig {
+            what,
+            len: text.len(),
+            max,
+        });
+    }
+    Ok(())
+}
+
+/// Every string of a spec is bounded: what a client sends is kept in the record and shown in
+/// every listing, so one oversized field would cost every reader.
+fn check_sizes(spec: &TaskSpec) -> Result<(), SpecError> {
+    for (what, field) in [("name", &spec.name), ("dedupe key", &spec.dedupe_key)] {
+        if let Some(text) = field {
+            at_most(what, text, MAX_NAME)?;
+        }
+    }
+    if let Some(cwd) = &spec.cwd {
+        at_most("working directory", cwd, MAX_PATH)?;
+    }
+    let mut total = 0;
+    match &spec.kind {
+        TaskKind::Shell { command } => {
+            let args: Vec<&String> = match command {
+                ShellCommand::Argv(a) => a.iter().collect(),
+                ShellCommand::Script(s) => vec![s],
+            };
+            for a in args {
+                at_most("command argument", a, MAX_ARG)?;
+                total += a.len() + 1;
+            }
+        }
+        TaskKind::Agent { agent, prompt, .. } => {
+            at_most("agent name", agent, MAX_NAME)?;
+            at_most("prompt", prompt, MAX_PROMPT)?;
+        }
+    }
+    for (k, v) in spec.env.iter().flatten().chain(&spec.env_extra) {
+        let len = k.len() + 1 + v.len();
+        if len > MAX_ARG {
+            return Err(SpecError::TooBig {
+                what: "environment variable",
+                len,
+                max: MAX_ARG,
+            });
+        }
+        total += len + 1;
+    }
+    if total > MAX_ARGS_TOTAL {
+        return Err(SpecError::TooBig {
+            what: "command and environment together",
+            len: total,
+            max: MAX_ARGS_TOTAL,
+        });
+    }
+    Ok(())
+}
+
 pub(super) fn validate(spec: &TaskSpec) -> Result<(), SpecError> {
+    check_sizes(spec)?;
     match &spec.kind {
         TaskKind::Shell { command } => match command {
             ShellCommand::Argv(a) if a.first().is_none_or(|p| p.is_empty()) => {
@@ -115,5 +187,42 @@ mod tests {
         s.group = Some("no spaces".into());
         assert!(matches!(validate(&s), Err(SpecError::Group(_))));
         assert!(validate(&shell("true")).is_ok());
+    }
+
+    #[test]
+    fn every_string_is_bounded() {
+        let big = |n: usize| "x".repeat(n);
+        let mut s = shell("true");
+        s.name = Some(big(MAX_NAME + 1));
+        assert!(matches!(
+            validate(&s),
+            Err(SpecError::TooBig { what: "name", .. })
+        ));
+        s.name = Some(big(MAX_NAME));
+        assert!(validate(&s).is_ok());
+        let mut s = shell("true");
+        s.dedupe_key = Some(big(MAX_NAME + 1));
+        assert!(validate(&s).is_err());
+        assert!(validate(&shell(&big(MAX_ARG + 1))).is_err());
+        let mut s = shell("true");
+        s.env_extra.insert("K".into(), big(MAX_ARG));
+        assert!(validate(&s).is_err());
+        // Many arguments each within bounds, too many together.
+        let argv = vec![big(MAX_ARG / 2); 2 * MAX_ARGS_TOTAL / MAX_ARG + 2];
+        let s = TaskSpec::shell(ShellCommand::Argv(argv));
+        assert!(matches!(
+            validate(&s),
+            Err(SpecError::TooBig {
+                what: "command and environment together",
+                ..
+            })
+        ));
+        let agent = TaskSpec::new(TaskKind::Agent {
+            agent: "general".into(),
+            prompt: big(MAX_PROMPT + 1),
+            session_id: None,
+            depth: 0,
+        });
+        assert!(validate(&agent).is_err());
     }
 }

@@ -16,6 +16,7 @@ mod daemon;
 mod detach;
 mod disk;
 mod events;
+mod flood;
 mod foreground;
 mod help;
 mod load;
