@@ -43,8 +43,13 @@ pub enum Appended {
     CapReached,
 }
 
+/// Bytes of log written between two looks at the disk's free space.
+const ROOM_CHECK: u64 = 1 << 20;
+
 struct Inner {
     sink: Sink,
+    /// Bytes written to the log since the disk's free space was last looked at.
+    unchecked: u64,
     total: u64,
     tail: VecDeque<u8>,
 }
@@ -80,6 +85,8 @@ impl Output {
         Self {
             inner: Mutex::new(Inner {
                 sink,
+                // The first byte written to the log looks.
+                unchecked: ROOM_CHECK,
                 total: 0,
                 tail: VecDeque::new(),
             }),
@@ -142,6 +149,17 @@ impl Output {
         }
         if matches!(inner.sink, Sink::Pending) {
             inner.sink = Sink::File(self.create_log()?);
+        }
+        if matches!(inner.sink, Sink::File(_)) {
+            // The disk's free space is looked at once per ROOM_CHECK bytes written.
+            inner.unchecked += data.len() as u64;
+            if inner.unchecked >= ROOM_CHECK {
+                inner.unchecked = 0;
+                self.logs.check_room().map_err(|source| OutputError::Io {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            }
         }
         match &mut inner.sink {
             Sink::Memory(buf) => buf.extend_from_slice(data),

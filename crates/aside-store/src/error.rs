@@ -9,6 +9,13 @@ use crate::FORMAT_VERSION;
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[source] Arc<rusqlite::Error>),
+    /// The disk holding the state directory is full, a file-size limit was reached, or the
+    /// disk refused a write.
+    #[error("no space left to save aside's state (the disk is full or a file-size limit was reached; `aside clean` frees space): {0}")]
+    NoSpace(#[source] Arc<rusqlite::Error>),
+    /// The disk is full: what the store keeps back for state changes is not for new tasks.
+    #[error("no space left on the disk of the state directory: new tasks are refused until there is room (`aside clean` removes finished tasks and their logs)")]
+    LowOnSpace,
     #[error("corrupt record: {0}")]
     Json(#[source] Arc<serde_json::Error>),
     #[error("{}: {source}", path.display())]
@@ -35,14 +42,14 @@ impl StoreError {
         }
     }
 
-    /// True when the disk (or a file-size limit) is full.
-    pub fn is_disk_full(&self) -> bool {
+    /// True when the disk (or a file-size limit) is full, or refused a write: the write
+    /// may go through later, once there is room.
+    pub fn is_out_of_space(&self) -> bool {
         match self {
-            StoreError::Sqlite(e) => matches!(
-                e.as_ref(),
-                rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull
-            ),
-            StoreError::Io { source, .. } => source.raw_os_error() == Some(libc_enospc()),
+            StoreError::NoSpace(_) | StoreError::LowOnSpace => true,
+            StoreError::Io { source, .. } => {
+                matches!(source.raw_os_error(), Some(ENOSPC | EFBIG))
+            }
             _ => false,
         }
     }
@@ -50,7 +57,16 @@ impl StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Sqlite(Arc::new(e))
+        use rusqlite::ErrorCode::{DiskFull, SystemIoFailure};
+        match &e {
+            // A write past a file-size limit (EFBIG) is reported as an I/O error.
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(f.code, DiskFull | SystemIoFailure) =>
+            {
+                StoreError::NoSpace(Arc::new(e))
+            }
+            _ => StoreError::Sqlite(Arc::new(e)),
+        }
     }
 }
 
@@ -60,7 +76,6 @@ impl From<serde_json::Error> for StoreError {
     }
 }
 
-/// ENOSPC, the same number on every Linux architecture.
-fn libc_enospc() -> i32 {
-    28
-}
+/// ENOSPC and EFBIG, the same numbers on every Linux architecture.
+const ENOSPC: i32 = 28;
+const EFBIG: i32 = 27;

@@ -9,6 +9,7 @@
 
 mod checkpoint;
 mod error;
+mod reserve;
 mod schema;
 mod writer;
 
@@ -21,9 +22,11 @@ use aside_protocol::{Event, Notification, TaskId, TaskRecord, TaskSpec};
 use rusqlite::{params, Connection, OptionalExtension};
 
 pub use error::StoreError;
+pub use reserve::RESERVE_BYTES;
 pub use writer::Done;
 
 use checkpoint::Checkpointer;
+use reserve::Reserve;
 use schema::{high_water, EVENT_SEQ, NOTE_SEQ};
 use writer::{Job, Writer};
 
@@ -82,6 +85,8 @@ pub struct StoreOptions {
     /// Held before every commit: makes the disk slow on purpose, for tests of what must
     /// not wait for it.
     pub commit_delay: Duration,
+    /// While raised, every commit fails as on a full disk: for tests of what is kept.
+    pub full_disk: Arc<AtomicBool>,
 }
 
 pub struct Store {
@@ -89,6 +94,8 @@ pub struct Store {
     _checkpointer: Checkpointer,
     /// Reads only; SQLite lets them run beside the writer's transactions.
     reader: Mutex<Connection>,
+    /// The reserve was given up to a full disk and there is no room yet to keep it again.
+    low_on_space: Arc<AtomicBool>,
     dir: PathBuf,
     instance: String,
 }
@@ -103,21 +110,34 @@ impl Store {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
         let write_conn = schema::connect(dir)?;
         let instance = schema::prepare(&write_conn, dir)?;
+        let low_on_space = Arc::new(AtomicBool::new(false));
+        let reserve = Reserve::new(dir, low_on_space.clone());
         let reader = schema::connect(dir)?;
         let commits = Arc::new(AtomicU64::new(0));
         let scrub = Arc::new(AtomicBool::new(false));
         Ok(Self {
             writer: Writer::start(
                 write_conn,
+                reserve,
                 options.commit_delay,
+                options.full_disk,
                 commits.clone(),
                 scrub.clone(),
             )?,
             _checkpointer: Checkpointer::start(schema::connect(dir)?, commits, scrub)?,
             reader: Mutex::new(reader),
+            low_on_space,
             dir: dir.to_path_buf(),
             instance,
         })
+    }
+
+    /// True while the disk is full: down to the space kept back for the store, or that space
+    /// was given up and there is not yet room to keep it again (known after a commit). New
+    /// tasks are refused meanwhile; state changes and removals still go in.
+    pub fn low_on_space(&self) -> bool {
+        self.low_on_space.load(std::sync::atomic::Ordering::Acquire)
+            || !reserve::room_for(&self.dir.join("reserve"), RESERVE_BYTES)
     }
 
     pub fn dir(&self) -> &Path {
@@ -132,19 +152,35 @@ impl Store {
 
     /// Queues `ops` for the next commit; `done` hears the outcome once it is durable. Never
     /// blocks: safe to call while holding a lock.
+    /// A state change already made (a task's end): when the disk is full it is kept, in
+    /// order, and committed once there is room; `done` hears of it then.
     pub fn submit(&self, ops: Vec<Op>, done: Option<Done<()>>) {
-        self.writer.submit(Job { ops, done });
+        self.writer.submit(Job {
+            ops,
+            done,
+            retain: true,
+        });
+    }
+
+    /// [`Store::submit`] for a write that can be refused (a new task, a removal): when the
+    /// disk is full, after the reserve is spent, `done` hears [`StoreError::NoSpace`].
+    pub fn submit_or_fail(&self, ops: Vec<Op>, done: Done<()>) {
+        self.writer.submit(Job {
+            ops,
+            done: Some(done),
+            retain: false,
+        });
     }
 
     /// Applies `ops` and waits until they are committed. For callers with no runtime
     /// (opening, tests); others use [`Store::submit`].
     pub fn apply(&self, ops: Vec<Op>) -> Result<(), StoreError> {
         let (tx, rx) = mpsc::channel();
-        self.submit(
+        self.submit_or_fail(
             ops,
-            Some(Box::new(move |r| {
+            Box::new(move |r| {
                 let _ = tx.send(r);
-            })),
+            }),
         );
         rx.recv().unwrap_or(Err(StoreError::Closed))
     }

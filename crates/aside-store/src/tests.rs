@@ -182,6 +182,7 @@ fn a_failing_write_fails_alone_while_its_group_commits() {
         dir.path(),
         StoreOptions {
             commit_delay: Duration::from_millis(50),
+            ..StoreOptions::default()
         },
     )
     .unwrap();
@@ -327,4 +328,36 @@ fn a_write_waits_for_the_write_lock_instead_of_failing() {
     holder.join().unwrap();
     removed.unwrap();
     assert!(store.get_task(TaskId::new(1).unwrap()).unwrap().is_none());
+}
+
+#[test]
+fn state_changes_a_full_disk_refuses_are_kept_and_committed_once_there_is_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let store = Store::open_with(
+        dir.path(),
+        StoreOptions {
+            full_disk: full.clone(),
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    full.store(true, std::sync::atomic::Ordering::Release);
+    let (tx, rx) = std::sync::mpsc::channel();
+    store.submit(
+        vec![put(finished(1, 10))],
+        Some(Box::new(move |r| tx.send(r).unwrap())),
+    );
+    // A write that can be refused is refused, saying why.
+    let refused = store.apply(vec![put(finished(2, 20))]).unwrap_err();
+    assert!(refused.is_out_of_space(), "{refused}");
+    assert!(refused.to_string().contains("no space left"), "{refused}");
+    // The state change is neither answered nor dropped while the disk is full...
+    assert!(rx.recv_timeout(Duration::from_millis(1200)).is_err());
+    assert!(store.get_task(TaskId::new(1).unwrap()).unwrap().is_none());
+    // ...and is committed once there is room, without being submitted again.
+    full.store(false, std::sync::atomic::Ordering::Release);
+    rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+    assert!(store.get_task(TaskId::new(1).unwrap()).unwrap().is_some());
+    assert!(store.get_task(TaskId::new(2).unwrap()).unwrap().is_none());
 }

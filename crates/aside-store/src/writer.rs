@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, Transaction};
 
+use crate::reserve::Reserve;
 use crate::schema::{keep_high_water, EVENT_SEQ, NOTE_SEQ};
 use crate::{Op, StoreError};
 
@@ -27,7 +28,15 @@ pub type Done<T> = Box<dyn FnOnce(Result<T, StoreError>) + Send>;
 pub(crate) struct Job {
     pub ops: Vec<Op>,
     pub done: Option<Done<()>>,
+    /// Kept and committed once there is room when the disk is full (a state change the
+    /// engine has already made), rather than failed (a new task, which can be refused).
+    pub retain: bool,
 }
+
+/// Checkpoints tried, a few milliseconds apart, to empty a WAL that hit a file-size limit.
+const TRUNCATE_TRIES: usize = 20;
+/// How often writes held back by a full disk are tried again.
+const RETRY_EVERY: Duration = Duration::from_millis(500);
 
 /// The handle on the writer thread; dropping it lets the thread finish what is queued and
 /// waits for it.
@@ -41,14 +50,24 @@ impl Writer {
     /// commit that carried [`Op::Scrub`].
     pub(crate) fn start(
         conn: Connection,
+        reserve: Reserve,
         delay: Duration,
+        full_disk: Arc<AtomicBool>,
         commits: Arc<AtomicU64>,
         scrub: Arc<AtomicBool>,
     ) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("aside-store".into())
-            .spawn(move || run(conn, rx, delay, &commits, &scrub))
+            .spawn(move || {
+                Committer {
+                    conn,
+                    reserve,
+                    held: Vec::new(),
+                    full_disk,
+                }
+                .run(rx, delay, &commits, &scrub)
+            })
             .map_err(|e| StoreError::io("aside-store thread", e))?;
         Ok(Self {
             jobs: Some(tx),
@@ -86,46 +105,163 @@ fn fail(job: Job, error: StoreError) {
     }
 }
 
-fn run(
-    mut conn: Connection,
-    jobs: mpsc::Receiver<Job>,
-    delay: Duration,
-    commits: &AtomicU64,
-    scrub: &AtomicBool,
-) {
-    while let Ok(first) = jobs.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
+/// The writer thread's side: its connection, the space kept back, and the writes a full
+/// disk holds back (in order; they go first in every later commit).
+struct Committer {
+    conn: Connection,
+    reserve: Reserve,
+    held: Vec<Job>,
+    /// Raised by tests: commits fail as on a full disk.
+    full_disk: Arc<AtomicBool>,
+}
+
+impl Committer {
+    fn run(
+        mut self,
+        jobs: mpsc::Receiver<Job>,
+        delay: Duration,
+        commits: &AtomicU64,
+        scrub: &AtomicBool,
+    ) {
+        loop {
+            let first = if self.held.is_empty() {
+                match jobs.recv() {
+                    Ok(job) => Some(job),
+                    Err(_) => return,
+                }
+            } else {
+                match jobs.recv_timeout(RETRY_EVERY) {
+                    Ok(job) => Some(job),
+                    Err(mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        // Closing: one last try, then what cannot be written is reported.
+                        let group = std::mem::take(&mut self.held);
+                        let outcomes = self.commit_group(&group);
+                        for (job, outcome) in group.into_iter().zip(outcomes) {
+                            deliver(job, outcome);
+                        }
+                        return;
+                    }
+                }
+            };
+            let mut group = std::mem::take(&mut self.held);
+            group.extend(first);
+            while group.len() < MAX_GROUP {
+                match jobs.try_recv() {
+                    Ok(job) => group.push(job),
+                    Err(_) => break,
+                }
+            }
+            if !delay.is_zero() {
+                // Only tests set a delay: a slow disk, made on purpose.
+                std::thread::sleep(delay);
+            }
+            let outcomes = self.commit_group(&group);
+            let scrubbed = group.iter().zip(&outcomes).any(|(job, outcome)| {
+                outcome.is_ok() && job.ops.iter().any(|op| matches!(op, Op::Scrub))
+            });
+            // Raised before the count moves, so the checkpointer that sees this commit sees it.
+            if scrubbed {
+                scrub.store(true, Ordering::Release);
+            }
+            commits.fetch_add(1, Ordering::Release);
+            for (job, outcome) in group.into_iter().zip(outcomes) {
+                match outcome {
+                    Err(e) if e.is_out_of_space() && job.retain => {
+                        if self.held.is_empty() {
+                            tracing::warn!("state changes are held until there is room: {e}");
+                        }
+                        self.held.push(job);
+                    }
+                    outcome => deliver(job, outcome),
+                }
+            }
+            if self.held.is_empty() {
+                self.reserve.refill();
             }
         }
-        if !delay.is_zero() {
-            // Only tests set a delay: a slow disk, made on purpose.
-            std::thread::sleep(delay);
+    }
+
+    /// Commits the group; when the disk (or a file-size limit) is full, gives up the
+    /// reserve and empties the WAL and tries again, and then tries the writes that can be
+    /// refused on their own, so a removal that frees space is not stuck behind the rest.
+    fn commit(&mut self, group: &[Job]) -> Vec<Result<(), StoreError>> {
+        let refs: Vec<&Job> = group.iter().collect();
+        self.commit_refs(&refs)
+    }
+
+    fn commit_refs(&mut self, group: &[&Job]) -> Vec<Result<(), StoreError>> {
+        if self.full_disk.load(Ordering::Acquire) {
+            let full = rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                None,
+            );
+            let e = StoreError::from(full);
+            return group.iter().map(|_| Err(e.clone())).collect();
         }
-        let outcomes = commit(&mut conn, &group);
-        let scrubbed = group.iter().zip(&outcomes).any(|(job, outcome)| {
-            outcome.is_ok() && job.ops.iter().any(|op| matches!(op, Op::Scrub))
-        });
-        // Raised before the count moves, so the checkpointer that sees this commit sees it.
-        if scrubbed {
-            scrub.store(true, Ordering::Release);
+        commit_refs(&mut self.conn, group)
+    }
+
+    fn commit_group(&mut self, group: &[Job]) -> Vec<Result<(), StoreError>> {
+        let outcomes = self.commit(group);
+        if !outcomes
+            .iter()
+            .any(|o| o.as_ref().is_err_and(StoreError::is_out_of_space))
+        {
+            return outcomes;
         }
-        commits.fetch_add(1, Ordering::Release);
-        for (job, outcome) in group.into_iter().zip(outcomes) {
-            match (job.done, outcome) {
-                (Some(done), r) => done(r),
-                (None, Err(e)) => tracing::error!("could not save task state: {e}"),
-                (None, Ok(())) => {}
+        let mut released = self.reserve.release();
+        let mut outcomes = outcomes;
+        // A WAL that reached a file-size limit starts again from its first byte once a
+        // checkpoint empties it, which readers can hold up for a moment.
+        for _ in 0..TRUNCATE_TRIES {
+            let truncated = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .is_ok_and(|busy| busy == 0);
+            if !(truncated || released) {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            }
+            released = false;
+            outcomes = self.commit(group);
+            if truncated
+                || !outcomes
+                    .iter()
+                    .any(|o| o.as_ref().is_err_and(StoreError::is_out_of_space))
+            {
+                break;
             }
         }
+        if outcomes.iter().all(Result::is_ok) || group.iter().all(|j| j.retain) {
+            return outcomes;
+        }
+        let alone: Vec<usize> = (0..group.len()).filter(|&i| !group[i].retain).collect();
+        let refs: Vec<&Job> = alone.iter().map(|&i| &group[i]).collect();
+        let mut retried = self.commit_refs(&refs).into_iter();
+        let mut outcomes = outcomes;
+        for i in alone {
+            if let Some(o) = retried.next() {
+                outcomes[i] = o;
+            }
+        }
+        // The rest did not go in with them: they are held, or failed, as they were.
+        outcomes
+    }
+}
+
+fn deliver(job: Job, outcome: Result<(), StoreError>) {
+    match (job.done, outcome) {
+        (Some(done), r) => done(r),
+        (None, Err(e)) => tracing::error!("could not save task state: {e}"),
+        (None, Ok(())) => {}
     }
 }
 
 /// Applies the group in one transaction; one outcome per job.
-fn commit(conn: &mut Connection, group: &[Job]) -> Vec<Result<(), StoreError>> {
+fn commit_refs(conn: &mut Connection, group: &[&Job]) -> Vec<Result<(), StoreError>> {
     // IMMEDIATE: the write lock is taken at BEGIN, where SQLite waits for it (busy_timeout).
     // A deferred transaction that reads first and then writes is refused at once, without
     // waiting, if the checkpointer holds that lock at that moment ("database is locked").

@@ -203,16 +203,16 @@ impl Engine {
     ) -> impl std::future::Future<Output = Result<(), EngineError>> + use<> {
         let (tx, rx) = oneshot::channel();
         let weak = Arc::downgrade(&self.inner);
-        self.inner.store.submit(
+        self.inner.store.submit_or_fail(
             ops,
-            Some(Box::new(move |result: Result<(), StoreError>| {
+            Box::new(move |result: Result<(), StoreError>| {
                 if result.is_ok() {
                     if let Some(inner) = weak.upgrade() {
                         inner.committed(events, None);
                     }
                 }
                 let _ = tx.send(result);
-            })),
+            }),
         );
         async move {
             rx.await
@@ -224,11 +224,11 @@ impl Engine {
     /// Resolves once every write submitted before is committed.
     fn flush(&self) -> impl std::future::Future<Output = Result<(), EngineError>> + use<> {
         let (tx, rx) = oneshot::channel();
-        self.inner.store.submit(
+        self.inner.store.submit_or_fail(
             Vec::new(),
-            Some(Box::new(move |result| {
+            Box::new(move |result| {
                 let _ = tx.send(result);
-            })),
+            }),
         );
         async move {
             rx.await

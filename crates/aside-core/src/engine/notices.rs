@@ -73,11 +73,11 @@ impl Engine {
     pub async fn discard_notification(&self, id: TaskId) {
         // After the notice's own write, which was submitted before its task's end was shown.
         let (tx, rx) = oneshot::channel();
-        self.inner.store.submit(
+        self.inner.store.submit_or_fail(
             vec![Op::DiscardNotification(id)],
-            Some(Box::new(move |r| {
+            Box::new(move |r| {
                 let _ = tx.send(r);
-            })),
+            }),
         );
         if let Ok(Err(e)) = rx.await {
             tracing::warn!("cannot drop the notification of task {id}: {e}");
@@ -151,14 +151,14 @@ impl NoticeConsumer {
             return Ok(());
         }
         let (tx, rx) = oneshot::channel();
-        inner.store.submit(
+        inner.store.submit_or_fail(
             vec![Op::AckNotifications {
                 owner: owner.to_string(),
                 seqs: mine.clone(),
             }],
-            Some(Box::new(move |r| {
+            Box::new(move |r| {
                 let _ = tx.send(r);
-            })),
+            }),
         );
         rx.await.unwrap_or(Err(StoreError::Closed))?;
         let mut leases = inner.leases();

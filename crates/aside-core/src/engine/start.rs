@@ -64,6 +64,13 @@ impl Engine {
                 return Err(SpecError::UnknownSession(s.clone()).into());
             }
         }
+        if self.inner.store.low_on_space() {
+            // A commit tells whether room came back (the reserve is kept again).
+            self.flush().await?;
+            if self.inner.store.low_on_space() {
+                return Err(aside_store::StoreError::LowOnSpace.into());
+            }
+        }
         let mut spec = spec;
         if spec.cwd.is_none() {
             let here = std::env::current_dir().map(|d| d.display().to_string());

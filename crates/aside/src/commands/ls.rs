@@ -53,9 +53,13 @@ pub async fn run(ctx: &Context, a: LsArgs) -> anyhow::Result<i32> {
     }
     out.finish(a.all)?;
     if !seqs.is_empty() {
-        client
+        if let Err(e) = client
             .request::<method::NotificationsAck>(AckParams { seqs })
-            .await?;
+            .await
+        {
+            // The listing is out; these tasks are marked again next time.
+            eprintln!("aside: could not mark the ended tasks as seen: {e}");
+        }
     }
     Ok(0)
 }

@@ -69,6 +69,8 @@ pub struct Aside {
     pub marker: String,
     /// A daemon the test started itself (see [`Aside::spawn_daemon`]).
     own_daemon: Mutex<Option<Child>>,
+    /// A small file system mounted on the home (see [`Aside::on_small_disk`]).
+    mounted: bool,
     // Dropped last, after the guard has stopped everything.
     _dir: tempfile::TempDir,
 }
@@ -96,8 +98,29 @@ impl Aside {
             home,
             marker,
             own_daemon: Mutex::new(None),
+            mounted: false,
             _dir: dir,
         }
+    }
+
+    /// A home on a tmpfs of `mib` MiB of its own, to fill; None where mounting is not
+    /// allowed (not root).
+    pub fn on_small_disk(mib: u32) -> Option<Self> {
+        let mut a = Self::new();
+        let ok = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={mib}m,mode=0700"),
+                "tmpfs",
+            ])
+            .arg(&a.home)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        a.mounted = ok;
+        ok.then_some(a)
     }
 
     /// A fresh environment whose daemon will read `config` as its config.toml.
@@ -445,6 +468,9 @@ impl Default for Aside {
 impl Drop for Aside {
     fn drop(&mut self) {
         let leftovers = self.teardown();
+        if self.mounted {
+            let _ = Command::new("umount").arg("-l").arg(&self.home).status();
+        }
         if !leftovers.is_empty() && !std::thread::panicking() {
             panic!("processes outlived the test (now killed): {leftovers:?}");
         }
