@@ -10,6 +10,7 @@
 //! again. An owner that keeps the seqs it has handled and acknowledges them with its next take
 //! sees each notice exactly once, whatever fails in between.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use aside_protocol::{Event, Notification, TaskId};
@@ -107,7 +108,8 @@ impl super::Inner {
 
 impl NoticeConsumer {
     /// Acknowledges `ack` (seqs this consumer handed on), then hands out `owner`'s pending
-    /// notices that no other consumer holds, oldest first, at most [`MAX_TAKE`]. A notice whose
+    /// notices that no consumer holds (this one included: each is handed out once while
+    /// held), oldest first, at most [`MAX_TAKE`]. A notice whose
     /// task's end was announced (its event published, its waiters woken) before the call is
     /// in the answer: both happen once the notice is on disk.
     pub async fn take(&self, owner: &str, ack: &[u64]) -> Result<Vec<Notification>, EngineError> {
@@ -127,9 +129,17 @@ impl NoticeConsumer {
                 // Notices acknowledged meanwhile may be in what was read, their leases gone.
                 continue;
             }
+            // Each notice is handed out once while held: not again to this consumer either
+            // (two calls at once on one connection must not both show it).
             let mine: Vec<Notification> = pending
                 .into_iter()
-                .filter(|n| *leases.holders.entry(n.seq).or_insert(self.id) == self.id)
+                .filter(|n| match leases.holders.entry(n.seq) {
+                    Entry::Occupied(_) => false,
+                    Entry::Vacant(v) => {
+                        v.insert(self.id);
+                        true
+                    }
+                })
                 .collect();
             return Ok(mine);
         }

@@ -384,8 +384,10 @@ fn a_notice_is_held_for_its_consumer_until_acknowledged_and_freed_if_it_goes() {
         let taken = a.take("me", &[]).await.unwrap();
         assert_eq!(taken.len(), 1);
         assert_eq!(taken[0].task.id, t.task.id);
-        // Held for `a`: not handed to `b`, and `b` cannot acknowledge it away.
+        // Held for `a`: not handed to `b` (nor to `a` twice), and `b` cannot acknowledge it
+        // away.
         assert!(b.take("me", &[]).await.unwrap().is_empty());
+        assert!(a.take("me", &[]).await.unwrap().is_empty());
         b.ack("me", &[taken[0].seq]).await.unwrap();
         // `a` goes away without acknowledging (a crash, a broken pipe): it comes back.
         drop(a);
