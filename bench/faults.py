@@ -5,6 +5,7 @@ broken pipes, and the daemon's memory under a client that floods it.
     python3 bench/faults.py                    # both parts; builds target/release/aside first
     python3 bench/faults.py --only notices --trials 3
     python3 bench/faults.py --no-build --aside PATH
+    python3 bench/faults.py --baseline ~/.cache/aside-bench/aside-baseline   # side by side
 
 Unix sockets and loopback only; every daemon runs in a temporary ASIDE_HOME and is stopped
 (or killed, by its pid) before the script ends. Exits 1 when a check fails.
@@ -81,14 +82,19 @@ class Owner(threading.Thread):
     """One owner: takes its notices, handles them (records the task ids), and acknowledges
     them with its next take. Keeps its unacknowledged seqs across every failure."""
 
-    def __init__(self, daemon, name, rng, stop):
+    def __init__(self, daemon, name, rng, stop, legacy=False):
         super().__init__(daemon=True)
         self.d, self.name, self.rng, self.stop = daemon, name, rng, stop
+        # A daemon from before acknowledgements: takes carry no ack (take removed notices).
+        self.legacy = legacy
         self.handled = []        # task ids, in the order handled (repeats are duplicates)
         self.wrong = []          # (task id, its owner) handed to this owner but not its own
         self.to_ack = []
         self.crashes = self.pipes = self.reconnects = 0
         self.error = None
+
+    def take_params(self):
+        return {} if self.legacy else {"ack": self.to_ack}
 
     def connect(self):
         while not self.stop.is_set():
@@ -116,12 +122,12 @@ class Owner(threading.Thread):
             try:
                 if roll < 0.05 and not done:
                     # A broken pipe: the take is sent, the answer never read.
-                    rpc.send("notifications.take", {"ack": self.to_ack})
+                    rpc.send("notifications.take", self.take_params())
                     rpc.close()
                     rpc = None
                     self.pipes += 1
                     continue
-                got = rpc.call("notifications.take", {"ack": self.to_ack})["notifications"]
+                got = rpc.call("notifications.take", self.take_params())["notifications"]
             except (OSError, ConnectionError, ValueError, RpcError):
                 rpc = None
                 self.reconnects += 1
@@ -193,7 +199,7 @@ def settled(d):
         rpc.close()
 
 
-def trial(binary, n, args, rng):
+def trial(binary, n, args, rng, legacy=False):
     d = Daemon(binary)
     owners = [f"owner-{k}" for k in range(args.owners)]
     stop = threading.Event()
@@ -201,7 +207,7 @@ def trial(binary, n, args, rng):
     try:
         d.start()
         submit(d, owners, args.tasks, rng)
-        threads = [Owner(d, o, random.Random(rng.random()), stop) for o in owners]
+        threads = [Owner(d, o, random.Random(rng.random()), stop, legacy) for o in owners]
         t0 = time.monotonic()
         for t in threads:
             t.start()
@@ -246,9 +252,9 @@ def trial(binary, n, args, rng):
     }
 
 
-def part_notices(binary, args):
+def part_notices(binary, args, label="", legacy=False):
     rng = random.Random(args.seed)
-    print(f"## Notices under faults ({args.trials} trials, {args.tasks} tasks, "
+    print(f"## Notices under faults{label} ({args.trials} trials, {args.tasks} tasks, "
           f"{args.owners} owners, {args.kills} kill -9 each, seed {args.seed})\n")
     print("| trial | tasks | duplicates | missing | misrouted | client crashes | broken pipes "
           "| reconnects | seconds |")
@@ -256,7 +262,7 @@ def part_notices(binary, args):
     bad = 0
     for n in range(1, args.trials + 1):
         t0 = time.monotonic()
-        r = trial(binary, n, args, rng)
+        r = trial(binary, n, args, rng, legacy)
         secs = time.monotonic() - t0
         print(f"| {n} | {r['tasks']} | {r['duplicates']} | {r['missing']} | {r['misrouted']} "
               f"| {r['crashes']} | {r['pipes']} | {r['reconnects']} | {secs:.1f} |", flush=True)
@@ -265,7 +271,7 @@ def part_notices(binary, args):
     return bad == 0
 
 
-def part_flood(binary, args):
+def part_flood(binary, args, label=""):
     d = Daemon(binary)
     try:
         d.start()
@@ -321,8 +327,8 @@ def part_flood(binary, args):
         time.sleep(2)
         after = proc_memory(pid)[0]
         worst = max(latencies) if latencies else float("nan")
-        print(f"## Flood: one client pipelines `daemon.status` for {args.flood_seconds} s "
-              "without reading\n")
+        print(f"## Flood{label}: one client pipelines `daemon.status` for "
+              f"{args.flood_seconds} s without reading\n")
         print("| figure | value | target |")
         print("|---|---|---|")
         print(f"| requests written by the flooding client | {requests:,} | |")
@@ -355,6 +361,9 @@ def main():
                     help="seconds after the owners start within which the kills fall")
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--flood-seconds", type=float, default=10.0)
+    ap.add_argument("--baseline", help="also measure this binary (an aside from before "
+                    "acknowledged notices: its owners take without acking), for comparison; "
+                    "its figures do not decide the exit code")
     args = ap.parse_args()
     binary = args.aside or os.path.join(ROOT, "target", "release", "aside")
     if not args.aside and not args.no_build:
@@ -363,8 +372,12 @@ def main():
     ok = True
     if args.only in (None, "notices"):
         ok &= part_notices(binary, args)
+        if args.baseline:
+            part_notices(args.baseline, args, " — baseline", legacy=True)
     if args.only in (None, "flood"):
         ok &= part_flood(binary, args)
+        if args.baseline:
+            part_flood(args.baseline, args, " — baseline")
     print("all checks held" if ok else "A CHECK FAILED")
     return 0 if ok else 1
 
