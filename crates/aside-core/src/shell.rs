@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use crate::abort::{Abort, AbortReason};
 use crate::output::{Appended, Output};
-use crate::proctree;
+use crate::proctree::{self, Tree};
 use crate::reaper::{Exit, Leftover, Reaper};
 use crate::run::{RunFuture, RunOutcome};
 
@@ -97,12 +97,14 @@ pub fn launch(reaper: &Arc<Reaper>, l: ShellLaunch<'_>) -> Result<(u32, RunFutur
     })?;
     let reader = pipe::Receiver::from_owned_fd(read_end);
     let fut = supervise(Supervision {
-        pid,
         exit_rx,
         reader,
         output: l.output,
         abort: l.abort,
-        tag: l.tag,
+        tree: Arc::new(Tree {
+            pgid: Some(pid as i32),
+            tag: l.tag,
+        }),
         kill_grace: l.kill_grace,
         drain: l.drain,
         reaper: reaper.clone(),
@@ -168,12 +170,12 @@ fn grow_pipe(fd: &OwnedFd) {
 fn grow_pipe(_fd: &OwnedFd) {}
 
 struct Supervision {
-    pid: u32,
     exit_rx: tokio::sync::oneshot::Receiver<Exit>,
     reader: std::io::Result<pipe::Receiver>,
     output: Arc<Output>,
     abort: Arc<Abort>,
-    tag: String,
+    /// What finds the task's processes: shared by the stop, or by the sweep after its end.
+    tree: Arc<Tree>,
     kill_grace: Duration,
     drain: Duration,
     /// Tells the task's own processes from orphans when looking for what it left behind.
@@ -228,7 +230,6 @@ async fn sleep_until(t: Option<Instant>) {
 }
 
 async fn supervise(s: Supervision) -> RunOutcome {
-    let pgid = s.pid as i32;
     let mut reader = match s.reader {
         Ok(r) => Some(r),
         Err(e) => {
@@ -245,10 +246,11 @@ async fn supervise(s: Supervision) -> RunOutcome {
     let mut drain_until: Option<Instant> = None;
     let start_killer = |killer: &mut Option<tokio::task::JoinHandle<()>>| {
         if killer.is_none() {
-            let tag = s.tag.clone();
+            let tree = s.tree.clone();
+            let reaper = s.reaper.clone();
             let grace = s.kill_grace;
             *killer = Some(tokio::spawn(async move {
-                proctree::terminate(Some(pgid), &tag, grace).await;
+                proctree::terminate(&tree, &reaper, grace).await;
             }));
         }
     };
@@ -306,8 +308,7 @@ async fn supervise(s: Supervision) -> RunOutcome {
             // The task ended by itself; whatever it left behind goes too. Looking for it
             // reads /proc, so it happens beside the result, for many tasks at once.
             s.reaper.sweep(Leftover {
-                pgid,
-                tag: s.tag.clone(),
+                tree: s.tree.clone(),
                 grace: s.kill_grace,
             });
         }

@@ -15,7 +15,7 @@ use super::{Effects, Engine, EngineError, Inner};
 use crate::abort::Abort;
 use crate::config::Config;
 use crate::logs::Logs;
-use crate::proctree;
+use crate::proctree::{self, Tree};
 use crate::reaper::Reaper;
 use crate::runner::AgentRunner;
 
@@ -114,7 +114,9 @@ pub(super) fn open(
     };
     let grace = engine.inner.config.kill_grace;
     for tag in to_kill {
-        tokio::spawn(async move { proctree::terminate(None, &tag, grace).await });
+        let reaper = engine.inner.reaper.clone();
+        let tree = Tree { pgid: None, tag };
+        tokio::spawn(async move { proctree::terminate(&tree, &reaper, grace).await });
     }
     let mut drives = Vec::new();
     for (record, spec) in queued {
