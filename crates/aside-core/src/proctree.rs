@@ -1,14 +1,16 @@
 //! Finding and killing every process of a task.
 //!
-//! Each task's processes run in their own process group and carry an environment tag
-//! (`ASIDE_TASK_TAG=<instance>-<id>`) inherited by all their descendants. The group catches
-//! ordinary children; the tag catches those that left the group with setsid(), including
-//! after the daemon itself was killed and restarted. A process that both left the group and
-//! cleared its environment is found only once it comes back to the daemon (the subreaper of
-//! every task) as an orphan that no running task can own: a stray (see
-//! [`Reaper::strays`]). Only processes carrying this state directory's tag, in a task's
-//! process group, and strays are ever signalled. Tags and strays are found in `/proc`, so on
-//! Linux only; elsewhere the process group is all there is.
+//! Each task's processes run in their own process group, carry an environment tag
+//! (`ASIDE_TASK_TAG=<instance>-<id>`) inherited by all their descendants and, where the
+//! daemon can make one, sit in a cgroup of their own (`cgroup`). The group catches ordinary
+//! children; the tag catches those that left the group with setsid(), including after the
+//! daemon itself was killed and restarted; the cgroup catches every descendant, whatever it
+//! does. Without a cgroup, a process that both left the group and cleared its environment is
+//! found only once it comes back to the daemon (the subreaper of every task) as an orphan
+//! that no running task can own: a stray (see [`Reaper::strays`]). Only processes carrying
+//! this state directory's tag, in a task's process group or cgroup, and strays are ever
+//! signalled. Tags and strays are found in `/proc`, so on Linux only; elsewhere the process
+//! group is all there is.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -17,6 +19,7 @@ use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use tokio::time::Instant;
 
+use crate::cgroup::TaskCgroup;
 use crate::reaper::{Reaper, Stray};
 
 pub const TAG_VAR: &str = "ASIDE_TASK_TAG";
@@ -90,13 +93,16 @@ pub(crate) struct Tree {
     /// previous daemon's task, found by its tag only.
     pub pgid: Option<i32>,
     pub tag: String,
+    /// Its cgroup, where it has one: then nothing of it can hide.
+    pub cgroup: Option<TaskCgroup>,
 }
 
 impl Tree {
-    /// Whether some of its processes still run in its group. (Tagged orphans are looked
-    /// for by the caller, for many tasks in one pass.)
+    /// Whether some of its processes still run: its group, or anything in its cgroup.
+    /// (Tagged orphans are looked for by the caller, for many tasks in one pass.)
     pub(crate) fn running(&self) -> bool {
         self.pgid.is_some_and(group_alive)
+            || self.cgroup.as_ref().is_some_and(TaskCgroup::populated)
     }
 }
 
@@ -107,6 +113,8 @@ struct Left {
     /// not strays.
     first: bool,
     tagged: BTreeSet<i32>,
+    /// In its cgroup.
+    contained: Vec<i32>,
     /// Orphans of tasks that have ended, this one or another (see [`Reaper::strays`]).
     strays: BTreeSet<Stray>,
 }
@@ -117,19 +125,28 @@ impl Left {
             group: tree.pgid.is_some_and(group_alive),
             first: tree.pgid.is_some_and(|p| reaper.started(p)),
             tagged: tagged(&tree.tag),
+            contained: tree
+                .cgroup
+                .as_ref()
+                .map(TaskCgroup::pids)
+                .unwrap_or_default(),
             strays: reaper.strays(),
         }
     }
 
     fn is_empty(&self) -> bool {
-        !self.group && !self.first && self.tagged.is_empty() && self.strays.is_empty()
+        !self.group
+            && !self.first
+            && self.tagged.is_empty()
+            && self.contained.is_empty()
+            && self.strays.is_empty()
     }
 
     fn signal(&self, tree: &Tree, reaper: &Reaper, sig: Signal) {
         if let Some(pgid) = tree.pgid.filter(|_| self.group) {
             let _ = killpg(Pid::from_raw(pgid), sig);
         }
-        for pid in &self.tagged {
+        for pid in self.tagged.iter().chain(&self.contained) {
             let _ = kill(Pid::from_raw(*pid), sig);
         }
         reaper.signal_strays(&self.strays, sig);
@@ -140,10 +157,11 @@ impl Left {
 /// (a process in uninterruptible sleep dies only when it wakes).
 const KILL_WAIT: Duration = Duration::from_secs(5);
 
-/// Stops a task's whole tree: SIGTERM to its process group, its tagged processes and the
-/// strays; up to `grace` for them to go, SIGTERM to each stray as it comes back to the
-/// daemon; then SIGKILL to whatever is left, looked for again until nothing is, since a
-/// process may fork, or an orphan come back, meanwhile. Returns once the tree is gone.
+/// Stops a task's whole tree: SIGTERM to its process group, its tagged processes, its
+/// cgroup and the strays; up to `grace` for them to go, SIGTERM to each stray as it comes
+/// back to the daemon; then SIGKILL (`cgroup.kill`) to whatever is left, looked for again
+/// until nothing is, since a process may fork, or an orphan come back, meanwhile. Returns
+/// once the tree is gone.
 pub(crate) async fn terminate(tree: &Tree, reaper: &Reaper, grace: Duration) {
     let deadline = Instant::now() + grace;
     let mut left = Left::look(tree, reaper);
@@ -172,6 +190,9 @@ pub(crate) async fn terminate(tree: &Tree, reaper: &Reaper, grace: Duration) {
     let give_up = Instant::now() + KILL_WAIT;
     loop {
         left.signal(tree, reaper, Signal::SIGKILL);
+        if let Some(cgroup) = &tree.cgroup {
+            cgroup.kill();
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
         left = Left::look(tree, reaper);
         if left.is_empty() {
@@ -182,6 +203,9 @@ pub(crate) async fn terminate(tree: &Tree, reaper: &Reaper, grace: Duration) {
                 "processes of {} outlived SIGKILL for {KILL_WAIT:?}: {:?}",
                 tree.tag,
                 left.tagged
+                    .iter()
+                    .chain(&left.contained)
+                    .collect::<Vec<_>>()
             );
             return;
         }

@@ -9,8 +9,8 @@
 //! belongs to an orphan and is simply reaped.
 //!
 //! The same thread sweeps up after tasks that ended by themselves: whatever they left
-//! running (their process group, or orphans re-parented here) is found in batches, one look
-//! at `/proc` for many tasks, and stopped.
+//! running (their process group, their cgroup, or orphans re-parented here) is found in
+//! batches, one look at `/proc` for many tasks, and stopped.
 //!
 //! An orphan re-parented here is a task's, but which task's is lost with its parent when it
 //! carries no tag. It can only be one that was running when it started: one older than every
@@ -27,6 +27,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::cgroup::TaskCgroup;
 use crate::proctree;
 
 /// How long a sweep waits for more ended tasks to join it: under load one look at `/proc`
@@ -129,13 +130,20 @@ impl Reaper {
         self.waiters.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Spawns `cmd` and returns its pid and a receiver for its exit.
+    /// Spawns `cmd`, in `cgroup` if there is one, and returns its pid and a receiver for its
+    /// exit.
     pub(crate) fn spawn(
         &self,
         cmd: &mut Command,
+        cgroup: Option<&mut TaskCgroup>,
     ) -> std::io::Result<(u32, oneshot::Receiver<Exit>)> {
+        // Held across the spawn also because the daemon steps into the cgroup for it: no
+        // other spawn may happen meanwhile, or its process would be born there too.
         let mut waiters = self.waiters();
-        let child = cmd.spawn()?;
+        let child = match cgroup {
+            Some(g) => g.spawn_in(|| cmd.spawn()),
+            None => cmd.spawn(),
+        }?;
         let pid = child.id();
         // The Child is dropped without waiting: the SIGCHLD handler reaps it.
         drop(child);
@@ -215,8 +223,8 @@ impl Reaper {
     }
 }
 
-/// Takes ended tasks in batches; stops what each left (its process group, its tagged
-/// orphans) and the strays.
+/// Takes ended tasks in batches; stops what each left (its process group, its cgroup, its
+/// tagged orphans) and the strays.
 async fn sweep(reaper: Arc<Reaper>, mut ended: mpsc::UnboundedReceiver<Leftover>) {
     while let Some(first) = ended.recv().await {
         tokio::time::sleep(SWEEP_BATCH).await;
@@ -235,6 +243,7 @@ async fn sweep(reaper: Arc<Reaper>, mut ended: mpsc::UnboundedReceiver<Leftover>
                 let reaper = reaper.clone();
                 tokio::spawn(async move { proctree::terminate(&l.tree, &reaper, l.grace).await });
             }
+            // Otherwise dropping the tree removes its (empty) cgroup.
         }
     }
 }

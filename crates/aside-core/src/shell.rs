@@ -1,5 +1,6 @@
-//! The runner of `shell` tasks: a command in its own process group, stdout and stderr on
-//! one pipe (so the log keeps their arrival order), stdin from /dev/null.
+//! The runner of `shell` tasks: a command in its own process group (and cgroup, where there
+//! are), stdout and stderr on one pipe (so the log keeps their arrival order), stdin from
+//! /dev/null.
 
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
@@ -15,6 +16,7 @@ use tokio::net::unix::pipe;
 use tokio::time::Instant;
 
 use crate::abort::{Abort, AbortReason};
+use crate::cgroup::Cgroups;
 use crate::output::{Appended, Output};
 use crate::proctree::{self, Tree};
 use crate::reaper::{Exit, Leftover, Reaper};
@@ -34,6 +36,8 @@ pub struct ShellLaunch<'a> {
     pub hidden: &'a [String],
     pub task_id: String,
     pub tag: String,
+    /// Where the task's cgroup is made; `None` where there are none.
+    pub cgroups: Option<&'a Arc<Cgroups>>,
     pub output: Arc<Output>,
     pub abort: Arc<Abort>,
     pub kill_grace: Duration,
@@ -81,8 +85,9 @@ pub fn launch(reaper: &Arc<Reaper>, l: ShellLaunch<'_>) -> Result<(u32, RunFutur
     cmd.envs(l.env_extra)
         .env("ASIDE_TASK_ID", &l.task_id)
         .env(proctree::TAG_VAR, &l.tag);
+    let mut cgroup = l.cgroups.and_then(|c| c.create(&l.task_id));
 
-    let spawned = reaper.spawn(&mut cmd);
+    let spawned = reaper.spawn(&mut cmd, cgroup.as_mut());
     // Dropping the command closes the parent's copies of the pipe's write end, so the read
     // end sees EOF once the task's processes are gone.
     drop(cmd);
@@ -104,6 +109,7 @@ pub fn launch(reaper: &Arc<Reaper>, l: ShellLaunch<'_>) -> Result<(u32, RunFutur
         tree: Arc::new(Tree {
             pgid: Some(pid as i32),
             tag: l.tag,
+            cgroup,
         }),
         kill_grace: l.kill_grace,
         drain: l.drain,

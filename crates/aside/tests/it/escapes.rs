@@ -1,7 +1,7 @@
 //! Children that leave every trace of their task behind (`env -i` clears the tag, `setsid`
-//! leaves the process group) still die with the task: they come back to the daemon, the
-//! subreaper of every task. Each test runs twice: with the cgroups the machine offers, and
-//! with the daemon in a mount namespace that has no cgroup v2 mount.
+//! leaves the process group) still die with the task: by its cgroup where the daemon can make
+//! one, by the subreaper fallback where it cannot. Each test runs twice: with the cgroups the
+//! machine offers, and with the daemon in a mount namespace that has no cgroup v2 mount.
 
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
@@ -289,4 +289,81 @@ fn another_tasks_end_spares_what_a_running_task_left() {
 #[test]
 fn another_tasks_end_spares_what_a_running_task_left_without_cgroups() {
     neighbours(Cgroups::Hidden);
+}
+
+/// A cgroup of the test's own (beside the test process's), to start a daemon in; removed on
+/// drop. `None` where the test cannot make one or move a process into it.
+struct TestCgroup(std::path::PathBuf);
+
+impl TestCgroup {
+    fn new() -> Option<Self> {
+        let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        let own = own.lines().find_map(|l| l.strip_prefix("0::"))?;
+        let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+        // A mount of the whole hierarchy (its root "/"), which holds `own` as it is.
+        let point = info.lines().find_map(|line| {
+            let (before, after) = line.split_once(" - ")?;
+            let mut f = before.split_whitespace().skip(3);
+            let (root, point) = (f.next()?, f.next()?);
+            (after.split_whitespace().next() == Some("cgroup2") && root == "/")
+                .then(|| point.to_string())
+        })?;
+        let parent = std::path::Path::new(&point).join(own.trim_start_matches('/'));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(parent.join("cgroup.procs"))
+            .ok()?;
+        let dir = parent.join(format!("aside-it-{}", Escapee::new().arg));
+        std::fs::create_dir(&dir).ok()?;
+        Some(Self(dir))
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        // Empty of processes by now (its daemon is dead): the groups in it first, then it.
+        fn remove(dir: &std::path::Path) {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for e in entries.flatten().filter(|e| e.path().is_dir()) {
+                    remove(&e.path());
+                }
+            }
+            let _ = std::fs::remove_dir(dir);
+        }
+        remove(&self.0);
+    }
+}
+
+/// The daemon killed while a task's escapee runs: the next daemon kills it from the task's
+/// cgroup before it serves, even started in another cgroup (the state directory says where
+/// the groups were).
+#[test]
+fn a_restarted_daemon_kills_what_a_lost_task_left_in_its_cgroup() {
+    let elsewhere = TestCgroup::new();
+    let a = Aside::new();
+    if let Some(g) = &elsewhere {
+        a.spawn_daemon(&format!("echo 0 > '{}/cgroup.procs'", g.0.display()));
+    }
+    let e = Escapee::new();
+    let id = bg(
+        &a,
+        &[],
+        &format!("env -i setsid sleep {} & sleep 600", e.arg),
+    );
+    let pid = e.running();
+    if !in_task_group(pid) {
+        eprintln!("skipped: the daemon makes no cgroups here; without, a daemon's crash lets this child go");
+        return;
+    }
+    let daemon = a.daemon_pid().expect("daemon pid");
+    kill(daemon, libc::SIGKILL);
+    assert_all_dead(&[daemon], SOON, "the killed daemon");
+    assert!(
+        !is_dead(pid),
+        "the child outlives its daemon until the restart"
+    );
+
+    // The next CLI call starts a new daemon (in the test's own cgroup), which recovers.
+    assert_eq!(a.state(&id), "lost");
+    e.assert_gone(SOON, "after the restart");
 }
