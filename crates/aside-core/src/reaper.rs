@@ -25,7 +25,7 @@ use std::time::Duration;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::cgroup::TaskCgroup;
 use crate::proctree;
@@ -44,6 +44,8 @@ pub enum Exit {
 pub struct Reaper {
     waiters: Mutex<HashMap<i32, Waiter>>,
     leftovers: mpsc::UnboundedSender<Leftover>,
+    /// Leftovers queued or being stopped: a shutdown waits for none to be left.
+    sweeping: watch::Sender<usize>,
 }
 
 /// A process this reaper started and has not reaped.
@@ -84,6 +86,7 @@ impl Reaper {
         let reaper = Arc::new(Self {
             waiters: Mutex::new(HashMap::new()),
             leftovers,
+            sweeping: watch::Sender::new(0),
         });
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let r = reaper.clone();
@@ -201,8 +204,21 @@ impl Reaper {
 
     /// Queues a sweep for what `leftover`'s task left running.
     pub(crate) fn sweep(&self, leftover: Leftover) {
+        self.sweeping.send_modify(|n| *n += 1);
         // Fails only once the reaper's thread is gone, and then nothing is swept anyway.
-        let _ = self.leftovers.send(leftover);
+        if self.leftovers.send(leftover).is_err() {
+            self.swept_one();
+        }
+    }
+
+    fn swept_one(&self) {
+        self.sweeping.send_modify(|n| *n = n.saturating_sub(1));
+    }
+
+    /// Returns once every leftover queued so far is stopped (and its cgroup removed): a
+    /// process that exits before would leave them.
+    pub(crate) async fn swept(&self) {
+        let _ = self.sweeping.subscribe().wait_for(|n| *n == 0).await;
     }
 
     fn reap_all(&self) {
@@ -241,9 +257,16 @@ async fn sweep(reaper: Arc<Reaper>, mut ended: mpsc::UnboundedReceiver<Leftover>
             if left || strays {
                 strays = false;
                 let reaper = reaper.clone();
-                tokio::spawn(async move { proctree::terminate(&l.tree, &reaper, l.grace).await });
+                tokio::spawn(async move {
+                    proctree::terminate(&l.tree, &reaper, l.grace).await;
+                    drop(l);
+                    reaper.swept_one();
+                });
+            } else {
+                // Dropping the tree removes its (empty) cgroup.
+                drop(l);
+                reaper.swept_one();
             }
-            // Otherwise dropping the tree removes its (empty) cgroup.
         }
     }
 }
