@@ -3,9 +3,13 @@
 //!
 //! It has no transport: the daemon serves it over a socket, and a Rust program can embed it
 //! directly with [`Engine::open`]. An embedding process must let the engine reap its child
-//! processes (it becomes their subreaper and calls `waitpid(-1)`).
+//! processes (it becomes their subreaper and calls `waitpid(-1)`), and must start none of its
+//! own: a child the engine did not start is taken for an orphan of a task and killed once no
+//! running task can own it. Where tasks get cgroups, the process steps into each task's
+//! cgroup for the moment it spawns that task's process.
 
 mod abort;
+mod cgroup;
 pub mod config;
 mod engine;
 mod logs;

@@ -1,17 +1,26 @@
 //! Finding and killing every process of a task.
 //!
-//! Each task's processes run in their own process group and carry an environment tag
-//! (`ASIDE_TASK_TAG=<instance>-<id>`) inherited by all their descendants. The group catches
-//! ordinary children; the tag catches those that left the group with setsid(), including
-//! after the daemon itself was killed and restarted. Only processes carrying this state
-//! directory's tag, or in a task's own process group, are ever signalled. Finding tagged
-//! processes reads `/proc`, so it works on Linux only; elsewhere the group is all there is.
+//! Each task's processes run in their own process group, carry an environment tag
+//! (`ASIDE_TASK_TAG=<instance>-<id>`) inherited by all their descendants and, where the
+//! daemon can make one, sit in a cgroup of their own (`cgroup`). The group catches ordinary
+//! children; the tag catches those that left the group with setsid(), including after the
+//! daemon itself was killed and restarted; the cgroup catches every descendant, whatever it
+//! does. Without a cgroup, a process that both left the group and cleared its environment is
+//! found only once it comes back to the daemon (the subreaper of every task) as an orphan
+//! that no running task can own: a stray (see [`Reaper::strays`]). Only processes carrying
+//! this state directory's tag, in a task's process group or cgroup, and strays are ever
+//! signalled. Tags and strays are found in `/proc`, so on Linux only; elsewhere the process
+//! group is all there is.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
+use tokio::time::Instant;
+
+use crate::cgroup::TaskCgroup;
+use crate::reaper::{Reaper, Stray};
 
 pub const TAG_VAR: &str = "ASIDE_TASK_TAG";
 
@@ -78,46 +87,155 @@ pub fn group_alive(pgid: i32) -> bool {
     killpg(Pid::from_raw(pgid), None).is_ok()
 }
 
-fn signal_all(pgid: Option<i32>, pids: &BTreeSet<i32>, sig: Signal) {
-    if let Some(pgid) = pgid {
-        let _ = killpg(Pid::from_raw(pgid), sig);
-    }
-    for pid in pids {
-        let _ = kill(Pid::from_raw(*pid), sig);
+/// Everything that finds one task's processes.
+pub(crate) struct Tree {
+    /// The task's process group; its leader is the task's first process. `None` for a
+    /// previous daemon's task, found by its tag only.
+    pub pgid: Option<i32>,
+    pub tag: String,
+    /// Its cgroup, where it has one: then nothing of it can hide.
+    pub cgroup: Option<TaskCgroup>,
+}
+
+impl Tree {
+    /// Whether some of its processes still run: its group, or anything in its cgroup.
+    /// (Tagged orphans are looked for by the caller, for many tasks in one pass.)
+    pub(crate) fn running(&self) -> bool {
+        self.pgid.is_some_and(group_alive)
+            || self.cgroup.as_ref().is_some_and(TaskCgroup::populated)
     }
 }
 
-/// Sends SIGTERM to the group and every tagged process, waits up to `grace` for them to go,
-/// then SIGKILLs whatever is left (found again, since some may have forked meanwhile).
-pub async fn terminate(pgid: Option<i32>, tag: &str, grace: Duration) {
-    let tagged_now = tagged(tag);
-    signal_all(pgid, &tagged_now, Signal::SIGTERM);
+/// What is left of a tree at one look.
+struct Left {
+    group: bool,
+    /// The task's first process is not reaped yet: until it is, the orphans it leaves are
+    /// not strays.
+    first: bool,
+    tagged: BTreeSet<i32>,
+    /// In its cgroup.
+    contained: Vec<i32>,
+    /// Orphans of tasks that have ended, this one or another (see [`Reaper::strays`]).
+    strays: BTreeSet<Stray>,
+}
+
+impl Left {
+    fn look(tree: &Tree, reaper: &Reaper) -> Self {
+        Self {
+            group: tree.pgid.is_some_and(group_alive),
+            first: tree.pgid.is_some_and(|p| reaper.started(p)),
+            tagged: tagged(&tree.tag),
+            contained: tree
+                .cgroup
+                .as_ref()
+                .map(TaskCgroup::pids)
+                .unwrap_or_default(),
+            strays: reaper.strays(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        !self.group
+            && !self.first
+            && self.tagged.is_empty()
+            && self.contained.is_empty()
+            && self.strays.is_empty()
+    }
+
+    fn signal(&self, tree: &Tree, reaper: &Reaper, sig: Signal) {
+        if let Some(pgid) = tree.pgid.filter(|_| self.group) {
+            let _ = killpg(Pid::from_raw(pgid), sig);
+        }
+        for pid in self.tagged.iter().chain(&self.contained) {
+            let _ = kill(Pid::from_raw(*pid), sig);
+        }
+        reaper.signal_strays(&self.strays, sig);
+    }
+}
+
+/// How long after SIGKILL a stop waits for the tree to be gone before it gives up on it
+/// (a process in uninterruptible sleep dies only when it wakes).
+const KILL_WAIT: Duration = Duration::from_secs(5);
+
+/// Stops a task's whole tree: SIGTERM to its process group, its tagged processes, its
+/// cgroup and the strays; up to `grace` for them to go, SIGTERM to each stray as it comes
+/// back to the daemon; then SIGKILL (`cgroup.kill`) to whatever is left, looked for again
+/// until nothing is, since a process may fork, or an orphan come back, meanwhile. Returns
+/// once the tree is gone.
+pub(crate) async fn terminate(tree: &Tree, reaper: &Reaper, grace: Duration) {
+    let deadline = Instant::now() + grace;
+    let mut left = Left::look(tree, reaper);
+    left.signal(tree, reaper, Signal::SIGTERM);
     // SIGTERM does not wake a stopped process; SIGCONT lets it act on the SIGTERM.
-    signal_all(pgid, &tagged_now, Signal::SIGCONT);
-    let deadline = tokio::time::Instant::now() + grace;
+    left.signal(tree, reaper, Signal::SIGCONT);
+    let mut told = left.strays.clone();
     let mut pause = Duration::from_millis(5);
     loop {
-        let left = tagged(tag);
-        let group = pgid.is_some_and(group_alive);
-        if left.is_empty() && !group {
+        left = Left::look(tree, reaper);
+        if left.is_empty() {
             return;
         }
-        if tokio::time::Instant::now() >= deadline {
-            signal_all(pgid.filter(|_| group), &left, Signal::SIGKILL);
-            // A process may fork between the scan and the kill; one more sweep catches it.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            let again = tagged(tag);
-            signal_all(pgid, &again, Signal::SIGKILL);
-            return;
+        if Instant::now() >= deadline {
+            break;
+        }
+        let new: BTreeSet<Stray> = left.strays.difference(&told).copied().collect();
+        if !new.is_empty() {
+            reaper.signal_strays(&new, Signal::SIGTERM);
+            reaper.signal_strays(&new, Signal::SIGCONT);
+            told.extend(new);
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(100));
     }
+    let give_up = Instant::now() + KILL_WAIT;
+    loop {
+        left.signal(tree, reaper, Signal::SIGKILL);
+        if let Some(cgroup) = &tree.cgroup {
+            cgroup.kill();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        left = Left::look(tree, reaper);
+        if left.is_empty() {
+            return;
+        }
+        if Instant::now() >= give_up {
+            tracing::warn!(
+                "processes of {} outlived SIGKILL for {KILL_WAIT:?}: {:?}",
+                tree.tag,
+                left.tagged
+                    .iter()
+                    .chain(&left.contained)
+                    .collect::<Vec<_>>()
+            );
+            return;
+        }
+    }
+}
+
+/// A process's parent and start time.
+// Read from /proc only: never made elsewhere.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub(crate) struct Stat {
+    pub ppid: i32,
+    /// In clock ticks since boot.
+    pub start: u64,
+}
+
+/// `None` when the process is gone, or elsewhere than Linux.
+pub(crate) fn stat(pid: i32) -> Option<Stat> {
+    procs::stat(pid)
+}
+
+/// This process's children.
+pub(crate) fn children() -> Vec<i32> {
+    procs::children()
 }
 
 /// The process table, as Linux shows it in `/proc`.
 #[cfg(target_os = "linux")]
 mod procs {
+    use super::Stat;
+
     /// Every process but this one.
     pub fn all() -> Vec<i32> {
         let me = std::process::id() as i32;
@@ -133,6 +251,16 @@ mod procs {
     /// A process's environment, NUL-separated; `None` when it is gone or not ours to read.
     pub fn environ(pid: i32) -> Option<Vec<u8>> {
         std::fs::read(format!("/proc/{pid}/environ")).ok()
+    }
+
+    pub fn stat(pid: i32) -> Option<Stat> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // "PID (COMM) STATE PPID ...": COMM may hold anything, so fields count from its
+        // last ')'. The start time is field 22, the 20th after it.
+        let mut fields = text.rsplit_once(')')?.1.split_whitespace();
+        let ppid = fields.nth(1)?.parse().ok()?;
+        let start = fields.nth(17)?.parse().ok()?;
+        Some(Stat { ppid, start })
     }
 
     /// This process's children, from every one of its threads.
@@ -166,5 +294,21 @@ mod procs {
 
     pub fn children() -> Vec<i32> {
         Vec::new()
+    }
+
+    pub fn stat(_pid: i32) -> Option<super::Stat> {
+        None
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #[test]
+    fn a_process_stat_gives_its_parent_and_start() {
+        let me = super::stat(std::process::id() as i32).unwrap();
+        assert_eq!(me.ppid, nix::unistd::getppid().as_raw());
+        assert!(me.start > 0);
+        let parent = super::stat(me.ppid).unwrap();
+        assert!(parent.start <= me.start, "a parent starts first");
     }
 }

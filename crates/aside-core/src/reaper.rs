@@ -9,18 +9,25 @@
 //! belongs to an orphan and is simply reaped.
 //!
 //! The same thread sweeps up after tasks that ended by themselves: whatever they left
-//! running (their process group, or tagged orphans re-parented here) is found in batches,
-//! one look at `/proc` for many tasks, and stopped.
+//! running (their process group, their cgroup, or orphans re-parented here) is found in
+//! batches, one look at `/proc` for many tasks, and stopped.
+//!
+//! An orphan re-parented here is a task's, but which task's is lost with its parent when it
+//! carries no tag. It can only be one that was running when it started: one older than every
+//! process this reaper started and has not reaped is a *stray*, left by a task that has
+//! ended, and is killed with the leftovers of any task.
 
 use std::collections::{BTreeSet, HashMap};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::cgroup::TaskCgroup;
 use crate::proctree;
 
 /// How long a sweep waits for more ended tasks to join it: under load one look at `/proc`
@@ -35,14 +42,30 @@ pub enum Exit {
 }
 
 pub struct Reaper {
-    waiters: Mutex<HashMap<i32, oneshot::Sender<Exit>>>,
+    waiters: Mutex<HashMap<i32, Waiter>>,
     leftovers: mpsc::UnboundedSender<Leftover>,
+    /// Leftovers queued or being stopped: a shutdown waits for none to be left.
+    sweeping: watch::Sender<usize>,
+}
+
+/// A process this reaper started and has not reaped.
+struct Waiter {
+    exit: oneshot::Sender<Exit>,
+    /// When it started, in clock ticks since boot (0 if unknown: then nothing is a stray).
+    start: u64,
+}
+
+/// A child of this process that it did not start, older than every one it started that
+/// still runs: an orphan of a task that has ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Stray {
+    pid: i32,
+    start: u64,
 }
 
 /// A task whose process ended by itself, to be swept for what it left behind.
-pub struct Leftover {
-    pub pgid: i32,
-    pub tag: String,
+pub(crate) struct Leftover {
+    pub tree: Arc<proctree::Tree>,
     pub grace: Duration,
 }
 
@@ -63,6 +86,7 @@ impl Reaper {
         let reaper = Arc::new(Self {
             waiters: Mutex::new(HashMap::new()),
             leftovers,
+            sweeping: watch::Sender::new(0),
         });
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let r = reaper.clone();
@@ -105,19 +129,31 @@ impl Reaper {
         Ok(reaper)
     }
 
-    fn waiters(&self) -> std::sync::MutexGuard<'_, HashMap<i32, oneshot::Sender<Exit>>> {
+    fn waiters(&self) -> MutexGuard<'_, HashMap<i32, Waiter>> {
         self.waiters.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Spawns `cmd` and returns its pid and a receiver for its exit.
-    pub fn spawn(&self, cmd: &mut Command) -> std::io::Result<(u32, oneshot::Receiver<Exit>)> {
+    /// Spawns `cmd`, in `cgroup` if there is one, and returns its pid and a receiver for its
+    /// exit.
+    pub(crate) fn spawn(
+        &self,
+        cmd: &mut Command,
+        cgroup: Option<&mut TaskCgroup>,
+    ) -> std::io::Result<(u32, oneshot::Receiver<Exit>)> {
+        // Held across the spawn also because the daemon steps into the cgroup for it: no
+        // other spawn may happen meanwhile, or its process would be born there too.
         let mut waiters = self.waiters();
-        let child = cmd.spawn()?;
+        let child = match cgroup {
+            Some(g) => g.spawn_in(|| cmd.spawn()),
+            None => cmd.spawn(),
+        }?;
         let pid = child.id();
         // The Child is dropped without waiting: the SIGCHLD handler reaps it.
         drop(child);
-        let (tx, rx) = oneshot::channel();
-        waiters.insert(pid as i32, tx);
+        let (exit, rx) = oneshot::channel();
+        // Not reaped before the lock is released: its /proc entry is there to read.
+        let start = proctree::stat(pid as i32).map_or(0, |s| s.start);
+        waiters.insert(pid as i32, Waiter { exit, start });
         Ok((pid, rx))
     }
 
@@ -127,10 +163,62 @@ impl Reaper {
         self.waiters().contains_key(&pid)
     }
 
+    /// The strays now: children of this process that it did not start (orphans re-parented
+    /// here), older than every process it started and has not reaped. Every process of a
+    /// task started no earlier than its first one, so no running task can own these. Those
+    /// it may not signal (another user's, as a setuid program) are left out: waiting for
+    /// them would hold up every stop.
+    pub(crate) fn strays(&self) -> BTreeSet<Stray> {
+        let waiters = self.waiters();
+        let oldest = waiters.values().map(|w| w.start).min().unwrap_or(u64::MAX);
+        let me = std::process::id() as i32;
+        proctree::children()
+            .into_iter()
+            .filter(|pid| !waiters.contains_key(pid))
+            .filter_map(|pid| {
+                let stat = proctree::stat(pid)?;
+                (stat.ppid == me && stat.start < oldest).then_some(Stray {
+                    pid,
+                    start: stat.start,
+                })
+            })
+            .filter(|s| kill(Pid::from_raw(s.pid), None).is_ok())
+            .collect()
+    }
+
+    /// Sends `sig` to each of `strays` that is still the same child of this process. The
+    /// registry's lock keeps children from being reaped meanwhile, so a pid checked under
+    /// it cannot have been reused.
+    pub(crate) fn signal_strays(&self, strays: &BTreeSet<Stray>, sig: Signal) {
+        if strays.is_empty() {
+            return;
+        }
+        let _reaping = self.waiters();
+        let me = std::process::id() as i32;
+        for s in strays {
+            if proctree::stat(s.pid).is_some_and(|now| now.ppid == me && now.start == s.start) {
+                let _ = kill(Pid::from_raw(s.pid), sig);
+            }
+        }
+    }
+
     /// Queues a sweep for what `leftover`'s task left running.
-    pub fn sweep(&self, leftover: Leftover) {
+    pub(crate) fn sweep(&self, leftover: Leftover) {
+        self.sweeping.send_modify(|n| *n += 1);
         // Fails only once the reaper's thread is gone, and then nothing is swept anyway.
-        let _ = self.leftovers.send(leftover);
+        if self.leftovers.send(leftover).is_err() {
+            self.swept_one();
+        }
+    }
+
+    fn swept_one(&self) {
+        self.sweeping.send_modify(|n| *n = n.saturating_sub(1));
+    }
+
+    /// Returns once every leftover queued so far is stopped (and its cgroup removed): a
+    /// process that exits before would leave them.
+    pub(crate) async fn swept(&self) {
+        let _ = self.sweeping.subscribe().wait_for(|n| *n == 0).await;
     }
 
     fn reap_all(&self) {
@@ -144,14 +232,15 @@ impl Reaper {
                 Ok(WaitStatus::StillAlive) | Err(_) => return,
                 Ok(_) => continue,
             };
-            if let Some(tx) = waiters.remove(&pid.as_raw()) {
-                let _ = tx.send(exit);
+            if let Some(w) = waiters.remove(&pid.as_raw()) {
+                let _ = w.exit.send(exit);
             }
         }
     }
 }
 
-/// Takes ended tasks in batches; stops the process group and tagged orphans each left.
+/// Takes ended tasks in batches; stops what each left (its process group, its cgroup, its
+/// tagged orphans) and the strays.
 async fn sweep(reaper: Arc<Reaper>, mut ended: mpsc::UnboundedReceiver<Leftover>) {
     while let Some(first) = ended.recv().await {
         tokio::time::sleep(SWEEP_BATCH).await;
@@ -159,13 +248,24 @@ async fn sweep(reaper: Arc<Reaper>, mut ended: mpsc::UnboundedReceiver<Leftover>
         while let Ok(more) = ended.try_recv() {
             batch.push(more);
         }
-        let tags: BTreeSet<&str> = batch.iter().map(|l| l.tag.as_str()).collect();
+        let tags: BTreeSet<&str> = batch.iter().map(|l| l.tree.tag.as_str()).collect();
         let orphaned = proctree::tagged_orphans(&tags, |pid| reaper.started(pid));
+        // Any stop takes the strays with it: one is enough.
+        let mut strays = !reaper.strays().is_empty();
         for l in batch {
-            if proctree::group_alive(l.pgid) || orphaned.contains(&l.tag) {
-                tokio::spawn(
-                    async move { proctree::terminate(Some(l.pgid), &l.tag, l.grace).await },
-                );
+            let left = l.tree.running() || orphaned.contains(&l.tree.tag);
+            if left || strays {
+                strays = false;
+                let reaper = reaper.clone();
+                tokio::spawn(async move {
+                    proctree::terminate(&l.tree, &reaper, l.grace).await;
+                    drop(l);
+                    reaper.swept_one();
+                });
+            } else {
+                // Dropping the tree removes its (empty) cgroup.
+                drop(l);
+                reaper.swept_one();
             }
         }
     }

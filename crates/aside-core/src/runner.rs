@@ -9,6 +9,7 @@ use aside_protocol::{CancelReason, Failure, ShellCommand, TaskRecord, TaskSpec};
 use tokio::sync::watch;
 
 use crate::abort::{Abort, AbortReason};
+use crate::cgroup::Cgroups;
 use crate::output::Output;
 use crate::reaper::Reaper;
 use crate::run::RunFuture;
@@ -40,6 +41,7 @@ pub struct Launch {
     pub output: Arc<Output>,
     pub(crate) abort: Arc<Abort>,
     pub(crate) reaper: Arc<Reaper>,
+    pub(crate) cgroups: Option<Arc<Cgroups>>,
     pub(crate) tag: String,
     pub(crate) kill_grace: std::time::Duration,
     pub(crate) drain: std::time::Duration,
@@ -78,6 +80,7 @@ impl Launch {
                 hidden: &self.hidden,
                 task_id: self.record.id.to_string(),
                 tag: self.tag.clone(),
+                cgroups: self.cgroups.as_ref(),
                 output: self.output.clone(),
                 abort: self.abort.clone(),
                 kill_grace: self.kill_grace,

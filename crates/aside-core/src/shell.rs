@@ -1,5 +1,6 @@
-//! The runner of `shell` tasks: a command in its own process group, stdout and stderr on
-//! one pipe (so the log keeps their arrival order), stdin from /dev/null.
+//! The runner of `shell` tasks: a command in its own process group (and cgroup, where there
+//! are), stdout and stderr on one pipe (so the log keeps their arrival order), stdin from
+//! /dev/null.
 
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
@@ -15,8 +16,9 @@ use tokio::net::unix::pipe;
 use tokio::time::Instant;
 
 use crate::abort::{Abort, AbortReason};
+use crate::cgroup::Cgroups;
 use crate::output::{Appended, Output};
-use crate::proctree;
+use crate::proctree::{self, Tree};
 use crate::reaper::{Exit, Leftover, Reaper};
 use crate::run::{RunFuture, RunOutcome};
 
@@ -34,6 +36,8 @@ pub struct ShellLaunch<'a> {
     pub hidden: &'a [String],
     pub task_id: String,
     pub tag: String,
+    /// Where the task's cgroup is made; `None` where there are none.
+    pub cgroups: Option<&'a Arc<Cgroups>>,
     pub output: Arc<Output>,
     pub abort: Arc<Abort>,
     pub kill_grace: Duration,
@@ -81,8 +85,9 @@ pub fn launch(reaper: &Arc<Reaper>, l: ShellLaunch<'_>) -> Result<(u32, RunFutur
     cmd.envs(l.env_extra)
         .env("ASIDE_TASK_ID", &l.task_id)
         .env(proctree::TAG_VAR, &l.tag);
+    let mut cgroup = l.cgroups.and_then(|c| c.create(&l.task_id));
 
-    let spawned = reaper.spawn(&mut cmd);
+    let spawned = reaper.spawn(&mut cmd, cgroup.as_mut());
     // Dropping the command closes the parent's copies of the pipe's write end, so the read
     // end sees EOF once the task's processes are gone.
     drop(cmd);
@@ -97,12 +102,15 @@ pub fn launch(reaper: &Arc<Reaper>, l: ShellLaunch<'_>) -> Result<(u32, RunFutur
     })?;
     let reader = pipe::Receiver::from_owned_fd(read_end);
     let fut = supervise(Supervision {
-        pid,
         exit_rx,
         reader,
         output: l.output,
         abort: l.abort,
-        tag: l.tag,
+        tree: Arc::new(Tree {
+            pgid: Some(pid as i32),
+            tag: l.tag,
+            cgroup,
+        }),
         kill_grace: l.kill_grace,
         drain: l.drain,
         reaper: reaper.clone(),
@@ -168,12 +176,12 @@ fn grow_pipe(fd: &OwnedFd) {
 fn grow_pipe(_fd: &OwnedFd) {}
 
 struct Supervision {
-    pid: u32,
     exit_rx: tokio::sync::oneshot::Receiver<Exit>,
     reader: std::io::Result<pipe::Receiver>,
     output: Arc<Output>,
     abort: Arc<Abort>,
-    tag: String,
+    /// What finds the task's processes: shared by the stop, or by the sweep after its end.
+    tree: Arc<Tree>,
     kill_grace: Duration,
     drain: Duration,
     /// Tells the task's own processes from orphans when looking for what it left behind.
@@ -228,7 +236,6 @@ async fn sleep_until(t: Option<Instant>) {
 }
 
 async fn supervise(s: Supervision) -> RunOutcome {
-    let pgid = s.pid as i32;
     let mut reader = match s.reader {
         Ok(r) => Some(r),
         Err(e) => {
@@ -245,10 +252,11 @@ async fn supervise(s: Supervision) -> RunOutcome {
     let mut drain_until: Option<Instant> = None;
     let start_killer = |killer: &mut Option<tokio::task::JoinHandle<()>>| {
         if killer.is_none() {
-            let tag = s.tag.clone();
+            let tree = s.tree.clone();
+            let reaper = s.reaper.clone();
             let grace = s.kill_grace;
             *killer = Some(tokio::spawn(async move {
-                proctree::terminate(Some(pgid), &tag, grace).await;
+                proctree::terminate(&tree, &reaper, grace).await;
             }));
         }
     };
@@ -306,8 +314,7 @@ async fn supervise(s: Supervision) -> RunOutcome {
             // The task ended by itself; whatever it left behind goes too. Looking for it
             // reads /proc, so it happens beside the result, for many tasks at once.
             s.reaper.sweep(Leftover {
-                pgid,
-                tag: s.tag.clone(),
+                tree: s.tree.clone(),
                 grace: s.kill_grace,
             });
         }

@@ -288,9 +288,9 @@ impl Engine {
         record_of(self, id).map(|_| ())
     }
 
-    /// Stops every running task (cancelled, reason shutdown) and waits for them, and for
-    /// every write to be durable. Queued tasks stay queued and run when the engine is
-    /// opened again.
+    /// Stops every running task (cancelled, reason shutdown) and waits for them, for what
+    /// tasks that ended by themselves left to be stopped, and for every write to be durable.
+    /// Queued tasks stay queued and run when the engine is opened again.
     pub async fn shutdown(&self) {
         let running: Vec<TaskId> = {
             let mut st = self.lock();
@@ -310,6 +310,7 @@ impl Engine {
         };
         let cap = self.inner.config.kill_grace + self.inner.config.drain + Duration::from_secs(2);
         let _ = self.wait(&running, Some(cap)).await;
+        let _ = tokio::time::timeout(cap, self.inner.reaper.swept()).await;
         if let Err(e) = self.flush().await {
             tracing::error!("could not save the last task states: {e}");
         }

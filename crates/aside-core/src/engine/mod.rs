@@ -45,6 +45,7 @@ pub use read_wait::{ListQuery, Page, ReadOutput};
 pub use start::Started;
 
 use crate::abort::{Abort, AbortReason};
+use crate::cgroup::Cgroups;
 use crate::config::Config;
 use crate::logs::Logs;
 use crate::output::Output;
@@ -62,6 +63,8 @@ pub(crate) struct Inner {
     config: Config,
     store: Store,
     reaper: Arc<Reaper>,
+    /// Where tasks' cgroups are made; `None` where they cannot be.
+    cgroups: Option<Arc<Cgroups>>,
     state: Mutex<State>,
     events: broadcast::Sender<Event>,
     /// The seq of the last event published (committed, then sent to subscribers).
@@ -112,7 +115,7 @@ impl EngineBuilder {
         let store = Store::open_with(&self.home, self.store)?;
         let logs = Arc::new(Logs::open(&self.home.join("logs"))?);
         let reaper = Reaper::start().map_err(EngineError::Setup)?;
-        recover::open(self.config, store, logs, reaper, self.agents)
+        recover::open(&self.home, self.config, store, logs, reaper, self.agents)
     }
 }
 

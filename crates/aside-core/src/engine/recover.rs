@@ -1,7 +1,9 @@
 //! Opening an engine on what a previous run left: queued tasks are queued again; tasks that
 //! were running (their daemon died with them) are marked `lost` and announced, after every
-//! process they left is killed. Only live tasks are loaded: finished ones stay on disk.
+//! process they left is killed: what their cgroups hold at once, before anything starts,
+//! and what carries their tag. Only live tasks are loaded: finished ones stay on disk.
 
+use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
@@ -13,13 +15,15 @@ use super::state::State;
 use super::task::{RunLink, Task};
 use super::{Effects, Engine, EngineError, Inner};
 use crate::abort::Abort;
+use crate::cgroup::Cgroups;
 use crate::config::Config;
 use crate::logs::Logs;
-use crate::proctree;
+use crate::proctree::{self, Tree};
 use crate::reaper::Reaper;
 use crate::runner::AgentRunner;
 
 pub(super) fn open(
+    home: &Path,
     config: Config,
     store: Store,
     logs: Arc<Logs>,
@@ -36,6 +40,8 @@ pub(super) fn open(
     for (id, why) in damaged {
         tracing::warn!("task {id}: its stored record cannot be read and is skipped: {why}");
     }
+    // Before any task of this engine starts in a group of the same name.
+    let cgroups = Cgroups::open(home, store.instance());
     // One look at the process table for every process this state directory's tasks left.
     let leftovers = proctree::tags_with_prefix(&format!("{}-", store.instance()));
     let mut ops = Vec::new();
@@ -104,6 +110,7 @@ pub(super) fn open(
             config,
             store,
             reaper,
+            cgroups,
             state: Mutex::new(State::default()),
             events: broadcast::channel(4096).0,
             published: AtomicU64::new(st.last_seq().max(last_seq)),
@@ -115,7 +122,13 @@ pub(super) fn open(
     };
     let grace = engine.inner.config.kill_grace;
     for tag in to_kill {
-        tokio::spawn(async move { proctree::terminate(None, &tag, grace).await });
+        let reaper = engine.inner.reaper.clone();
+        let tree = Tree {
+            pgid: None,
+            tag,
+            cgroup: None,
+        };
+        tokio::spawn(async move { proctree::terminate(&tree, &reaper, grace).await });
     }
     let mut drives = Vec::new();
     for (record, spec) in queued {

@@ -15,6 +15,7 @@ mod clean;
 mod daemon;
 mod detach;
 mod disk;
+mod escapes;
 mod events;
 mod flood;
 mod foreground;

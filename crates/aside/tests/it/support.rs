@@ -382,7 +382,20 @@ impl Aside {
     /// Starts the daemon directly in `sh -c "PREFIX; exec aside daemon run"` (to give it
     /// limits of its own) and waits until its socket answers.
     pub fn spawn_daemon(&self, prefix: &str) {
-        let mut cmd = Command::new("sh");
+        self.spawn_daemon_wrapped(&[], prefix);
+    }
+
+    /// [`Aside::spawn_daemon`] under a wrapper command: `WRAPPER... sh -c "PREFIX; exec aside
+    /// daemon run"` (to give it a namespace of its own).
+    pub fn spawn_daemon_wrapped(&self, wrapper: &[&str], prefix: &str) {
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg("sh");
+                c
+            }
+            None => Command::new("sh"),
+        };
         cmd.arg("-c")
             .arg(format!(
                 "{prefix}; exec \"$0\" daemon run 2>>\"$ASIDE_HOME/own-daemon.log\""

@@ -1,0 +1,542 @@
+//! A cgroup v2 group per task, where the daemon can make one: every descendant of the task
+//! stays in it whatever it does (setsid, a cleared environment, a double fork), and one
+//! write to `cgroup.kill` ends them all. No controller is used, only `cgroup.procs`,
+//! `cgroup.events` and `cgroup.kill`, so a group can be made wherever the daemon may write.
+//!
+//! A task's first process is born in its group: the daemon steps into the group for the
+//! spawn and back out (see [`TaskCgroup::spawn_in`]). Moving the child from a `pre_exec` hook
+//! would do too, but such a hook makes std fork the whole daemon instead of using
+//! posix_spawn (a vfork), which costs in proportion to the daemon's memory; and
+//! `clone3(CLONE_INTO_CGROUP)` is not something std can spawn with.
+//!
+//! The groups of one state directory are `aside-<instance>/task-<id>`, under the daemon's
+//! own cgroup in the cgroup v2 mount (found in `/proc/self/mountinfo`, not assumed at
+//! `/sys/fs/cgroup`). `aside-<instance>` is made with a task's group and removed with the
+//! last one. The state directory's `cgroup` file names it, so that a daemon restarted in
+//! another cgroup still finds, and kills, what a previous one left.
+//!
+//! Linux only. Where groups cannot be made (no cgroup v2, no write access, a read-only
+//! mount), that is said once and tasks run without: the process group, the tag and the
+//! subreaper still hold (see `proctree`).
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) use elsewhere::{Cgroups, TaskCgroup};
+#[cfg(target_os = "linux")]
+pub(crate) use linux::{Cgroups, TaskCgroup};
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::ffi::OsString;
+    use std::fs::{self, File, OpenOptions};
+    use std::io::{self, Write};
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+
+    /// The state directory's file naming where its task groups are.
+    const LOCATION_FILE: &str = "cgroup";
+    /// How long opening waits for what a previous daemon's groups held to die.
+    const CLEAN_WAIT: Duration = Duration::from_secs(1);
+
+    /// Why this daemon's tasks get no cgroup.
+    #[derive(Debug, thiserror::Error)]
+    enum Unavailable {
+        #[error("cannot read {path}: {source}")]
+        Read {
+            path: &'static str,
+            source: io::Error,
+        },
+        #[error("the daemon is in no cgroup v2 group")]
+        NoGroup,
+        #[error("no cgroup v2 mount shows the daemon's cgroup {0}")]
+        NoMount(String),
+        #[error("cannot move processes out of {}: {source}", path.display())]
+        NoAccess { path: PathBuf, source: io::Error },
+        #[error("cannot make {}: {source}", path.display())]
+        Make { path: PathBuf, source: io::Error },
+    }
+
+    /// Where this state directory's task groups are made.
+    pub(crate) struct Cgroups {
+        /// `aside-<instance>` in the daemon's own cgroup.
+        dir: PathBuf,
+        /// The same, as `/proc/PID/cgroup` names it.
+        name: PathBuf,
+        /// The daemon's own group's `cgroup.procs`, to step back into after a spawn.
+        home: File,
+        /// The daemon could not step back out of a task's group: no more groups.
+        off: AtomicBool,
+        /// Making or entering a task's group failed once already (said once).
+        warned: AtomicBool,
+    }
+
+    impl Cgroups {
+        /// This state directory's place for task groups, once what a previous daemon of it
+        /// left in its groups is killed; `None`, said once, where groups cannot be made.
+        pub(crate) fn open(home: &Path, instance: &str) -> Option<Arc<Self>> {
+            let group = format!("aside-{instance}");
+            let location = home.join(LOCATION_FILE);
+            let previous = fs::read(&location)
+                .ok()
+                .map(|b| PathBuf::from(OsString::from_vec(b.trim_ascii_end().to_vec())));
+            // Only a group of this instance, in a cgroup v2 file system, is ever emptied.
+            if let Some(prev) = previous.as_deref().filter(|p| is_ours(p, &group)) {
+                clean(prev);
+            }
+            match Self::place(&group) {
+                Ok(cg) => {
+                    let mut line = cg.dir.as_os_str().as_bytes().to_vec();
+                    line.push(b'\n');
+                    if let Err(e) = fs::write(&location, line) {
+                        tracing::warn!("cannot write {}: {e}", location.display());
+                    }
+                    tracing::info!(
+                        "each task runs in a cgroup of its own, in {}",
+                        cg.dir.display()
+                    );
+                    Some(Arc::new(cg))
+                }
+                Err(e) => {
+                    let _ = fs::remove_file(&location);
+                    tracing::info!(
+                        "tasks run without a cgroup of their own ({e}): a descendant that \
+                         leaves its process group and clears its environment is found only \
+                         once it comes back to the daemon"
+                    );
+                    None
+                }
+            }
+        }
+
+        fn place(group: &str) -> Result<Self, Unavailable> {
+            let own = read("/proc/self/cgroup")
+                .and_then(|t| own_cgroup(&t).ok_or(Unavailable::NoGroup))?;
+            let mounts = read("/proc/self/mountinfo").map(|t| cgroup2_mounts(&t))?;
+            let parent = mounts
+                .iter()
+                .find_map(|(root, point)| Some(point.join(own.strip_prefix(root).ok()?)))
+                .ok_or_else(|| Unavailable::NoMount(own.display().to_string()))?;
+            // Moving a process into a group takes write access to the procs file of the
+            // common ancestor of where it is and where it goes: the daemon's own group.
+            let procs = parent.join("cgroup.procs");
+            let home = OpenOptions::new()
+                .write(true)
+                .open(&procs)
+                .map_err(|source| Unavailable::NoAccess {
+                    path: procs,
+                    source,
+                })?;
+            let dir = parent.join(group);
+            // A previous daemon that ran here may have left no location file (or one that
+            // names another place).
+            clean(&dir);
+            // Made and removed at once: proof that groups can be made here.
+            make(&dir).map_err(|source| Unavailable::Make {
+                path: dir.clone(),
+                source,
+            })?;
+            let _ = fs::remove_dir(&dir);
+            Ok(Self {
+                name: own.join(group),
+                dir,
+                home,
+                off: AtomicBool::new(false),
+                warned: AtomicBool::new(false),
+            })
+        }
+
+        /// A new group for the task `id`; `None` (said once) when it cannot be made.
+        pub(crate) fn create(self: &Arc<Self>, id: &str) -> Option<TaskCgroup> {
+            if self.off.load(Ordering::Relaxed) {
+                return None;
+            }
+            let mut leaf = format!("task-{id}");
+            let mut made = make_in(&self.dir, &self.dir.join(&leaf));
+            // A group is never shared, so that the daemon never steps into one being killed:
+            // a task that starts a second process gets a second group.
+            for n in 2..10 {
+                if !matches!(&made, Err(e) if e.kind() == io::ErrorKind::AlreadyExists) {
+                    break;
+                }
+                leaf = format!("task-{id}.{n}");
+                made = make_in(&self.dir, &self.dir.join(&leaf));
+            }
+            let dir = self.dir.join(&leaf);
+            let opened = made.and_then(|()| {
+                OpenOptions::new()
+                    .write(true)
+                    .open(dir.join("cgroup.procs"))
+            });
+            match opened {
+                Ok(procs) => Some(TaskCgroup {
+                    name: self.name.join(&leaf),
+                    dir,
+                    procs: Some(procs),
+                    owner: self.clone(),
+                }),
+                Err(e) => {
+                    self.warn_once(&format!("cannot make the cgroup {} ({e})", dir.display()));
+                    None
+                }
+            }
+        }
+
+        fn warn_once(&self, what: &str) {
+            if !self.warned.swap(true, Ordering::Relaxed) {
+                tracing::warn!("{what}; a task that has no cgroup runs as without cgroups");
+            }
+        }
+    }
+
+    /// One task's group. Dropping it removes the group if it is empty.
+    pub(crate) struct TaskCgroup {
+        dir: PathBuf,
+        /// As `/proc/PID/cgroup` names it.
+        name: PathBuf,
+        /// Its `cgroup.procs`, open until the spawn.
+        procs: Option<File>,
+        owner: Arc<Cgroups>,
+    }
+
+    impl TaskCgroup {
+        /// Runs `spawn` with the daemon inside this group, so that the process it starts is
+        /// born there, and nothing that process starts is ever outside. The caller makes
+        /// sure that no other thread of the daemon forks meanwhile (the reaper's lock).
+        /// Where the daemon cannot step in, the process starts without a group.
+        pub(crate) fn spawn_in<T>(&mut self, spawn: impl FnOnce() -> T) -> T {
+            let Some(mut procs) = self.procs.take() else {
+                return spawn();
+            };
+            // "0" is the writing process: all of the daemon's threads move.
+            if let Err(e) = procs.write_all(b"0") {
+                self.owner.warn_once(&format!(
+                    "cannot start a task in its cgroup {} ({e})",
+                    self.dir.display()
+                ));
+                return spawn();
+            }
+            // Steps back out even if the spawn panics.
+            let _inside = Inside(&self.owner);
+            spawn()
+        }
+
+        /// The processes in it now (never the daemon).
+        pub(crate) fn pids(&self) -> Vec<i32> {
+            let me = std::process::id() as i32;
+            pids(&self.dir).into_iter().filter(|p| *p != me).collect()
+        }
+
+        /// Whether any process is left in it.
+        pub(crate) fn populated(&self) -> bool {
+            populated(&self.dir)
+        }
+
+        /// SIGKILLs every process in it, unless the daemon is stuck there (it could not
+        /// step back out): then every other process, one by one.
+        pub(crate) fn kill(&self) {
+            let me = fs::read_to_string("/proc/self/cgroup")
+                .ok()
+                .and_then(|t| own_cgroup(&t));
+            if me.as_deref() == Some(self.name.as_path()) {
+                for pid in self.pids() {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+            } else {
+                kill_group(&self.dir);
+            }
+        }
+    }
+
+    /// The daemon inside a task's group for a spawn; dropping it steps back out.
+    struct Inside<'a>(&'a Cgroups);
+
+    impl Drop for Inside<'_> {
+        fn drop(&mut self) {
+            let mut home = &self.0.home;
+            // Tried again once: a daemon that stays would be killed with the task's group
+            // (`TaskCgroup::kill` watches for that).
+            let back = home.write_all(b"0").or_else(|_| home.write_all(b"0"));
+            if let Err(e) = back {
+                self.0.off.store(true, Ordering::Relaxed);
+                tracing::error!(
+                    "the daemon could not step back out of a task's cgroup ({e}); tasks run without cgroups from now on"
+                );
+            }
+        }
+    }
+
+    impl Drop for TaskCgroup {
+        fn drop(&mut self) {
+            // Refused while a process is left in it (it outlived SIGKILL): then the next
+            // daemon removes it.
+            if fs::remove_dir(&self.dir).is_ok() {
+                // The instance's group goes with its last task group; one still in use
+                // refuses.
+                let _ = fs::remove_dir(&self.owner.dir);
+            }
+        }
+    }
+
+    fn read(path: &'static str) -> Result<String, Unavailable> {
+        fs::read_to_string(path).map_err(|source| Unavailable::Read { path, source })
+    }
+
+    /// The cgroup v2 path in a `/proc/PID/cgroup` text: its `0::` line.
+    fn own_cgroup(text: &str) -> Option<PathBuf> {
+        text.lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .filter(|p| p.starts_with('/'))
+            .map(PathBuf::from)
+    }
+
+    /// The cgroup v2 mounts in a `/proc/PID/mountinfo` text: which cgroup each shows at
+    /// its root, and where it is mounted.
+    fn cgroup2_mounts(text: &str) -> Vec<(PathBuf, PathBuf)> {
+        text.lines()
+            .filter_map(|line| {
+                // "ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE ..."
+                let (fields, rest) = line.split_once(" - ")?;
+                if rest.split(' ').next() != Some("cgroup2") {
+                    return None;
+                }
+                let mut fields = fields.split(' ').skip(3);
+                let root = unescape(fields.next()?);
+                let point = unescape(fields.next()?);
+                Some((root, point))
+            })
+            .collect()
+    }
+
+    /// Undoes mountinfo's octal escapes (`\040` for a space).
+    fn unescape(field: &str) -> PathBuf {
+        let b = field.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            let octal = b
+                .get(i + 1..i + 4)
+                .filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+            match octal {
+                Some(d) => {
+                    out.push(
+                        d.iter()
+                            .fold(0u8, |n, c| n.wrapping_mul(8).wrapping_add(c - b'0')),
+                    );
+                    i += 4;
+                }
+                None => {
+                    out.push(b[i]);
+                    i += 1;
+                }
+            }
+        }
+        PathBuf::from(OsString::from_vec(out))
+    }
+
+    /// Whether `path` is this instance's group in a cgroup v2 file system.
+    fn is_ours(path: &Path, group: &str) -> bool {
+        path.is_absolute()
+            && path
+                .file_name()
+                .is_some_and(|n| n.as_bytes() == group.as_bytes())
+            && nix::sys::statfs::statfs(path)
+                .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+    }
+
+    fn make(dir: &Path) -> io::Result<()> {
+        match fs::create_dir(dir) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            r => r,
+        }
+    }
+
+    /// Makes the new group `dir` in `parent`, making `parent` too: it goes when its last
+    /// group does, which may be just now, so its absence is retried a few times.
+    fn make_in(parent: &Path, dir: &Path) -> io::Result<()> {
+        let mut tries = 0;
+        loop {
+            make(parent)?;
+            match fs::create_dir(dir) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 3 => tries += 1,
+                r => return r,
+            }
+        }
+    }
+
+    fn pids(dir: &Path) -> Vec<i32> {
+        fs::read_to_string(dir.join("cgroup.procs"))
+            .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default()
+    }
+
+    fn populated(dir: &Path) -> bool {
+        fs::read_to_string(dir.join("cgroup.events"))
+            .is_ok_and(|t| t.lines().any(|l| l == "populated 1"))
+    }
+
+    fn kill_group(dir: &Path) {
+        let kill_file = OpenOptions::new()
+            .write(true)
+            .open(dir.join("cgroup.kill"))
+            .and_then(|mut f| f.write_all(b"1"));
+        if let Err(e) = kill_file {
+            // Before Linux 5.14 there is no cgroup.kill: each process then. One forked
+            // meanwhile is found at the next look.
+            if e.kind() == io::ErrorKind::NotFound {
+                for pid in pids(dir) {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+            }
+        }
+    }
+
+    /// Kills what the task groups in `dir` (a previous daemon's) hold, and removes them.
+    /// Blocks, up to [`CLEAN_WAIT`]: it runs once, while the engine opens, before any task
+    /// of its own can start (a queued task run again may take its old group's name).
+    fn clean(dir: &Path) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        let groups: Vec<PathBuf> = entries
+            .flatten()
+            .filter(|e| e.file_name().as_bytes().starts_with(b"task-"))
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        let mut killed = 0;
+        for g in &groups {
+            if populated(g) {
+                kill_group(g);
+                killed += 1;
+            }
+        }
+        let deadline = Instant::now() + CLEAN_WAIT;
+        for g in &groups {
+            while populated(g) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+                kill_group(g);
+            }
+            let _ = fs::remove_dir(g);
+        }
+        let _ = fs::remove_dir(dir);
+        if killed > 0 {
+            tracing::info!(
+                "killed what {killed} tasks of a previous daemon left in their cgroups ({})",
+                dir.display()
+            );
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn the_cgroup_v2_mounts_are_read_from_mountinfo() {
+            let text = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime shared:9 - cgroup2 cgroup2 rw
+52 41 0:38 /user.slice /mnt/with\\040space rw - cgroup2 cgroup2 rw,nsdelegate";
+            assert_eq!(
+                cgroup2_mounts(text),
+                vec![
+                    (PathBuf::from("/"), PathBuf::from("/sys/fs/cgroup/unified")),
+                    (
+                        PathBuf::from("/user.slice"),
+                        PathBuf::from("/mnt/with space")
+                    ),
+                ]
+            );
+        }
+
+        #[test]
+        fn the_own_cgroup_is_the_v2_line() {
+            let text = "9:name=systemd:/\n4:memory:/x\n0::/user.slice/app.scope\n";
+            assert_eq!(
+                own_cgroup(text),
+                Some(PathBuf::from("/user.slice/app.scope"))
+            );
+            assert_eq!(own_cgroup("4:memory:/x\n"), None);
+        }
+
+        #[test]
+        fn killing_a_group_writes_cgroup_kill_or_kills_each_process_without_it() {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("cgroup.kill"), "").unwrap();
+            kill_group(dir.path());
+            assert_eq!(std::fs::read(dir.path().join("cgroup.kill")).unwrap(), b"1");
+
+            // Before Linux 5.14: no cgroup.kill, each process listed in cgroup.procs.
+            std::fs::remove_file(dir.path().join("cgroup.kill")).unwrap();
+            let mut child = std::process::Command::new("sleep")
+                .arg("100")
+                .spawn()
+                .unwrap();
+            std::fs::write(dir.path().join("cgroup.procs"), format!("{}\n", child.id())).unwrap();
+            kill_group(dir.path());
+            // Another test's reaper may have reaped it already; either way it is gone.
+            let status = child.wait();
+            assert!(
+                status.as_ref().map_or(true, |s| s.code().is_none()),
+                "{status:?}"
+            );
+            assert!(!std::fs::exists(dir.path().join("cgroup.kill")).unwrap());
+        }
+
+        #[test]
+        fn only_this_instances_group_in_a_cgroup_file_system_is_ours() {
+            let dir = tempfile::tempdir().unwrap();
+            let fake = dir.path().join("aside-abc");
+            std::fs::create_dir(&fake).unwrap();
+            assert!(!is_ours(&fake, "aside-abc"), "a plain directory");
+            assert!(!is_ours(Path::new("aside-abc"), "aside-abc"), "relative");
+            assert!(!is_ours(Path::new("/sys/fs/cgroup"), "aside-abc"));
+        }
+    }
+}
+
+/// No cgroups but Linux's: there is never a group.
+#[cfg(not(target_os = "linux"))]
+mod elsewhere {
+    use std::convert::Infallible;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    pub(crate) struct Cgroups(Infallible);
+
+    impl Cgroups {
+        pub(crate) fn open(_home: &Path, _instance: &str) -> Option<Arc<Self>> {
+            None
+        }
+
+        pub(crate) fn create(self: &Arc<Self>, _id: &str) -> Option<TaskCgroup> {
+            match self.0 {}
+        }
+    }
+
+    pub(crate) struct TaskCgroup(Infallible);
+
+    impl TaskCgroup {
+        pub(crate) fn spawn_in<T>(&mut self, _spawn: impl FnOnce() -> T) -> T {
+            match self.0 {}
+        }
+
+        pub(crate) fn pids(&self) -> Vec<i32> {
+            match self.0 {}
+        }
+
+        pub(crate) fn populated(&self) -> bool {
+            match self.0 {}
+        }
+
+        pub(crate) fn kill(&self) {
+            match self.0 {}
+        }
+    }
+}
