@@ -353,8 +353,10 @@ fn a_full_or_closed_stdout_is_an_error_of_every_command() {
         for (what, target) in [("full", "/dev/full"), ("closed", "")] {
             let mut cmd = a.cmd(args);
             if target.is_empty() {
-                // A pipe whose reader is gone.
-                cmd.stdout(std::process::Stdio::piped());
+                // A pipe whose reader is gone before the command starts.
+                let (reader, writer) = std::io::pipe().unwrap();
+                drop(reader);
+                cmd.stdout(writer);
             } else {
                 let full = std::fs::OpenOptions::new()
                     .write(true)
@@ -362,8 +364,8 @@ fn a_full_or_closed_stdout_is_an_error_of_every_command() {
                     .unwrap();
                 cmd.stdout(full);
             }
-            let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
-            drop(child.stdout.take());
+            let child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
+            drop(cmd);
             let out = child.wait_with_output().unwrap();
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(
