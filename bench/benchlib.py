@@ -152,6 +152,34 @@ class Rpc:
         self.sock.close()
 
 
+def supports_ack(rpc):
+    """Whether the daemon takes acknowledgements of notices (newer than the baseline)."""
+    try:
+        rpc.call("notifications.take", {"ack": []})
+        return True
+    except RpcError as e:
+        if e.code == INVALID_PARAMS:
+            return False
+        raise
+
+
+def drain_notices(rpc):
+    """Takes every pending notice of the connection's owner and acknowledges it (with the
+    next take), so none is left pending. A binary from before acknowledged notices refuses
+    the `ack` field: its take removed them already."""
+    ack = []
+    while True:
+        try:
+            got = rpc.call("notifications.take", {"ack": ack} if ack else {})["notifications"]
+        except RpcError as e:
+            if e.code == INVALID_PARAMS:
+                return
+            raise
+        if not got:
+            return
+        ack = [n["seq"] for n in got]
+
+
 def bg(argv, cwd="/tmp"):
     return {"kind": "shell", "command": {"argv": argv}, "mode": "background", "cwd": cwd}
 

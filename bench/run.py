@@ -43,7 +43,8 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (  # noqa: E402
-    CACHE, INVALID_PARAMS, Bin, Home, RpcError, Table, alternate, bg, exit_stamp_helper, header,
+    CACHE, INVALID_PARAMS, Bin, Home, RpcError, Table, alternate, bg, drain_notices,
+    exit_stamp_helper, supports_ack, header,
     median, mib, ms, note, pct, secs, sh, split, timed, wait_all)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -467,7 +468,7 @@ class History:
             added += k
             tasks = wait_all(self.rpc, ids)
             assert all(x["state"] == "succeeded" for x in tasks), "a fill task failed"
-            self.rpc.call("notifications.take", {})
+            drain_notices(self.rpc)
         return added, time.perf_counter() - t
 
     def rpc_starts(self, n, env=None):
@@ -611,7 +612,7 @@ def submit_figures(homes, s, size):
     {label: {"stored", "rpc", "p99", "cli", "after", "start", "stop"}}."""
     stored = {x.label: x.count for x in homes}
     for x in homes:
-        x.rpc.call("notifications.take", {})
+        drain_notices(x.rpc)
     note(f"submit at {size} records: {s.rpc_samples} + {s.env_samples} task.start,"
          f" {s.cli_samples} CLI in {len(homes)} homes")
     rpc = _blocks(homes, s.blocks, s.rpc_samples, lambda x, n: x.rpc_starts(n))
@@ -805,7 +806,7 @@ def part_notify(bins, s):
                 tid = rpc.call("task.start", spec)["task"]["id"]
                 seen = rpc.wait_event(lambda e: e["task_id"] == tid and e["event"] == "finished")
                 out.append((seen - read_stamp(path)) / 1e9)
-            rpc.call("notifications.take", {})
+            drain_notices(rpc)
         finally:
             rpc.close()
         return out
@@ -814,12 +815,16 @@ def part_notify(bins, s):
         starter = homes[bi.label].rpc(owner="bench-poll")
         poller = homes[bi.label].rpc(owner="bench-poll")
         out = []
+        # A client of acknowledged notices acks what it was handed with its next take.
+        acks = supports_ack(poller)
+        ack = []
         try:
             for _ in range(k):
                 path, spec = stamp_task()
                 tid = starter.call("task.start", spec)["task"]["id"]
                 while True:
-                    r = poller.call("notifications.take", {})
+                    r = poller.call("notifications.take", {"ack": ack} if ack else {})
+                    ack = [n["seq"] for n in r["notifications"]] if acks else []
                     if any(n["task"]["id"] == tid for n in r["notifications"]):
                         seen = poller.last_ns
                         break
