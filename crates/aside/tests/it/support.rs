@@ -450,6 +450,7 @@ impl Aside {
                 let _ = child.wait();
             }
         }
+        remove_task_cgroups(&self.home);
         // Whatever still carries the marker outlived its test: note it, then kill it.
         let mut left = Vec::new();
         eventually(Duration::from_secs(5), || {
@@ -753,4 +754,27 @@ impl Wire {
     pub fn writer(&mut self) -> &mut UnixStream {
         &mut self.writer
     }
+}
+
+/// Removes the (empty) task cgroups a daemon killed by the test left: only a running daemon
+/// removes them, and no daemon of this home runs again.
+fn remove_task_cgroups(home: &Path) {
+    let Ok(line) = std::fs::read_to_string(home.join("cgroup")) else {
+        return;
+    };
+    let dir = PathBuf::from(line.trim_end());
+    let ours = dir
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("aside-"));
+    if !ours {
+        return;
+    }
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with("task-") {
+                let _ = std::fs::remove_dir(e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(&dir);
 }
