@@ -220,6 +220,12 @@ def trial(binary, n, args, rng, legacy=False):
         deadline = time.monotonic() + 120
         while not settled(d) and time.monotonic() < deadline:
             time.sleep(0.05)
+        # The counts say nothing runs; a last end may still be on its way to the disk.
+        records = all_tasks(d)
+        while any(r["state"] in ("queued", "running") for r in records) \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+            records = all_tasks(d)
         stop.set()
         for t in threads:
             t.join(60)

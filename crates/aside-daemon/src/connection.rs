@@ -192,6 +192,9 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: UnixStream) {
         shared.engine.abandon(id);
     }
     conn.out.closed().send_replace(true);
+    // What it took and did not acknowledge is handed out again now, not once its last
+    // long-poll ends.
+    conn.notices.release();
     let backed_up = conn.out.was_backed_up();
     drop(conn);
     // The writer ends once every pending reply is flushed or the socket refuses it.

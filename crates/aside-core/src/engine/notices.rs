@@ -182,9 +182,17 @@ impl NoticeConsumer {
     }
 }
 
-impl Drop for NoticeConsumer {
-    fn drop(&mut self) {
+impl NoticeConsumer {
+    /// Releases every notice this consumer holds: they are handed out again. For a consumer
+    /// whose client is gone while work of its own still runs (dropping does the same).
+    pub fn release(&self) {
         let id = self.id;
         self.engine.inner.leases().holders.retain(|_, h| *h != id);
+    }
+}
+
+impl Drop for NoticeConsumer {
+    fn drop(&mut self) {
+        self.release();
     }
 }

@@ -155,3 +155,32 @@ fn eventually_taken(w: &mut Wire, take: impl Fn(&mut Wire, Vec<u64>) -> Vec<Valu
     });
     got
 }
+
+#[test]
+fn a_client_that_hangs_up_mid_long_poll_releases_its_notices_at_once() {
+    let a = Aside::new();
+    let done = a.bg("true");
+    a.wait_end(&done);
+    let gate = a.bg(&a.gate("never"));
+    {
+        let mut w = a.wire();
+        w.hello();
+        let got = w.call("notifications.take", serde_json::json!({}));
+        assert_eq!(got["notifications"].as_array().map(Vec::len), Some(1));
+        // A long-poll of its own is still running when it hangs up.
+        w.send(
+            &serde_json::json!({"jsonrpc": "2.0", "id": 7, "method": "task.wait",
+                                   "params": {"ids": [gate], "timeout_ms": 600000}}),
+        );
+    }
+    let mut w = a.wire();
+    w.hello();
+    let again = eventually_taken(&mut w, |w, ack| {
+        w.call("notifications.take", serde_json::json!({ "ack": ack }))["notifications"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    });
+    assert_eq!(again.len(), 1, "{again:?}");
+    a.ok(&["stop", &gate]);
+}
