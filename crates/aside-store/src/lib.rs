@@ -132,12 +132,14 @@ impl Store {
         })
     }
 
-    /// True while the disk is full: down to the space kept back for the store, or that space
-    /// was given up and there is not yet room to keep it again (known after a commit). New
-    /// tasks are refused meanwhile; state changes and removals still go in.
+    /// True while the disk is full: less than twice the space kept back for the store is
+    /// free (logs stop at once that space; the margin keeps the answer from flickering as
+    /// the store's files shrink and grow), or that space was given up and there is not yet
+    /// room to keep it again (known after a commit). New tasks are refused meanwhile; state
+    /// changes and removals still go in.
     pub fn low_on_space(&self) -> bool {
         self.low_on_space.load(std::sync::atomic::Ordering::Acquire)
-            || !reserve::room_for(&self.dir.join("reserve"), RESERVE_BYTES)
+            || !reserve::room_for(&self.dir.join("reserve"), 2 * RESERVE_BYTES)
     }
 
     pub fn dir(&self) -> &Path {

@@ -76,10 +76,30 @@ impl Engine {
                     .store
                     .list_page(q.cursor, q.order, q.owner.as_deref(), limit + 1)?;
             // Live tasks are fresher in memory (output so far, progress).
-            let st = self.lock();
-            page.into_iter()
-                .map(|t| st.tasks.get(&t.id).map_or(t, |live| live.snapshot()))
-                .collect()
+            let mut stale = Vec::new();
+            let mut tasks: Vec<TaskRecord> = {
+                let st = self.lock();
+                page.into_iter()
+                    .enumerate()
+                    .map(|(i, t)| match st.tasks.get(&t.id) {
+                        Some(live) => live.snapshot(),
+                        None => {
+                            if !t.is_terminal() {
+                                stale.push(i);
+                            }
+                            t
+                        }
+                    })
+                    .collect()
+            };
+            // Read as live, gone from memory by now: it ended meanwhile, and a task leaves
+            // memory only once its end is on disk. Read again, so it is not shown running.
+            for i in stale {
+                if let Some(fresh) = self.inner.store.get_task(tasks[i].id)? {
+                    tasks[i] = fresh;
+                }
+            }
+            tasks
         } else {
             let st = self.lock();
             let live = |(_, t): (&TaskId, &super::task::Task)| {
