@@ -75,11 +75,9 @@ impl Logs {
     /// Refuses more log once the disk is down to the space kept for aside's own state: a
     /// task filling the disk fails with this, and the state of every task can still be
     /// written.
-    // statvfs's field types differ across platforms (u32 on some): the casts are not useless.
-    #[allow(clippy::unnecessary_cast)]
     pub fn check_room(&self) -> io::Result<()> {
         let free = nix::sys::statvfs::fstatvfs(&self.dir)
-            .map(|s| (s.blocks_available() as u64).saturating_mul(s.fragment_size() as u64))
+            .map(|s| aside_store::free_bytes(&s))
             .unwrap_or(u64::MAX);
         if free < aside_store::RESERVE_BYTES {
             return Err(io::Error::new(

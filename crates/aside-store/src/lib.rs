@@ -22,7 +22,7 @@ use aside_protocol::{Event, Notification, TaskId, TaskRecord, TaskSpec};
 use rusqlite::{params, Connection, OptionalExtension};
 
 pub use error::StoreError;
-pub use reserve::RESERVE_BYTES;
+pub use reserve::{free_bytes, RESERVE_BYTES};
 pub use writer::Done;
 
 use checkpoint::Checkpointer;

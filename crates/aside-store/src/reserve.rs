@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// How much space is kept back.
 pub const RESERVE_BYTES: u64 = 4 << 20;
@@ -17,7 +18,13 @@ pub(crate) struct Reserve {
     /// Raised when the reserve was given up to a full disk, lowered once there is room
     /// again: meanwhile new tasks are refused.
     spent: Arc<AtomicBool>,
+    /// After a failed attempt to make the file (a file-size limit smaller than it, say),
+    /// when to try again: not at every commit.
+    retry_at: Option<Instant>,
 }
+
+/// How long after a failed attempt the reserve is tried again.
+const RETRY_AFTER: Duration = Duration::from_secs(60);
 
 impl Reserve {
     /// Keeps the space back now if the disk has room for it (best effort: under a file-size
@@ -27,6 +34,7 @@ impl Reserve {
             path: dir.join("reserve"),
             held: false,
             spent,
+            retry_at: None,
         };
         r.held = r.path.metadata().is_ok_and(|m| m.len() >= RESERVE_BYTES);
         if !r.held {
@@ -58,6 +66,9 @@ impl Reserve {
         }
         // Room again, whether or not the file can be made (a file-size limit may forbid it).
         self.spent.store(false, Ordering::Release);
+        if self.retry_at.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
         let tmp = self.path.with_extension("tmp");
         let written = (|| {
             let mut f = std::fs::File::create(&tmp)?;
@@ -69,9 +80,13 @@ impl Reserve {
             std::fs::rename(&tmp, &self.path)
         })();
         match written {
-            Ok(()) => self.held = true,
+            Ok(()) => {
+                self.held = true;
+                self.retry_at = None;
+            }
             Err(e) => {
                 let _ = std::fs::remove_file(&tmp);
+                self.retry_at = Some(Instant::now() + RETRY_AFTER);
                 tracing::debug!("could not reserve space for the store: {e}");
             }
         }
@@ -79,12 +94,14 @@ impl Reserve {
 }
 
 /// Whether the file system holding `path` has `bytes` free for this user.
-// statvfs's field types differ across platforms (u32 on some): the casts are not useless.
-#[allow(clippy::unnecessary_cast)]
 pub(crate) fn room_for(path: &Path, bytes: u64) -> bool {
     let dir = path.parent().unwrap_or(Path::new("/"));
-    match nix::sys::statvfs::statvfs(dir) {
-        Ok(s) => (s.blocks_available() as u64).saturating_mul(s.fragment_size() as u64) >= bytes,
-        Err(_) => false,
-    }
+    nix::sys::statvfs::statvfs(dir).is_ok_and(|s| free_bytes(&s) >= bytes)
+}
+
+/// The bytes a file system has free for an unprivileged user.
+// statvfs's field types differ across platforms (u32 on some): the casts are not useless.
+#[allow(clippy::unnecessary_cast)]
+pub fn free_bytes(s: &nix::sys::statvfs::Statvfs) -> u64 {
+    (s.blocks_available() as u64).saturating_mul(s.fragment_size() as u64)
 }
