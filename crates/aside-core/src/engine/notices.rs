@@ -25,11 +25,17 @@ pub const MAX_TAKE: usize = 1_000;
 /// Which consumer holds each handed-out, unacknowledged notice.
 #[derive(Default)]
 pub(crate) struct Leases {
-    holders: HashMap<u64, u64>,
+    holders: HashMap<u64, Lease>,
     next_consumer: u64,
     /// Raised each time acknowledged notices leave the store and their leases with them: a
     /// take that read the store before such a change reads it again.
     acks: u64,
+}
+
+/// A notice handed out and not yet acknowledged.
+struct Lease {
+    consumer: u64,
+    owner: String,
 }
 
 /// One consumer of notifications (a client connection, an agent session). Dropping it
@@ -136,7 +142,10 @@ impl NoticeConsumer {
                 .filter(|n| match leases.holders.entry(n.seq) {
                     Entry::Occupied(_) => false,
                     Entry::Vacant(v) => {
-                        v.insert(self.id);
+                        v.insert(Lease {
+                            consumer: self.id,
+                            owner: owner.to_string(),
+                        });
                         true
                     }
                 })
@@ -145,16 +154,18 @@ impl NoticeConsumer {
         }
     }
 
-    /// Acknowledges notices this consumer handed on: they are removed, durably, before this
-    /// returns. Seqs held by another consumer, or of another owner, are left alone; seqs no
-    /// consumer holds (taken before a daemon restart) are removed.
+    /// Acknowledges notices `owner` handed on: they are removed, durably, before this
+    /// returns. The ack is the owner's word, whichever of its consumers holds a notice: a
+    /// client that handled a notice on a connection it then lost acknowledges it on the next,
+    /// possibly before the daemon has seen the old one go. Seqs of another owner are left
+    /// alone; seqs no consumer holds (taken before a daemon restart) are removed.
     pub async fn ack(&self, owner: &str, seqs: &[u64]) -> Result<(), EngineError> {
         let inner = &self.engine.inner;
         let mine: Vec<u64> = {
             let leases = inner.leases();
             seqs.iter()
                 .copied()
-                .filter(|s| leases.holders.get(s).is_none_or(|h| *h == self.id))
+                .filter(|s| leases.holders.get(s).is_none_or(|l| l.owner == owner))
                 .collect()
         };
         if mine.is_empty() {
@@ -173,7 +184,7 @@ impl NoticeConsumer {
         rx.await.unwrap_or(Err(StoreError::Closed))?;
         let mut leases = inner.leases();
         for seq in &mine {
-            if leases.holders.get(seq) == Some(&self.id) {
+            if leases.holders.get(seq).is_some_and(|l| l.owner == owner) {
                 leases.holders.remove(seq);
             }
         }
@@ -187,7 +198,7 @@ impl NoticeConsumer {
     /// whose client is gone while work of its own still runs (dropping does the same).
     pub fn release(&self) {
         let id = self.id;
-        self.engine.inner.leases().holders.retain(|_, h| *h != id);
+        self.engine.inner.leases().holders.retain(|_, l| l.consumer != id);
     }
 }
 

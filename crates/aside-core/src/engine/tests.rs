@@ -384,11 +384,11 @@ fn a_notice_is_held_for_its_consumer_until_acknowledged_and_freed_if_it_goes() {
         let taken = a.take("me", &[]).await.unwrap();
         assert_eq!(taken.len(), 1);
         assert_eq!(taken[0].task.id, t.task.id);
-        // Held for `a`: not handed to `b` (nor to `a` twice), and `b` cannot acknowledge it
-        // away.
+        // Held for `a`: not handed to `b` (nor to `a` twice), and another owner cannot
+        // acknowledge it away.
         assert!(b.take("me", &[]).await.unwrap().is_empty());
         assert!(a.take("me", &[]).await.unwrap().is_empty());
-        b.ack("me", &[taken[0].seq]).await.unwrap();
+        b.ack("someone-else", &[taken[0].seq]).await.unwrap();
         // `a` goes away without acknowledging (a crash, a broken pipe): it comes back.
         drop(a);
         let again = b.take("me", &[]).await.unwrap();
@@ -402,6 +402,26 @@ fn a_notice_is_held_for_its_consumer_until_acknowledged_and_freed_if_it_goes() {
             .await
             .unwrap()
             .is_empty());
+        assert!(!e.has_notifications("me"));
+    });
+}
+
+#[test]
+fn the_owner_acknowledges_a_notice_another_of_its_consumers_still_holds() {
+    // A client that handled a notice on a connection it lost acknowledges it on the next,
+    // before the daemon has dropped the old one: final, not handed out again.
+    let dir = tempfile::tempdir().unwrap();
+    block_on(async {
+        let e = engine(&dir, "");
+        let t = e.start("me", bg("true")).await.unwrap();
+        ended(&e, t.task.id).await;
+        let old = e.notice_consumer();
+        let taken = old.take("me", &[]).await.unwrap();
+        assert_eq!(taken.len(), 1);
+        let new = e.notice_consumer();
+        assert!(new.take("me", &[taken[0].seq]).await.unwrap().is_empty());
+        drop(old);
+        assert!(new.take("me", &[]).await.unwrap().is_empty());
         assert!(!e.has_notifications("me"));
     });
 }

@@ -184,3 +184,35 @@ fn a_client_that_hangs_up_mid_long_poll_releases_its_notices_at_once() {
     assert_eq!(again.len(), 1, "{again:?}");
     a.ok(&["stop", &gate]);
 }
+
+#[test]
+fn an_ack_on_a_new_connection_holds_while_the_old_one_still_holds_the_notice() {
+    // The owner handled a notice from one connection, lost that connection (a broken pipe
+    // the daemon has not noticed yet) and acknowledges on a new one: that is final, even
+    // though the old connection still holds the notice when the ack arrives.
+    let a = Aside::new();
+    let id = a.bg("true");
+    a.wait_end(&id);
+    let taken = |w: &mut Wire, ack: Vec<u64>| -> Vec<Value> {
+        w.call("notifications.take", serde_json::json!({ "ack": ack }))["notifications"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut old = a.wire();
+    old.hello();
+    let got = taken(&mut old, vec![]);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let seq = got[0]["seq"].as_u64().expect("seq");
+
+    let mut new = a.wire();
+    new.hello();
+    assert!(taken(&mut new, vec![seq]).is_empty());
+    // The old connection goes; what it held was acknowledged and does not come back.
+    drop(old);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(taken(&mut new, vec![]).is_empty(), "handed out again after its ack");
+    let mut third = a.wire();
+    third.hello();
+    assert!(taken(&mut third, vec![]).is_empty(), "handed out again after its ack");
+}
