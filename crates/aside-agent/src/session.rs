@@ -307,6 +307,7 @@ impl Conversation<'_> {
             env: self.task.spec.env.clone(),
             // Stopping the agent stops what it started (see `stop_owned`).
             cancel: None,
+            wait: None,
         };
         let max_turns = self.def.max_turns.unwrap_or(self.config.agent.max_turns);
         let mut progress = AgentProgress {

@@ -26,8 +26,8 @@ pub use abort::AbortReason;
 pub use aside_store::Order;
 pub use config::Config;
 pub use engine::{
-    Engine, EngineBuilder, EngineError, ListQuery, NoticeConsumer, Page, ReadOutput, SpecError,
-    Started, MAX_LIVE_TASKS, MAX_READ_BYTES, MAX_TAKE,
+    Engine, EngineBuilder, EngineError, Handle, ListQuery, NoticeConsumer, Page, ReadOutput,
+    SpecError, Started, MAX_LIVE_TASKS, MAX_READ_BYTES, MAX_TAKE,
 };
 pub use paths::{Paths, PathsError};
 pub use reaper::Exit;

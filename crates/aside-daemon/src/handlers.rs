@@ -285,6 +285,19 @@ impl Handlers for Call {
         }
         crate::tools::cancel(&self.conn, p)
     }
+
+    async fn tools_task_get(&self, p: HandleParams) -> Result<ToolTask, RpcError> {
+        at_most("handle", &p.handle, MAX_ID)?;
+        crate::handles::get(&self.shared, &self.conn, p).await
+    }
+
+    async fn tools_task_cancel(&self, p: HandleCancelParams) -> Result<Empty, RpcError> {
+        at_most("handle", &p.handle, MAX_ID)?;
+        if let Some(r) = &p.reason {
+            at_most("reason", r, MAX_MESSAGE)?;
+        }
+        crate::handles::cancel(&self.shared, &self.conn, p).await
+    }
 }
 
 /// Sends the backlog, then live events, each once and in order, until the client goes.

@@ -5,6 +5,7 @@
 
 mod connection;
 mod handlers;
+mod handles;
 mod outbox;
 mod tools;
 

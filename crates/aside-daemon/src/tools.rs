@@ -4,9 +4,11 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use aside_agent::project::{self, project_config, project_root};
 use aside_agent::tools::{self, Tool, ToolContext};
+use aside_core::config::Config;
 use aside_protocol::rpc::{
     Empty, ErrorCode, RpcError, ToolCallParams, ToolCallResult, ToolCancelParams, ToolInfo,
     ToolsListParams, ToolsListResult,
@@ -34,10 +36,36 @@ fn workdir(cwd: Option<String>) -> Result<PathBuf, RpcError> {
     Ok(dir)
 }
 
+/// The longest foreground wait a client may ask for (as long as a task may be waited on).
+const MAX_WAIT_MS: u64 = aside_core::config::MAX_WAIT.as_millis() as u64;
+
+/// The client's foreground wait budget, checked.
+pub(crate) fn wait_budget(wait_ms: Option<u64>) -> Result<Option<Duration>, RpcError> {
+    match wait_ms {
+        Some(ms) if ms > MAX_WAIT_MS => Err(RpcError::new(
+            ErrorCode::InvalidParams,
+            format!("wait_ms is {ms}, more than the limit of {MAX_WAIT_MS}"),
+        )),
+        other => Ok(other.map(Duration::from_millis)),
+    }
+}
+
+/// The settings with the client's wait budget in place of the configured ones, so the tools'
+/// descriptions state the budget their calls get.
+fn with_wait(mut config: Config, wait: Option<Duration>) -> Config {
+    if let Some(w) = wait {
+        config.wait = Some(w);
+        config.agent.wait = Some(w);
+    }
+    config
+}
+
 pub(crate) fn list(shared: &Shared, p: ToolsListParams) -> Result<ToolsListResult, RpcError> {
     let cwd = workdir(p.cwd)?;
+    let wait = wait_budget(p.wait_ms)?;
     let config = project_config(shared.engine.config(), &project_root(&cwd))
         .map_err(|e| RpcError::new(ErrorCode::BadSpec, e.to_string()))?;
+    let config = with_wait(config, wait);
     let listed: Vec<Tool> = match &p.names {
         Some(n) => n
             .iter()
@@ -67,21 +95,13 @@ pub(crate) async fn call(
     // Registered first, so a cancel that arrives at once is not lost.
     let (cancel_tx, cancel_rx) = watch::channel(None);
     let _registered = Registered::new(conn, p.call_id.clone(), cancel_tx.clone());
-    let cwd = workdir(p.cwd)?;
-    let (found, catalog) = project::load(engine.config(), &cwd).await;
-    let config = found.map_err(|e| RpcError::new(ErrorCode::BadSpec, e.to_string()))?;
-    let owner = conn.owner();
-    let ctx = ToolContext {
-        engine: engine.clone(),
-        owner: owner.clone(),
-        session_id: None,
-        cwd,
-        depth: 0,
-        config: Arc::new(config),
-        catalog: Arc::new(catalog),
-        env: p.env,
-        cancel: Some(cancel_rx),
-    };
+    let wait = wait_budget(p.wait_ms)?;
+    let mut ctx = context(shared, conn, p.cwd).await?;
+    ctx.config = Arc::new(with_wait((*ctx.config).clone(), wait));
+    ctx.wait = wait;
+    ctx.env = p.env;
+    ctx.cancel = Some(cancel_rx);
+    let owner = ctx.owner.clone();
     // A client that goes away mid-call cancels it: what it waited on is stopped.
     let watcher = {
         let mut closed = conn.closed();
@@ -94,6 +114,21 @@ pub(crate) async fn call(
     };
     let out = tools::call(&ctx, &p.name, p.arguments).await;
     watcher.abort();
+    if let (true, true, Some(id)) = (p.as_task, out.background, out.task_id) {
+        // Followed by handle: its end is fetched, not announced; notices wait for a call
+        // whose answer has room for them.
+        let task = crate::handles::issue(&ctx, id).await?;
+        return Ok(ToolCallResult {
+            text: out.render(ctx.config.agent.tool_output),
+            is_error: out.is_error,
+            task_id: out.task_id,
+            session_id: out.session_id,
+            log_path: out.log_path,
+            notices: None,
+            notice_seqs: Vec::new(),
+            handle: Some(task),
+        });
+    }
     let notes = conn.notices.take(&owner, &[]).await.unwrap_or_default();
     let notices = if notes.is_empty() {
         None
@@ -109,6 +144,32 @@ pub(crate) async fn call(
         log_path: out.log_path,
         notices,
         notice_seqs,
+        handle: None,
+    })
+}
+
+/// The context tools run in for this connection's owner, with the project settings and
+/// agents of `cwd` (default: the daemon's working directory).
+pub(crate) async fn context(
+    shared: &Shared,
+    conn: &Conn,
+    cwd: Option<String>,
+) -> Result<ToolContext, RpcError> {
+    let engine = shared.engine.clone();
+    let cwd = workdir(cwd)?;
+    let (found, catalog) = project::load(engine.config(), &cwd).await;
+    let config = found.map_err(|e| RpcError::new(ErrorCode::BadSpec, e.to_string()))?;
+    Ok(ToolContext {
+        engine,
+        owner: conn.owner(),
+        session_id: None,
+        cwd,
+        depth: 0,
+        config: Arc::new(config),
+        catalog: Arc::new(catalog),
+        env: None,
+        cancel: None,
+        wait: None,
     })
 }
 

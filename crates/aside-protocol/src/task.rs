@@ -151,6 +151,20 @@ pub struct AgentProgress {
     pub model: String,
 }
 
+impl AgentProgress {
+    /// One line on how far it is: `turn 3, 2 tools, last bash, 1200 tokens`.
+    pub fn describe(&self) -> String {
+        let mut s = format!("turn {}, {} tools", self.turns, self.tool_calls);
+        if let Some(t) = &self.last_tool {
+            s.push_str(&format!(", last {t}"));
+        }
+        if self.tokens > 0 {
+            s.push_str(&format!(", {} tokens", self.tokens));
+        }
+        s
+    }
+}
+
 /// Whether the caller waits for the task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(rename_all = "snake_case")]

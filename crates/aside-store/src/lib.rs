@@ -48,8 +48,16 @@ pub enum Op {
         owner: String,
         task: TaskId,
     },
-    /// Remove a task with its events and notifications (its log is removed by the caller).
+    /// Remove a task with its events, notifications and handles (its log is removed by the
+    /// caller).
     Remove(TaskId),
+    /// Give out a bearer handle for a task (an MCP task id): whoever holds it may follow and
+    /// cancel the task.
+    AddHandle {
+        handle: String,
+        task: TaskId,
+        created_ms: u64,
+    },
     /// Drop a task's pending notification: its owner saw the result another way.
     DiscardNotification(TaskId),
     /// Drop notifications their owner has acknowledged (by seq; others' are left alone).
@@ -356,6 +364,29 @@ impl Store {
             });
         }
         Ok(out)
+    }
+
+    /// The task a handle was given out for, and when (Unix milliseconds).
+    pub fn task_of_handle(&self, handle: &str) -> Result<Option<(TaskId, u64)>, StoreError> {
+        let row: Option<(i64, i64)> = self
+            .reader()
+            .prepare_cached("SELECT task_id, created_ms FROM handles WHERE handle = ?1")?
+            .query_row([handle], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(row.and_then(|(id, ms)| {
+            let id = TaskId::new(u64::try_from(id).ok()?)?;
+            Some((id, u64::try_from(ms).unwrap_or(0)))
+        }))
+    }
+
+    /// Whether a handle was given out for the task.
+    pub fn has_handle(&self, task: TaskId) -> Result<bool, StoreError> {
+        Ok(self
+            .reader()
+            .prepare_cached("SELECT 1 FROM handles WHERE task_id = ?1 LIMIT 1")?
+            .query_row([task.get() as i64], |_| Ok(()))
+            .optional()?
+            .is_some())
     }
 
     pub fn has_notifications(&self, owner: &str) -> Result<bool, StoreError> {

@@ -46,11 +46,19 @@ pub(crate) fn prepare(conn: &Connection, dir: &Path) -> Result<String, StoreErro
     if version == 0 {
         create(conn)?;
     }
-    // Listing live tasks and finding expired ones must not scan the whole history.
+    // Listing live tasks and finding expired ones must not scan the whole history. Handles
+    // came later: an older build of the same format ignores the table (and leaves the rows of
+    // tasks it removes, which then name no task).
     conn.execute_batch(
         "CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
          CREATE INDEX IF NOT EXISTS tasks_ended ON tasks (ended_ms) WHERE ended_ms IS NOT NULL;
-         CREATE INDEX IF NOT EXISTS tasks_owner ON tasks (owner, id);",
+         CREATE INDEX IF NOT EXISTS tasks_owner ON tasks (owner, id);
+         CREATE TABLE IF NOT EXISTS handles (
+             handle TEXT PRIMARY KEY,
+             task_id INTEGER NOT NULL,
+             created_ms INTEGER NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS handles_task ON handles (task_id);",
     )?;
     let instance: String =
         conn.query_row("SELECT value FROM meta WHERE key = 'instance'", [], |r| {

@@ -361,3 +361,28 @@ fn state_changes_a_full_disk_refuses_are_kept_and_committed_once_there_is_room()
     assert!(store.get_task(TaskId::new(1).unwrap()).unwrap().is_some());
     assert!(store.get_task(TaskId::new(2).unwrap()).unwrap().is_none());
 }
+
+#[test]
+fn a_handle_names_its_task_across_a_reopen_and_goes_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = TaskId::new(1).unwrap();
+    {
+        let s = Store::open(dir.path()).unwrap();
+        s.apply(vec![
+            put(record(1, TaskState::Queued)),
+            Op::AddHandle {
+                handle: "h-1".into(),
+                task: id,
+                created_ms: 42,
+            },
+        ])
+        .unwrap();
+        assert!(s.has_handle(id).unwrap());
+    }
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.task_of_handle("h-1").unwrap(), Some((id, 42)));
+    assert_eq!(s.task_of_handle("h-2").unwrap(), None);
+    s.apply(vec![Op::Remove(id)]).unwrap();
+    assert_eq!(s.task_of_handle("h-1").unwrap(), None);
+    assert!(!s.has_handle(id).unwrap());
+}

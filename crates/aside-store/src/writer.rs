@@ -380,6 +380,22 @@ fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
                 .execute([id])?;
             conn.prepare_cached("DELETE FROM notifications WHERE task_id = ?1")?
                 .execute([id])?;
+            conn.prepare_cached("DELETE FROM handles WHERE task_id = ?1")?
+                .execute([id])?;
+        }
+        Op::AddHandle {
+            handle,
+            task,
+            created_ms,
+        } => {
+            conn.prepare_cached(
+                "INSERT INTO handles (handle, task_id, created_ms) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![
+                handle,
+                task.get() as i64,
+                i64::try_from(*created_ms).unwrap_or(i64::MAX)
+            ])?;
         }
         Op::Scrub => {}
         Op::DiscardNotification(task) => {

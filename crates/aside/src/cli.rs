@@ -148,6 +148,11 @@ pub struct McpArgs {
     /// Stop this connection's running tasks when the client goes away.
     #[arg(long)]
     pub stop_on_exit: bool,
+    /// How long a foreground bash or task call waits before its work moves to the background
+    /// (under Codex's 60-second tool timeout by default); a client's cancel after that leaves
+    /// the work running.
+    #[arg(long, value_name = "DURATION", default_value = aside_mcp::DEFAULT_WAIT_TEXT)]
+    pub wait: String,
     /// Print the snippet that registers aside with a client and exit: claude, codex,
     /// opencode, cursor or gemini.
     #[arg(long, value_name = "CLIENT")]

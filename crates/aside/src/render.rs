@@ -39,7 +39,7 @@ pub fn table_row(t: &TaskRecord, unseen: bool) -> String {
         None => t.kind.display(),
     };
     if let (Some(p), false) = (&t.progress, t.is_terminal()) {
-        command = format!("({}) {command}", progress(p));
+        command = format!("({}) {command}", p.describe());
     }
     format!(
         "{:<6} {:<6} {:<11} {:<4} {:>4}  {}\n",
@@ -54,18 +54,6 @@ pub fn table_row(t: &TaskRecord, unseen: bool) -> String {
 
 /// The line under a table with unseen tasks.
 pub const UNSEEN_NOTE: &str = "* ended since you last looked\n";
-
-/// An agent's progress in a few words: "turn 3, 5 tools, last bash, 1200 tokens".
-pub fn progress(p: &aside_protocol::AgentProgress) -> String {
-    let mut s = format!("turn {}, {} tools", p.turns, p.tool_calls);
-    if let Some(t) = &p.last_tool {
-        s.push_str(&format!(", last {t}"));
-    }
-    if p.tokens > 0 {
-        s.push_str(&format!(", {} tokens", p.tokens));
-    }
-    s
-}
 
 /// A record as `key: value` lines.
 pub fn record(t: &TaskRecord) -> String {
@@ -108,7 +96,7 @@ pub fn record(t: &TaskRecord) -> String {
         lines.push(format!("session:    {sid}"));
     }
     if let Some(p) = &t.progress {
-        lines.push(format!("progress:   {} (model {})", progress(p), p.model));
+        lines.push(format!("progress:   {} (model {})", p.describe(), p.model));
     }
     if let Some(a) = &t.answer {
         lines.push(format!("answer:     {}", truncate(a, 200)));

@@ -21,7 +21,7 @@ use serde_json::Value;
 use crate::definitions::Catalog;
 use crate::model::ToolSpec;
 
-pub use tasks::{describe_outcome, notification_message};
+pub use tasks::{describe_outcome, ended_result, notification_message};
 
 /// The environment every command run for an agent gets, so output stays plain.
 pub const QUIET_ENV: &[(&str, &str)] = &[
@@ -48,6 +48,9 @@ pub struct ToolContext {
     pub env: Option<BTreeMap<String, String>>,
     /// Set when the caller cancels the call: a task it waits on is stopped with the reason.
     pub cancel: Option<tokio::sync::watch::Receiver<Option<aside_protocol::CancelReason>>>,
+    /// How long a foreground `bash` or `task` waits before its work moves to the background
+    /// (default: the settings).
+    pub wait: Option<std::time::Duration>,
 }
 
 /// The outcome of one tool call.
@@ -58,6 +61,9 @@ pub struct ToolOutput {
     pub task_id: Option<TaskId>,
     pub session_id: Option<String>,
     pub log_path: Option<String>,
+    /// The call's task goes on in the background (started there, or moved there when the
+    /// wait budget ran out).
+    pub background: bool,
 }
 
 impl ToolOutput {

@@ -165,11 +165,16 @@ pub fn describe_outcome(t: &TaskRecord) -> String {
         TaskKind::Shell { command } => format!("shell `{}`", command.display()),
         TaskKind::Agent { agent, .. } => format!("agent {agent}"),
     };
-    let state = match &t.state {
-        TaskState::Succeeded {
-            exit_code: Some(c), ..
-        } => format!("succeeded (exit code {c})"),
-        other => other.describe(),
+    let state = match (&t.state, &t.progress) {
+        (
+            TaskState::Succeeded {
+                exit_code: Some(c), ..
+            },
+            _,
+        ) => format!("succeeded (exit code {c})"),
+        // A subagent at work shows how far it is, as `aside ls` does.
+        (TaskState::Running { .. }, Some(p)) => format!("running ({})", p.describe()),
+        (other, _) => other.describe(),
     };
     let bg = if t.detached && !t.is_terminal() {
         ", in the background"
@@ -244,6 +249,12 @@ async fn cancelled(rx: &mut tokio::sync::watch::Receiver<Option<CancelReason>>) 
     }
 }
 
+/// The tool result of a task that ended, as the foreground call that started it would have
+/// returned it (for a caller that followed it by handle).
+pub async fn ended_result(ctx: &ToolContext, t: TaskRecord) -> ToolOutput {
+    foreground_result(ctx, t).await
+}
+
 /// The result of a call that started `t` and waited for it in the foreground.
 async fn foreground_result(ctx: &ToolContext, t: TaskRecord) -> ToolOutput {
     if t.detached && t.is_terminal() {
@@ -270,6 +281,7 @@ async fn foreground_result(ctx: &ToolContext, t: TaskRecord) -> ToolOutput {
             format!("{line}\n{body}")
         }
     } else {
+        out.background = true;
         format!(
             "{line}: it took longer than the wait budget and goes on in the background. You \
              will get a notification when it ends; do not poll.\noutput so far:\n{body}"
@@ -280,6 +292,7 @@ async fn foreground_result(ctx: &ToolContext, t: TaskRecord) -> ToolOutput {
 
 fn started_in_background(t: &TaskRecord) -> ToolOutput {
     let mut out = output_of(t);
+    out.background = true;
     out.text = format!(
         "{}. You will get a notification when it ends; go on with other work.",
         describe_outcome(t)
@@ -332,6 +345,9 @@ pub async fn bash(ctx: &ToolContext, a: BashArgs) -> ToolOutput {
             ));
         }
         spec.timeout = Some(Limit::Millis(ms));
+    }
+    if let Some(w) = ctx.wait {
+        spec.wait = Some(Limit::Millis(w.as_millis() as u64));
     }
     start_and_follow(ctx, spec).await
 }
@@ -405,7 +421,9 @@ pub async fn task(ctx: &ToolContext, a: TaskArgs) -> ToolOutput {
     );
     spec.name = a.description.filter(|d| !d.trim().is_empty());
     spec.wait = Some(Limit::from_millis(
-        ctx.config.agent.wait.map(|w| w.as_millis() as u64),
+        ctx.wait
+            .or(ctx.config.agent.wait)
+            .map(|w| w.as_millis() as u64),
     ));
     start_and_follow(ctx, spec).await
 }

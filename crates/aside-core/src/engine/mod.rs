@@ -9,6 +9,7 @@
 //! - [`lifecycle`]: a task's timers (`drive`), its end (`finish`, `settle`), detach, stop;
 //! - [`read_wait`]: records, listings, output reads and waits;
 //! - [`notices`]: events for subscribers and notifications for owners;
+//! - [`handles`]: bearer names for tasks whose holder fetches their end (MCP task ids);
 //! - [`recover`]: what a previous run left behind; [`retention`]: what is kept, how long.
 //!
 //! Lock discipline: the lock is held only to decide. SQLite writes go to the store's writer
@@ -18,6 +19,7 @@
 //! only once the store has committed them.
 
 mod error;
+mod handles;
 mod lifecycle;
 mod notices;
 mod outcome;
@@ -40,6 +42,7 @@ use aside_store::{Op, Store, StoreError, StoreOptions};
 use tokio::sync::{broadcast, oneshot};
 
 pub use error::{EngineError, SpecError};
+pub use handles::Handle;
 pub use notices::{NoticeConsumer, MAX_TAKE};
 pub use read_wait::{ListQuery, Page, ReadOutput};
 pub use start::Started;

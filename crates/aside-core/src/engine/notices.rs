@@ -198,7 +198,11 @@ impl NoticeConsumer {
     /// whose client is gone while work of its own still runs (dropping does the same).
     pub fn release(&self) {
         let id = self.id;
-        self.engine.inner.leases().holders.retain(|_, l| l.consumer != id);
+        self.engine
+            .inner
+            .leases()
+            .holders
+            .retain(|_, l| l.consumer != id);
     }
 }
 

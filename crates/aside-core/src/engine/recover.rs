@@ -76,8 +76,10 @@ pub(super) fn open(
                         outcome: record.state.clone(),
                     },
                 );
-                let note = record.detached.then(|| (st.note(), record.owner.clone()));
                 let id = record.id;
+                // A task given a handle is followed through it, not announced.
+                let note = (record.detached && !store.has_handle(id)?)
+                    .then(|| (st.note(), record.owner.clone()));
                 ops.push(Op::PutTask {
                     record: Box::new(record),
                     spec: None,
@@ -139,8 +141,10 @@ pub(super) fn open(
         let abort = Arc::new(Abort::default());
         let timeout = record.timeout_ms.map(std::time::Duration::from_millis);
         drives.push((id, rx, timeout, abort.clone()));
-        st.tasks
-            .insert(id, Task::queued(record, spec, RunLink { abort, go }));
+        let quiet = store_has_handle(&engine, id);
+        let mut task = Task::queued(record, spec, RunLink { abort, go });
+        task.quiet = quiet;
+        st.tasks.insert(id, task);
     }
     let mut fx = Effects::default();
     {
@@ -154,4 +158,9 @@ pub(super) fn open(
     engine.act(fx);
     engine.spawn_retention();
     Ok(engine)
+}
+
+/// Whether a handle was given out for the task (then its end is not announced).
+fn store_has_handle(engine: &Engine, id: aside_protocol::TaskId) -> bool {
+    engine.inner.store.has_handle(id).unwrap_or(false)
 }

@@ -453,3 +453,46 @@ fn a_notice_taken_before_a_restart_is_acknowledged_after_it() {
             .is_empty());
     });
 }
+
+#[test]
+fn a_handle_finds_its_task_across_a_restart_and_its_end_is_not_announced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (running, done, handles) = block_on(async {
+        let e = engine(&dir, "");
+        // One given a handle while it runs, one after it ended (its notice is dropped).
+        let running = e.start("me", bg("sleep 0.2")).await.unwrap().task.id;
+        let done = e.start("me", bg("true")).await.unwrap().task.id;
+        ended(&e, done).await;
+        let h1 = e.issue_handle(running).await.unwrap();
+        let h2 = e.issue_handle(done).await.unwrap();
+        assert_ne!(h1.handle, h2.handle);
+        assert!(h1.handle.len() > 30, "unguessable: {}", h1.handle);
+        ended(&e, running).await;
+        assert!(
+            !e.has_notifications("me"),
+            "a task with a handle is not announced"
+        );
+        assert!(matches!(
+            e.issue_handle(TaskId::new(999).unwrap()).await,
+            Err(EngineError::UnknownTask(_))
+        ));
+        e.shutdown().await;
+        (running, done, [h1, h2])
+    });
+    block_on(async {
+        let e = engine(&dir, "");
+        assert_eq!(
+            e.task_of_handle(&handles[0].handle).unwrap(),
+            Some(handles[0].clone())
+        );
+        assert_eq!(
+            e.task_of_handle(&handles[1].handle)
+                .unwrap()
+                .map(|h| h.task),
+            Some(done)
+        );
+        assert_eq!(e.task_of_handle("1-00").unwrap(), None);
+        let _ = running;
+        e.shutdown().await;
+    });
+}

@@ -155,4 +155,8 @@ methods! {
     /// Cancels a running `tools.call`: a task it waits on in the foreground is stopped with
     /// the reason.
     ToolsCancel = "tools.cancel", tools_cancel: ToolCancelParams => Empty;
+    /// Where the task of a handle a `tools.call` gave out is; once it ended, the tool result.
+    ToolsTaskGet = "tools.task_get", tools_task_get: HandleParams => ToolTask;
+    /// Stops the task of a handle with its whole tree.
+    ToolsTaskCancel = "tools.task_cancel", tools_task_cancel: HandleCancelParams => Empty;
 }

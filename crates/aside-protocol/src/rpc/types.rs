@@ -216,6 +216,10 @@ pub struct ToolsListParams {
     /// The working directory whose project settings shape the descriptions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
+    /// The foreground wait budget the client's calls will pass (`ToolCallParams::wait_ms`),
+    /// for the descriptions to state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -246,6 +250,16 @@ pub struct ToolCallParams {
     /// Environment of the commands the tools start (default: the daemon's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<std::collections::BTreeMap<String, String>>,
+    /// The client follows work that goes on in the background by handle (MCP Tasks): such a
+    /// call answers with `handle` (stored before the answer) and takes no notices, and the
+    /// task's end is fetched with `tools.task_get` instead of announced.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub as_task: bool,
+    /// How long a foreground `bash` or `task` call waits before its work moves to the
+    /// background, in milliseconds (default: the settings' `wait`, `agent.wait` for
+    /// subagents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -266,6 +280,63 @@ pub struct ToolCallResult {
     /// The seqs of the notices in `notices`, to acknowledge once they are handed on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notice_seqs: Vec<u64>,
+    /// With `as_task`, for a call whose work goes on in the background: the handle to follow
+    /// it by (then `text` is not for the model, and `notices` is empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<ToolTask>,
+}
+
+/// Work a tool call left running in the background, as its handle's holder sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ToolTask {
+    /// Unguessable; whoever holds it may follow and cancel the task.
+    pub handle: String,
+    pub task_id: TaskId,
+    /// When the handle was given out.
+    pub created_at: Timestamp,
+    /// When the task last changed (started, ended).
+    pub updated_at: Timestamp,
+    #[serde(flatten)]
+    pub status: ToolTaskStatus,
+}
+
+/// Where a handle's task is. A task that ended has the tool result a foreground call would
+/// have returned; one stopped before it finished is `cancelled`; one that no result could be
+/// made for (its daemon died with it) has `failed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ToolTaskStatus {
+    /// Still running (or queued); `message` says how far it is.
+    Working { message: String },
+    /// It ended: the tool result, with its ids and log path outside the capped part.
+    Completed {
+        message: String,
+        text: String,
+        is_error: bool,
+    },
+    /// Stopped before it finished; `message` says by whom and why.
+    Cancelled { message: String },
+    /// No result can be made: `message` says why.
+    Failed { message: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HandleParams {
+    pub handle: String,
+    /// The working directory whose project settings shape the result (default: the
+    /// daemon's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HandleCancelParams {
+    pub handle: String,
+    /// Recorded with the task (default: "cancelled by the client").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

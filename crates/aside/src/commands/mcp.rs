@@ -19,6 +19,7 @@ pub async fn run(ctx: &Context, a: McpArgs) -> anyhow::Result<i32> {
         stop_on_exit: a.stop_on_exit,
         cwd: std::env::current_dir()?.display().to_string(),
         env,
+        wait: crate::connect::parse_duration(&a.wait, "wait")?,
     };
     aside_mcp::serve(client, owner, options).await?;
     Ok(0)
@@ -31,4 +32,15 @@ pub fn print_config(client: &str) -> anyhow::Result<i32> {
     eprintln!("aside: for {client}, put this in {place}:");
     outln!("{text}")?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_default_wait_reads_as_it_is_written() {
+        assert_eq!(
+            aside_core::config::parse_duration(aside_mcp::DEFAULT_WAIT_TEXT).ok(),
+            Some(aside_mcp::DEFAULT_WAIT)
+        );
+    }
 }

@@ -165,11 +165,15 @@ fn initialize_lists_the_task_tools_with_schemas_and_file_tools_on_request() {
     }
     let bash = &tools[0];
     assert!(bash.input_schema["properties"]["command"].is_object());
+    // The wait budget stated is the one calls get: --wait's default, under host timeouts.
     let d = bash.description.as_deref().unwrap_or_default();
-    assert!(d.contains("2m") && d.contains("notification"), "{d}");
+    assert!(d.contains("waits up to 45s") && d.contains("notification"), "{d}");
     m.close();
-    let m = Mcp::start(&a, &["--file-tools"]);
-    assert_eq!(m.tools().len(), 10);
+    let m = Mcp::start(&a, &["--file-tools", "--wait", "2m"]);
+    let tools = m.tools();
+    assert_eq!(tools.len(), 10);
+    let d = tools[0].description.as_deref().unwrap_or_default();
+    assert!(d.contains("waits up to 2m"), "{d}");
     m.close();
 }
 
@@ -373,8 +377,19 @@ fn malformed_arguments_are_tool_errors() {
     let r = m.call("task_stop", json!({"task_id": "999"}));
     assert!(is_error(&r));
     assert!(text(&r).contains("no task with id 999"), "{}", text(&r));
-    let r = m.call("nonexistent", json!({}));
-    assert!(is_error(&r));
+    // A tool that does not exist is a protocol error (invalid params), as MCP has it.
+    let params = CallToolRequestParams::new("nonexistent");
+    let err = m
+        .rt
+        .block_on(m.service().call_tool(params))
+        .expect_err("an unknown tool is refused");
+    match &err {
+        rmcp::ServiceError::McpError(e) => {
+            assert_eq!(e.code.0, -32602, "{err}");
+            assert!(e.message.contains("no tool named"), "{err}");
+        }
+        other => panic!("not a protocol error: {other}"),
+    }
     // Still serving.
     assert!(text(&m.call("bash", json!({"command": "echo ok"}))).contains("ok"));
     m.close();

@@ -211,8 +211,14 @@ fn an_ack_on_a_new_connection_holds_while_the_old_one_still_holds_the_notice() {
     // The old connection goes; what it held was acknowledged and does not come back.
     drop(old);
     std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(taken(&mut new, vec![]).is_empty(), "handed out again after its ack");
+    assert!(
+        taken(&mut new, vec![]).is_empty(),
+        "handed out again after its ack"
+    );
     let mut third = a.wire();
     third.hello();
-    assert!(taken(&mut third, vec![]).is_empty(), "handed out again after its ack");
+    assert!(
+        taken(&mut third, vec![]).is_empty(),
+        "handed out again after its ack"
+    );
 }

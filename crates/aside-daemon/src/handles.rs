@@ -1,0 +1,130 @@
+//! `tools.task_get` and `tools.task_cancel`: following, by handle, the work a `tools.call`
+//! left in the background (what `aside mcp` serves as MCP Tasks). A handle is a bearer name:
+//! any connection that holds it may follow or cancel its task, across restarts of either
+//! side.
+
+use aside_agent::tools::{self, ToolContext};
+use aside_core::config::fmt_size;
+use aside_protocol::rpc::{
+    Empty, ErrorCode, HandleCancelParams, HandleParams, RpcError, ToolTask, ToolTaskStatus,
+};
+use aside_protocol::{CancelReason, TaskId, TaskRecord, TaskState};
+
+use crate::connection::Conn;
+use crate::handlers::engine_err;
+use crate::Shared;
+
+/// Gives out a handle for `id`, stored before this returns, with the task's status now.
+pub(crate) async fn issue(ctx: &ToolContext, id: TaskId) -> Result<ToolTask, RpcError> {
+    let handle = ctx.engine.issue_handle(id).await.map_err(engine_err)?;
+    let record = ctx.engine.get(id).map_err(engine_err)?;
+    Ok(ToolTask {
+        handle: handle.handle,
+        task_id: id,
+        created_at: handle.created_at,
+        updated_at: updated_at(&record),
+        // However quickly it ended, the holder asks for the end (then it gets the result).
+        status: ToolTaskStatus::Working {
+            message: working_message(&record),
+        },
+    })
+}
+
+fn unknown(handle: &str) -> RpcError {
+    RpcError::new(
+        ErrorCode::UnknownTask,
+        format!("no task has the handle {handle:?} (it was never given out here, or its task was removed)"),
+    )
+}
+
+pub(crate) async fn get(
+    shared: &Shared,
+    conn: &Conn,
+    p: HandleParams,
+) -> Result<ToolTask, RpcError> {
+    let engine = &shared.engine;
+    let handle = engine
+        .task_of_handle(&p.handle)
+        .map_err(engine_err)?
+        .ok_or_else(|| unknown(&p.handle))?;
+    let record = engine.get(handle.task).map_err(engine_err)?;
+    let status = match &record.state {
+        TaskState::Queued | TaskState::Running { .. } => ToolTaskStatus::Working {
+            message: working_message(&record),
+        },
+        TaskState::Cancelled { .. } => ToolTaskStatus::Cancelled {
+            message: tools::describe_outcome(&record),
+        },
+        TaskState::Lost { .. } => ToolTaskStatus::Failed {
+            message: tools::describe_outcome(&record),
+        },
+        TaskState::Succeeded { .. } | TaskState::Failed { .. } | TaskState::TimedOut { .. } => {
+            let ctx = crate::tools::context(shared, conn, p.cwd).await?;
+            let out = tools::ended_result(&ctx, record.clone()).await;
+            ToolTaskStatus::Completed {
+                message: tools::describe_outcome(&record),
+                text: out.render(ctx.config.agent.tool_output),
+                is_error: out.is_error,
+            }
+        }
+    };
+    Ok(ToolTask {
+        handle: handle.handle,
+        task_id: handle.task,
+        created_at: handle.created_at,
+        updated_at: updated_at(&record),
+        status,
+    })
+}
+
+pub(crate) async fn cancel(
+    shared: &Shared,
+    conn: &Conn,
+    p: HandleCancelParams,
+) -> Result<Empty, RpcError> {
+    let engine = &shared.engine;
+    let handle = engine
+        .task_of_handle(&p.handle)
+        .map_err(engine_err)?
+        .ok_or_else(|| unknown(&p.handle))?;
+    let message = p
+        .reason
+        .filter(|r| !r.trim().is_empty())
+        .unwrap_or_else(|| "cancelled by the client".into());
+    // A task that ended meanwhile keeps its end: cancelling is a wish, not a new outcome.
+    engine
+        .stop(
+            &[handle.task],
+            &conn.owner(),
+            CancelReason::UserStop {
+                message: Some(message),
+            },
+        )
+        .await
+        .map_err(engine_err)?;
+    Ok(Empty {})
+}
+
+/// A line on where a live task is: its state (a subagent's turn and tools), how long it has
+/// run and how much it wrote.
+fn working_message(t: &TaskRecord) -> String {
+    let mut line = tools::describe_outcome(t);
+    if let Some(started) = t.state.started_at() {
+        let secs = started.until(aside_protocol::Timestamp::now()).as_secs();
+        line.push_str(&format!(
+            "; running for {}",
+            aside_protocol::format_duration(std::time::Duration::from_secs(secs))
+        ));
+    }
+    if t.output_bytes > 0 {
+        line.push_str(&format!("; {} of output", fmt_size(t.output_bytes)));
+    }
+    line
+}
+
+fn updated_at(t: &TaskRecord) -> aside_protocol::Timestamp {
+    t.state
+        .ended_at()
+        .or_else(|| t.state.started_at())
+        .unwrap_or(t.created_at)
+}
