@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod mcp;
+mod mcp_tasks;
 mod model_server;
 mod support;
 

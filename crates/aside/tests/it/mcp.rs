@@ -167,7 +167,10 @@ fn initialize_lists_the_task_tools_with_schemas_and_file_tools_on_request() {
     assert!(bash.input_schema["properties"]["command"].is_object());
     // The wait budget stated is the one calls get: --wait's default, under host timeouts.
     let d = bash.description.as_deref().unwrap_or_default();
-    assert!(d.contains("waits up to 45s") && d.contains("notification"), "{d}");
+    assert!(
+        d.contains("waits up to 45s") && d.contains("notification"),
+        "{d}"
+    );
     m.close();
     let m = Mcp::start(&a, &["--file-tools", "--wait", "2m"]);
     let tools = m.tools();
@@ -379,10 +382,9 @@ fn malformed_arguments_are_tool_errors() {
     assert!(text(&r).contains("no task with id 999"), "{}", text(&r));
     // A tool that does not exist is a protocol error (invalid params), as MCP has it.
     let params = CallToolRequestParams::new("nonexistent");
-    let err = m
-        .rt
-        .block_on(m.service().call_tool(params))
-        .expect_err("an unknown tool is refused");
+    let err =
+        m.rt.block_on(m.service().call_tool(params))
+            .expect_err("an unknown tool is refused");
     match &err {
         rmcp::ServiceError::McpError(e) => {
             assert_eq!(e.code.0, -32602, "{err}");
