@@ -371,7 +371,11 @@ impl Conversation<'_> {
             for c in &calls {
                 let args: String = c.function.arguments.chars().take(200).collect();
                 self.say(&format!("\n→ {} {args}\n", c.function.name));
+                // Counted as they start, so a long call shows while it runs.
+                progress.tool_calls += 1;
+                progress.last_tool = Some(c.function.name.clone());
             }
+            let _ = engine.set_progress(id, progress.clone());
             let paused = self.heartbeat.pause();
             let mut set = tokio::task::JoinSet::new();
             for (i, c) in calls.iter().enumerate() {
@@ -412,10 +416,7 @@ impl Conversation<'_> {
                 };
                 transcript.append(&msg).await;
                 messages.push(msg);
-                progress.tool_calls += 1;
-                progress.last_tool = Some(c.function.name.clone());
             }
-            let _ = engine.set_progress(id, progress.clone());
         }
     }
 

@@ -501,3 +501,44 @@ fn stop_on_exit_stops_the_connections_tasks_and_otherwise_they_go_on() {
     later.call("task_stop", json!({"task_id": kept}));
     later.close();
 }
+
+#[test]
+fn task_list_and_task_output_show_a_running_subagents_progress() {
+    let a = Aside::new();
+    let gate = a.gate("go");
+    let server = ModelServer::start(move |body| {
+        let answered = body["messages"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|m| m["role"] == "tool"));
+        if answered {
+            Reply::text("done waiting")
+        } else {
+            Reply::tool("bash", json!({"command": gate}))
+        }
+    });
+    a.write_config(&server.config());
+    let m = Mcp::start(&a, &[]);
+    let r = m.call(
+        "task",
+        json!({"prompt": "wait for the gate", "run_in_background": true}),
+    );
+    let id = task_id(&r);
+    // Once the subagent is inside its tool call, its progress shows as `aside ls` has it.
+    let mut listed = String::new();
+    let seen = eventually(Duration::from_secs(20), || {
+        listed = text(&m.call("task_list", json!({})));
+        listed.contains("last bash")
+    });
+    assert!(seen, "{listed}");
+    assert!(
+        listed.contains(&format!(
+            "task {id} (agent general): running (turn 1, 1 tools, last bash"
+        )),
+        "{listed}"
+    );
+    let out = text(&m.call("task_output", json!({"task_id": id})));
+    assert!(out.contains("running (turn 1, 1 tools, last bash"), "{out}");
+    a.open("go");
+    a.wait_end(&id);
+    m.close();
+}
