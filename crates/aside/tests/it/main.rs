@@ -9,6 +9,7 @@ mod support;
 
 mod agents;
 
+mod autostart;
 mod background;
 mod bad_input;
 mod clean;
