@@ -350,3 +350,18 @@ fn a_daemon_that_cannot_start_is_reported_at_once_with_its_log() {
     );
     assert!(a.daemon_processes().is_empty());
 }
+
+#[test]
+fn a_relative_state_directory_is_the_same_for_the_daemon_in_its_root_directory() {
+    let a = Aside::new();
+    let parent = a.home.parent().expect("parent").to_path_buf();
+    let name = a.home.file_name().expect("name").to_os_string();
+    let mut cli = a.cmd(&["run", "--", "pwd"]);
+    cli.current_dir(&parent).env("ASIDE_HOME", &name);
+    let out = a.spawn_cmd(cli, &["run"]).finish();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.text(), format!("{}\n", parent.display()));
+    // The daemon serves the test's directory, named absolutely.
+    let daemon = the_daemon(&a);
+    assert_eq!(link(format!("/proc/{daemon}/cwd")), Path::new("/"));
+}
