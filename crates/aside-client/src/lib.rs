@@ -3,12 +3,13 @@
 //! reader task routes each response to its caller by id and pushes events to a channel.
 //! Each call is typed by its method: `client.request::<method::TaskGet>(IdParams { id })`.
 
+mod launch;
+
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use aside_protocol::rpc::{
     method, ErrorCode, EventMessage, HelloParams, HelloResult, Incoming, Method, RequestLine,
@@ -45,13 +46,22 @@ impl ClientError {
     }
 }
 
-/// How to start a daemon when none is running: a program and its arguments.
+/// How to start a daemon when none is running: a program and its arguments. The daemon is
+/// detached from the process that starts it: not its descendant, in a session of its own,
+/// in `/`, with none of its descriptors but stdin on /dev/null and stdout and stderr on `log`.
 #[derive(Debug, Clone)]
 pub struct Launcher {
     pub program: PathBuf,
     pub args: Vec<String>,
-    /// Where the daemon's own stderr goes.
+    /// Variables set for the daemon over the starter's environment. It runs in `/`: a
+    /// variable the starter reads as a path relative to its own directory must be given
+    /// here made absolute.
+    pub env: Vec<(OsString, OsString)>,
+    /// Where the daemon's stdout and stderr go.
     pub log: PathBuf,
+    /// Where the daemon that serves writes its pid (once it holds the lock): tells a daemon
+    /// that lost the race to start to another client's from one that failed.
+    pub pid_file: PathBuf,
 }
 
 type Reply = Result<Box<RawValue>, RpcError>;
@@ -75,7 +85,7 @@ impl Client {
         let stream = match UnixStream::connect(socket).await {
             Ok(s) => s,
             Err(e) => match launcher {
-                Some(l) if absent(&e) => start_daemon(socket, l).await?,
+                Some(l) if absent(&e) => launch::start_daemon(socket, l).await?,
                 _ => {
                     return Err(ClientError::Connect {
                         socket: socket.display().to_string(),
@@ -197,77 +207,4 @@ async fn read_loop(
     }
     // Fail every call still waiting.
     pending.lock().unwrap_or_else(|p| p.into_inner()).clear();
-}
-
-/// Starts the daemon and waits for its socket. Several clients may do this at the same
-/// moment: the daemon's lock lets one serve, and the others' daemons exit while their
-/// clients connect to the winner.
-async fn start_daemon(socket: &Path, launcher: &Launcher) -> Result<UnixStream, ClientError> {
-    if let Some(dir) = launcher.log.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| ClientError::DaemonStart(format!("{}: {e}", dir.display())))?;
-    }
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&launcher.log)
-        .map_err(|e| ClientError::DaemonStart(format!("{}: {e}", launcher.log.display())))?;
-    let log2 = log
-        .try_clone()
-        .map_err(|e| ClientError::DaemonStart(e.to_string()))?;
-    let mut cmd = Command::new(&launcher.program);
-    cmd.args(&launcher.args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::from(log2));
-    // Its own session: no controlling terminal, untouched by the terminal's signals.
-    // SAFETY: setsid is async-signal-safe and touches no memory.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| ClientError::DaemonStart(format!("{}: {e}", launcher.program.display())))?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let mut exited = None;
-    loop {
-        match UnixStream::connect(socket).await {
-            Ok(s) => {
-                // Reap the launcher child when it ends so it leaves no zombie behind.
-                std::thread::spawn(move || child.wait());
-                return Ok(s);
-            }
-            Err(e) if !absent(&e) => return Err(e.into()),
-            Err(_) => {}
-        }
-        if exited.is_none() {
-            if let Ok(Some(status)) = child.try_wait() {
-                exited = Some(status);
-            }
-        }
-        if let Some(status) = exited.filter(|s| !s.success()) {
-            return Err(ClientError::DaemonStart(format!(
-                "it exited with {status}; its log {} says: {}",
-                launcher.log.display(),
-                log_tail(&launcher.log)
-            )));
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(ClientError::DaemonStart(format!(
-                "no socket at {} after 10 s; see {}",
-                socket.display(),
-                launcher.log.display()
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(3)).await;
-    }
-}
-
-fn log_tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().rev().take(3).collect();
-    lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
 }

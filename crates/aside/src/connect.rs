@@ -1,5 +1,7 @@
 //! Reaching the daemon of this state directory.
 
+use std::path::PathBuf;
+
 use aside_client::{Client, Launcher};
 use aside_core::Paths;
 use aside_protocol::TaskId;
@@ -11,24 +13,36 @@ pub struct Context {
 impl Context {
     /// Connects, starting the daemon when none runs.
     pub async fn client(&self) -> anyhow::Result<Client> {
-        let launcher = Launcher {
-            program: std::env::current_exe()?,
-            args: vec!["daemon".into(), "run".into()],
-            log: self.paths.daemon_log(),
-        };
         let socket = self.paths.checked_socket().map_err(anyhow::Error::msg)?;
-        Ok(Client::connect(&socket, Some(&launcher), owner()).await?)
+        Ok(Client::connect(&socket, Some(&self.launcher()?), owner()).await?)
     }
 
     /// Connects as `owner`, starting the daemon when none runs.
     pub async fn client_as(&self, owner: String) -> anyhow::Result<Client> {
-        let launcher = Launcher {
+        let socket = self.paths.checked_socket().map_err(anyhow::Error::msg)?;
+        Ok(Client::connect(&socket, Some(&self.launcher()?), Some(owner)).await?)
+    }
+
+    /// `aside daemon run`, started in `/`: the variables its paths come from are handed on
+    /// absolute, so that it finds the state directory this CLI found.
+    fn launcher(&self) -> anyhow::Result<Launcher> {
+        let here = std::env::current_dir();
+        let env = ["ASIDE_HOME", "HOME"]
+            .into_iter()
+            .filter_map(|var| {
+                let value = PathBuf::from(std::env::var_os(var)?);
+                let here = here.as_ref().ok()?;
+                (!value.as_os_str().is_empty() && value.is_relative())
+                    .then(|| (var.into(), here.join(value).into_os_string()))
+            })
+            .collect();
+        Ok(Launcher {
             program: std::env::current_exe()?,
             args: vec!["daemon".into(), "run".into()],
+            env,
             log: self.paths.daemon_log(),
-        };
-        let socket = self.paths.checked_socket().map_err(anyhow::Error::msg)?;
-        Ok(Client::connect(&socket, Some(&launcher), Some(owner)).await?)
+            pid_file: self.paths.lock_file(),
+        })
     }
 
     /// Connects to a running daemon only.

@@ -10,6 +10,7 @@ mod support;
 
 mod agents;
 
+mod autostart;
 mod background;
 mod bad_input;
 mod clean;
