@@ -29,6 +29,10 @@ Parts and targets (the candidate should meet each):
               --json` and the daemon's RSS around it; paged listing where supported
   notify      a task's exit -> the owner's `finished` event, and -> `notifications.take`
               seeing it: p99 at most 10 ms
+  mcp         through `aside mcp` as a host speaks it (bench/mcp_tasks.py): a background
+              `bash` call -> its task handle, at most 5 ms median; the task's exit ->
+              `tasks/get` reporting it terminal, p99 at most 10 ms (peer: the text answer
+              and the logging notification of a server without the Tasks extension)
 """
 
 import argparse
@@ -47,10 +51,12 @@ from benchlib import (  # noqa: E402
     exit_stamp_helper, supports_ack, header,
     median, mib, ms, note, pct, secs, sh, split, timed, wait_all)
 
+from mcp_tasks import part_mcp  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PUEUE_ROOT = os.path.join(CACHE, "pueue")
 PARTS = ["throughput", "foreground", "gigabyte", "sleepers", "agents", "submit", "listing",
-         "notify"]
+         "notify", "mcp"]
 
 
 class Settings:
@@ -72,6 +78,7 @@ class Settings:
         self.restarts = 2 if q else 3
         self.list_samples = 6 if q else 20
         self.notify_samples = 100 if q else 200
+        self.mcp_samples = 100 if q else 300         # background calls through aside mcp
         self.blocks = 4 if q else 8                  # alternation blocks within a figure
 
 
@@ -936,6 +943,7 @@ def run_part(p, bins, s, args, hist):
         "submit": lambda: part_submit(bins, s, hist),
         "listing": lambda: part_listing(bins, s, hist),
         "notify": lambda: part_notify(bins, s),
+        "mcp": lambda: part_mcp(bins, s.mcp_samples),
     }[p]()
 
 
