@@ -94,17 +94,6 @@ class McpProc:
         self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
 
 
-def connect(home, cwd):
-    """A host session: 2026-07-28 with the extension where the server has it; otherwise a
-    fresh process spoken to with `initialize`."""
-    m = McpProc(home, cwd)
-    if m.discover():
-        return m
-    m.close()
-    m = McpProc(home, cwd)
-    m.initialize()
-    return m
-
     def wait_message(self, pred, timeout=30):
         deadline = time.monotonic() + timeout
         while True:
@@ -123,6 +112,19 @@ def connect(home, cwd):
         except (OSError, subprocess.TimeoutExpired):
             self.p.kill()
             self.p.wait()
+
+
+
+def connect(home, cwd):
+    """A host session: 2026-07-28 with the extension where the server has it; otherwise a
+    fresh process spoken to with `initialize`."""
+    m = McpProc(home, cwd)
+    if m.discover():
+        return m
+    m.close()
+    m = McpProc(home, cwd)
+    m.initialize()
+    return m
 
 
 def task_id_of(result):

@@ -59,7 +59,8 @@ pub(crate) async fn get(
             message: tools::describe_outcome(&record),
         },
         TaskState::Succeeded { .. } | TaskState::Failed { .. } | TaskState::TimedOut { .. } => {
-            let ctx = crate::tools::context(shared, conn, p.cwd).await?;
+            // Only the settings shape a result (its cap): the agents are not read.
+            let ctx = crate::tools::settings_context(shared, conn, p.cwd)?;
             let out = tools::ended_result(&ctx, record.clone()).await;
             ToolTaskStatus::Completed {
                 message: tools::describe_outcome(&record),

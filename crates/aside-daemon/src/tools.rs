@@ -148,6 +148,30 @@ pub(crate) async fn call(
     })
 }
 
+/// A context with the project settings of `cwd` and no agents: enough to shape a result.
+pub(crate) fn settings_context(
+    shared: &Shared,
+    conn: &Conn,
+    cwd: Option<String>,
+) -> Result<ToolContext, RpcError> {
+    let engine = shared.engine.clone();
+    let cwd = workdir(cwd)?;
+    let config = project_config(engine.config(), &project_root(&cwd))
+        .map_err(|e| RpcError::new(ErrorCode::BadSpec, e.to_string()))?;
+    Ok(ToolContext {
+        engine,
+        owner: conn.owner(),
+        session_id: None,
+        cwd,
+        depth: 0,
+        config: Arc::new(config),
+        catalog: Arc::new(Default::default()),
+        env: None,
+        cancel: None,
+        wait: None,
+    })
+}
+
 /// The context tools run in for this connection's owner, with the project settings and
 /// agents of `cwd` (default: the daemon's working directory).
 pub(crate) async fn context(

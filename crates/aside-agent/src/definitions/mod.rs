@@ -104,7 +104,7 @@ impl fmt::Display for Warning {
 }
 
 /// The agents found by [`discover`], one per name, plus the warnings collected on the way.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Catalog {
     /// Keyed by name so that a later definition replaces an earlier one, and listings come out
     /// sorted. Serialized as a list, since each definition carries its name.
