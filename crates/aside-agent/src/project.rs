@@ -44,14 +44,22 @@ pub enum EndpointError {
     },
 }
 
-/// The directory a task's cwd belongs to: the nearest ancestor with a `.git`, `.aside`,
-/// `.claude` or `.opencode`, else the cwd itself.
+/// What marks a project's root: a repository, or the directory of aside or of an agent host
+/// whose agent definitions aside reads.
+const PROJECT_MARKERS: [&str; 6] = [
+    ".git",
+    ".aside",
+    ".claude",
+    ".opencode",
+    ".gemini",
+    ".codex",
+];
+
+/// The directory a task's cwd belongs to: the nearest ancestor with one of the
+/// [`PROJECT_MARKERS`], else the cwd itself.
 pub fn project_root(cwd: &Path) -> PathBuf {
     for dir in cwd.ancestors() {
-        if [".git", ".aside", ".claude", ".opencode"]
-            .iter()
-            .any(|m| dir.join(m).exists())
-        {
+        if PROJECT_MARKERS.iter().any(|m| dir.join(m).exists()) {
             return dir.to_path_buf();
         }
     }

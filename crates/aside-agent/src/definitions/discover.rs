@@ -1,39 +1,50 @@
 //! Finding definition files: the directories searched, in precedence order, and loading each
-//! `*.md` file in them into a [`Catalog`].
+//! definition file in them into a [`Catalog`].
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use super::{builtins, parse_with_warnings, AgentDef, Catalog, DefinitionError, Roots, Warning};
+use super::{builtins, parse_format, AgentDef, Catalog, DefinitionError, Format, Roots, Warning};
 
-/// The directories searched for `*.md` definitions, lowest precedence first: user directories,
-/// then project directories, so that a project's agent replaces a user's of the same name (and
-/// both replace the built-ins).
-pub fn search_dirs(roots: &Roots) -> Vec<PathBuf> {
+/// The directories searched for definitions, each with the format of its files, lowest
+/// precedence first: user directories, then project directories, so that a project's agent
+/// replaces a user's of the same name (and both replace the built-ins). Within each level the
+/// order is Gemini CLI's, Codex's, Claude Code's, opencode's, aside's: aside's own directory
+/// wins, and the formats aside read first keep their place, so an agent that loaded from
+/// `.claude` is not replaced by a namesake in a format read since.
+pub fn search_dirs(roots: &Roots) -> Vec<(PathBuf, Format)> {
     let mut dirs = Vec::new();
+    if let Some(home) = &roots.gemini_home {
+        dirs.push((home.join(".gemini").join("agents"), Format::Gemini));
+    }
+    if let Some(codex) = &roots.codex_home {
+        dirs.push((codex.join("agents"), Format::Codex));
+    }
     if let Some(home) = &roots.user_home {
-        dirs.push(home.join(".claude").join("agents"));
+        dirs.push((home.join(".claude").join("agents"), Format::Claude));
     }
     if let Some(config) = &roots.user_config {
-        dirs.push(config.join("opencode").join("agent"));
-        dirs.push(config.join("opencode").join("agents"));
-        dirs.push(config.join("aside").join("agents"));
+        dirs.push((config.join("opencode").join("agent"), Format::Claude));
+        dirs.push((config.join("opencode").join("agents"), Format::Claude));
+        dirs.push((config.join("aside").join("agents"), Format::Claude));
     }
     if let Some(project) = &roots.project {
-        dirs.push(project.join(".claude").join("agents"));
-        dirs.push(project.join(".opencode").join("agent"));
-        dirs.push(project.join(".opencode").join("agents"));
-        dirs.push(project.join(".aside").join("agents"));
+        dirs.push((project.join(".gemini").join("agents"), Format::Gemini));
+        dirs.push((project.join(".codex").join("agents"), Format::Codex));
+        dirs.push((project.join(".claude").join("agents"), Format::Claude));
+        dirs.push((project.join(".opencode").join("agent"), Format::Claude));
+        dirs.push((project.join(".opencode").join("agents"), Format::Claude));
+        dirs.push((project.join(".aside").join("agents"), Format::Claude));
     }
     // A project that is the home directory would list `~/.claude/agents` twice; keep each
     // directory once, at its later (higher-precedence) place.
     let mut seen = HashSet::new();
-    let mut unique: Vec<PathBuf> = dirs
+    let mut unique: Vec<(PathBuf, Format)> = dirs
         .into_iter()
         .rev()
-        .filter(|d| seen.insert(d.canonicalize().unwrap_or_else(|_| d.clone())))
+        .filter(|(d, _)| seen.insert(d.canonicalize().unwrap_or_else(|_| d.clone())))
         .collect();
     unique.reverse();
     unique
@@ -50,16 +61,16 @@ pub fn discover(roots: &Roots) -> Catalog {
     for def in builtins() {
         catalog.insert(def);
     }
-    for dir in search_dirs(roots) {
-        load_dir(&dir, &mut catalog);
+    for (dir, format) in search_dirs(roots) {
+        load_dir(&dir, format, &mut catalog);
     }
     catalog
 }
 
-/// Loads every `*.md` file directly in `dir` into `catalog`. A missing directory is normal (most
-/// people have only some of them) and is skipped silently; one that exists but cannot be read
-/// is worth a warning.
-fn load_dir(dir: &Path, catalog: &mut Catalog) {
+/// Loads every definition file directly in `dir` into `catalog`. A missing directory is normal
+/// (most people have only some of them) and is skipped silently; one that exists but cannot be
+/// read is worth a warning.
+fn load_dir(dir: &Path, format: Format, catalog: &mut Catalog) {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(err) if matches!(err.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => return,
@@ -74,7 +85,7 @@ fn load_dir(dir: &Path, catalog: &mut Catalog) {
     let mut files = Vec::new();
     for entry in entries {
         match entry {
-            Ok(entry) if is_definition_file(&entry.path()) => files.push(entry.path()),
+            Ok(entry) if is_definition_file(&entry.path(), format) => files.push(entry.path()),
             Ok(_) => {}
             Err(err) => catalog.warnings.push(Warning {
                 path: dir.to_path_buf(),
@@ -84,7 +95,7 @@ fn load_dir(dir: &Path, catalog: &mut Catalog) {
     }
     files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
     for path in files {
-        match load_file(&path) {
+        match load_file(&path, format) {
             Ok((def, warnings)) => {
                 catalog.insert(def);
                 catalog.warnings.extend(warnings);
@@ -97,20 +108,26 @@ fn load_dir(dir: &Path, catalog: &mut Catalog) {
     }
 }
 
-/// A `*.md` file (or a symlink to one). Hidden files are skipped, as a shell's `*.md` would, so
-/// editors' lock and backup files (`.#agent.md`) are not read as agents.
-fn is_definition_file(path: &Path) -> bool {
-    let hidden = path
-        .file_name()
-        .is_some_and(|name| name.as_encoded_bytes().starts_with(b"."));
-    !hidden && path.extension().is_some_and(|ext| ext == "md") && path.is_file()
+/// A file of `format`'s extension (or a symlink to one). Hidden files are skipped, as a shell's
+/// `*.md` would, so editors' lock and backup files (`.#agent.md`) are not read as agents; in
+/// Gemini CLI's directories so are files starting with `_`, which Gemini CLI itself skips.
+fn is_definition_file(path: &Path, format: Format) -> bool {
+    let skipped = path.file_name().is_some_and(|name| {
+        let name = name.as_encoded_bytes();
+        name.starts_with(b".") || (format == Format::Gemini && name.starts_with(b"_"))
+    });
+    !skipped
+        && path
+            .extension()
+            .is_some_and(|ext| ext == format.extension())
+        && path.is_file()
 }
 
-fn load_file(path: &Path) -> Result<(AgentDef, Vec<Warning>), DefinitionError> {
+fn load_file(path: &Path, format: Format) -> Result<(AgentDef, Vec<Warning>), DefinitionError> {
     let bytes = fs::read(path).map_err(DefinitionError::Read)?;
     let text =
         String::from_utf8(bytes).map_err(|err| DefinitionError::NotUtf8(err.utf8_error()))?;
-    parse_with_warnings(path, &text)
+    parse_format(format, path, &text)
 }
 
 #[cfg(test)]

@@ -81,6 +81,7 @@ fn project_overrides_user_overrides_builtin() {
         project: Some(project),
         user_home: Some(home),
         user_config: Some(config),
+        ..Roots::default()
     });
     assert!(catalog.warnings().is_empty(), "{:?}", catalog.warnings());
     let names: Vec<_> = catalog.agents().map(|a| a.name.as_str()).collect();
@@ -149,7 +150,7 @@ fn a_broken_override_keeps_the_earlier_definition() {
     let catalog = discover(&Roots {
         project: Some(project),
         user_home: Some(home),
-        user_config: None,
+        ..Roots::default()
     });
     assert_eq!(catalog.get("helper").unwrap().description, "user");
     assert_eq!(catalog.warnings().len(), 1);
@@ -183,22 +184,193 @@ fn search_dirs_order() {
         project: Some(PathBuf::from("/p")),
         user_home: Some(PathBuf::from("/h")),
         user_config: Some(PathBuf::from("/c")),
+        gemini_home: Some(PathBuf::from("/g")),
+        codex_home: Some(PathBuf::from("/x")),
     };
     let dirs: Vec<_> = search_dirs(&roots)
         .into_iter()
-        .map(|d| d.to_string_lossy().into_owned())
+        .map(|(d, format)| (d.to_string_lossy().into_owned(), format))
         .collect();
+    let claude = Format::Claude;
     assert_eq!(
         dirs,
         [
-            "/h/.claude/agents",
-            "/c/opencode/agent",
-            "/c/opencode/agents",
-            "/c/aside/agents",
-            "/p/.claude/agents",
-            "/p/.opencode/agent",
-            "/p/.opencode/agents",
-            "/p/.aside/agents",
+            ("/g/.gemini/agents".to_string(), Format::Gemini),
+            ("/x/agents".to_string(), Format::Codex),
+            ("/h/.claude/agents".to_string(), claude),
+            ("/c/opencode/agent".to_string(), claude),
+            ("/c/opencode/agents".to_string(), claude),
+            ("/c/aside/agents".to_string(), claude),
+            ("/p/.gemini/agents".to_string(), Format::Gemini),
+            ("/p/.codex/agents".to_string(), Format::Codex),
+            ("/p/.claude/agents".to_string(), claude),
+            ("/p/.opencode/agent".to_string(), claude),
+            ("/p/.opencode/agents".to_string(), claude),
+            ("/p/.aside/agents".to_string(), claude),
         ]
     );
+}
+
+#[test]
+fn gemini_and_codex_agents_load_from_project_and_user_directories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gemini_home = tmp.path().join("gemini-home");
+    let codex_home = tmp.path().join("codex-home");
+    let project = tmp.path().join("project");
+    let user_gemini = write(
+        &gemini_home.join(".gemini/agents"),
+        "mine.md",
+        "---\nname: mine\ndescription: user gemini\ntools: [read_file]\n---\nMine.",
+    );
+    write(
+        &codex_home.join("agents"),
+        "shared.toml",
+        "name = \"shared\"\ndescription = \"user codex\"\n",
+    );
+    write(
+        &project.join(".gemini/agents"),
+        "shared.md",
+        "---\nname: shared\ndescription: project gemini\n---\n",
+    );
+    let project_codex = write(
+        &project.join(".codex/agents"),
+        "reviewer.toml",
+        "name = \"reviewer\"\ndescription = \"project codex\"\nsandbox_mode = \"read-only\"\n\
+         model_reasoning_effort = \"high\"\ndeveloper_instructions = \"Review.\"\n",
+    );
+    // Not agents: another format's extension, Gemini CLI's skipped `_` files, hidden files,
+    // subdirectories.
+    write(
+        &project.join(".gemini/agents"),
+        "_template.md",
+        "---\nname: template\n---\n",
+    );
+    write(
+        &project.join(".gemini/agents"),
+        "wrong.toml",
+        "name = \"wrong1\"\n",
+    );
+    write(
+        &project.join(".codex/agents"),
+        "wrong.md",
+        "---\nname: wrong2\n---\n",
+    );
+    write(
+        &project.join(".codex/agents"),
+        ".hidden.toml",
+        "name = \"wrong3\"\n",
+    );
+    write(
+        &project.join(".codex/agents/sub"),
+        "deep.toml",
+        "name = \"wrong4\"\n",
+    );
+    write(
+        &project.join(".claude/agents"),
+        "wrong.toml",
+        "name = \"wrong5\"\n",
+    );
+
+    let catalog = discover(&Roots {
+        project: Some(project),
+        gemini_home: Some(gemini_home),
+        codex_home: Some(codex_home),
+        ..Roots::default()
+    });
+    let names: Vec<_> = catalog.agents().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["explore", "general", "mine", "reviewer", "shared"]);
+    let mine = catalog.get("mine").unwrap();
+    assert_eq!(mine.tools, Some(tools(&["read"])));
+    assert_eq!(mine.prompt, "Mine.");
+    assert_eq!(mine.source, Source::File(user_gemini));
+    assert_eq!(
+        catalog.get("shared").unwrap().description,
+        "project gemini",
+        "a project's agent replaces a user's, whatever the formats"
+    );
+    let reviewer = catalog.get("reviewer").unwrap();
+    assert_eq!(reviewer.prompt, "Review.");
+    assert_eq!(
+        reviewer.effective_tools(),
+        tools(&["read", "glob", "grep", "task_output", "task_list"])
+    );
+    assert_eq!(reviewer.source, Source::File(project_codex.clone()));
+    let warnings: Vec<_> = catalog
+        .warnings()
+        .iter()
+        .map(|w| (w.path.clone(), w.message.as_str()))
+        .collect();
+    assert_eq!(
+        warnings,
+        [(
+            project_codex,
+            "agent \"reviewer\": ignoring `model_reasoning_effort`, which aside does not honour"
+        )]
+    );
+}
+
+#[test]
+fn within_one_level_aside_beats_opencode_beats_claude_beats_codex_beats_gemini() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path();
+    let gemini = "---\nname: a\ndescription: gemini\n---\n";
+    let codex = "name = \"a\"\ndescription = \"codex\"\n";
+    let claude = "---\nname: a\ndescription: claude\n---\n";
+    write(&project.join(".gemini/agents"), "a.md", gemini);
+    let roots = Roots {
+        project: Some(project.to_path_buf()),
+        ..Roots::default()
+    };
+    let described = |roots: &Roots| discover(roots).get("a").unwrap().description.clone();
+    assert_eq!(described(&roots), "gemini");
+    write(&project.join(".codex/agents"), "a.toml", codex);
+    assert_eq!(described(&roots), "codex");
+    write(&project.join(".claude/agents"), "a.md", claude);
+    assert_eq!(described(&roots), "claude");
+    write(
+        &project.join(".opencode/agent"),
+        "a.md",
+        "---\ndescription: opencode\n---\n",
+    );
+    assert_eq!(described(&roots), "opencode");
+    write(
+        &project.join(".aside/agents"),
+        "a.md",
+        "---\ndescription: aside\n---\n",
+    );
+    assert_eq!(described(&roots), "aside");
+}
+
+#[test]
+fn broken_gemini_and_codex_files_warn_and_keep_the_earlier_definition() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let project = tmp.path().join("project");
+    write(
+        &home.join(".claude/agents"),
+        "helper.md",
+        "---\ndescription: user\n---\n",
+    );
+    let remote = write(
+        &project.join(".gemini/agents"),
+        "helper.md",
+        "---\nname: helper\nkind: remote\nagent_card_url: https://example.com/card\n---\n",
+    );
+    let broken = write(
+        &project.join(".codex/agents"),
+        "helper.toml",
+        "name = \"helper\"\ndescription = \n",
+    );
+    let catalog = discover(&Roots {
+        project: Some(project),
+        user_home: Some(home),
+        ..Roots::default()
+    });
+    assert_eq!(catalog.get("helper").unwrap().description, "user");
+    let warned: Vec<_> = catalog.warnings().iter().map(|w| w.path.clone()).collect();
+    assert_eq!(warned, [remote, broken]);
+    assert!(catalog.warnings()[0].message.contains("remote"));
+    assert!(catalog.warnings()[1]
+        .message
+        .contains("invalid TOML: line 2"));
 }

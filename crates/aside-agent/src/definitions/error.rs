@@ -29,14 +29,20 @@ pub enum DefinitionError {
     Yaml(#[source] serde_yaml_ng::Error),
     #[error("the frontmatter must be a mapping of fields, not {found}")]
     NotAMapping { found: Found },
+    /// A Codex agent file that does not parse; the text says where and why.
+    #[error("invalid TOML: {0}")]
+    Toml(String),
+    /// Gemini CLI's `kind: remote`: an agent reached over the Agent2Agent protocol.
+    #[error("a remote (Agent2Agent) agent: aside runs only agents it can run itself")]
+    RemoteAgent,
     #[error("invalid agent name {name:?}: {}", NAME_RULE)]
     BadName { name: String },
     #[error(
-        "invalid agent name {name:?} (taken from the file name; set `name` in the frontmatter): {}",
+        "invalid agent name {name:?} (taken from the file name; set `name` in the file): {}",
         NAME_RULE
     )]
     BadFileName { name: String },
-    #[error("the file name is not valid UTF-8; set `name` in the frontmatter")]
+    #[error("the file name is not valid UTF-8; set `name` in the file")]
     FileNameNotUtf8,
     /// `key` is the spelling the file used (`maxTurns`, `maxSteps`, ...), or `tools.NAME` for
     /// one entry of opencode's tool map.
@@ -57,6 +63,12 @@ pub enum FieldError {
     NotPositiveInteger(Found),
     #[error("must be true or false, got {0}")]
     NotBool(Found),
+    /// A setting with a fixed set of values; `expected` lists them.
+    #[error("must be {expected}, got {found}")]
+    NotOneOf {
+        expected: &'static str,
+        found: Found,
+    },
     #[error("must be a comma-separated string or a list of tool names, got {0}")]
     NotToolNames(Found),
     #[error("item {index} must be a tool name, got {found}")]

@@ -33,6 +33,16 @@ pub(super) struct Frontmatter {
 
 /// Reads a definition file's text into its frontmatter and its body.
 pub(super) fn read(text: &str) -> Result<(Frontmatter, &str), DefinitionError> {
+    let (fields, body) = read_mapping(text)?;
+    let frontmatter =
+        serde_yaml_ng::from_value(Value::Mapping(fields)).map_err(DefinitionError::Yaml)?;
+    Ok((frontmatter, body))
+}
+
+/// Reads a definition file's text into its frontmatter's fields, in the file's order, and its
+/// body. For formats whose fields are taken one by one ([`take`]) so that what is left over can
+/// be named in a warning.
+pub(super) fn read_mapping(text: &str) -> Result<(Mapping, &str), DefinitionError> {
     let (yaml, body) = split(text)?;
     let fields = match parse_yaml(&yaml)? {
         Value::Mapping(fields) => fields,
@@ -50,9 +60,19 @@ pub(super) fn read(text: &str) -> Result<(Frontmatter, &str), DefinitionError> {
         .into_iter()
         .filter(|(key, _)| key.is_string())
         .collect();
-    let frontmatter =
-        serde_yaml_ng::from_value(Value::Mapping(fields)).map_err(DefinitionError::Yaml)?;
-    Ok((frontmatter, body))
+    Ok((fields, body))
+}
+
+/// Removes the setting `key` from `fields` and reads its value, keeping the other fields in
+/// their order. `key:` with nothing after it counts as absent, as in [`Frontmatter`].
+pub(super) fn take<T: TryFrom<Value, Error = FieldError>>(
+    fields: &mut Mapping,
+    key: &str,
+) -> Option<Field<T>> {
+    match fields.shift_remove(key)? {
+        Value::Null => None,
+        value => Some(Field(T::try_from(value))),
+    }
 }
 
 /// The first of a setting's spellings that the file uses, with that spelling.

@@ -1,10 +1,13 @@
-//! Agent definitions: markdown files with YAML frontmatter.
+//! Agent definitions: the files other coding agents already keep them in.
 //!
-//! An agent is a system prompt (the markdown body) plus a few settings (the frontmatter). aside
-//! reads the formats people already have rather than inventing its own: Claude Code's
-//! `.claude/agents/*.md` and opencode's `.opencode/agent(s)/*.md` load as they are, and
-//! `.aside/agents/*.md` uses the same format. Tool names from those formats are mapped onto
-//! aside's own tools ([`Tool`]); settings aside has no use for are ignored.
+//! An agent is a system prompt plus a few settings. aside reads the formats people already have
+//! rather than inventing its own ([`Format`]): Claude Code's `.claude/agents/*.md` and opencode's
+//! `.opencode/agent(s)/*.md` load as they are, and `.aside/agents/*.md` uses the same format;
+//! Gemini CLI's `.gemini/agents/*.md` (markdown with Gemini's own frontmatter fields) and
+//! Codex's `.codex/agents/*.toml` have readers of their own. Tool names from every format are
+//! mapped onto aside's own tools ([`Tool`]). In Claude's format, settings aside has no use for
+//! are ignored silently, as that format is shared by tools with settings of their own; in
+//! Gemini's and Codex's, each field aside does not honour is named in a [`Warning`].
 //!
 //! [`discover`] never fails: a broken file becomes a [`Warning`] naming the file and what is
 //! wrong with it, and every other agent still loads, so one bad file cannot take away the rest.
@@ -18,9 +21,11 @@
 //! than failing the whole listing.
 
 mod builtin;
+mod codex;
 mod discover;
 mod error;
 mod frontmatter;
+mod gemini;
 mod parse;
 mod tools;
 
@@ -34,7 +39,7 @@ use serde::{Serialize, Serializer};
 pub use builtin::builtins;
 pub use discover::{discover, search_dirs};
 pub use error::{DefinitionError, FieldError, Found};
-pub use parse::{parse, parse_with_warnings};
+pub use parse::{parse, parse_format, parse_with_warnings};
 pub use tools::map_tool_name;
 
 /// One agent: what it is for, which tools and model it gets, and its system prompt.
@@ -77,6 +82,27 @@ impl AgentDef {
             .into_iter()
             .filter(|&tool| self.allows_tool(tool))
             .collect()
+    }
+}
+
+/// The format of a definition file, which the directory it is in decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Claude Code's markdown with YAML frontmatter, which opencode's and aside's files share.
+    Claude,
+    /// Gemini CLI's subagents: markdown with YAML frontmatter of Gemini's fields.
+    Gemini,
+    /// Codex's custom agents: one TOML file each.
+    Codex,
+}
+
+impl Format {
+    /// The file-name extension of this format's files.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Claude | Format::Gemini => "md",
+            Format::Codex => "toml",
+        }
     }
 }
 
@@ -137,29 +163,45 @@ impl Catalog {
 /// The directories [`discover`] searches. Any of them may be missing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Roots {
-    /// The project root: its `.claude`, `.opencode` and `.aside` directories are searched.
+    /// The project root: its `.claude`, `.opencode`, `.aside`, `.gemini` and `.codex`
+    /// directories are searched.
     pub project: Option<PathBuf>,
     /// The user's home directory, for `~/.claude/agents`.
     pub user_home: Option<PathBuf>,
     /// `$XDG_CONFIG_HOME`, or `~/.config`: for opencode's and aside's user agents.
     pub user_config: Option<PathBuf>,
+    /// The directory Gemini CLI keeps its `.gemini` in: `$GEMINI_CLI_HOME`, or the home
+    /// directory.
+    pub gemini_home: Option<PathBuf>,
+    /// Codex's own directory: `$CODEX_HOME`, or `~/.codex`.
+    pub codex_home: Option<PathBuf>,
 }
 
 impl Roots {
-    /// Roots from the environment: `$HOME`, and `$XDG_CONFIG_HOME` falling back to
-    /// `~/.config` (a relative `$XDG_CONFIG_HOME` is ignored, as the XDG spec requires).
+    /// Roots from the environment: `$HOME`; `$XDG_CONFIG_HOME` falling back to `~/.config`;
+    /// `$GEMINI_CLI_HOME` falling back to `$HOME`; `$CODEX_HOME` falling back to `~/.codex`.
+    /// Relative values are ignored (the XDG spec requires it, and the others would depend on
+    /// the working directory of whichever process reads them).
     pub fn from_env(project: Option<PathBuf>) -> Roots {
+        let absolute = |var: &str| {
+            std::env::var_os(var)
+                .map(PathBuf::from)
+                .filter(|dir| dir.is_absolute())
+        };
         let user_home = std::env::var_os("HOME")
             .filter(|home| !home.is_empty())
             .map(PathBuf::from);
-        let user_config = std::env::var_os("XDG_CONFIG_HOME")
-            .map(PathBuf::from)
-            .filter(|dir| dir.is_absolute())
+        let user_config = absolute("XDG_CONFIG_HOME")
             .or_else(|| user_home.as_ref().map(|home| home.join(".config")));
+        let gemini_home = absolute("GEMINI_CLI_HOME").or_else(|| user_home.clone());
+        let codex_home =
+            absolute("CODEX_HOME").or_else(|| user_home.as_ref().map(|home| home.join(".codex")));
         Roots {
             project,
             user_home,
             user_config,
+            gemini_home,
+            codex_home,
         }
     }
 }

@@ -1,16 +1,19 @@
 //! One definition file's text into an [`AgentDef`]: each setting of the frontmatter checked,
-//! tool names mapped onto aside's tools, the body as the system prompt.
+//! tool names mapped onto aside's tools, the body as the system prompt. Claude Code's format
+//! (which opencode's and aside's files share) is read here; Gemini CLI's and Codex's in their
+//! own modules, with the pieces below that every format shares.
 
 use std::path::Path;
 
 use super::frontmatter::{
-    self, first_set, Argv, Count, Flag, Frontmatter, Text, ToolNames, ToolsField,
+    self, first_set, Argv, Count, Field, Flag, Frontmatter, Text, ToolNames, ToolsField,
 };
 use super::tools::{dedup, disabled_tools, map_tools};
-use super::{AgentDef, DefinitionError, Source, Warning};
+use super::{codex, gemini, AgentDef, DefinitionError, Format, Source, Warning};
 
-/// Claude's model tier aliases. They name no model on an OpenAI-compatible server, so an agent
-/// that asks for one gets the configured default model instead.
+/// Claude's model tier aliases, and `inherit` (Claude's and Gemini CLI's word for the caller's
+/// model). They name no model on an OpenAI-compatible server, so an agent that asks for one
+/// gets the configured default model instead.
 const MODEL_ALIASES: &[&str] = &["inherit", "sonnet", "opus", "haiku"];
 
 /// The longest agent name allowed; names appear in task ids and listings.
@@ -31,19 +34,100 @@ pub fn parse_with_warnings(
     let (frontmatter, body) = frontmatter::read(text)?;
     let mut unknown_tools = Vec::new();
     let def = build(path, frontmatter, body, &mut unknown_tools)?;
-    let warnings = if unknown_tools.is_empty() {
-        Vec::new()
-    } else {
-        vec![Warning {
-            path: path.to_path_buf(),
-            message: format!(
-                "agent {:?}: ignoring tools aside does not have: {}",
-                def.name,
-                unknown_tools.join(", ")
-            ),
-        }]
-    };
+    let warnings = unknown_tools_warning(path, &def.name, &unknown_tools)
+        .into_iter()
+        .collect();
     Ok((def, warnings))
+}
+
+/// Parses one definition file's text as `format` says, with the problems that did not stop the
+/// agent from loading: tool names aside has no equivalent for, and (for Gemini CLI's and
+/// Codex's files) each field aside does not honour.
+pub fn parse_format(
+    format: Format,
+    path: &Path,
+    text: &str,
+) -> Result<(AgentDef, Vec<Warning>), DefinitionError> {
+    match format {
+        Format::Claude => parse_with_warnings(path, text),
+        Format::Gemini => gemini::parse(path, text),
+        Format::Codex => codex::parse(path, text),
+    }
+}
+
+/// The warning for tool names that were left out, if there were any.
+pub(super) fn unknown_tools_warning(
+    path: &Path,
+    agent: &str,
+    unknown: &[String],
+) -> Option<Warning> {
+    (!unknown.is_empty()).then(|| Warning {
+        path: path.to_path_buf(),
+        message: format!(
+            "agent {agent:?}: ignoring tools aside does not have: {}",
+            unknown.join(", ")
+        ),
+    })
+}
+
+/// The warning for a field that was read but changes nothing: aside has no such setting.
+pub(super) fn ignored_field(path: &Path, agent: &str, key: &str) -> Warning {
+    Warning {
+        path: path.to_path_buf(),
+        message: format!("agent {agent:?}: ignoring `{key}`, which aside does not honour"),
+    }
+}
+
+/// The agent's name: the `name` field, or else the file's stem.
+pub(super) fn agent_name(
+    path: &Path,
+    field: Option<Field<Text>>,
+) -> Result<String, DefinitionError> {
+    match field {
+        Some(field) => {
+            let Text(name) = field.value("name")?;
+            if !valid_name(&name) {
+                return Err(DefinitionError::BadName { name });
+            }
+            Ok(name)
+        }
+        None => {
+            let stem = path
+                .file_stem()
+                .and_then(|stem| stem.to_str())
+                .ok_or(DefinitionError::FileNameNotUtf8)?;
+            if !valid_name(stem) {
+                return Err(DefinitionError::BadFileName {
+                    name: stem.to_string(),
+                });
+            }
+            Ok(stem.to_string())
+        }
+    }
+}
+
+/// The description, trimmed; empty when the file has none.
+pub(super) fn description(field: Option<Field<Text>>) -> Result<String, DefinitionError> {
+    match field {
+        Some(field) => field
+            .value("description")
+            .map(|Text(text)| text.trim().to_string()),
+        None => Ok(String::new()),
+    }
+}
+
+/// The model the agent asks for, or None for the configured default: absent, empty, or one of
+/// the hosts' aliases, which name no model on an OpenAI-compatible server.
+pub(super) fn model(field: Option<Field<Text>>) -> Result<Option<String>, DefinitionError> {
+    let Some(field) = field else {
+        return Ok(None);
+    };
+    let Text(model) = field.value("model")?;
+    let model = model.trim().to_string();
+    let alias = MODEL_ALIASES
+        .iter()
+        .any(|alias| model.eq_ignore_ascii_case(alias));
+    Ok((!alias && !model.is_empty()).then_some(model))
 }
 
 /// Builds the definition, checking the settings in a fixed order so a file with several
@@ -68,35 +152,8 @@ fn build(
         command,
     } = frontmatter;
 
-    let name = match name {
-        Some(field) => {
-            let Text(name) = field.value("name")?;
-            if !valid_name(&name) {
-                return Err(DefinitionError::BadName { name });
-            }
-            name
-        }
-        None => {
-            let stem = path
-                .file_stem()
-                .and_then(|stem| stem.to_str())
-                .ok_or(DefinitionError::FileNameNotUtf8)?;
-            if !valid_name(stem) {
-                return Err(DefinitionError::BadFileName {
-                    name: stem.to_string(),
-                });
-            }
-            stem.to_string()
-        }
-    };
-
-    let description = match description {
-        Some(field) => {
-            let Text(description) = field.value("description")?;
-            description.trim().to_string()
-        }
-        None => String::new(),
-    };
+    let name = agent_name(path, name)?;
+    let description = self::description(description)?;
 
     let mut allowed = None;
     let mut disallowed = Vec::new();
@@ -121,17 +178,7 @@ fn build(
     }
     dedup(&mut disallowed);
 
-    let model = match model {
-        Some(field) => {
-            let Text(model) = field.value("model")?;
-            let model = model.trim().to_string();
-            let alias = MODEL_ALIASES
-                .iter()
-                .any(|alias| model.eq_ignore_ascii_case(alias));
-            (!alias && !model.is_empty()).then_some(model)
-        }
-        None => None,
-    };
+    let model = self::model(model)?;
 
     let max_turns = first_set([
         ("maxTurns", max_turns_camel),

@@ -1,4 +1,5 @@
-//! Tool names as Claude Code, opencode and aside write them, mapped onto aside's [`Tool`]s.
+//! Tool names as Claude Code, opencode, Gemini CLI, Codex and aside write them, mapped onto
+//! aside's [`Tool`]s.
 
 use std::collections::HashSet;
 
@@ -25,6 +26,67 @@ pub fn map_tool_name(name: &str) -> Option<Tool> {
         _ => return None,
     };
     Some(tool)
+}
+
+/// Every tool, as a static so that a lookup can hand out a slice of one.
+static EVERY_TOOL: [Tool; Tool::ALL.len()] = Tool::ALL;
+
+/// The aside tools a Gemini CLI tool name stands for, ignoring case; aside's own names are
+/// understood too. None for tools aside does not have (`web_fetch`, `google_web_search`, MCP
+/// tools, ...).
+pub(super) fn gemini_tool(name: &str) -> Option<&'static [Tool]> {
+    let tools: &'static [Tool] = match name.trim().to_ascii_lowercase().as_str() {
+        "run_shell_command" => &[Tool::Bash],
+        "read_file" | "read_many_files" => &[Tool::Read],
+        "write_file" => &[Tool::Write],
+        "replace" => &[Tool::Edit],
+        "glob" | "list_directory" => &[Tool::Glob],
+        "grep_search" | "search_file_content" => &[Tool::Grep],
+        other => return own_tool(other),
+    };
+    Some(tools)
+}
+
+/// The aside tools a Codex tool name stands for, ignoring case; aside's own names are
+/// understood too. `apply_patch` both edits and creates files, so it stands for two.
+pub(super) fn codex_tool(name: &str) -> Option<&'static [Tool]> {
+    let tools: &'static [Tool] = match name.trim().to_ascii_lowercase().as_str() {
+        "shell" | "local_shell" | "exec_command" => &[Tool::Bash],
+        "apply_patch" => &[Tool::Edit, Tool::Write],
+        "read_file" => &[Tool::Read],
+        "list_dir" => &[Tool::Glob],
+        "grep_files" => &[Tool::Grep],
+        "spawn_agent" => &[Tool::Task],
+        other => return own_tool(other),
+    };
+    Some(tools)
+}
+
+/// The tool whose wire name is `name` (already lowercased).
+fn own_tool(name: &str) -> Option<&'static [Tool]> {
+    EVERY_TOOL
+        .iter()
+        .find(|tool| tool.name() == name)
+        .map(std::slice::from_ref)
+}
+
+/// Maps a host's tool names with `lookup`, deduplicated in first-seen order. Names with no aside
+/// equivalent are dropped and recorded in `unknown`, once each.
+pub(super) fn map_host_tools(
+    names: &[String],
+    lookup: fn(&str) -> Option<&'static [Tool]>,
+    unknown: &mut Vec<String>,
+) -> Vec<Tool> {
+    let mut tools = Vec::new();
+    for name in names {
+        match lookup(name) {
+            Some(mapped) => tools.extend_from_slice(mapped),
+            None if !unknown.contains(name) => unknown.push(name.clone()),
+            None => {}
+        }
+    }
+    dedup(&mut tools);
+    tools
 }
 
 /// Maps names to aside tools, deduplicated in first-seen order. Names with no aside equivalent

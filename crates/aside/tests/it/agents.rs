@@ -726,6 +726,141 @@ fn agents_lists_builtins_and_project_agents_and_warns_of_broken_files() {
     );
 }
 
+/// Writes `text` to `dir/file`, making `dir` first; returns the file's path.
+fn write_definition(dir: &std::path::Path, file: &str, text: &str) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).expect("agents dir");
+    let path = dir.join(file);
+    std::fs::write(&path, text).expect("write the definition");
+    path
+}
+
+#[test]
+fn gemini_and_codex_agents_are_listed_with_their_warnings_and_run() {
+    let server = ModelServer::start(|_| Reply::text("reviewed: fine"));
+    let a = aside_with(&server, "");
+    // Only Gemini CLI's and Codex's directories mark this project's root.
+    let project = a.path("proj");
+    let x = write_definition(
+        &project.join(".gemini/agents"),
+        "x.md",
+        "---\nname: x\ndescription: gemini agent x\nkind: local\ntools:\n  - read_file\n  \
+         - run_shell_command\n  - web_fetch\ntemperature: 0.2\nmax_turns: 5\n---\nYou are x.\n",
+    );
+    let y = write_definition(
+        &project.join(".codex/agents"),
+        "y.toml",
+        "name = \"y\"\ndescription = \"codex agent y\"\nsandbox_mode = \"read-only\"\n\
+         model_reasoning_effort = \"high\"\n\
+         developer_instructions = \"\"\"\nYou are y, a careful reviewer.\n\"\"\"\n",
+    );
+    // A user's Codex agent, under $HOME.
+    write_definition(
+        &a.path(".codex/agents"),
+        "z.toml",
+        "name = \"z\"\ndescription = \"user codex agent z\"\ndeveloper_instructions = \"Z.\"\n",
+    );
+
+    let mut cmd = a.cmd(&["agents", "--json"]);
+    cmd.current_dir(&project);
+    let out = a.spawn_cmd(cmd, &["agents", "--json"]).finish();
+    assert_eq!(out.code, 0, "{out:?}");
+    let v = out.json();
+    assert_eq!(v["project"], project.display().to_string(), "{v}");
+    let agents = v["agents"].as_array().cloned().unwrap_or_default();
+    let names: Vec<&str> = agents.iter().filter_map(|d| d["name"].as_str()).collect();
+    assert_eq!(names, ["explore", "general", "x", "y", "z"], "{v}");
+    let gx = &agents[2];
+    assert_eq!(gx["description"], "gemini agent x", "{gx}");
+    assert_eq!(gx["tools"], json!(["read", "bash"]), "{gx}");
+    assert_eq!(gx["max_turns"], 5, "{gx}");
+    assert_eq!(gx["prompt"], "You are x.", "{gx}");
+    let cy = &agents[3];
+    assert_eq!(cy["description"], "codex agent y", "{cy}");
+    assert_eq!(cy["tools"], Value::Null, "{cy}");
+    assert_eq!(
+        cy["disallowed_tools"],
+        json!(["bash", "write", "edit", "task", "task_stop"]),
+        "{cy}"
+    );
+    assert_eq!(cy["prompt"], "You are y, a careful reviewer.", "{cy}");
+    assert_eq!(agents[4]["description"], "user codex agent z", "{v}");
+    let warnings: Vec<(String, String)> = v["warnings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|w| {
+            (
+                w["path"].as_str().unwrap_or_default().to_string(),
+                w["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let (x, y) = (x.display().to_string(), y.display().to_string());
+    assert_eq!(
+        warnings,
+        [
+            (
+                x.clone(),
+                "agent \"x\": ignoring tools aside does not have: web_fetch".to_string()
+            ),
+            (
+                x.clone(),
+                "agent \"x\": ignoring `temperature`, which aside does not honour".to_string()
+            ),
+            (
+                y.clone(),
+                "agent \"y\": ignoring `model_reasoning_effort`, which aside does not honour"
+                    .to_string()
+            ),
+        ],
+        "{v}"
+    );
+
+    // The text form lists them and warns on stderr, as for every format.
+    let mut cmd = a.cmd(&["agents"]);
+    cmd.current_dir(&project);
+    let out = a.spawn_cmd(cmd, &["agents"]).finish();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.text().contains("codex agent y"), "{out:?}");
+    assert!(
+        out.text()
+            .contains("tools: read, glob, grep, task_output, task_list; from"),
+        "{out:?}"
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "warning: {x}: agent \"x\": ignoring `temperature`, which aside does not honour"
+        )),
+        "{out:?}"
+    );
+
+    // The Codex agent runs with its instructions as the system prompt and only the tools
+    // its read-only sandbox leaves.
+    let mut cmd = a.cmd(&["agent", "y", "review the parser"]);
+    cmd.current_dir(&project);
+    let out = a.spawn_cmd(cmd, &["agent"]).finish();
+    assert_eq!(out.code, 0, "{out:?}");
+    let rec = a.info("1");
+    assert_eq!(rec["agent"], "y", "{rec}");
+    assert_eq!(rec["state"], "succeeded", "{rec}");
+    assert_eq!(rec["answer"], "reviewed: fine", "{rec}");
+    let reqs = requests_of(&server, "review the parser");
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    let system = ms::messages(&reqs[0].body)
+        .into_iter()
+        .find(|m| m["role"] == "system")
+        .unwrap_or_default();
+    assert!(
+        content(&system).starts_with("You are y, a careful reviewer."),
+        "{system}"
+    );
+    assert_eq!(
+        ms::tool_names(&reqs[0].body),
+        ["read", "glob", "grep", "task_output", "task_list"]
+    );
+}
+
 // 12. `aside exec --json`.
 
 #[test]
