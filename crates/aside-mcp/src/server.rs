@@ -18,8 +18,8 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams,
     CancelledNotificationParam, ContentBlock, GetTaskParams, GetTaskResult, Implementation,
     ListToolsResult, LoggingLevel, LoggingMessageNotificationParam, PaginatedRequestParams,
-    ProgressNotificationParam, RequestParamsMeta, ServerCapabilities, ServerConfig,
-    SetLevelRequestParams, Tool,
+    ProgressNotificationParam, ProtocolVersion, RequestParamsMeta, ServerCapabilities,
+    ServerConfig, SetLevelRequestMethod, SetLevelRequestParams, Tool,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
@@ -369,8 +369,16 @@ impl ServerHandler for Handler {
     async fn set_level(
         &self,
         request: SetLevelRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
+        // Logging is gone from protocol 2026-07-28 (SEP-2577): unknown there, as it should be.
+        let version = context
+            .meta
+            .protocol_version()
+            .or_else(|| context.protocol_version());
+        if version.is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str()) {
+            return Err(McpError::method_not_found::<SetLevelRequestMethod>());
+        }
         self.0
             .log_level
             .store(rank(request.level), Ordering::Relaxed);

@@ -542,3 +542,42 @@ fn task_list_and_task_output_show_a_running_subagents_progress() {
     a.wait_end(&id);
     m.close();
 }
+
+#[test]
+fn logging_set_level_above_info_silences_the_ending_messages() {
+    use rmcp::model::{LoggingLevel, SetLevelRequestParams};
+    let a = Aside::new();
+    let m = Mcp::start(&a, &[]);
+    m.rt.block_on(
+        m.service()
+            .set_level(SetLevelRequestParams::new(LoggingLevel::Warning)),
+    )
+    .expect("logging/setLevel is accepted");
+    let quiet = task_id(&m.call(
+        "bash",
+        json!({"command": "true", "run_in_background": true}),
+    ));
+    a.wait_end(&quiet);
+    m.rt.block_on(
+        m.service()
+            .set_level(SetLevelRequestParams::new(LoggingLevel::Info)),
+    )
+    .expect("logging/setLevel");
+    let heard = task_id(&m.call(
+        "bash",
+        json!({"command": "true", "run_in_background": true}),
+    ));
+    a.wait_end(&heard);
+    let logged = |id: &str| {
+        m.logs
+            .lock()
+            .map(|l| l.iter().any(|x| x.contains(&format!("task {id} "))))
+            .unwrap_or(false)
+    };
+    assert!(eventually(Duration::from_secs(5), || logged(&heard)));
+    assert!(
+        !logged(&quiet),
+        "logged above the level the client asked for"
+    );
+    m.close();
+}
