@@ -250,9 +250,9 @@ async fn cancelled(rx: &mut tokio::sync::watch::Receiver<Option<CancelReason>>) 
 }
 
 /// The tool result of a task that ended, as the foreground call that started it would have
-/// returned it (for a caller that followed it by handle).
+/// returned it, for a caller that followed it by handle (such a task makes no notification).
 pub async fn ended_result(ctx: &ToolContext, t: TaskRecord) -> ToolOutput {
-    foreground_result(ctx, t).await
+    result_of(ctx, t).await
 }
 
 /// The result of a call that started `t` and waited for it in the foreground.
@@ -262,6 +262,10 @@ async fn foreground_result(ctx: &ToolContext, t: TaskRecord) -> ToolOutput {
         // shows the end, so no notification repeats it.
         ctx.engine.discard_notification(t.id).await;
     }
+    result_of(ctx, t).await
+}
+
+async fn result_of(ctx: &ToolContext, t: TaskRecord) -> ToolOutput {
     let mut out = output_of(&t);
     let body = match &t.kind {
         TaskKind::Agent { .. } => t.answer.clone().unwrap_or_default(),
