@@ -78,7 +78,7 @@ class Settings:
         self.restarts = 2 if q else 3
         self.list_samples = 6 if q else 20
         self.notify_samples = 100 if q else 200
-        self.mcp_samples = 100 if q else 300         # background calls through aside mcp
+        self.mcp_samples = 200 if q else 1000        # background calls through aside mcp
         self.blocks = 4 if q else 8                  # alternation blocks within a figure
 
 
