@@ -30,11 +30,23 @@ impl std::str::FromStr for HostClient {
 }
 
 impl HostClient {
-    /// The snippet that registers `aside mcp` with this client.
+    /// The snippet that registers `aside mcp` with this client, with what each client needs
+    /// besides to run aside's tools headless (checked by tests/hosts/run.sh).
     pub fn snippet(self) -> &'static str {
         match self {
-            HostClient::Claude => "claude mcp add aside -- aside mcp",
-            HostClient::Codex => "[mcp_servers.aside]\ncommand = \"aside\"\nargs = [\"mcp\"]",
+            HostClient::Claude => {
+                r#"claude mcp add aside -- aside mcp
+# claude -p asks no one: allow aside's tools with claude --allowedTools mcp__aside -p PROMPT"#
+            }
+            HostClient::Codex => {
+                r#"[mcp_servers.aside]
+command = "aside"
+args = ["mcp"]
+# Codex passes MCP servers only a few variables (HOME, PATH, ...): add those aside needs.
+env_vars = ["ASIDE_HOME"]
+# Run aside's tools without asking each time (codex exec refuses them otherwise).
+default_tools_approval_mode = "approve""#
+            }
             HostClient::Opencode => {
                 r#"{
   "$schema": "https://opencode.ai/config.json",
@@ -50,7 +62,7 @@ impl HostClient {
   }
 }"#
             }
-            HostClient::Cursor | HostClient::Gemini => {
+            HostClient::Cursor => {
                 r#"{
   "mcpServers": {
     "aside": {
@@ -58,6 +70,21 @@ impl HostClient {
         "mcp"
       ],
       "command": "aside"
+    }
+  }
+}"#
+            }
+            // Without "trust", Gemini CLI asks before each call, and in headless mode, with
+            // no one to ask, it drops the server's tools without a word.
+            HostClient::Gemini => {
+                r#"{
+  "mcpServers": {
+    "aside": {
+      "args": [
+        "mcp"
+      ],
+      "command": "aside",
+      "trust": true
     }
   }
 }"#
@@ -73,6 +100,17 @@ impl HostClient {
             HostClient::Gemini => ".gemini/settings.json (project) or ~/.gemini/settings.json",
             HostClient::Codex => "~/.codex/config.toml",
             HostClient::Claude => "a shell",
+        }
+    }
+
+    /// What else the client needs that no snippet can say, if anything.
+    pub fn note(self) -> Option<&'static str> {
+        match self {
+            HostClient::Gemini => Some(
+                "Gemini CLI works only in a trusted folder (gemini -p exits with 55 elsewhere): \
+                 trust it when asked, or add it to ~/.gemini/trustedFolders.json",
+            ),
+            _ => None,
         }
     }
 }

@@ -30,6 +30,9 @@ pub fn print_config(client: &str) -> anyhow::Result<i32> {
     let (text, place) = (host.snippet(), host.place());
     // Only the snippet on stdout, so it can be piped into the file as it is.
     eprintln!("aside: for {client}, put this in {place}:");
+    if let Some(note) = host.note() {
+        eprintln!("aside: {note}");
+    }
     outln!("{text}")?;
     Ok(0)
 }

@@ -427,18 +427,93 @@ fn two_connections_never_see_each_others_notices() {
 
 #[test]
 fn print_config_gives_each_clients_snippet() {
-    let a = Aside::new();
-    assert_eq!(
-        a.ok(&["mcp", "--print-config", "claude"]).text(),
-        "claude mcp add aside -- aside mcp\n"
-    );
-    for client in ["codex", "opencode", "cursor", "gemini"] {
-        let out = a.ok(&["mcp", "--print-config", client]).text();
-        assert!(
-            out.contains("\"mcp\"") || out.contains("args = [\"mcp\"]"),
-            "{client}: {out}"
-        );
+    // Exactly what tests/hosts/run.sh registers with each host (Cursor is not run there):
+    // the additions each needs to run aside's tools headless are part of the snippet.
+    let expected = [
+        (
+            "claude",
+            r#"claude mcp add aside -- aside mcp
+# claude -p asks no one: allow aside's tools with claude --allowedTools mcp__aside -p PROMPT
+"#,
+        ),
+        (
+            "codex",
+            r#"[mcp_servers.aside]
+command = "aside"
+args = ["mcp"]
+# Codex passes MCP servers only a few variables (HOME, PATH, ...): add those aside needs.
+env_vars = ["ASIDE_HOME"]
+# Run aside's tools without asking each time (codex exec refuses them otherwise).
+default_tools_approval_mode = "approve"
+"#,
+        ),
+        (
+            "opencode",
+            r#"{
+  "$schema": "https://opencode.ai/config.json",
+  "mcp": {
+    "aside": {
+      "command": [
+        "aside",
+        "mcp"
+      ],
+      "enabled": true,
+      "type": "local"
     }
+  }
+}
+"#,
+        ),
+        (
+            "cursor",
+            r#"{
+  "mcpServers": {
+    "aside": {
+      "args": [
+        "mcp"
+      ],
+      "command": "aside"
+    }
+  }
+}
+"#,
+        ),
+        (
+            "gemini",
+            r#"{
+  "mcpServers": {
+    "aside": {
+      "args": [
+        "mcp"
+      ],
+      "command": "aside",
+      "trust": true
+    }
+  }
+}
+"#,
+        ),
+    ];
+    let a = Aside::new();
+    for (client, snippet) in expected {
+        let out = a.ok(&["mcp", "--print-config", client]);
+        assert_eq!(out.text(), snippet, "{client}");
+        assert!(
+            out.stderr.contains("put this in"),
+            "{client}: {:?}",
+            out.stderr
+        );
+        if snippet.starts_with('{') {
+            let parsed = serde_json::from_str::<Value>(snippet);
+            assert!(parsed.is_ok(), "{client}: {parsed:?}");
+        }
+    }
+    let gemini = a.ok(&["mcp", "--print-config", "gemini"]);
+    assert!(
+        gemini.stderr.contains("trusted folder"),
+        "{:?}",
+        gemini.stderr
+    );
     let bad = a.run(&["mcp", "--print-config", "vim"]);
     assert_eq!(bad.code, 125);
     assert!(bad.stderr.contains("choose claude"), "{:?}", bad.stderr);
