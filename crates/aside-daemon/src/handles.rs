@@ -30,11 +30,21 @@ pub(crate) async fn issue(ctx: &ToolContext, id: TaskId) -> Result<ToolTask, Rpc
     })
 }
 
-fn unknown(handle: &str) -> RpcError {
-    RpcError::new(
-        ErrorCode::UnknownTask,
-        format!("no task has the handle {handle:?} (it was never given out here, or its task was removed)"),
-    )
+/// The task a handle names, or the error for a handle nobody gave out.
+fn lookup(shared: &Shared, handle: &str) -> Result<aside_core::Handle, RpcError> {
+    shared
+        .engine
+        .task_of_handle(handle)
+        .map_err(engine_err)?
+        .ok_or_else(|| {
+            RpcError::new(
+                ErrorCode::UnknownTask,
+                format!(
+                    "no task has the handle {handle:?} (it was never given out here, or its \
+                     task was removed)"
+                ),
+            )
+        })
 }
 
 pub(crate) async fn get(
@@ -42,12 +52,8 @@ pub(crate) async fn get(
     conn: &Conn,
     p: HandleParams,
 ) -> Result<ToolTask, RpcError> {
-    let engine = &shared.engine;
-    let handle = engine
-        .task_of_handle(&p.handle)
-        .map_err(engine_err)?
-        .ok_or_else(|| unknown(&p.handle))?;
-    let record = engine.get(handle.task).map_err(engine_err)?;
+    let handle = lookup(shared, &p.handle)?;
+    let record = shared.engine.get(handle.task).map_err(engine_err)?;
     let status = match &record.state {
         TaskState::Queued | TaskState::Running { .. } => ToolTaskStatus::Working {
             message: working_message(&record),
@@ -83,17 +89,14 @@ pub(crate) async fn cancel(
     conn: &Conn,
     p: HandleCancelParams,
 ) -> Result<Empty, RpcError> {
-    let engine = &shared.engine;
-    let handle = engine
-        .task_of_handle(&p.handle)
-        .map_err(engine_err)?
-        .ok_or_else(|| unknown(&p.handle))?;
+    let handle = lookup(shared, &p.handle)?;
     let message = p
         .reason
         .filter(|r| !r.trim().is_empty())
         .unwrap_or_else(|| "cancelled by the client".into());
     // A task that ended meanwhile keeps its end: cancelling is a wish, not a new outcome.
-    engine
+    shared
+        .engine
         .stop(
             &[handle.task],
             &conn.owner(),

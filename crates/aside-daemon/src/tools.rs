@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aside_agent::definitions::Catalog;
 use aside_agent::project::{self, project_config, project_root};
 use aside_agent::tools::{self, Tool, ToolContext};
 use aside_core::config::Config;
@@ -154,22 +155,10 @@ pub(crate) fn settings_context(
     conn: &Conn,
     cwd: Option<String>,
 ) -> Result<ToolContext, RpcError> {
-    let engine = shared.engine.clone();
     let cwd = workdir(cwd)?;
-    let config = project_config(engine.config(), &project_root(&cwd))
+    let config = project_config(shared.engine.config(), &project_root(&cwd))
         .map_err(|e| RpcError::new(ErrorCode::BadSpec, e.to_string()))?;
-    Ok(ToolContext {
-        engine,
-        owner: conn.owner(),
-        session_id: None,
-        cwd,
-        depth: 0,
-        config: Arc::new(config),
-        catalog: Arc::new(Default::default()),
-        env: None,
-        cancel: None,
-        wait: None,
-    })
+    Ok(tool_context(shared, conn, cwd, config, Catalog::default()))
 }
 
 /// The context tools run in for this connection's owner, with the project settings and
@@ -179,12 +168,21 @@ pub(crate) async fn context(
     conn: &Conn,
     cwd: Option<String>,
 ) -> Result<ToolContext, RpcError> {
-    let engine = shared.engine.clone();
     let cwd = workdir(cwd)?;
-    let (found, catalog) = project::load(engine.config(), &cwd).await;
+    let (found, catalog) = project::load(shared.engine.config(), &cwd).await;
     let config = found.map_err(|e| RpcError::new(ErrorCode::BadSpec, e.to_string()))?;
-    Ok(ToolContext {
-        engine,
+    Ok(tool_context(shared, conn, cwd, config, catalog))
+}
+
+fn tool_context(
+    shared: &Shared,
+    conn: &Conn,
+    cwd: PathBuf,
+    config: Config,
+    catalog: Catalog,
+) -> ToolContext {
+    ToolContext {
+        engine: shared.engine.clone(),
         owner: conn.owner(),
         session_id: None,
         cwd,
@@ -194,7 +192,7 @@ pub(crate) async fn context(
         env: None,
         cancel: None,
         wait: None,
-    })
+    }
 }
 
 /// A running call, cancellable by its id until this is dropped, on every path out.
