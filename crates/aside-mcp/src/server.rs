@@ -134,7 +134,8 @@ pub(crate) async fn announce_endings(server: Arc<Server>) {
         if !event.detached || !matches!(event.kind, EventKind::Finished { .. }) {
             continue;
         }
-        if lock(&server.followed).contains(&event.task_id)
+        // A followed task ends once: its entry goes with it.
+        if lock(&server.followed).remove(&event.task_id)
             || server.log_level.load(Ordering::Relaxed) > rank(LoggingLevel::Info)
         {
             continue;
