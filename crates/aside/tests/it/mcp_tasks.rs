@@ -384,3 +384,47 @@ fn a_cancel_after_the_call_moved_its_task_to_the_background_leaves_it_running() 
     assert_eq!(a.wait_end(&id)["state"], "succeeded");
     h.close();
 }
+
+#[test]
+fn a_background_subagent_gets_a_handle_whose_result_is_its_answer() {
+    use crate::model_server::{ModelServer, Reply};
+    let a = Aside::new();
+    let gate = a.gate("go");
+    let server = ModelServer::start(move |body| {
+        let answered = body["messages"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|m| m["role"] == "tool"));
+        if answered {
+            Reply::text("the subagent's final answer")
+        } else {
+            Reply::tool("bash", json!({"command": gate}))
+        }
+    });
+    a.write_config(&server.config());
+    let h = Host::tasks(&a, &[]);
+    let created = handle(h.call(
+        "task",
+        json!({"prompt": "wait for the gate", "run_in_background": true}),
+    ));
+    // While it works, the status line says how far it is.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut message = String::new();
+    while !message.contains("last bash") {
+        let t = h.get(&created.task.task_id).expect("tasks/get");
+        assert_eq!(t.status(), TaskStatus::Working, "{t:?}");
+        message = t.task.status_message.clone().unwrap_or_default();
+        assert!(Instant::now() < deadline, "no progress shown: {message}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        message.contains("running (turn 1, 1 tools, last bash"),
+        "{message}"
+    );
+    a.open("go");
+    let done = h.until_terminal(&created.task.task_id);
+    let (text, is_error) = result_of(&done);
+    assert!(!is_error, "{text}");
+    assert!(text.contains("session_id: s"), "{text}");
+    assert!(text.contains("the subagent's final answer"), "{text}");
+    h.close();
+}
