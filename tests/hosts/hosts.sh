@@ -5,9 +5,13 @@
 #
 # Sourced by run.sh. A setup function runs in the scratch directory's environment ($H is the
 # host's HOME, $P the project, $MODEL_URL the scripted server, $SNIPPET the printed config)
-# and fills HOST_ENV (extra variables) and HOST_CMD (the headless command after the binary).
+# and fills HOST_ENV (extra variables) and HOST_CMD (the headless command after the binary;
+# for claude-tasks, the interactive one).
 
 HOSTS=(opencode codex gemini claude)
+# Claude Code's interactive CLI under a pty, following aside's tasks by MCP Tasks (run.sh
+# drives it with interactive.sh): it needs tmux, so it is not one of `all`.
+EXTRA_HOSTS=(claude-tasks)
 
 host_package() {
     case $1 in
@@ -15,6 +19,7 @@ host_package() {
         codex) echo @openai/codex@0.169.0 ;;
         gemini) echo @google/gemini-cli@0.61.0 ;;
         claude) echo @anthropic-ai/claude-code@2.1.197 ;;
+        claude-tasks) echo @anthropic-ai/claude-code@2.1.332 ;;
         *) return 1 ;;
     esac
 }
@@ -24,7 +29,15 @@ host_wire() {
         opencode) echo openai-chat ;;
         codex) echo responses ;;
         gemini) echo gemini ;;
-        claude) echo anthropic ;;
+        claude | claude-tasks) echo anthropic ;;
+    esac
+}
+
+# The command npm installs for HOST, which is also its recipe in `aside mcp --print-config`.
+host_bin() {
+    case $1 in
+        claude-tasks) echo claude ;;
+        *) echo "$1" ;;
     esac
 }
 
@@ -114,6 +127,12 @@ setup_claude() {
     HOST_ENV=(ANTHROPIC_BASE_URL="$MODEL_URL" ANTHROPIC_API_KEY=scripted
         CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_AUTOUPDATER=1 DISABLE_TELEMETRY=1
         DISABLE_ERROR_REPORTING=1)
+    claude_register
+    HOST_CMD=(--allowedTools mcp__aside -p "$PROMPT")
+}
+
+# Runs the snippet's `claude mcp add ...` in the project.
+claude_register() {
     local line words
     while IFS= read -r line; do
         case $line in
@@ -127,5 +146,29 @@ setup_claude() {
     done <<< "$SNIPPET"
     grep -q -- '--allowedTools mcp__aside' <<< "$SNIPPET" ||
         fail "the claude snippet does not say --allowedTools mcp__aside"
-    HOST_CMD=(--allowedTools mcp__aside -p "$PROMPT")
+}
+
+# Claude Code's interactive CLI: as above, plus what its first start would ask in dialogs
+# (onboarding done, the key approved, the project trusted), all tools in every request
+# (ENABLE_TOOL_SEARCH=false: otherwise MCP tools are deferred behind a ToolSearch call) and
+# the official plugin marketplace not installed from GitHub at start.
+setup_claude-tasks() {
+    local key=scripted-key-for-the-host-checks version
+    version=$(host_package claude-tasks)
+    HOST_ENV=(ANTHROPIC_BASE_URL="$MODEL_URL" ANTHROPIC_API_KEY="$key" TERM=xterm-256color
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_AUTOUPDATER=1 DISABLE_TELEMETRY=1
+        DISABLE_ERROR_REPORTING=1 CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL=1
+        ENABLE_TOOL_SEARCH=false)
+    # Claude Code approves a key by its last 20 characters.
+    cat > "$H/.claude.json" <<EOF
+{
+  "hasCompletedOnboarding": true,
+  "lastOnboardingVersion": "${version##*@}",
+  "theme": "dark",
+  "customApiKeyResponses": {"approved": ["${key: -20}"], "rejected": []},
+  "projects": {"$P": {"hasTrustDialogAccepted": true}}
+}
+EOF
+    claude_register
+    HOST_CMD=(--allowedTools mcp__aside)
 }

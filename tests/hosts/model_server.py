@@ -10,6 +10,9 @@ script in the host's main conversation, the request that offers aside's `bash` t
   3. once that result is back: check it has the foreground output and the background task's
      <task-notification> with its marker; answer with final text.
 
+`--scenario tasks-wake` and `tasks-stop` play Claude Code's interactive CLI following aside's
+tasks by MCP Tasks instead (TasksScript, Anthropic wire only).
+
 Requests that offer no aside tool (titles, summaries, routing) get a short text answer. The
 conversation is read from each request, so the script holds no state between requests but
 the checks, which go to STATE/report.json after every main request. Every request is logged
@@ -59,7 +62,7 @@ class Script:
     def check(self, name, ok, detail):
         self.report["checks"][name] = {"ok": bool(ok), "detail": detail}
 
-    def next_action(self, tools, results):
+    def next_action(self, tools, results, request=None):
         """What to answer a main request offering `tools` whose history holds `results`.
 
         Returns ("call", tool_name, arguments, call_number) or ("text", text)."""
@@ -116,6 +119,109 @@ class Script:
         with open(path + ".tmp", "w") as f:
             json.dump(self.report, f, indent=1)
         os.replace(path + ".tmp", path)
+
+
+WAITING_TEXT = "The command runs in the background; I will wait for it to end."
+WOKEN_TEXT = "The background command ended and its output came back."
+STOPPED_TEXT = "The background command is stopped."
+
+
+class TasksScript(Script):
+    """Claude Code's interactive CLI following aside's tasks by MCP Tasks (Anthropic wire).
+
+    wake: 1. call `bash` with run_in_background (`sleep 2; echo MARKER`); 2. once its result
+    is back, answer with text and end the turn; 3. the host, polling `tasks/get`, sees the
+    task end and starts a turn by itself: that request must carry the marker.
+    stop: 1. the same with `sleep 600`; 2. call the host's own stop tool for background tasks
+    with the id the host gave; 3. answer with text.
+
+    The host rewrites the history it sends (it merged the text of step 2 into the message of
+    step 1's call), so the steps go by what this model already answered, and the report keeps
+    word for word what the host told the model at each step."""
+
+    def __init__(self, state_dir, marker, project, stop):
+        super().__init__(state_dir, marker, project)
+        self.stop = stop
+        self.report.update({"scenario": "tasks-stop" if stop else "tasks-wake",
+                            "answered": [], "answered_at": [], "task_result": None,
+                            "stop_tool": None, "stop_result": None, "woken": None,
+                            "later": []})
+
+    def background_command(self):
+        return "sleep 600" if self.stop else f"sleep 2; echo {self.marker}"
+
+    def next_action(self, tools, results, request=None):
+        bash = pick_bash(tools)
+        messages = (request or {}).get("messages") or []
+        with self.lock:
+            r = self.report
+            r["main_requests"] += 1
+            r["tools_offered"] = sorted(tools)
+            r["bash_tool"] = bash
+            r["results"] = results
+            step = len(r["answered"])
+            if step == 0:
+                action = ("call", bash, {"command": self.background_command(),
+                                         "run_in_background": True,
+                                         "description": "a background command"}, 1)
+            elif step == 1:
+                r["task_result"] = results[-1] if results else None
+                action = self.stop_call(request, r["task_result"] or "") if self.stop \
+                    else ("text", WAITING_TEXT)
+            elif step == 2:
+                if self.stop:
+                    r["stop_result"] = results[-1] if len(results) > 1 else None
+                    action = ("text", STOPPED_TEXT)
+                else:
+                    r["woken"] = notes_after_call(messages)
+                    self.check("the host woke the model with the command's output",
+                               self.marker in r["woken"], r["woken"][:1500])
+                    action = ("text", WOKEN_TEXT)
+            else:
+                r["later"].append(notes_after_call(messages))
+                action = ("text", "ok")
+            r["answered"].append(action[1] if action[0] == "text" else f"call {action[1]}")
+            r["answered_at"].append(round(time.time(), 3))
+            r["final_sent"] = step >= 2
+            if action[0] == "call":
+                r["calls"].append({"tool": action[1], "arguments": action[2]})
+            self.save()
+            return action
+
+    def stop_call(self, request, result):
+        """The host's stop tool for background tasks, called with the id it gave."""
+        tools = {t.get("name", ""): t for t in request.get("tools") or []}
+        name = next((n for n in ("TaskStop", "KillShell", "KillBash") if n in tools), None)
+        if name is None:
+            self.check("the host offers a stop tool for background tasks", False,
+                       ", ".join(sorted(tools)))
+            return ("text", STOPPED_TEXT)
+        schema = tools[name].get("input_schema") or {}
+        self.report["stop_tool"] = {"name": name, "input_schema": schema}
+        # "... moved to the background as task ID ...; To stop it, use TaskStop with
+        # task_id "ID"" (Claude Code 2.1.332).
+        found = re.search(r"task_id\W+([\w-]+)", result) \
+            or re.search(r"background as task ([\w-]+)", result)
+        self.check("the background call's result names the host's task id", found,
+                   result[:800])
+        key = next((k for k in (schema.get("properties") or {}) if "id" in k.lower()),
+                   "task_id")
+        return ("call", name, {key: found.group(1) if found else ""}, 2)
+
+
+def notes_after_call(messages):
+    """The text the host added in user messages after the model's first answer (tool results
+    aside): where a host puts what it tells the model by itself."""
+    out, seen = [], False
+    for m in messages:
+        seen = seen or m.get("role") == "assistant"
+        if not seen or m.get("role") != "user":
+            continue
+        content = m.get("content")
+        blocks = [content] if isinstance(content, str) else content or []
+        out += [text_of(b) for b in blocks
+                if isinstance(b, str) or b.get("type") == "text"]
+    return "\n".join(out)
 
 
 def pick_bash(tools):
@@ -176,7 +282,7 @@ class Wire:
     def answer(self, body, tools, results, stream):
         """Play the script when aside's bash is offered, else answer with short text."""
         if pick_bash(tools):
-            action = self.script.next_action(tools, results)
+            action = self.script.next_action(tools, results, body)
         else:
             self.script.side(tools)
             action = ("text", "ok")
@@ -463,8 +569,15 @@ def main():
     ap.add_argument("--state", required=True, help="directory for the logs and the report")
     ap.add_argument("--marker", required=True, help="what the background command writes")
     ap.add_argument("--project", required=True, help="the host's project directory")
+    ap.add_argument("--scenario", choices=("recipe", "tasks-wake", "tasks-stop"),
+                    default="recipe", help="what the model plays (tasks-*: anthropic only)")
     a = ap.parse_args()
-    script = Script(a.state, a.marker, a.project)
+    if a.scenario == "recipe":
+        script = Script(a.state, a.marker, a.project)
+    elif a.wire == "anthropic":
+        script = TasksScript(a.state, a.marker, a.project, a.scenario == "tasks-stop")
+    else:
+        ap.error(f"--scenario {a.scenario} needs --wire anthropic")
     script.save()
     model = ThreadingHTTPServer(("127.0.0.1", 0), model_handler(WIRES[a.wire], script, a.state))
     proxy = ThreadingHTTPServer(("127.0.0.1", 0), proxy_handler(a.state))

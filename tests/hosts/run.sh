@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Checks aside's MCP recipes against the real coding agents (hosts), each run headless
-# against a scripted model on loopback (model_server.py).
+# against a scripted model on loopback (model_server.py); claude-tasks runs Claude Code's
+# interactive CLI under a pty instead, following aside's tasks by MCP Tasks (interactive.sh).
 #
-#   tests/hosts/run.sh HOST...      HOST: opencode, codex, gemini, claude, or all
+#   tests/hosts/run.sh HOST...      HOST: opencode, codex, gemini, claude, or all;
+#                                   or claude-tasks (interactive.sh: needs tmux)
 #
 # Each host is installed from npm, at the version hosts.sh pins, under $ASIDE_HOSTS_CACHE
 # (default ${XDG_CACHE_HOME:-~/.cache}/aside-hosts), then run in a scratch directory with its
@@ -17,6 +19,8 @@
 #   ASIDE_HOSTS_KEEP=1      keep the scratch directories (a failed run's is always kept)
 #   ASIDE_HOSTS_NETNS=0     no network namespace (the proxy still records)
 #   ASIDE_HOSTS_TIMEOUT=S   the most one host may run (default 300)
+#   ASIDE_HOSTS_WAIT_START=S, ASIDE_HOSTS_WAIT_TURN=S   claude-tasks: the most it waits for
+#                           the host's prompt (default 60) and for each model turn (30)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -33,12 +37,12 @@ fail() {
     exit 1
 }
 usage() {
-    say "usage: $0 HOST...   (HOST: ${HOSTS[*]}, or all)" >&2
+    say "usage: $0 HOST...   (HOST: ${HOSTS[*]}, or all; ${EXTRA_HOSTS[*]})" >&2
     exit 2
 }
 
 prefix_of() { local p; p=$(host_package "$1"); echo "$CACHE/${p//\//+}"; }
-bin_of() { echo "$(prefix_of "$1")/node_modules/.bin/$1"; }
+bin_of() { echo "$(prefix_of "$1")/node_modules/.bin/$(host_bin "$1")"; }
 
 # Installs HOST from npm unless its prefix is complete; says how long it took.
 install_host() {
@@ -72,6 +76,7 @@ aside_env() { env -i "${BASE_ENV[@]}" "$ASIDE_BIN" "$@"; }
 cleanup() {
     local rc=$?
     set +e
+    declare -F tasks_cleanup > /dev/null && tasks_cleanup
     if [ -n "${SERVER:-}" ]; then
         kill "$SERVER" 2> /dev/null
         wait "$SERVER" 2> /dev/null
@@ -86,11 +91,14 @@ cleanup() {
     exit $rc
 }
 
-# One host, end to end: the part run.sh runs inside the network namespace.
+# One host, end to end: the part run.sh runs inside the network namespace. SCENARIO is what
+# the scripted model plays (model_server.py --scenario).
 check_host() {
     HOST=$1
+    local scenario=${2:-recipe} name=$1
+    [ "$scenario" = recipe ] || name=$1-$scenario
     HOST_BIN=$(bin_of "$HOST")
-    RUN=$(mktemp -d "${TMPDIR:-/tmp}/aside-host-$HOST.XXXXXX")
+    RUN=$(mktemp -d "${TMPDIR:-/tmp}/aside-host-$name.XXXXXX")
     H=$RUN/home P=$RUN/project AH=$RUN/aside-home M=$RUN/model
     mkdir -p "$H" "$P" "$AH" "$M" "$RUN/bin" "$RUN/tmp"
     BASE_ENV=()
@@ -99,8 +107,9 @@ check_host() {
     env -i PATH="$PATH" HOME="$H" git -C "$P" init -q
 
     MARKER="aside-bg-$$-$RANDOM"
+    [ "$scenario" = recipe ] || MARKER="TASKS-MARKER-$$-$RANDOM"
     python3 "$HERE/model_server.py" --wire "$(host_wire "$HOST")" --state "$M" \
-        --marker "$MARKER" --project "$P" 2> "$M/server.err" &
+        --marker "$MARKER" --project "$P" --scenario "$scenario" 2> "$M/server.err" &
     SERVER=$!
     for _ in $(seq 100); do [ -s "$M/ports" ] && break; sleep 0.1; done
     [ -s "$M/ports" ] || fail "the scripted model server did not start: $(cat "$M/server.err")"
@@ -114,12 +123,20 @@ check_host() {
         HTTP_PROXY="$proxy" HTTPS_PROXY="$proxy" ALL_PROXY="$proxy" http_proxy="$proxy"
         https_proxy="$proxy" all_proxy="$proxy" NO_PROXY="$loopback" no_proxy="$loopback")
 
-    SNIPPET=$("$ASIDE_BIN" mcp --print-config "$HOST" 2> /dev/null) ||
-        fail "aside mcp --print-config $HOST failed"
+    SNIPPET=$("$ASIDE_BIN" mcp --print-config "$(host_bin "$HOST")" 2> /dev/null) ||
+        fail "aside mcp --print-config $(host_bin "$HOST") failed"
     HOST_ENV=()
     HOST_CMD=()
     "setup_$HOST"
     say "$HOST: $(host_env --version 2> /dev/null | head -n 1) ($(host_package "$HOST")), $NET"
+    if [ "$scenario" != recipe ]; then
+        # shellcheck source=interactive.sh
+        . "$HERE/interactive.sh"
+        say "$HOST: $scenario"
+        drive_tasks "$scenario"
+        verdict_tasks "$scenario"
+        return
+    fi
 
     local t0=$SECONDS rc=0
     (cd "$P" && timeout -k 10 "${ASIDE_HOSTS_TIMEOUT:-300}" env -i "${BASE_ENV[@]}" \
@@ -224,6 +241,10 @@ main() {
         case $a in
             all) hosts+=("${HOSTS[@]}") ;;
             opencode | codex | gemini | claude) hosts+=("$a") ;;
+            claude-tasks)
+                hosts+=("$a")
+                command -v tmux > /dev/null || fail "tmux is needed for $a and not found"
+                ;;
             *) usage ;;
         esac
     done
@@ -246,17 +267,16 @@ main() {
         export NET="network: shared (no namespace: unshare -rn unavailable or off)"
     fi
     say "aside: $ASIDE_BIN ($("$ASIDE_BIN" --version))"
-    local failed=() t0 t1 t2 times=() r
+    local failed=() t0 t1 t2 times=() r s
     for a in "${hosts[@]}"; do
         t0=$SECONDS
         install_host "$a"
         t1=$SECONDS
-        if "${inner[@]}" bash "$0" --check "$a"; then
-            r=PASS
-        else
-            r=FAIL
-            failed+=("$a")
-        fi
+        r=PASS
+        for s in $(scenarios_of "$a"); do
+            "${inner[@]}" bash "$0" --check "$a" "$s" || r=FAIL
+        done
+        [ $r = PASS ] || failed+=("$a")
         t2=$SECONDS
         times+=("$a: $r (install $((t1 - t0))s, check $((t2 - t1))s)")
         say "== $a: $r in $((t2 - t0))s"
@@ -267,8 +287,16 @@ main() {
     say "all passed"
 }
 
+# What the scripted model plays with HOST: one check each.
+scenarios_of() {
+    case $1 in
+        claude-tasks) echo tasks-wake tasks-stop ;;
+        *) echo recipe ;;
+    esac
+}
+
 if [ "${1:-}" = --check ]; then
-    check_host "$2"
+    check_host "$2" "${3:-}"
 else
     main "$@"
 fi
