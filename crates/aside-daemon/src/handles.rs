@@ -22,7 +22,7 @@ pub(crate) async fn issue(ctx: &ToolContext, id: TaskId) -> Result<ToolTask, Rpc
         handle: handle.handle,
         task_id: id,
         created_at: handle.created_at,
-        updated_at: updated_at(&record),
+        updated_at: updated_at(&record).max(handle.created_at),
         // However quickly it ended, the holder asks for the end (then it gets the result).
         status: ToolTaskStatus::Working {
             message: working_message(&record),
@@ -79,7 +79,7 @@ pub(crate) async fn get(
         handle: handle.handle,
         task_id: handle.task,
         created_at: handle.created_at,
-        updated_at: updated_at(&record),
+        updated_at: updated_at(&record).max(handle.created_at),
         status,
     })
 }
@@ -126,6 +126,8 @@ fn working_message(t: &TaskRecord) -> String {
     line
 }
 
+/// When the task last changed; a handle given out later reports its own creation instead (an
+/// update never precedes the creation it follows).
 fn updated_at(t: &TaskRecord) -> aside_protocol::Timestamp {
     t.state
         .ended_at()

@@ -309,8 +309,9 @@ impl ServerHandler for Handler {
         info.instructions = Some(
             "aside runs shell commands and subagents as tasks that can go to the background. \
              Use bash with run_in_background for servers, watchers and long builds; use task \
-             for subagents. When a background task ends, a notice with its outcome is appended \
-             to the result of your next aside tool call: do not poll. task_id names a run; \
+             for subagents. When a background task ends you are told once, with its outcome: \
+             by your host (for hosts that follow MCP tasks), or in a notice appended to the \
+             result of your next aside tool call. Do not poll. task_id names a run; \
              session_id names a subagent's conversation."
                 .into(),
         );

@@ -60,10 +60,13 @@ pub fn detailed(t: &ToolTask) -> DetailedTask {
             } else {
                 CallToolResult::success(content)
             };
-            let result = match serde_json::to_value(result) {
+            let mut result = match serde_json::to_value(result) {
                 Ok(serde_json::Value::Object(o)) => o,
                 _ => JsonObject::new(),
             };
+            // The discriminator belongs to the answer to `tasks/get`, not to the result
+            // carried inside it.
+            result.remove("resultType");
             DetailedTask::new(
                 base(t, TaskStatus::Completed, message),
                 TaskPayload::Completed { result },

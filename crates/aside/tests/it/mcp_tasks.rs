@@ -169,6 +169,9 @@ fn result_of(t: &DetailedTask) -> (String, bool) {
     let TaskPayload::Completed { result } = &t.payload else {
         panic!("not completed: {t:?}")
     };
+    // A CallToolResult as it is, without the discriminator of the answer around it.
+    assert!(result.get("resultType").is_none(), "{result:?}");
+    assert!(t.task.last_updated_at >= t.task.created_at, "{t:?}");
     let text = result["content"]
         .as_array()
         .into_iter()
@@ -204,6 +207,10 @@ fn a_background_bash_gets_a_handle_whose_result_comes_through_tasks_get_only() {
     assert!(
         wire["ttlMs"].is_null() && wire.get("ttlMs").is_some(),
         "{wire}"
+    );
+    assert!(
+        t.last_updated_at >= t.created_at,
+        "updated before created: {wire}"
     );
 
     let done = h.until_terminal(&t.task_id);
