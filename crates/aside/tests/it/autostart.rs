@@ -28,11 +28,6 @@ struct Host {
 
 impl Host {
     fn start(a: &Aside, cwd: &Path, extra: Option<&std::io::PipeWriter>) -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
         let mut cmd = a.cmd(&["mcp"]);
         cmd.current_dir(cwd);
         if let Some(fd) = extra.map(AsRawFd::as_raw_fd) {
@@ -47,20 +42,13 @@ impl Host {
                 });
             }
         }
-        let mut cmd = tokio::process::Command::from(cmd);
-        cmd.stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true);
-        let (child, service) = rt.block_on(async {
-            let mut child = cmd.spawn().expect("spawn aside mcp");
-            let stdout = child.stdout.take().expect("stdout");
-            let stdin = child.stdin.take().expect("stdin");
-            let service = tokio::time::timeout(Duration::from_secs(30), ().serve((stdout, stdin)))
-                .await
-                .expect("initialize within 30 s")
-                .expect("initialize");
-            (child, service)
-        });
+        let (rt, child, stdout, stdin) = spawn_mcp(cmd);
+        let service = rt
+            .block_on(async {
+                tokio::time::timeout(Duration::from_secs(30), ().serve((stdout, stdin))).await
+            })
+            .expect("initialize within 30 s")
+            .expect("initialize");
         let pid = child.id().expect("pid") as i32;
         Self {
             rt,

@@ -57,32 +57,18 @@ struct Mcp {
 
 impl Mcp {
     fn start(a: &Aside, flags: &[&str]) -> Self {
-        // A worker thread keeps the client's I/O going while the test blocks elsewhere.
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
         let mut args = vec!["mcp"];
         args.extend_from_slice(flags);
-        let mut cmd = tokio::process::Command::from(a.cmd(&args));
-        cmd.stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true);
         let recorder = Recorder::default();
         let logs = recorder.logs.clone();
         let progress = recorder.progress.clone();
-        let (child, service) = rt.block_on(async {
-            let mut child = cmd.spawn().expect("spawn aside mcp");
-            let stdout = child.stdout.take().expect("stdout");
-            let stdin = child.stdin.take().expect("stdin");
-            let service =
-                tokio::time::timeout(Duration::from_secs(30), recorder.serve((stdout, stdin)))
-                    .await
-                    .expect("initialize within 30 s")
-                    .expect("initialize");
-            (child, service)
-        });
+        let (rt, child, stdout, stdin) = spawn_mcp(a.cmd(&args));
+        let service = rt
+            .block_on(async {
+                tokio::time::timeout(Duration::from_secs(30), recorder.serve((stdout, stdin))).await
+            })
+            .expect("initialize within 30 s")
+            .expect("initialize");
         Self {
             rt,
             service: Some(service),

@@ -50,42 +50,30 @@ impl Host {
     }
 
     fn start(a: &Aside, flags: &[&str], tasks: bool) -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
         let mut args = vec!["mcp"];
         args.extend_from_slice(flags);
-        let mut cmd = tokio::process::Command::from(a.cmd(&args));
-        cmd.stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true);
-        let (child, service) = rt.block_on(async {
-            let mut child = cmd.spawn().expect("spawn aside mcp");
-            let stdout = child.stdout.take().expect("stdout");
-            let stdin = child.stdin.take().expect("stdin");
-            let client = HostClient { tasks };
-            let connect = async {
-                if tasks {
-                    client
-                        .serve_with_lifecycle(
-                            (stdout, stdin),
-                            ClientLifecycleMode::Discover {
-                                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-                            },
-                        )
-                        .await
-                } else {
-                    client.serve((stdout, stdin)).await
-                }
-            };
-            let service = tokio::time::timeout(Duration::from_secs(30), connect)
-                .await
-                .expect("connected within 30 s")
-                .expect("connected");
-            (child, service)
-        });
+        let (rt, child, stdout, stdin) = spawn_mcp(a.cmd(&args));
+        let client = HostClient { tasks };
+        let service = rt
+            .block_on(async {
+                let connect = async {
+                    if tasks {
+                        client
+                            .serve_with_lifecycle(
+                                (stdout, stdin),
+                                ClientLifecycleMode::Discover {
+                                    preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                                },
+                            )
+                            .await
+                    } else {
+                        client.serve((stdout, stdin)).await
+                    }
+                };
+                tokio::time::timeout(Duration::from_secs(30), connect).await
+            })
+            .expect("connected within 30 s")
+            .expect("connected");
         Self {
             rt,
             service: Some(service),

@@ -778,3 +778,29 @@ fn remove_task_cgroups(home: &Path) {
     }
     let _ = std::fs::remove_dir(&dir);
 }
+
+/// `aside mcp` run from `cmd` with its stdin and stdout piped, for an MCP client: the runtime
+/// (a worker thread keeps the client's I/O going while the test blocks elsewhere), the child
+/// (killed when dropped), and its stdout and stdin.
+pub fn spawn_mcp(
+    cmd: Command,
+) -> (
+    tokio::runtime::Runtime,
+    tokio::process::Child,
+    tokio::process::ChildStdout,
+    tokio::process::ChildStdin,
+) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut cmd = tokio::process::Command::from(cmd);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = rt.block_on(async { cmd.spawn() }).expect("spawn aside mcp");
+    let stdout = child.stdout.take().expect("stdout");
+    let stdin = child.stdin.take().expect("stdin");
+    (rt, child, stdout, stdin)
+}
