@@ -567,16 +567,7 @@ fn stop_on_exit_stops_the_connections_tasks_and_otherwise_they_go_on() {
 fn task_list_and_task_output_show_a_running_subagents_progress() {
     let a = Aside::new();
     let gate = a.gate("go");
-    let server = ModelServer::start(move |body| {
-        let answered = body["messages"]
-            .as_array()
-            .is_some_and(|m| m.iter().any(|m| m["role"] == "tool"));
-        if answered {
-            Reply::text("done waiting")
-        } else {
-            Reply::tool("bash", json!({"command": gate}))
-        }
-    });
+    let server = ModelServer::bash_then_answer(gate, "done waiting");
     a.write_config(&server.config());
     let m = Mcp::start(&a, &[]);
     let r = m.call(

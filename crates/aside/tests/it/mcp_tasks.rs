@@ -382,19 +382,10 @@ fn a_cancel_after_the_call_moved_its_task_to_the_background_leaves_it_running() 
 
 #[test]
 fn a_background_subagent_gets_a_handle_whose_result_is_its_answer() {
-    use crate::model_server::{ModelServer, Reply};
+    use crate::model_server::ModelServer;
     let a = Aside::new();
     let gate = a.gate("go");
-    let server = ModelServer::start(move |body| {
-        let answered = body["messages"]
-            .as_array()
-            .is_some_and(|m| m.iter().any(|m| m["role"] == "tool"));
-        if answered {
-            Reply::text("the subagent's final answer")
-        } else {
-            Reply::tool("bash", json!({"command": gate}))
-        }
-    });
+    let server = ModelServer::bash_then_answer(gate, "the subagent's final answer");
     a.write_config(&server.config());
     let h = Host::tasks(&a, &[]);
     let created = handle(h.call(

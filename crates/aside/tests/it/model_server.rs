@@ -112,6 +112,20 @@ impl ModelServer {
     }
 
     /// The config.toml lines that point aside at this server.
+    /// A model that runs `command` with `bash` once, then answers `answer`.
+    pub fn bash_then_answer(command: String, answer: &'static str) -> Self {
+        Self::start(move |body| {
+            let answered = body["messages"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|m| m["role"] == "tool"));
+            if answered {
+                Reply::text(answer)
+            } else {
+                Reply::tool("bash", serde_json::json!({ "command": command }))
+            }
+        })
+    }
+
     pub fn config(&self) -> String {
         format!(
             "[agent]\nbase_url = \"{}\"\nmodel = \"scripted\"\nretries = 2\n",
