@@ -16,9 +16,9 @@ use std::path::Path;
 use serde_yaml_ng::{Mapping, Value};
 
 use super::error::{FieldError, Found};
-use super::frontmatter::{take, Text, ToolNames};
-use super::parse::{agent_name, description, ignored_field, model, unknown_tools_warning};
-use super::tools::{codex_tool, map_host_tools};
+use super::frontmatter::{take, Text};
+use super::parse::{agent_name, description, host_allow_list, left_out, model};
+use super::tools::codex_tool;
 use super::{AgentDef, DefinitionError, Source, Tool, Warning};
 
 /// Parses a Codex agent file, with the warnings for what aside leaves out.
@@ -39,14 +39,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<(AgentDef, Vec<Warning>),
     // Codex's own `[tools]` table stays in `fields`, to be warned about with the rest.
     let tools = match fields.get("tools") {
         Some(Value::Mapping(_)) => None,
-        _ => match take::<ToolNames>(&mut fields, "tools") {
-            Some(field) => {
-                let ToolNames(names) = field.value("tools")?;
-                let every = names.iter().any(|name| name == "*");
-                (!every).then(|| map_host_tools(&names, codex_tool, &mut unknown_tools))
-            }
-            None => None,
-        },
+        _ => host_allow_list(take(&mut fields, "tools"), codex_tool, &mut unknown_tools)?,
     };
     let mut disallowed_tools = Vec::new();
     let mut unconfined = false;
@@ -73,24 +66,21 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<(AgentDef, Vec<Warning>),
         }
     }
 
-    let mut warnings: Vec<Warning> = unknown_tools_warning(path, &name, &unknown_tools)
-        .into_iter()
-        .collect();
+    let mut warnings = left_out(path, &name, &unknown_tools, &fields);
     if unconfined {
-        warnings.push(Warning {
-            path: path.to_path_buf(),
-            message: format!(
+        // After the tool names' warning, before the fields'.
+        let at = usize::from(!unknown_tools.is_empty());
+        warnings.insert(
+            at,
+            Warning {
+                path: path.to_path_buf(),
+                message: format!(
                 "agent {name:?}: not enforcing `sandbox_mode = \"workspace-write\"`: aside does \
                  not confine an agent's writes to the workspace"
             ),
-        });
+            },
+        );
     }
-    warnings.extend(
-        fields
-            .keys()
-            .filter_map(Value::as_str)
-            .map(|key| ignored_field(path, &name, key)),
-    );
     let def = AgentDef {
         name,
         description,

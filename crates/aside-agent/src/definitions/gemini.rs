@@ -12,9 +12,9 @@ use std::path::Path;
 use serde_yaml_ng::Value;
 
 use super::error::{FieldError, Found};
-use super::frontmatter::{self, take, Count, Text, ToolNames};
-use super::parse::{agent_name, description, ignored_field, model, unknown_tools_warning};
-use super::tools::{gemini_tool, map_host_tools};
+use super::frontmatter::{self, take, Count, Text};
+use super::parse::{agent_name, description, host_allow_list, left_out, model};
+use super::tools::gemini_tool;
 use super::{AgentDef, DefinitionError, Source, Warning};
 
 /// Parses a Gemini CLI subagent file, with the warnings for what aside leaves out.
@@ -48,29 +48,13 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<(AgentDef, Vec<Warning>),
     let name = agent_name(path, take(&mut fields, "name"))?;
     let description = description(take(&mut fields, "description"))?;
     let mut unknown_tools = Vec::new();
-    let tools = match take::<ToolNames>(&mut fields, "tools") {
-        Some(field) => {
-            let ToolNames(names) = field.value("tools")?;
-            let every = names.iter().any(|name| name == "*");
-            (!every).then(|| map_host_tools(&names, gemini_tool, &mut unknown_tools))
-        }
-        None => None,
-    };
+    let tools = host_allow_list(take(&mut fields, "tools"), gemini_tool, &mut unknown_tools)?;
     let model = model(take(&mut fields, "model"))?;
     let max_turns = take::<Count>(&mut fields, "max_turns")
         .map(|field| field.value("max_turns").map(|Count(n)| n))
         .transpose()?;
 
-    let mut warnings: Vec<Warning> = unknown_tools_warning(path, &name, &unknown_tools)
-        .into_iter()
-        .collect();
-    warnings.extend(
-        fields
-            .iter()
-            .filter(|(_, value)| !value.is_null())
-            .filter_map(|(key, _)| key.as_str())
-            .map(|key| ignored_field(path, &name, key)),
-    );
+    let warnings = left_out(path, &name, &unknown_tools, &fields);
     let def = AgentDef {
         name,
         description,

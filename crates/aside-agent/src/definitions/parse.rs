@@ -8,8 +8,10 @@ use std::path::Path;
 use super::frontmatter::{
     self, first_set, Argv, Count, Field, Flag, Frontmatter, Text, ToolNames, ToolsField,
 };
-use super::tools::{dedup, disabled_tools, map_tools};
-use super::{codex, gemini, AgentDef, DefinitionError, Format, Source, Warning};
+use serde_yaml_ng::Mapping;
+
+use super::tools::{dedup, disabled_tools, map_host_tools, map_tools};
+use super::{codex, gemini, AgentDef, DefinitionError, Format, Source, Tool, Warning};
 
 /// Claude's model tier aliases, and `inherit` (Claude's and Gemini CLI's word for the caller's
 /// model). They name no model on an OpenAI-compatible server, so an agent that asks for one
@@ -71,11 +73,47 @@ pub(super) fn unknown_tools_warning(
 }
 
 /// The warning for a field that was read but changes nothing: aside has no such setting.
-pub(super) fn ignored_field(path: &Path, agent: &str, key: &str) -> Warning {
+fn ignored_field(path: &Path, agent: &str, key: &str) -> Warning {
     Warning {
         path: path.to_path_buf(),
         message: format!("agent {agent:?}: ignoring `{key}`, which aside does not honour"),
     }
+}
+
+/// A host's `tools` allow-list in its own tool names, mapped onto aside's (`*`: every tool,
+/// as no list). Names with no equivalent go to `unknown`.
+pub(super) fn host_allow_list(
+    field: Option<Field<ToolNames>>,
+    lookup: fn(&str) -> Option<&'static [Tool]>,
+    unknown: &mut Vec<String>,
+) -> Result<Option<Vec<Tool>>, DefinitionError> {
+    let Some(field) = field else {
+        return Ok(None);
+    };
+    let ToolNames(names) = field.value("tools")?;
+    let every = names.iter().any(|name| name == "*");
+    Ok((!every).then(|| map_host_tools(&names, lookup, unknown)))
+}
+
+/// What a host's file had that aside leaves out: the tool names with no equivalent, then each
+/// field still set in `fields` (the ones read were taken out of it).
+pub(super) fn left_out(
+    path: &Path,
+    agent: &str,
+    unknown_tools: &[String],
+    fields: &Mapping,
+) -> Vec<Warning> {
+    let mut warnings: Vec<Warning> = unknown_tools_warning(path, agent, unknown_tools)
+        .into_iter()
+        .collect();
+    warnings.extend(
+        fields
+            .iter()
+            .filter(|(_, value)| !value.is_null())
+            .filter_map(|(key, _)| key.as_str())
+            .map(|key| ignored_field(path, agent, key)),
+    );
+    warnings
 }
 
 /// The agent's name: the `name` field, or else the file's stem.
