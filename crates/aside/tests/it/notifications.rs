@@ -109,12 +109,6 @@ fn a_take_whose_client_hangs_up_unacknowledged_is_handed_out_again() {
     let a = Aside::new();
     let id = a.bg("true");
     a.wait_end(&id);
-    let taken = |w: &mut Wire, ack: Vec<u64>| -> Vec<Value> {
-        w.call("notifications.take", serde_json::json!({ "ack": ack }))["notifications"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    };
     // A client takes and hangs up without acknowledging (crash, broken pipe).
     {
         let mut w = a.wire();
@@ -133,7 +127,7 @@ fn a_take_whose_client_hangs_up_unacknowledged_is_handed_out_again() {
     }
     let mut w = a.wire();
     w.hello();
-    let again = eventually_taken(&mut w, taken);
+    let again = eventually_taken(&mut w);
     assert_eq!(again.len(), 1, "{again:?}");
     assert_eq!(again[0]["task"]["id"], id.as_str());
     let seq = again[0]["seq"].as_u64().expect("seq");
@@ -145,12 +139,20 @@ fn a_take_whose_client_hangs_up_unacknowledged_is_handed_out_again() {
     assert!(taken(&mut w, vec![]).is_empty());
 }
 
+/// One `notifications.take` acknowledging `ack`: what it handed out.
+fn taken(w: &mut Wire, ack: Vec<u64>) -> Vec<Value> {
+    w.call("notifications.take", serde_json::json!({ "ack": ack }))["notifications"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// Takes until something is handed out: a connection that hung up releases what it held
 /// once the daemon has seen it go.
-fn eventually_taken(w: &mut Wire, take: impl Fn(&mut Wire, Vec<u64>) -> Vec<Value>) -> Vec<Value> {
+fn eventually_taken(w: &mut Wire) -> Vec<Value> {
     let mut got = Vec::new();
     eventually(std::time::Duration::from_secs(10), || {
-        got = take(w, vec![]);
+        got = taken(w, vec![]);
         !got.is_empty()
     });
     got
@@ -175,12 +177,7 @@ fn a_client_that_hangs_up_mid_long_poll_releases_its_notices_at_once() {
     }
     let mut w = a.wire();
     w.hello();
-    let again = eventually_taken(&mut w, |w, ack| {
-        w.call("notifications.take", serde_json::json!({ "ack": ack }))["notifications"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    });
+    let again = eventually_taken(&mut w);
     assert_eq!(again.len(), 1, "{again:?}");
     a.ok(&["stop", &gate]);
 }
@@ -193,12 +190,6 @@ fn an_ack_on_a_new_connection_holds_while_the_old_one_still_holds_the_notice() {
     let a = Aside::new();
     let id = a.bg("true");
     a.wait_end(&id);
-    let taken = |w: &mut Wire, ack: Vec<u64>| -> Vec<Value> {
-        w.call("notifications.take", serde_json::json!({ "ack": ack }))["notifications"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    };
     let mut old = a.wire();
     old.hello();
     let got = taken(&mut old, vec![]);
