@@ -5,6 +5,7 @@
 
 use aside_agent::tools::{self, ToolContext};
 use aside_core::config::fmt_size;
+use aside_core::EngineError;
 use aside_protocol::rpc::{
     Empty, ErrorCode, HandleCancelParams, HandleParams, RpcError, ToolTask, ToolTaskStatus,
 };
@@ -30,21 +31,25 @@ pub(crate) async fn issue(ctx: &ToolContext, id: TaskId) -> Result<ToolTask, Rpc
     })
 }
 
-/// The task a handle names, or the error for a handle nobody gave out.
-fn lookup(shared: &Shared, handle: &str) -> Result<aside_core::Handle, RpcError> {
-    shared
-        .engine
-        .task_of_handle(handle)
-        .map_err(engine_err)?
-        .ok_or_else(|| {
-            RpcError::new(
-                ErrorCode::UnknownTask,
-                format!(
-                    "no task has the handle {handle:?} (it was never given out here, or its \
-                     task was removed)"
-                ),
-            )
-        })
+/// The task a handle names and its record, or the error for a handle nobody gave out (or
+/// whose task is gone).
+fn lookup(shared: &Shared, handle: &str) -> Result<(aside_core::Handle, TaskRecord), RpcError> {
+    let unknown = || {
+        RpcError::new(
+            ErrorCode::UnknownTask,
+            format!(
+                "no task has the handle {handle:?} (it was never given out here, or its task \
+                 was removed)"
+            ),
+        )
+    };
+    let found = shared.engine.task_of_handle(handle).map_err(engine_err)?;
+    let found = found.ok_or_else(unknown)?;
+    match shared.engine.get(found.task) {
+        Ok(record) => Ok((found, record)),
+        Err(EngineError::UnknownTask(_)) => Err(unknown()),
+        Err(e) => Err(engine_err(e)),
+    }
 }
 
 pub(crate) async fn get(
@@ -52,8 +57,7 @@ pub(crate) async fn get(
     conn: &Conn,
     p: HandleParams,
 ) -> Result<ToolTask, RpcError> {
-    let handle = lookup(shared, &p.handle)?;
-    let record = shared.engine.get(handle.task).map_err(engine_err)?;
+    let (handle, record) = lookup(shared, &p.handle)?;
     let status = match &record.state {
         TaskState::Queued | TaskState::Running { .. } => ToolTaskStatus::Working {
             message: working_message(&record),
@@ -89,7 +93,7 @@ pub(crate) async fn cancel(
     conn: &Conn,
     p: HandleCancelParams,
 ) -> Result<Empty, RpcError> {
-    let handle = lookup(shared, &p.handle)?;
+    let (handle, _) = lookup(shared, &p.handle)?;
     let message = p
         .reason
         .filter(|r| !r.trim().is_empty())
