@@ -115,28 +115,21 @@ pub(crate) async fn call(
     };
     let out = tools::call(&ctx, &p.name, p.arguments).await;
     watcher.abort();
-    if let (true, true, Some(id)) = (p.as_task, out.background, out.task_id) {
-        // Followed by handle: its end is fetched, not announced; notices wait for a call
-        // whose answer has room for them.
-        let task = crate::handles::issue(&ctx, id).await?;
-        return Ok(ToolCallResult {
-            text: out.render(ctx.config.agent.tool_output),
-            is_error: out.is_error,
-            task_id: out.task_id,
-            session_id: out.session_id,
-            log_path: out.log_path,
-            notices: None,
-            notice_seqs: Vec::new(),
-            handle: Some(task),
-        });
-    }
-    let notes = conn.notices.take(&owner, &[]).await.unwrap_or_default();
+    let followed = match (p.as_task, out.background, out.task_id) {
+        (true, true, Some(id)) => Some(crate::handles::issue(&ctx, id).await?),
+        _ => None,
+    };
+    // Followed by handle, its end is fetched, not announced; notices wait for a call whose
+    // answer has room for them.
+    let notes = match followed {
+        Some(_) => Vec::new(),
+        None => conn.notices.take(&owner, &[]).await.unwrap_or_default(),
+    };
     let notices = if notes.is_empty() {
         None
     } else {
         Some(tools::notification_message(&engine, &notes).await)
     };
-    let notice_seqs = notes.iter().map(|n| n.seq).collect();
     Ok(ToolCallResult {
         text: out.render(ctx.config.agent.tool_output),
         is_error: out.is_error,
@@ -144,8 +137,8 @@ pub(crate) async fn call(
         session_id: out.session_id,
         log_path: out.log_path,
         notices,
-        notice_seqs,
-        handle: None,
+        notice_seqs: notes.iter().map(|n| n.seq).collect(),
+        handle: followed,
     })
 }
 
