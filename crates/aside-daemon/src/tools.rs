@@ -41,7 +41,7 @@ fn workdir(cwd: Option<String>) -> Result<PathBuf, RpcError> {
 const MAX_WAIT_MS: u64 = aside_core::config::MAX_WAIT.as_millis() as u64;
 
 /// The client's foreground wait budget, checked.
-pub(crate) fn wait_budget(wait_ms: Option<u64>) -> Result<Option<Duration>, RpcError> {
+fn wait_budget(wait_ms: Option<u64>) -> Result<Option<Duration>, RpcError> {
     match wait_ms {
         Some(ms) if ms > MAX_WAIT_MS => Err(RpcError::new(
             ErrorCode::InvalidParams,
