@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use aside_core::{EngineError, ListQuery, Order};
+use aside_core::{ListQuery, Order};
+
+use crate::engine_err;
 use aside_protocol::rpc::*;
 use aside_protocol::{CancelReason, Event, OutputChunk, StartMode, TaskRecord, PROTOCOL_VERSION};
 use tokio::sync::broadcast;
@@ -16,19 +18,6 @@ const SMALL_READ: usize = 64 << 10;
 
 /// Records one catch-up from the store returns at most, for a subscriber that fell behind.
 const CATCH_UP: usize = 100_000;
-
-pub(crate) fn engine_err(e: EngineError) -> RpcError {
-    let code = match &e {
-        EngineError::UnknownTask(_) => ErrorCode::UnknownTask,
-        EngineError::AlreadyEnded { .. } => ErrorCode::InvalidState,
-        EngineError::BadSpec(_) | EngineError::TooManyTasks { .. } => ErrorCode::BadSpec,
-        EngineError::NotRetained { .. } => ErrorCode::NotRetained,
-        EngineError::Store(_) | EngineError::Output(_) => ErrorCode::Storage,
-        EngineError::ShuttingDown => ErrorCode::ShuttingDown,
-        EngineError::Setup(_) | EngineError::Logs(_) => ErrorCode::Internal,
-    };
-    RpcError::new(code, e.to_string())
-}
 
 /// The longest free-text message kept with a task (a stop's message, a cancel's reason).
 const MAX_MESSAGE: usize = 4096;

@@ -12,7 +12,7 @@ use aside_protocol::rpc::{
 use aside_protocol::{CancelReason, TaskId, TaskRecord, TaskState};
 
 use crate::connection::Conn;
-use crate::handlers::engine_err;
+use crate::engine_err;
 use crate::Shared;
 
 /// Gives out a handle for `id`, stored before this returns, with the task's status now.
@@ -70,7 +70,7 @@ pub(crate) async fn get(
         },
         TaskState::Succeeded { .. } | TaskState::Failed { .. } | TaskState::TimedOut { .. } => {
             // Only the settings shape a result (its cap): the agents are not read.
-            let ctx = crate::tools::settings_context(shared, conn, p.cwd)?;
+            let ctx = crate::context::settings_context(shared, conn, p.cwd)?;
             let out = tools::ended_result(&ctx, record.clone()).await;
             ToolTaskStatus::Completed {
                 message: tools::describe_outcome(&record),

@@ -4,6 +4,7 @@
 //! serves a directory, however many clients try to start one at the same moment.
 
 mod connection;
+mod context;
 mod handlers;
 mod handles;
 mod outbox;
@@ -14,7 +15,8 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
-use aside_core::{Config, Engine, Paths};
+use aside_core::{Config, Engine, EngineError, Paths};
+use aside_protocol::rpc::{ErrorCode, RpcError};
 use nix::fcntl::{Flock, FlockArg};
 use tokio::net::UnixListener;
 use tokio::sync::watch;
@@ -27,6 +29,20 @@ pub enum DaemonError {
     Setup(String),
     #[error(transparent)]
     Engine(#[from] aside_core::EngineError),
+}
+
+/// An engine error as the JSON-RPC error a client gets: the code by kind, the message as it is.
+pub(crate) fn engine_err(e: EngineError) -> RpcError {
+    let code = match &e {
+        EngineError::UnknownTask(_) => ErrorCode::UnknownTask,
+        EngineError::AlreadyEnded { .. } => ErrorCode::InvalidState,
+        EngineError::BadSpec(_) | EngineError::TooManyTasks { .. } => ErrorCode::BadSpec,
+        EngineError::NotRetained { .. } => ErrorCode::NotRetained,
+        EngineError::Store(_) | EngineError::Output(_) => ErrorCode::Storage,
+        EngineError::ShuttingDown => ErrorCode::ShuttingDown,
+        EngineError::Setup(_) | EngineError::Logs(_) => ErrorCode::Internal,
+    };
+    RpcError::new(code, e.to_string())
 }
 
 /// What every connection's handlers share.

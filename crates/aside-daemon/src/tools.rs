@@ -2,13 +2,11 @@
 //! task state of its own. Each call runs for the connection's owner; its result ends with
 //! that owner's pending notifications, held for the connection until it acknowledges them.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aside_agent::definitions::Catalog;
-use aside_agent::project::{self, project_config, project_root};
-use aside_agent::tools::{self, Tool, ToolContext};
+use aside_agent::project::{project_config, project_root};
+use aside_agent::tools::{self, Tool};
 use aside_core::config::Config;
 use aside_protocol::rpc::{
     Empty, ErrorCode, RpcError, ToolCallParams, ToolCallResult, ToolCancelParams, ToolInfo,
@@ -19,23 +17,6 @@ use tokio::sync::watch;
 
 use crate::connection::Conn;
 use crate::Shared;
-
-fn workdir(cwd: Option<String>) -> Result<PathBuf, RpcError> {
-    let dir = match cwd {
-        Some(c) => PathBuf::from(c),
-        None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
-    };
-    if !dir.is_absolute() || !dir.is_dir() {
-        return Err(RpcError::new(
-            ErrorCode::InvalidParams,
-            format!(
-                "the working directory {} is not an existing absolute directory",
-                dir.display()
-            ),
-        ));
-    }
-    Ok(dir)
-}
 
 /// The longest foreground wait a client may ask for (as long as a task may be waited on).
 const MAX_WAIT_MS: u64 = aside_core::config::MAX_WAIT.as_millis() as u64;
@@ -62,7 +43,7 @@ fn with_wait(mut config: Config, wait: Option<Duration>) -> Config {
 }
 
 pub(crate) fn list(shared: &Shared, p: ToolsListParams) -> Result<ToolsListResult, RpcError> {
-    let cwd = workdir(p.cwd)?;
+    let cwd = crate::context::workdir(p.cwd)?;
     let wait = wait_budget(p.wait_ms)?;
     let config = project_config(shared.engine.config(), &project_root(&cwd))
         .map_err(|e| RpcError::new(ErrorCode::BadSpec, e.to_string()))?;
@@ -97,7 +78,7 @@ pub(crate) async fn call(
     let (cancel_tx, cancel_rx) = watch::channel(None);
     let _registered = Registered::new(conn, p.call_id.clone(), cancel_tx.clone());
     let wait = wait_budget(p.wait_ms)?;
-    let mut ctx = context(shared, conn, p.cwd).await?;
+    let mut ctx = crate::context::context(shared, conn, p.cwd).await?;
     ctx.config = Arc::new(with_wait((*ctx.config).clone(), wait));
     ctx.wait = wait;
     ctx.env = p.env;
@@ -140,52 +121,6 @@ pub(crate) async fn call(
         notice_seqs: notes.iter().map(|n| n.seq).collect(),
         handle: followed,
     })
-}
-
-/// A context with the project settings of `cwd` and no agents: enough to shape a result.
-pub(crate) fn settings_context(
-    shared: &Shared,
-    conn: &Conn,
-    cwd: Option<String>,
-) -> Result<ToolContext, RpcError> {
-    let cwd = workdir(cwd)?;
-    let config = project_config(shared.engine.config(), &project_root(&cwd))
-        .map_err(|e| RpcError::new(ErrorCode::BadSpec, e.to_string()))?;
-    Ok(tool_context(shared, conn, cwd, config, Catalog::default()))
-}
-
-/// The context tools run in for this connection's owner, with the project settings and
-/// agents of `cwd` (default: the daemon's working directory).
-pub(crate) async fn context(
-    shared: &Shared,
-    conn: &Conn,
-    cwd: Option<String>,
-) -> Result<ToolContext, RpcError> {
-    let cwd = workdir(cwd)?;
-    let (found, catalog) = project::load(shared.engine.config(), &cwd).await;
-    let config = found.map_err(|e| RpcError::new(ErrorCode::BadSpec, e.to_string()))?;
-    Ok(tool_context(shared, conn, cwd, config, catalog))
-}
-
-fn tool_context(
-    shared: &Shared,
-    conn: &Conn,
-    cwd: PathBuf,
-    config: Config,
-    catalog: Catalog,
-) -> ToolContext {
-    ToolContext {
-        engine: shared.engine.clone(),
-        owner: conn.owner(),
-        session_id: None,
-        cwd,
-        depth: 0,
-        config: Arc::new(config),
-        catalog: Arc::new(catalog),
-        env: None,
-        cancel: None,
-        wait: None,
-    }
 }
 
 /// A running call, cancellable by its id until this is dropped, on every path out.

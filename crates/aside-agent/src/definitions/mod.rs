@@ -39,8 +39,23 @@ use serde::{Serialize, Serializer};
 pub use builtin::builtins;
 pub use discover::{discover, search_dirs};
 pub use error::{DefinitionError, FieldError, Found};
-pub use parse::{parse, parse_format, parse_with_warnings};
+pub use parse::{parse, parse_with_warnings};
 pub use tools::map_tool_name;
+
+/// Parses one definition file's text as `format` says, with the problems that did not stop the
+/// agent from loading: tool names aside has no equivalent for, and (for Gemini CLI's and
+/// Codex's files) each field aside does not honour.
+pub fn parse_format(
+    format: Format,
+    path: &Path,
+    text: &str,
+) -> Result<(AgentDef, Vec<Warning>), DefinitionError> {
+    match format {
+        Format::Claude => parse_with_warnings(path, text),
+        Format::Gemini => gemini::parse(path, text),
+        Format::Codex => codex::parse(path, text),
+    }
+}
 
 /// One agent: what it is for, which tools and model it gets, and its system prompt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

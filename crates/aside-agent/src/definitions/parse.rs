@@ -1,7 +1,8 @@
 //! One definition file's text into an [`AgentDef`]: each setting of the frontmatter checked,
 //! tool names mapped onto aside's tools, the body as the system prompt. Claude Code's format
 //! (which opencode's and aside's files share) is read here; Gemini CLI's and Codex's in their
-//! own modules, with the pieces below that every format shares.
+//! own modules, with the pieces below that every format shares; [`super::parse_format`] picks
+//! the reader.
 
 use std::path::Path;
 
@@ -11,7 +12,7 @@ use super::frontmatter::{
 use serde_yaml_ng::Mapping;
 
 use super::tools::{dedup, disabled_tools, map_host_tools, map_tools};
-use super::{codex, gemini, AgentDef, DefinitionError, Format, Source, Tool, Warning};
+use super::{AgentDef, DefinitionError, Source, Tool, Warning};
 
 /// Claude's model tier aliases, and `inherit` (Claude's and Gemini CLI's word for the caller's
 /// model). They name no model on an OpenAI-compatible server, so an agent that asks for one
@@ -40,21 +41,6 @@ pub fn parse_with_warnings(
         .into_iter()
         .collect();
     Ok((def, warnings))
-}
-
-/// Parses one definition file's text as `format` says, with the problems that did not stop the
-/// agent from loading: tool names aside has no equivalent for, and (for Gemini CLI's and
-/// Codex's files) each field aside does not honour.
-pub fn parse_format(
-    format: Format,
-    path: &Path,
-    text: &str,
-) -> Result<(AgentDef, Vec<Warning>), DefinitionError> {
-    match format {
-        Format::Claude => parse_with_warnings(path, text),
-        Format::Gemini => gemini::parse(path, text),
-        Format::Codex => codex::parse(path, text),
-    }
 }
 
 /// The warning for tool names that were left out, if there were any.
