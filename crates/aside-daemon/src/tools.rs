@@ -97,7 +97,15 @@ pub(crate) async fn call(
     let out = tools::call(&ctx, &p.name, p.arguments).await;
     watcher.abort();
     let followed = match (p.as_task, out.background, out.task_id) {
-        (true, true, Some(id)) => Some(crate::handles::issue(&ctx, id).await?),
+        // A handle that cannot be given out (the disk is full) leaves the answer as it is
+        // without one: the text names the task, and its end is announced.
+        (true, true, Some(id)) => match crate::handles::issue(&ctx, id).await {
+            Ok(task) => Some(task),
+            Err(e) => {
+                tracing::warn!("task {id} goes on without a handle: {}", e.message);
+                None
+            }
+        },
         _ => None,
     };
     // Followed by handle, its end is fetched, not announced; notices wait for a call whose

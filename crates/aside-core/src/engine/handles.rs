@@ -23,27 +23,17 @@ pub struct Handle {
 }
 
 impl Engine {
-    /// Gives out a handle for `id`; it is durable before this returns. From now on the task's
-    /// end makes no notification, and one already made is dropped.
+    /// Gives out a handle for `id`; it is durable before this returns. From then on the task's
+    /// end makes no notification, and one already made is dropped. When the handle cannot be
+    /// stored, nothing changes: the task is announced as any other.
     pub async fn issue_handle(&self, id: TaskId) -> Result<Handle, EngineError> {
         let handle = format!(
             "{id}-{}",
             random_hex(HANDLE_BYTES).map_err(EngineError::Setup)?
         );
         let created_at = Timestamp::now();
-        let ended = {
-            let mut st = self.lock();
-            match st.tasks.get_mut(&id) {
-                // Decided under the lock that also decides its end: either the end sees this
-                // or the task is over already and its notice is dropped below.
-                Some(t) if !t.is_over() => {
-                    t.quiet = true;
-                    false
-                }
-                _ => true,
-            }
-        };
-        if ended && self.inner.store.get_task(id)?.is_none() {
+        let in_memory = self.lock().tasks.contains_key(&id);
+        if !in_memory && self.inner.store.get_task(id)?.is_none() {
             return Err(EngineError::UnknownTask(id));
         }
         let done = {
@@ -59,6 +49,15 @@ impl Engine {
             )
         };
         done.await?;
+        // Decided under the lock that also decides the task's end: either the end sees this,
+        // or the task is over already and its notice is dropped below.
+        let ended = match self.lock().tasks.get_mut(&id) {
+            Some(t) if !t.is_over() => {
+                t.quiet = true;
+                false
+            }
+            _ => true,
+        };
         if ended {
             self.discard_notification(id).await;
         }

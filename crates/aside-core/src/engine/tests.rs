@@ -496,3 +496,24 @@ fn a_handle_finds_its_task_across_a_restart_and_its_end_is_not_announced() {
         e.shutdown().await;
     });
 }
+
+#[test]
+fn a_handle_that_cannot_be_stored_leaves_the_task_announced() {
+    let dir = tempfile::tempdir().unwrap();
+    block_on(async {
+        let full = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut b = Engine::builder(dir.path().to_path_buf(), Config::parse("").unwrap());
+        b.store.full_disk = full.clone();
+        let e = b.open().unwrap();
+        let t = e.start("me", bg("sleep 0.2")).await.unwrap().task.id;
+        full.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(e.issue_handle(t).await.is_err());
+        full.store(false, std::sync::atomic::Ordering::SeqCst);
+        ended(&e, t).await;
+        assert!(
+            e.has_notifications("me"),
+            "its end is announced as any other's"
+        );
+        e.shutdown().await;
+    });
+}
