@@ -8,7 +8,8 @@ use std::time::Duration;
 use aside_protocol::CancelReason;
 use tokio::sync::watch;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serializable: a task's supervisor keeps it across a daemon restart.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AbortReason {
     Cancel(CancelReason),
     Timeout(Duration),

@@ -78,7 +78,12 @@ mod linux {
     impl Cgroups {
         /// This state directory's place for task groups, once what a previous daemon of it
         /// left in its groups is killed; `None`, said once, where groups cannot be made.
-        pub(crate) fn open(home: &Path, instance: &str) -> Option<Arc<Self>> {
+        /// `keep` names the groups of tasks adopted alive (`task-<id>`): those are left.
+        pub(crate) fn open(
+            home: &Path,
+            instance: &str,
+            keep: &dyn Fn(&str) -> bool,
+        ) -> Option<Arc<Self>> {
             let group = format!("aside-{instance}");
             let location = home.join(LOCATION_FILE);
             let previous = fs::read(&location)
@@ -86,9 +91,9 @@ mod linux {
                 .map(|b| PathBuf::from(OsString::from_vec(b.trim_ascii_end().to_vec())));
             // Only a group of this instance, in a cgroup v2 file system, is ever emptied.
             if let Some(prev) = previous.as_deref().filter(|p| is_ours(p, &group)) {
-                clean(prev);
+                clean(prev, keep);
             }
-            match Self::place(&group) {
+            match Self::place(&group, keep) {
                 Ok(cg) => {
                     let mut line = cg.dir.as_os_str().as_bytes().to_vec();
                     line.push(b'\n');
@@ -113,7 +118,7 @@ mod linux {
             }
         }
 
-        fn place(group: &str) -> Result<Self, Unavailable> {
+        fn place(group: &str, keep: &dyn Fn(&str) -> bool) -> Result<Self, Unavailable> {
             let own = read("/proc/self/cgroup")
                 .and_then(|t| own_cgroup(&t).ok_or(Unavailable::NoGroup))?;
             let mounts = read("/proc/self/mountinfo").map(|t| cgroup2_mounts(&t))?;
@@ -134,7 +139,7 @@ mod linux {
             let dir = parent.join(group);
             // A previous daemon that ran here may have left no location file (or one that
             // names another place).
-            clean(&dir);
+            clean(&dir, keep);
             // Made and removed at once: proof that groups can be made here.
             make(&dir).map_err(|source| Unavailable::Make {
                 path: dir.clone(),
@@ -186,6 +191,22 @@ mod linux {
             }
         }
 
+        /// The group of an adopted task, at `dir` (as its supervisor names it): taken only
+        /// when it is one of this instance's task groups.
+        pub(crate) fn adopt(self: &Arc<Self>, dir: &Path) -> Option<TaskCgroup> {
+            let leaf = dir.file_name()?.to_str()?;
+            let parent = dir.parent()?;
+            let ours = leaf.starts_with("task-")
+                && parent.file_name() == self.dir.file_name()
+                && is_ours(parent, &self.dir.file_name()?.to_string_lossy());
+            ours.then(|| TaskCgroup {
+                name: self.name.join(leaf),
+                dir: dir.to_path_buf(),
+                procs: None,
+                owner: self.clone(),
+            })
+        }
+
         fn warn_once(&self, what: &str) {
             if !self.warned.swap(true, Ordering::Relaxed) {
                 tracing::warn!("{what}; a task that has no cgroup runs as without cgroups");
@@ -223,6 +244,11 @@ mod linux {
             // Steps back out even if the spawn panics.
             let _inside = Inside(&self.owner);
             spawn()
+        }
+
+        /// Its folder.
+        pub(crate) fn dir(&self) -> &Path {
+            &self.dir
         }
 
         /// The processes in it now (never the daemon).
@@ -398,13 +424,14 @@ mod linux {
     /// Kills what the task groups in `dir` (a previous daemon's) hold, and removes them.
     /// Blocks, up to [`CLEAN_WAIT`]: it runs once, while the engine opens, before any task
     /// of its own can start (a queued task run again may take its old group's name).
-    fn clean(dir: &Path) {
+    fn clean(dir: &Path, keep: &dyn Fn(&str) -> bool) {
         let Ok(entries) = fs::read_dir(dir) else {
             return;
         };
         let groups: Vec<PathBuf> = entries
             .flatten()
             .filter(|e| e.file_name().as_bytes().starts_with(b"task-"))
+            .filter(|e| !e.file_name().to_str().is_some_and(keep))
             .map(|e| e.path())
             .filter(|p| p.is_dir())
             .collect();
@@ -511,11 +538,19 @@ mod elsewhere {
     pub(crate) struct Cgroups(Infallible);
 
     impl Cgroups {
-        pub(crate) fn open(_home: &Path, _instance: &str) -> Option<Arc<Self>> {
+        pub(crate) fn open(
+            _home: &Path,
+            _instance: &str,
+            _keep: &dyn Fn(&str) -> bool,
+        ) -> Option<Arc<Self>> {
             None
         }
 
         pub(crate) fn create(self: &Arc<Self>, _id: &str) -> Option<TaskCgroup> {
+            match self.0 {}
+        }
+
+        pub(crate) fn adopt(self: &Arc<Self>, _dir: &Path) -> Option<TaskCgroup> {
             match self.0 {}
         }
     }
@@ -524,6 +559,10 @@ mod elsewhere {
 
     impl TaskCgroup {
         pub(crate) fn spawn_in<T>(&mut self, _spawn: impl FnOnce() -> T) -> T {
+            match self.0 {}
+        }
+
+        pub(crate) fn dir(&self) -> &Path {
             match self.0 {}
         }
 

@@ -21,6 +21,7 @@ mod run;
 mod runner;
 mod scheduler;
 mod shell;
+mod supervised;
 
 pub use abort::AbortReason;
 pub use aside_store::Order;
@@ -33,3 +34,4 @@ pub use paths::{Paths, PathsError};
 pub use reaper::Exit;
 pub use run::{RunFuture, RunOutcome};
 pub use runner::{AgentRunner, Launch, Stopping};
+pub use supervised::default_program as default_supervisor;

@@ -31,6 +31,8 @@ enum Sink {
     /// no file (creating inodes was most of the daemon's time for trivial tasks).
     Pending,
     File(File),
+    /// Written by the task's supervisor, which tells how far; read from the log.
+    Supervised,
     /// The task ended; the file (if any) is closed.
     Closed(Option<Vec<u8>>),
 }
@@ -100,6 +102,29 @@ impl Output {
         }
     }
 
+    /// The output of a task whose supervisor writes its log ([`Output::advance`] follows it).
+    pub fn supervised(logs: Arc<Logs>, id: TaskId, total: u64, tail: u64) -> Self {
+        let out = Self::new(logs, id, true, u64::MAX, u64::MAX, tail);
+        {
+            let mut inner = out.inner();
+            inner.sink = Sink::Supervised;
+            inner.total = total;
+        }
+        out.bytes.send_replace(total);
+        out
+    }
+
+    /// The supervisor wrote the log up to `total` bytes.
+    pub fn advance(&self, total: u64) {
+        let mut inner = self.inner();
+        if !matches!(inner.sink, Sink::Supervised) || total <= inner.total {
+            return;
+        }
+        inner.total = total;
+        drop(inner);
+        self.bytes.send_replace(total);
+    }
+
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -116,7 +141,7 @@ impl Output {
     pub fn on_disk(&self) -> bool {
         matches!(
             self.inner().sink,
-            Sink::Pending | Sink::File(_) | Sink::Closed(None)
+            Sink::Pending | Sink::File(_) | Sink::Supervised | Sink::Closed(None)
         )
     }
 
@@ -140,7 +165,8 @@ impl Output {
         } else {
             (data, Appended::All)
         };
-        if data.is_empty() {
+        if data.is_empty() || matches!(inner.sink, Sink::Supervised) {
+            // A supervised task's log is its supervisor's to write.
             return Ok(result);
         }
         let spill_now = matches!(&inner.sink, Sink::Memory(buf) if (buf.len() + data.len()) as u64 > self.spill);
@@ -167,7 +193,7 @@ impl Output {
                 path: self.path.clone(),
                 source,
             })?,
-            Sink::Closed(_) | Sink::Pending => return Ok(result),
+            Sink::Closed(_) | Sink::Pending | Sink::Supervised => return Ok(result),
         }
         inner.total += data.len() as u64;
         push_tail(&mut inner.tail, data, self.tail_max);
@@ -231,14 +257,24 @@ impl Output {
         let sink = std::mem::replace(&mut inner.sink, Sink::Closed(None));
         inner.sink = match sink {
             Sink::Memory(buf) => Sink::Closed(Some(buf)),
-            Sink::Pending | Sink::File(_) | Sink::Closed(None) => Sink::Closed(None),
+            Sink::Pending | Sink::File(_) | Sink::Supervised | Sink::Closed(None) => {
+                Sink::Closed(None)
+            }
             Sink::Closed(Some(buf)) => Sink::Closed(Some(buf)),
         };
     }
 
     /// The last bytes of output, at most the tail size.
     pub fn tail(&self) -> Vec<u8> {
-        self.inner().tail.iter().copied().collect()
+        let inner = self.inner();
+        if matches!(inner.sink, Sink::Supervised) || (inner.tail.is_empty() && inner.total > 0) {
+            // Written by the supervisor (or before this engine): read from the log.
+            let total = inner.total;
+            drop(inner);
+            let from = total.saturating_sub(self.tail_max as u64);
+            return read_log(&self.logs, self.id, from, self.tail_max).unwrap_or_default();
+        }
+        inner.tail.iter().copied().collect()
     }
 
     /// Up to `max` bytes from offset `after`.
@@ -254,9 +290,9 @@ impl Output {
             }
             Sink::File(f) => read_at(f, &self.path, after, (end - after) as usize),
             Sink::Pending => Ok(Vec::new()),
-            Sink::Closed(None) => {
+            Sink::Supervised | Sink::Closed(None) => {
                 drop(inner);
-                read_log(&self.logs, self.id, after, max)
+                read_log(&self.logs, self.id, after, (end - after) as usize)
             }
         }
     }

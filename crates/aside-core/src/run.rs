@@ -16,6 +16,9 @@ pub enum RunOutcome {
     AgentFailed(String),
     /// The runner failed (a panic, an internal error).
     Failed(String),
+    /// Whatever held the task's processes is gone (its supervisor was killed): they were
+    /// killed, and how they ended is not known.
+    Lost(String),
 }
 
 pub type RunFuture = Pin<Box<dyn Future<Output = RunOutcome> + Send>>;

@@ -73,6 +73,16 @@ impl Scheduler {
         Some(id)
     }
 
+    /// `id` holds a slot already: a running task adopted from a previous engine. It may
+    /// take the count past a limit lowered meanwhile; then no task starts until it is back.
+    pub fn adopt(&mut self, id: TaskId, group: Option<&str>) {
+        let group = group.unwrap_or("").to_string();
+        if !group.is_empty() {
+            *self.running_by_group.entry(group.clone()).or_default() += 1;
+        }
+        self.holding.insert(id, group);
+    }
+
     /// Gives back the slot `id` holds; false if it holds none.
     pub fn release(&mut self, id: TaskId) -> bool {
         let Some(group) = self.holding.remove(&id) else {

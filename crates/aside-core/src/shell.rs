@@ -46,13 +46,7 @@ pub struct ShellLaunch<'a> {
 
 /// Starts the process; the returned future supervises it to its end.
 pub fn launch(reaper: &Arc<Reaper>, l: ShellLaunch<'_>) -> Result<(u32, RunFuture), Failure> {
-    let (program, args): (&str, Vec<&str>) = match l.command {
-        ShellCommand::Argv(argv) => match argv.split_first() {
-            Some((p, rest)) => (p.as_str(), rest.iter().map(String::as_str).collect()),
-            None => return Err(spawn_failure("empty command".into(), false)),
-        },
-        ShellCommand::Script(s) => ("sh", vec!["-c", s.as_str()]),
-    };
+    let (program, args) = program_and_args(l.command)?;
     let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| spawn_failure(format!("cannot create a pipe: {e}"), false))?;
     grow_pipe(&read_end);
@@ -72,19 +66,7 @@ pub fn launch(reaper: &Arc<Reaper>, l: ShellLaunch<'_>) -> Result<(u32, RunFutur
         .stdout(Stdio::from(write_end))
         .stderr(Stdio::from(stderr_end))
         .process_group(0);
-    match l.env {
-        Some(env) => {
-            cmd.env_clear().envs(env);
-        }
-        None => {
-            for k in l.hidden {
-                cmd.env_remove(k);
-            }
-        }
-    }
-    cmd.envs(l.env_extra)
-        .env("ASIDE_TASK_ID", &l.task_id)
-        .env(proctree::TAG_VAR, &l.tag);
+    task_env(&mut cmd, &l);
     let mut cgroup = l.cgroups.and_then(|c| c.create(&l.task_id));
 
     let spawned = reaper.spawn(&mut cmd, cgroup.as_mut());
@@ -118,6 +100,35 @@ pub fn launch(reaper: &Arc<Reaper>, l: ShellLaunch<'_>) -> Result<(u32, RunFutur
     Ok((pid, Box::pin(fut)))
 }
 
+/// The program a task names and its arguments (a script runs under `sh -c`).
+pub(crate) fn program_and_args(command: &ShellCommand) -> Result<(&str, Vec<&str>), Failure> {
+    match command {
+        ShellCommand::Argv(argv) => match argv.split_first() {
+            Some((p, rest)) => Ok((p.as_str(), rest.iter().map(String::as_str).collect())),
+            None => Err(spawn_failure("empty command".into(), false)),
+        },
+        ShellCommand::Script(s) => Ok(("sh", vec!["-c", s.as_str()])),
+    }
+}
+
+/// The task's environment: its own when it brings one, else the daemon's without what the
+/// daemon holds for itself; then its extra variables, its id and its tag.
+pub(crate) fn task_env(cmd: &mut Command, l: &ShellLaunch<'_>) {
+    match l.env {
+        Some(env) => {
+            cmd.env_clear().envs(env);
+        }
+        None => {
+            for k in l.hidden {
+                cmd.env_remove(k);
+            }
+        }
+    }
+    cmd.envs(l.env_extra)
+        .env("ASIDE_TASK_ID", &l.task_id)
+        .env(proctree::TAG_VAR, &l.tag);
+}
+
 fn spawn_failure(error: String, not_found: bool) -> Failure {
     Failure::Spawn { error, not_found }
 }
@@ -126,7 +137,7 @@ fn spawn_failure(error: String, not_found: bool) -> Failure {
 /// have (relative entries from its working directory). A name with a `/` is taken as it is.
 /// `None` when no entry has it; the first non-executable match is returned when there is no
 /// executable one, so that starting it fails as execvp would ("permission denied").
-fn resolve(
+pub(crate) fn resolve(
     program: &str,
     env: Option<&BTreeMap<String, String>>,
     env_extra: &BTreeMap<String, String>,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aside_core::{ListQuery, Order};
 
-use crate::engine_err;
+use crate::{engine_err, Shutdown};
 use aside_protocol::rpc::*;
 use aside_protocol::{CancelReason, Event, OutputChunk, StartMode, TaskRecord, PROTOCOL_VERSION};
 use tokio::sync::broadcast;
@@ -94,8 +94,13 @@ impl Handlers for Call {
         })
     }
 
-    async fn daemon_shutdown(&self, _: Empty) -> Result<Empty, RpcError> {
-        let _ = self.shared.shutdown.send(true);
+    async fn daemon_shutdown(&self, p: ShutdownParams) -> Result<Empty, RpcError> {
+        let how = if p.keep_tasks {
+            Shutdown::KeepTasks
+        } else {
+            Shutdown::StopTasks
+        };
+        let _ = self.shared.shutdown.send(Some(how));
         Ok(Empty {})
     }
 

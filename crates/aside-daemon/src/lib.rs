@@ -49,7 +49,7 @@ pub(crate) fn engine_err(e: EngineError) -> RpcError {
 pub(crate) struct Shared {
     pub engine: Engine,
     pub paths: Paths,
-    pub shutdown: watch::Sender<bool>,
+    pub shutdown: watch::Sender<Option<Shutdown>>,
 }
 
 /// Serves until asked to shut down (a `daemon.shutdown` request, SIGTERM or SIGINT); then stops
@@ -86,7 +86,14 @@ pub async fn serve(paths: Paths, config: Config) -> Result<(), DaemonError> {
     // the client that started it reads why from its log instead of a broken connection.
     let agents = aside_agent::AgentRuntime::new(config.clone())
         .map_err(|e| DaemonError::Setup(e.to_string()))?;
-    let engine = Engine::open_with(paths.home.clone(), config, Some(Arc::new(agents)))?;
+    let mut builder = Engine::builder(paths.home.clone(), config).agents(Arc::new(agents));
+    match aside_core::default_supervisor() {
+        Some(shim) => builder = builder.supervisor(shim),
+        None => tracing::warn!(
+            "aside-shim is not beside this binary: running tasks end with the daemon"
+        ),
+    }
+    let engine = builder.open()?;
 
     let (listener, ours) = match listen(&socket) {
         Ok(bound) => bound,
@@ -96,7 +103,7 @@ pub async fn serve(paths: Paths, config: Config) -> Result<(), DaemonError> {
             return Err(setup(&socket.display().to_string(), &e));
         }
     };
-    let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
+    let (shutdown_tx, mut shutdown_rx) = watch::channel(None);
     let shared = Arc::new(Shared {
         engine: engine.clone(),
         paths: paths.clone(),
@@ -148,12 +155,24 @@ pub async fn serve(paths: Paths, config: Config) -> Result<(), DaemonError> {
     if ours.still_there(&socket).await {
         let _ = std::fs::remove_file(&socket);
     }
-    engine.shutdown().await;
+    match *shutdown_rx.borrow() {
+        Some(Shutdown::KeepTasks) => engine.release().await,
+        Some(Shutdown::StopTasks) | None => engine.shutdown().await,
+    }
     // Give answers already queued (the reply to `daemon.shutdown` among them) a moment to
     // reach their clients before the runtime goes away with the writers.
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     drop(lock);
     Ok(())
+}
+
+/// How the daemon was asked to go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Running tasks are stopped (cancelled, reason shutdown).
+    StopTasks,
+    /// Running tasks run on under their supervisors, for the next daemon to adopt.
+    KeepTasks,
 }
 
 /// Binds the socket, private to this user. Holding the lock, any socket file left behind

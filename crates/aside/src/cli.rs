@@ -241,7 +241,15 @@ pub enum DaemonAction {
     /// Start the daemon in the background (if it is not running).
     Start,
     /// Stop the daemon; its running tasks are cancelled, queued ones wait for the next start.
-    Stop,
+    Stop {
+        /// Leave running tasks running: the next daemon (started by any aside command)
+        /// adopts them.
+        #[arg(long)]
+        keep_tasks: bool,
+    },
+    /// Replace the daemon with a new one (after an upgrade, say): running tasks keep
+    /// running, their output and their slots, and clients reconnect.
+    Restart,
     /// Report the daemon's pid and socket; exits 1 when no daemon runs.
     Status {
         #[arg(long)]

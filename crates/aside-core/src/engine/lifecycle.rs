@@ -25,20 +25,23 @@ impl Engine {
         go: oneshot::Receiver<RunFuture>,
         budget: Option<Instant>,
         timeout: Option<Duration>,
+        ran: Duration,
         abort: Arc<Abort>,
     ) {
         let engine = self.clone();
-        tokio::spawn(async move { engine.drive(id, go, budget, timeout, abort).await });
+        tokio::spawn(async move { engine.drive(id, go, budget, timeout, ran, abort).await });
     }
 
     /// The one owner of a task's timers: the wait budget (detach) while it waits for a slot
-    /// and while it runs, and the hard timeout (kill) from the moment it starts.
+    /// and while it runs, and the hard timeout (kill) from the moment it starts. `ran` is how
+    /// long an adopted task ran before this engine: its timeout counts from its real start.
     async fn drive(
         self,
         id: TaskId,
         mut go: oneshot::Receiver<RunFuture>,
         mut budget: Option<Instant>,
         timeout: Option<Duration>,
+        ran: Duration,
         abort: Arc<Abort>,
     ) {
         let run = loop {
@@ -54,8 +57,11 @@ impl Engine {
                 }
             }
         };
-        let mut deadline =
-            timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future));
+        let mut deadline = timeout.map(|t| {
+            Instant::now()
+                .checked_add(t.saturating_sub(ran))
+                .unwrap_or_else(far_future)
+        });
         let mut handle = tokio::spawn(run);
         let outcome = loop {
             tokio::select! {
@@ -311,6 +317,18 @@ impl Engine {
         let cap = self.inner.config.kill_grace + self.inner.config.drain + Duration::from_secs(2);
         let _ = self.wait(&running, Some(cap)).await;
         let _ = tokio::time::timeout(cap, self.inner.reaper.swept()).await;
+        if let Err(e) = self.flush().await {
+            tracing::error!("could not save the last task states: {e}");
+        }
+    }
+}
+
+impl Engine {
+    /// Lets go of the tasks without stopping them, for the next engine to adopt: nothing new
+    /// starts, every write is made durable. Shell tasks under a supervisor run on; what runs
+    /// in this process (agents, shell tasks without a supervisor) ends with it.
+    pub async fn release(&self) {
+        self.lock().shutting_down = true;
         if let Err(e) = self.flush().await {
             tracing::error!("could not save the last task states: {e}");
         }

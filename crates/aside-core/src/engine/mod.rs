@@ -54,6 +54,7 @@ use crate::logs::Logs;
 use crate::output::Output;
 use crate::reaper::Reaper;
 use crate::runner::AgentRunner;
+use crate::supervised::Supervisors;
 use schedule::Launching;
 use state::State;
 
@@ -81,6 +82,9 @@ pub(crate) struct Inner {
     key_vars: Vec<String>,
     /// Which consumer holds each notification handed out and not yet acknowledged.
     leases: Mutex<notices::Leases>,
+    /// Where shell tasks get a supervisor of their own, so that they outlive the engine;
+    /// `None`: they run under the engine's process and end with it.
+    supervisors: Option<Arc<Supervisors>>,
 }
 
 /// The task engine. Cheap to clone; all clones share one engine.
@@ -95,12 +99,21 @@ pub struct EngineBuilder {
     config: Config,
     agents: Option<Arc<dyn AgentRunner>>,
     store: StoreOptions,
+    supervisor: Option<PathBuf>,
 }
 
 impl EngineBuilder {
     /// The runner of agent tasks; without one they fail with a clear reason.
     pub fn agents(mut self, runner: Arc<dyn AgentRunner>) -> Self {
         self.agents = Some(runner);
+        self
+    }
+
+    /// Runs each shell task under `program` (`aside-shim`), a supervisor of its own, so that
+    /// running tasks outlive the engine and are adopted by the next one. Without it they
+    /// run under the engine's own process and end with it.
+    pub fn supervisor(mut self, program: PathBuf) -> Self {
+        self.supervisor = Some(program);
         self
     }
 
@@ -118,7 +131,21 @@ impl EngineBuilder {
         let store = Store::open_with(&self.home, self.store)?;
         let logs = Arc::new(Logs::open(&self.home.join("logs"))?);
         let reaper = Reaper::start().map_err(EngineError::Setup)?;
-        recover::open(&self.home, self.config, store, logs, reaper, self.agents)
+        let supervisors = match self.supervisor {
+            Some(program) => Some(Arc::new(
+                Supervisors::open(program, &self.home).map_err(EngineError::Setup)?,
+            )),
+            None => None,
+        };
+        recover::open(
+            &self.home,
+            self.config,
+            store,
+            logs,
+            reaper,
+            self.agents,
+            supervisors,
+        )
     }
 }
 
@@ -140,6 +167,7 @@ impl Engine {
             config,
             agents: None,
             store: StoreOptions::default(),
+            supervisor: None,
         }
     }
 

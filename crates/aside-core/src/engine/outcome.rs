@@ -48,6 +48,11 @@ pub(super) fn classify(
             RunOutcome::Exited(Exit::Code(exit_code)) => failed(Failure::Exit { exit_code }),
             RunOutcome::Exited(Exit::Signal(signal)) => failed(Failure::Signal { signal }),
             RunOutcome::Failed(error) => failed(Failure::Worker { error }),
+            RunOutcome::Lost(reason) => TaskState::Lost {
+                started_at: Some(started_at),
+                ended_at: now,
+                reason,
+            },
         },
     }
 }

@@ -1,13 +1,18 @@
-//! Opening an engine on what a previous run left: queued tasks are queued again; tasks that
-//! were running (their daemon died with them) are marked `lost` and announced, after every
-//! process they left is killed: what their cgroups hold at once, before anything starts,
-//! and what carries their tag. Only live tasks are loaded: finished ones stay on disk.
+//! Opening an engine on what a previous run left: queued tasks are queued again; running
+//! tasks whose supervisor answers are adopted (they keep their slot, output, timeout and
+//! owner); those that ended while no engine was there get their real end, announced; the
+//! rest (their supervisor died, or they ran under the previous engine itself) are marked
+//! `lost` and announced, after every process they left is killed: what their cgroups hold
+//! at once, before anything starts, and what carries their tag. Only live tasks are loaded:
+//! finished ones stay on disk.
 
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use aside_protocol::{EventKind, TaskState, Timestamp};
+use aside_protocol::{EventKind, TaskId, TaskKind, TaskState, Timestamp};
 use aside_store::{Op, Store};
 use tokio::sync::{broadcast, oneshot};
 
@@ -20,7 +25,10 @@ use crate::config::Config;
 use crate::logs::Logs;
 use crate::proctree::{self, Tree};
 use crate::reaper::Reaper;
+use crate::output::Output;
+use crate::run::RunOutcome;
 use crate::runner::AgentRunner;
+use crate::supervised::{abort_reason, exit_of, Adopted, Found, Supervisors};
 
 pub(super) fn open(
     home: &Path,
@@ -29,6 +37,7 @@ pub(super) fn open(
     logs: Arc<Logs>,
     reaper: Arc<Reaper>,
     agents: Option<Arc<dyn AgentRunner>>,
+    supervisors: Option<Arc<Supervisors>>,
 ) -> Result<Engine, EngineError> {
     let last_seq = store.last_event_seq()?;
     let mut st = State::new(
@@ -40,23 +49,67 @@ pub(super) fn open(
     for (id, why) in damaged {
         tracing::warn!("task {id}: its stored record cannot be read and is skipped: {why}");
     }
+    // The supervisors of the tasks that were running, asked before anything is killed.
+    let mut found: HashMap<TaskId, Found> = HashMap::new();
+    if let Some(sup) = &supervisors {
+        for task in &stored {
+            let r = &task.record;
+            if matches!(r.state, TaskState::Running { .. })
+                && matches!(r.kind, TaskKind::Shell { .. })
+            {
+                found.insert(r.id, sup.find(r.id));
+            }
+        }
+    }
+    let alive: BTreeSet<String> = found
+        .iter()
+        .filter(|(_, f)| matches!(f, Found::Running(_)))
+        .map(|(id, _)| format!("task-{id}"))
+        .collect();
+    // A task's group is `task-<id>`, or `task-<id>.<n>` for a second one.
+    let keep = |leaf: &str| alive.contains(leaf.split('.').next().unwrap_or(leaf));
     // Before any task of this engine starts in a group of the same name.
-    let cgroups = Cgroups::open(home, store.instance());
+    let cgroups = Cgroups::open(home, store.instance(), &keep);
     // One look at the process table for every process this state directory's tasks left.
     let leftovers = proctree::tags_with_prefix(&format!("{}-", store.instance()));
     let mut ops = Vec::new();
     let mut queued = Vec::new();
     let mut to_kill = Vec::new();
+    let mut adopted = Vec::new();
+    let mut cleared = Vec::new();
     for task in stored {
         let mut record = task.record;
         let tag = proctree::tag_value(store.instance(), record.id);
-        if leftovers.contains_key(&tag) {
+        let found = found.remove(&record.id);
+        if leftovers.contains_key(&tag) && !matches!(found, Some(Found::Running(_))) {
             // Running, or started just before its start was recorded: either way its
             // processes belong to a daemon that is gone.
             to_kill.push(tag);
         }
-        match record.state.clone() {
-            TaskState::Running { started_at, pid } => {
+        if found.is_some() {
+            cleared.push(record.id);
+        }
+        match (record.state.clone(), found) {
+            (TaskState::Running { .. }, Some(Found::Running(a))) => {
+                cleared.pop();
+                adopted.push((record, a));
+            }
+            (TaskState::Running { started_at, .. }, Some(Found::Ended(end))) => {
+                // It ended while no daemon was there: its real end, told as any other.
+                let ended_at = Timestamp::from_unix_ms(end.ended_at_ms);
+                record.output_bytes = end.total;
+                record.log_path = Some(logs.path(record.id).display().to_string());
+                record.state = super::outcome::classify(
+                    abort_reason(end.cause),
+                    RunOutcome::Exited(exit_of(end.exit)),
+                    Some(started_at),
+                    ended_at,
+                );
+                // Nobody waits for it any more: its owner hears of it.
+                record.detached = true;
+                ended_ops(&mut st, &store, record, &mut ops)?;
+            }
+            (TaskState::Running { started_at, pid }, _) => {
                 record.state = TaskState::Lost {
                     started_at: Some(started_at),
                     ended_at: Timestamp::now(),
@@ -70,30 +123,9 @@ pub(super) fn open(
                         record.output_bytes = meta.len();
                     }
                 }
-                let event = st.event(
-                    &record,
-                    EventKind::Finished {
-                        outcome: record.state.clone(),
-                    },
-                );
-                let id = record.id;
-                // A task given a handle is followed through it, not announced.
-                let note = (record.detached && !store.has_handle(id)?)
-                    .then(|| (st.note(), record.owner.clone()));
-                ops.push(Op::PutTask {
-                    record: Box::new(record),
-                    spec: None,
-                });
-                ops.push(Op::Event(event));
-                if let Some((seq, owner)) = note {
-                    ops.push(Op::Notify {
-                        seq,
-                        owner,
-                        task: id,
-                    });
-                }
+                ended_ops(&mut st, &store, record, &mut ops)?;
             }
-            TaskState::Queued => {
+            (TaskState::Queued, _) => {
                 // Nobody waits for it any more: it runs in the background.
                 record.detached = true;
                 ops.push(Op::PutTask {
@@ -106,6 +138,12 @@ pub(super) fn open(
         }
     }
     store.apply(ops)?;
+    if let Some(sup) = &supervisors {
+        // Their ends are on disk now.
+        for id in cleared {
+            sup.clear(id);
+        }
+    }
     let engine = Engine {
         inner: Arc::new(Inner {
             key_vars: config.key_vars(),
@@ -120,6 +158,7 @@ pub(super) fn open(
             agents,
             logs,
             leases: Mutex::default(),
+            supervisors,
         }),
     };
     let grace = engine.inner.config.kill_grace;
@@ -139,25 +178,125 @@ pub(super) fn open(
         st.sched.enqueue(id, record.group.as_deref());
         let (go, rx) = oneshot::channel();
         let abort = Arc::new(Abort::default());
-        let timeout = record.timeout_ms.map(std::time::Duration::from_millis);
-        drives.push((id, rx, timeout, abort.clone()));
+        let timeout = record.timeout_ms.map(Duration::from_millis);
+        drives.push((id, rx, timeout, Duration::ZERO, abort.clone()));
         let quiet = store_has_handle(&engine, id);
         let mut task = Task::queued(record, spec, RunLink { abort, go });
         task.quiet = quiet;
         st.tasks.insert(id, task);
     }
+    for (record, a) in adopted {
+        drives.push(adopt(&engine, &mut st, record, a));
+    }
+    if !drives.is_empty() {
+        tracing::info!(
+            "{} running tasks adopted, {} queued again",
+            st.sched.running(),
+            st.sched.queued()
+        );
+    }
     let mut fx = Effects::default();
     {
         let mut guard = engine.lock();
         *guard = st;
-        for (id, rx, timeout, abort) in drives {
-            engine.spawn_drive(id, rx, None, timeout, abort);
+        for (id, rx, timeout, ran, abort) in drives {
+            engine.spawn_drive(id, rx, None, timeout, ran, abort);
         }
         engine.schedule(&mut guard, &mut fx);
     }
     engine.act(fx);
     engine.spawn_retention();
     Ok(engine)
+}
+
+type DriveArgs = (
+    TaskId,
+    oneshot::Receiver<crate::run::RunFuture>,
+    Option<Duration>,
+    Duration,
+    Arc<Abort>,
+);
+
+/// Takes over a running task whose supervisor answered: it keeps its slot, its names and
+/// its timeout (counted from its real start), and this engine follows its supervisor.
+fn adopt(engine: &Engine, st: &mut State, record: aside_protocol::TaskRecord, a: Adopted) -> DriveArgs {
+    let id = record.id;
+    let inner = &engine.inner;
+    st.claim_names(&record);
+    st.sched.adopt(id, record.group.as_deref());
+    let output = Arc::new(Output::supervised(
+        inner.logs.clone(),
+        id,
+        a.total,
+        inner.config.tail,
+    ));
+    let abort = Arc::new(Abort::default());
+    let tag = proctree::tag_value(inner.store.instance(), id);
+    let run = match &inner.supervisors {
+        Some(sup) => sup
+            .follow_adopted(
+                a,
+                engine,
+                id,
+                output.clone(),
+                abort.clone(),
+                tag,
+                inner.cgroups.as_ref(),
+                &inner.reaper,
+            )
+            .unwrap_or_else(|e| {
+                Box::pin(async move {
+                    RunOutcome::Lost(format!("its supervisor could not be followed: {e}"))
+                })
+            }),
+        None => Box::pin(async { RunOutcome::Lost("no supervisor".into()) }),
+    };
+    let ran = match record.state {
+        TaskState::Running { started_at, .. } => {
+            Duration::from_millis(Timestamp::now().unix_ms().saturating_sub(started_at.unix_ms()))
+        }
+        _ => Duration::ZERO,
+    };
+    let timeout = record.timeout_ms.map(Duration::from_millis);
+    let quiet = store_has_handle(engine, id);
+    let mut task = Task::adopted(record, abort.clone(), output);
+    task.quiet = quiet;
+    st.tasks.insert(id, task);
+    let (go, rx) = oneshot::channel();
+    let _ = go.send(run);
+    (id, rx, timeout, ran, abort)
+}
+
+/// The writes that record a task's end found at the start: its record, its event, and its
+/// owner's notice unless a handle follows it.
+fn ended_ops(
+    st: &mut State,
+    store: &Store,
+    record: aside_protocol::TaskRecord,
+    ops: &mut Vec<Op>,
+) -> Result<(), EngineError> {
+    let event = st.event(
+        &record,
+        EventKind::Finished {
+            outcome: record.state.clone(),
+        },
+    );
+    let id = record.id;
+    // A task given a handle is followed through it, not announced.
+    let note = (record.detached && !store.has_handle(id)?).then(|| (st.note(), record.owner.clone()));
+    ops.push(Op::PutTask {
+        record: Box::new(record),
+        spec: None,
+    });
+    ops.push(Op::Event(event));
+    if let Some((seq, owner)) = note {
+        ops.push(Op::Notify {
+            seq,
+            owner,
+            task: id,
+        });
+    }
+    Ok(())
 }
 
 /// Whether a handle was given out for the task (then its end is not announced).

@@ -39,14 +39,20 @@ impl Engine {
                 st.sched.release(id);
                 continue;
             };
-            let output = Arc::new(Output::new(
-                self.inner.logs.clone(),
-                id,
-                task.record().detached,
-                cfg.output_cap,
-                cfg.spill,
-                cfg.tail,
-            ));
+            let supervised = self.inner.supervisors.is_some()
+                && matches!(task.record().kind, TaskKind::Shell { .. });
+            let output = Arc::new(if supervised {
+                Output::supervised(self.inner.logs.clone(), id, 0, cfg.tail)
+            } else {
+                Output::new(
+                    self.inner.logs.clone(),
+                    id,
+                    task.record().detached,
+                    cfg.output_cap,
+                    cfg.spill,
+                    cfg.tail,
+                )
+            });
             match task.begin_start(output.clone()) {
                 Some((spec, abort)) => fx.launches.push(Launching {
                     record: task.record().clone(),
@@ -89,9 +95,8 @@ impl Engine {
                     })
                     .map(|run| (None, run))
             }
-            TaskKind::Shell { command } => shell::launch(
-                &self.inner.reaper,
-                shell::ShellLaunch {
+            TaskKind::Shell { command } => {
+                let launch = shell::ShellLaunch {
                     command,
                     cwd: &job.record.cwd,
                     env: job.spec.env.as_ref(),
@@ -104,9 +109,13 @@ impl Engine {
                     abort: job.abort.clone(),
                     kill_grace: cfg.kill_grace,
                     drain: cfg.drain,
-                },
-            )
-            .map(|(pid, run)| (Some(pid), run)),
+                };
+                match &self.inner.supervisors {
+                    Some(s) => s.launch(&self.inner.reaper, self, id, launch, cfg.output_cap),
+                    None => shell::launch(&self.inner.reaper, launch),
+                }
+                .map(|(pid, run)| (Some(pid), run))
+            }
         }));
         started.unwrap_or_else(|_| {
             Err(Failure::Worker {

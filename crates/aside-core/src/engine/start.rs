@@ -242,7 +242,14 @@ impl Engine {
             return;
         }
         st.sched.enqueue(id, task.record().group.as_deref());
-        self.spawn_drive(id, drive.go, drive.budget, drive.timeout, drive.abort);
+        self.spawn_drive(
+            id,
+            drive.go,
+            drive.budget,
+            drive.timeout,
+            Duration::ZERO,
+            drive.abort,
+        );
         self.schedule(st, fx);
     }
 }

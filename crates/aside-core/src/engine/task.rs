@@ -83,6 +83,17 @@ impl Task {
         }
     }
 
+    /// A task a previous engine started, still running under its supervisor.
+    pub fn adopted(record: TaskRecord, abort: Arc<Abort>, output: Arc<Output>) -> Self {
+        debug_assert!(matches!(record.state, TaskState::Running { .. }));
+        Self {
+            record,
+            phase: Phase::Running { abort, output },
+            status: watch::channel(0).0,
+            quiet: false,
+        }
+    }
+
     pub fn record(&self) -> &TaskRecord {
         &self.record
     }

@@ -122,8 +122,9 @@ methods! {
     Hello = "hello", hello: HelloParams => HelloResult;
     /// The daemon's pid, socket, version and task counts.
     DaemonStatus = "daemon.status", daemon_status: Empty => DaemonStatusResult;
-    /// Stops running tasks (cancelled, reason shutdown) and exits.
-    DaemonShutdown = "daemon.shutdown", daemon_shutdown: Empty => Empty;
+    /// Stops running tasks (cancelled, reason shutdown) and exits; with `keep_tasks`, leaves
+    /// them running for the next daemon to adopt.
+    DaemonShutdown = "daemon.shutdown", daemon_shutdown: ShutdownParams => Empty;
     /// Starts a task; answers once it is recorded.
     TaskStart = "task.start", task_start: StartParams => StartResult;
     /// A task's record.

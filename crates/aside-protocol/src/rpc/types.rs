@@ -9,6 +9,15 @@ use crate::{Event, Notification, OutputChunk, TaskId, TaskRecord, TaskSpec, Time
 #[serde(deny_unknown_fields)]
 pub struct Empty {}
 
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownParams {
+    /// Leave running tasks running (under their supervisors) for the next daemon to adopt,
+    /// instead of stopping them.
+    #[serde(default)]
+    pub keep_tasks: bool,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HelloParams {

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use aside_core::{Config, Paths};
-use aside_protocol::rpc::{method, DaemonStatusResult, Empty};
+use aside_protocol::rpc::{method, DaemonStatusResult, Empty, ShutdownParams};
 
 use crate::cli::{DaemonAction, DaemonArgs};
 use crate::connect::Context;
@@ -17,29 +17,26 @@ pub async fn run(ctx: &Context, a: DaemonArgs) -> anyhow::Result<i32> {
             outln!("daemon running (pid {})", client.daemon.pid)?;
             Ok(0)
         }
-        DaemonAction::Stop => {
-            let Ok(client) = ctx.existing_client().await else {
+        DaemonAction::Stop { keep_tasks } => {
+            if !stop(ctx, keep_tasks).await? {
                 outln!("no daemon running")?;
                 return Ok(0);
-            };
-            let pid = client.daemon.pid;
-            match client.request::<method::DaemonShutdown>(Empty {}).await {
-                Ok(_) => {}
-                // A daemon shutting down may close the connection before its answer is
-                // out: that is the stop we asked for. Whether it ended is checked below.
-                Err(aside_client::ClientError::Io(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-            drop(client);
-            // Gone once its socket no longer answers and its process has exited.
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while ctx.existing_client().await.is_ok() || process_alive(pid) {
-                if Instant::now() >= deadline {
-                    anyhow::bail!("the daemon (pid {pid}) did not exit within 60 s");
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
             }
             outln!("daemon stopped")?;
+            Ok(0)
+        }
+        DaemonAction::Restart => {
+            let old = stop(ctx, true).await?;
+            let client = ctx.client().await?;
+            let s: DaemonStatusResult = client.request::<method::DaemonStatus>(Empty {}).await?;
+            match old {
+                true => outln!(
+                    "daemon restarted (pid {}); {} running tasks kept",
+                    client.daemon.pid,
+                    s.running
+                )?,
+                false => outln!("daemon running (pid {})", client.daemon.pid)?,
+            }
             Ok(0)
         }
         DaemonAction::Status { json } => match ctx.existing_client().await {
@@ -72,6 +69,34 @@ pub async fn run(ctx: &Context, a: DaemonArgs) -> anyhow::Result<i32> {
         },
         DaemonAction::Run => run_foreground(ctx.paths.clone()),
     }
+}
+
+/// Asks the running daemon to exit and waits until it has; `false` when none was running.
+async fn stop(ctx: &Context, keep_tasks: bool) -> anyhow::Result<bool> {
+    let Ok(client) = ctx.existing_client().await else {
+        return Ok(false);
+    };
+    let pid = client.daemon.pid;
+    match client
+        .request::<method::DaemonShutdown>(ShutdownParams { keep_tasks })
+        .await
+    {
+        Ok(_) => {}
+        // A daemon shutting down may close the connection before its answer is
+        // out: that is the stop we asked for. Whether it ended is checked below.
+        Err(aside_client::ClientError::Io(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    drop(client);
+    // Gone once its socket no longer answers and its process has exited.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ctx.existing_client().await.is_ok() || process_alive(pid) {
+        if Instant::now() >= deadline {
+            anyhow::bail!("the daemon (pid {pid}) did not exit within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(true)
 }
 
 fn process_alive(pid: u32) -> bool {

@@ -1,0 +1,360 @@
+//! Shell tasks under a supervisor of their own (`aside-shim`), so that they outlive the
+//! engine: the supervisor holds the task's processes and writes its log; the engine tells it
+//! to stop, hears the output grow and the task end, and acknowledges the end once it is
+//! durable. A new engine finds the supervisors of the tasks it recorded as running through
+//! their sockets in the state directory's private `run` folder, and adopts them.
+//!
+//! A supervisor is known by a connection on its socket: the kernel gives the peer's user
+//! and the supervisor names its task in its hello. No stored pid is ever signalled.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aside_protocol::{Failure, TaskId};
+use aside_shim::wire::{self, Cause, End, FromShim, Launch, ToShim};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+use crate::abort::{Abort, AbortReason};
+use crate::cgroup::Cgroups;
+use crate::output::Output;
+use crate::proctree::{self, Tree};
+use crate::reaper::{Exit, Reaper};
+use crate::run::{RunFuture, RunOutcome};
+use crate::shell::{self, ShellLaunch};
+use crate::Engine;
+
+/// How long a supervisor may take to answer: its start, or its hello to a new engine.
+const ANSWER_WAIT: Duration = Duration::from_secs(10);
+const HELLO_WAIT: Duration = Duration::from_secs(2);
+
+/// Where the supervisors of one state directory are, and the program that is one.
+pub(crate) struct Supervisors {
+    program: PathBuf,
+    run: PathBuf,
+}
+
+/// What a new engine finds of a task it recorded as running.
+pub(crate) enum Found {
+    /// Its supervisor answered: the task runs on.
+    Running(Adopted),
+    /// It ended while no engine was there.
+    Ended(End),
+    /// Its supervisor is gone without a word: the task is lost.
+    Gone,
+}
+
+pub(crate) struct Adopted {
+    stream: UnixStream,
+    pub total: u64,
+    pub cgroup: Option<String>,
+}
+
+impl Supervisors {
+    /// The `run` folder in `home` is made private (0700).
+    pub fn open(program: PathBuf, home: &Path) -> std::io::Result<Self> {
+        let run = home.join("run");
+        match std::fs::create_dir(&run) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700))?;
+        Ok(Self { program, run })
+    }
+
+    pub fn socket(&self, id: TaskId) -> PathBuf {
+        self.run.join(format!("{id}.sock"))
+    }
+
+    fn status(&self, id: TaskId) -> PathBuf {
+        self.run.join(format!("{id}.end"))
+    }
+
+    /// Forgets what a supervisor left once its end is recorded.
+    pub fn clear(&self, id: TaskId) {
+        let _ = std::fs::remove_file(self.status(id));
+        let _ = std::fs::remove_file(self.socket(id));
+    }
+
+    /// Starts `l`'s task under a new supervisor. Blocks until the task's first process runs
+    /// (or could not be started): about as long as starting it directly.
+    pub fn launch(
+        &self,
+        reaper: &Arc<Reaper>,
+        engine: &Engine,
+        id: TaskId,
+        l: ShellLaunch<'_>,
+        cap: u64,
+    ) -> Result<(u32, RunFuture), Failure> {
+        let (program, args) = shell::program_and_args(l.command)?;
+        let Some(path) = shell::resolve(program, l.env, l.env_extra, Path::new(l.cwd)) else {
+            return Err(spawn_failure(format!("{program}: command not found"), true));
+        };
+        let cgroup = l.cgroups.and_then(|c| c.create(&l.task_id));
+        let launch = Launch {
+            version: wire::VERSION,
+            task: id.get(),
+            program: path.display().to_string(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            cwd: l.cwd.to_string(),
+            cgroup: cgroup.as_ref().map(|g| g.dir().display().to_string()),
+            logs: l.output.path().parent().map(|p| p.display().to_string()).unwrap_or_default(),
+            log: l
+                .output
+                .path()
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            socket: self.socket(id).display().to_string(),
+            status: self.status(id).display().to_string(),
+            cap,
+            reserve: aside_store::RESERVE_BYTES,
+            drain_ms: l.drain.as_millis() as u64,
+            grace_ms: l.kill_grace.as_millis() as u64,
+        };
+        let (ours, theirs) = UnixStream::pair()
+            .map_err(|e| spawn_failure(format!("cannot create a socket pair: {e}"), false))?;
+        let mut cmd = Command::new(&self.program);
+        cmd.stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+            .stdout(Stdio::null())
+            .current_dir("/");
+        shell::task_env(&mut cmd, &l);
+        let spawned = reaper.spawn(&mut cmd, None);
+        drop(cmd);
+        spawned.map_err(|e| {
+            spawn_failure(
+                format!("cannot start the task's supervisor {}: {e}", self.program.display()),
+                false,
+            )
+        })?;
+        let pid = start(&ours, &launch).map_err(|(error, not_found)| spawn_failure(error, not_found))?;
+        let stream = ours
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::UnixStream::from_std(ours))
+            .map_err(|e| spawn_failure(format!("cannot follow the task's supervisor: {e}"), false))?;
+        let fut = follow(Following {
+            stream,
+            engine: engine.clone(),
+            id,
+            output: l.output,
+            abort: l.abort,
+            tree: Tree {
+                pgid: None,
+                tag: l.tag,
+                cgroup,
+            },
+            grace: l.kill_grace,
+            reaper: reaper.clone(),
+        });
+        Ok((pid, Box::pin(fut)))
+    }
+
+    /// Looks for the supervisor of task `id`, recorded as running by a previous engine.
+    pub fn find(&self, id: TaskId) -> Found {
+        if let Some(adopted) = self.hello(id) {
+            return Found::Running(adopted);
+        }
+        // Written before its socket goes: a supervisor that is gone and left no end died.
+        match std::fs::read(self.status(id)) {
+            Ok(bytes) => match serde_json::from_slice::<End>(&bytes) {
+                Ok(end) => Found::Ended(end),
+                Err(e) => {
+                    tracing::warn!("task {id}: its supervisor's end cannot be read: {e}");
+                    Found::Gone
+                }
+            },
+            Err(_) => Found::Gone,
+        }
+    }
+
+    fn hello(&self, id: TaskId) -> Option<Adopted> {
+        let stream = UnixStream::connect(self.socket(id)).ok()?;
+        let me = nix::unistd::getuid().as_raw();
+        let peer = nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials)
+            .ok()?;
+        if peer.uid() != me {
+            tracing::warn!("task {id}: its socket is held by uid {}, not by this user", peer.uid());
+            return None;
+        }
+        stream.set_read_timeout(Some(HELLO_WAIT)).ok()?;
+        let mut line = Vec::new();
+        BufReader::new(&stream).read_until(b'\n', &mut line).ok()?;
+        match serde_json::from_slice::<FromShim>(&line).ok()? {
+            FromShim::Hello {
+                version,
+                task,
+                pid,
+                total,
+                cgroup,
+            } if version == wire::VERSION && task == id.get() => {
+                tracing::debug!("task {id}: adopted (its first process is {pid})");
+                Some(Adopted {
+                    stream,
+                    total,
+                    cgroup,
+                })
+            }
+            other => {
+                tracing::warn!("task {id}: its supervisor said {other:?} instead of hello");
+                None
+            }
+        }
+    }
+
+    /// Follows an adopted supervisor as if this engine had started it.
+    pub fn follow_adopted(
+        &self,
+        a: Adopted,
+        engine: &Engine,
+        id: TaskId,
+        output: Arc<Output>,
+        abort: Arc<Abort>,
+        tag: String,
+        cgroups: Option<&Arc<Cgroups>>,
+        reaper: &Arc<Reaper>,
+    ) -> std::io::Result<RunFuture> {
+        a.stream.set_nonblocking(true)?;
+        a.stream.set_read_timeout(None)?;
+        let stream = tokio::net::UnixStream::from_std(a.stream)?;
+        let cgroup = a
+            .cgroup
+            .as_deref()
+            .and_then(|dir| cgroups.and_then(|c| c.adopt(Path::new(dir))));
+        Ok(Box::pin(follow(Following {
+            stream,
+            engine: engine.clone(),
+            id,
+            output,
+            abort,
+            tree: Tree {
+                pgid: None,
+                tag,
+                cgroup,
+            },
+            grace: engine.config().kill_grace,
+            reaper: reaper.clone(),
+        })))
+    }
+}
+
+fn spawn_failure(error: String, not_found: bool) -> Failure {
+    Failure::Spawn { error, not_found }
+}
+
+/// Hands the supervisor its task and waits for the first process to run.
+fn start(stream: &UnixStream, launch: &Launch) -> Result<u32, (String, bool)> {
+    let broke = |e: std::io::Error| (format!("the task's supervisor failed: {e}"), false);
+    (&*stream).write_all(&wire::line(launch)).map_err(broke)?;
+    stream.set_read_timeout(Some(ANSWER_WAIT)).map_err(broke)?;
+    let mut line = Vec::new();
+    BufReader::new(stream).read_until(b'\n', &mut line).map_err(broke)?;
+    stream.set_read_timeout(None).map_err(broke)?;
+    match serde_json::from_slice::<FromShim>(&line) {
+        Ok(FromShim::Started { pid }) => Ok(pid),
+        Ok(FromShim::SpawnFailed { error, not_found }) => Err((error, not_found)),
+        Ok(other) => Err((format!("the task's supervisor said {other:?}"), false)),
+        Err(_) if line.is_empty() => Err((
+            "the task's supervisor exited before starting it (see daemon.log)".into(),
+            false,
+        )),
+        Err(e) => Err((format!("the task's supervisor said something unreadable: {e}"), false)),
+    }
+}
+
+struct Following {
+    stream: tokio::net::UnixStream,
+    engine: Engine,
+    id: TaskId,
+    output: Arc<Output>,
+    abort: Arc<Abort>,
+    /// What finds the task's processes should its supervisor die.
+    tree: Tree,
+    grace: Duration,
+    reaper: Arc<Reaper>,
+}
+
+/// The engine's side of one supervised task, to its end.
+async fn follow(f: Following) -> RunOutcome {
+    let (read, mut write) = f.stream.into_split();
+    let mut lines = tokio::io::BufReader::new(read).lines();
+    let mut abort_rx = f.abort.subscribe();
+    let mut abort_open = true;
+    let mut told_stop = false;
+    loop {
+        if !told_stop {
+            let reason = abort_rx.borrow_and_update().clone();
+            if let Some(reason) = reason {
+                told_stop = true;
+                let stop = ToShim::Stop {
+                    grace_ms: f.grace.as_millis() as u64,
+                    reason: serde_json::to_string(&reason).unwrap_or_default(),
+                };
+                // A supervisor that cannot be told is gone: its EOF comes next.
+                let _ = write.write_all(&wire::line(&stop)).await;
+            }
+        }
+        tokio::select! {
+            line = lines.next_line() => {
+                let msg = match line {
+                    Ok(Some(l)) => serde_json::from_str::<FromShim>(&l).ok(),
+                    Ok(None) | Err(_) => break,
+                };
+                match msg {
+                    Some(FromShim::Output { total }) => f.output.advance(total),
+                    Some(FromShim::Exited { end }) => {
+                        f.output.advance(end.total);
+                        if let Some(reason) = abort_reason(end.cause) {
+                            f.abort.abort(reason);
+                        }
+                        // Acknowledged once the end is durable: until then the supervisor
+                        // keeps it for whichever engine comes next.
+                        let (engine, id) = (f.engine.clone(), f.id);
+                        tokio::spawn(async move {
+                            if matches!(engine.wait(&[id], None).await, Ok((_, true))) {
+                                let _ = write.write_all(&wire::line(&ToShim::Ack)).await;
+                            }
+                        });
+                        return RunOutcome::Exited(exit_of(end.exit));
+                    }
+                    _ => {}
+                }
+            }
+            changed = abort_rx.changed(), if abort_open && !told_stop => {
+                if changed.is_err() {
+                    abort_open = false;
+                }
+            }
+        }
+    }
+    // The supervisor died without telling the end (killed): what it held goes too.
+    proctree::terminate(&f.tree, &f.reaper, f.grace).await;
+    RunOutcome::Lost("the task's supervisor died; its processes were killed".into())
+}
+
+/// The engine's reason for a stop the supervisor reports.
+pub(crate) fn abort_reason(cause: Option<Cause>) -> Option<AbortReason> {
+    match cause? {
+        Cause::OutputCap { total } => Some(AbortReason::OutputCap(total)),
+        Cause::Capture { error } => Some(AbortReason::Capture(error)),
+        Cause::Stopped { reason } => serde_json::from_str(&reason).ok(),
+    }
+}
+
+pub(crate) fn exit_of(e: wire::Exit) -> Exit {
+    match e {
+        wire::Exit::Code(c) => Exit::Code(c),
+        wire::Exit::Signal(s) => Exit::Signal(s),
+    }
+}
+
+/// The program the daemon starts as a supervisor: `aside-shim` beside its own binary.
+pub fn default_program() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let shim = exe.with_file_name("aside-shim");
+    shim.is_file().then_some(shim)
+}
+

@@ -1,0 +1,104 @@
+//! A connection to the daemon, non-blocking: lines in, lines out through an outbox that
+//! `poll` drains, so a daemon that stops reading never stalls the supervisor.
+
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::net::UnixStream;
+
+use crate::wire::{self, FromShim, ToShim};
+
+/// A line longer than this from the daemon is not one of ours: the connection is dropped.
+const MAX_LINE: usize = 64 << 10;
+
+pub(crate) struct Conn {
+    pub stream: UnixStream,
+    inbuf: Vec<u8>,
+    outbox: Vec<u8>,
+}
+
+/// What reading found.
+pub(crate) enum Incoming {
+    Messages(Vec<ToShim>),
+    /// The daemon is gone (or spoke nonsense).
+    Closed,
+}
+
+impl Conn {
+    pub fn new(stream: UnixStream) -> std::io::Result<Self> {
+        stream.set_nonblocking(true)?;
+        Ok(Self {
+            stream,
+            inbuf: Vec::new(),
+            outbox: Vec::new(),
+        })
+    }
+
+    /// Queues a message.
+    pub fn send(&mut self, msg: &FromShim) {
+        self.outbox.extend_from_slice(&wire::line(msg));
+    }
+
+    /// Queues the output total only when nothing else waits to go: totals only grow, so a
+    /// later one says all an earlier one would have.
+    pub fn send_total(&mut self, total: u64) -> bool {
+        if !self.outbox.is_empty() {
+            return false;
+        }
+        self.send(&FromShim::Output { total });
+        true
+    }
+
+    pub fn wants_write(&self) -> bool {
+        !self.outbox.is_empty()
+    }
+
+    /// Writes what it can; `false` once the daemon is gone.
+    pub fn flush(&mut self) -> bool {
+        while !self.outbox.is_empty() {
+            match self.stream.write(&self.outbox) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    self.outbox.drain(..n);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    pub fn read(&mut self) -> Incoming {
+        let mut buf = [0u8; 4096];
+        let mut closed = false;
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(n) => self.inbuf.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        let mut msgs = Vec::new();
+        while let Some(nl) = self.inbuf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.inbuf.drain(..=nl).collect();
+            match serde_json::from_slice(&line) {
+                Ok(m) => msgs.push(m),
+                Err(_) => return Incoming::Closed,
+            }
+        }
+        if self.inbuf.len() > MAX_LINE {
+            return Incoming::Closed;
+        }
+        if closed && msgs.is_empty() {
+            return Incoming::Closed;
+        }
+        Incoming::Messages(msgs)
+    }
+}

@@ -1,0 +1,20 @@
+//! `aside-shim`: the supervisor of one running task.
+//!
+//! The engine starts one per shell task and hands it the task (see [`wire::Launch`]). It
+//! starts the task's first process in a process group (and cgroup) of its own, is the
+//! subreaper of the whole tree, writes the output to the task's log, stops the task at the
+//! output cap, and records how it ended. None of that needs a daemon: when the daemon goes
+//! away the task runs on, and the supervisor waits on its socket in the state directory for
+//! the next one to adopt it. A task that ends while no daemon is there leaves its end in the
+//! status file, for the next daemon to record.
+//!
+//! It is small on purpose (one thread, `poll`, no async runtime): one runs beside every
+//! running task.
+
+mod conn;
+mod log;
+mod supervise;
+mod tree;
+pub mod wire;
+
+pub use supervise::main;

@@ -1,0 +1,531 @@
+//! The supervisor's one loop: output in, exit status, the daemon's requests, a new daemon
+//! connecting, and the timers of a stop.
+
+use std::io::{BufRead, BufReader, ErrorKind};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::conn::{Conn, Incoming};
+use crate::log::{Log, Written};
+use crate::tree::Tree;
+use crate::wire::{self, Cause, End, Exit, FromShim, Launch, ToShim, VERSION};
+
+/// Bytes of output moved before looking at anything else.
+const PUMP_BUDGET: usize = 4 << 20;
+const READ_CHUNK: usize = 64 << 10;
+/// After SIGKILL, how long a stop waits for the tree to be gone before it gives up on it (a
+/// process in uninterruptible sleep dies only when it wakes).
+const KILL_WAIT: Duration = Duration::from_secs(5);
+/// How often a stop looks again at what is left.
+const STOP_TICK: Duration = Duration::from_millis(10);
+
+/// Runs the supervisor; the process's exit code.
+pub fn main() -> i32 {
+    match start() {
+        Ok(shim) => shim.run(),
+        Err(e) => {
+            eprintln!("aside-shim: {e}");
+            1
+        }
+    }
+}
+
+fn start() -> Result<Shim, String> {
+    // stdin is the daemon's end of a socket pair.
+    let stdin = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|e| format!("no control socket on stdin: {e}"))?;
+    let control = UnixStream::from(stdin);
+    let mut line = Vec::new();
+    BufReader::new(&control)
+        .read_until(b'\n', &mut line)
+        .map_err(|e| format!("reading the launch: {e}"))?;
+    let launch: Launch =
+        serde_json::from_slice(&line).map_err(|e| format!("an unreadable launch: {e}"))?;
+    let mut conn = Conn::new(control).map_err(|e| e.to_string())?;
+    match Shim::new(launch) {
+        Ok(shim) => {
+            let pid = shim.tree.pgid as u32;
+            let mut shim = shim;
+            conn.send(&FromShim::Started { pid });
+            shim.conn = Some(conn);
+            Ok(shim)
+        }
+        Err(failed) => {
+            conn.send(&failed);
+            // Blocking now: the daemon waits for this answer.
+            let _ = conn.stream.set_nonblocking(false);
+            conn.flush();
+            Err("the task could not be started".into())
+        }
+    }
+}
+
+/// A stop under way.
+struct Stop {
+    kill_at: Instant,
+    /// SIGKILL was sent first at this moment.
+    killing: Option<Instant>,
+}
+
+struct Shim {
+    launch: Launch,
+    tree: Tree,
+    /// The task's first process, until it is reaped.
+    child: Option<Pid>,
+    exit: Option<(Exit, u64)>,
+    pipe: Option<OwnedFd>,
+    drain_until: Option<Instant>,
+    stop: Option<Stop>,
+    cause: Option<Cause>,
+    log: Log,
+    conn: Option<Conn>,
+    listener: UnixListener,
+    signals: SignalFd,
+    /// Output total last told to the connected daemon.
+    reported: u64,
+    end: Option<End>,
+}
+
+impl Shim {
+    /// Starts the task. The error is the answer to send.
+    fn new(l: Launch) -> Result<Self, FromShim> {
+        let fail = |error: String| FromShim::SpawnFailed {
+            error,
+            not_found: false,
+        };
+        if l.version != VERSION {
+            return Err(fail(format!(
+                "the supervisor speaks version {VERSION}, the daemon {}: reinstall aside",
+                l.version
+            )));
+        }
+        // Its own session: nothing sent to the daemon's group or terminal reaches it.
+        let _ = nix::unistd::setsid();
+        become_subreaper();
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGCHLD);
+        mask.thread_block().map_err(|e| fail(format!("blocking SIGCHLD: {e}")))?;
+        let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .map_err(|e| fail(format!("signalfd: {e}")))?;
+        let log = Log::open(&l.logs, &l.log, l.cap, l.reserve)
+            .map_err(|e| fail(format!("{}: {e}", l.logs)))?;
+        let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| fail(format!("cannot create a pipe: {e}")))?;
+        // A larger pipe means fewer wake-ups for chatty commands; failing to grow it is
+        // harmless.
+        let _ = nix::fcntl::fcntl(&read_end, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
+        let stderr_end = write_end
+            .try_clone()
+            .map_err(|e| fail(format!("cannot duplicate a pipe: {e}")))?;
+        let mut cmd = Command::new(&l.program);
+        cmd.args(&l.args)
+            .current_dir(&l.cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(write_end))
+            .stderr(Stdio::from(stderr_end))
+            .process_group(0);
+        // Where the cgroup cannot be entered the task runs without one, as the daemon's
+        // tasks do where there are none.
+        let procs = l.cgroup.as_deref().and_then(|p| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(format!("{p}/cgroup.procs"))
+                .ok()
+        });
+        if let Some(procs) = &procs {
+            let fd = procs.as_raw_fd();
+            // SAFETY: between fork and exec the hook calls write(2) only, which is
+            // async-signal-safe, on a descriptor opened before the fork; it allocates
+            // nothing and takes no lock.
+            unsafe {
+                cmd.pre_exec(move || {
+                    // "0" is the writing process: the task's first process joins its group.
+                    libc::write(fd, b"0".as_ptr().cast(), 1);
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd.spawn().map_err(|e| FromShim::SpawnFailed {
+            error: format!("{}: {e}", l.program),
+            not_found: e.kind() == ErrorKind::NotFound,
+        })?;
+        drop(procs);
+        // Dropping the command closes this process's copies of the pipe's write end, so the
+        // read end sees EOF once the task's processes are gone.
+        drop(cmd);
+        let pid = child.id() as i32;
+        // Reaped through SIGCHLD, not through the Child.
+        drop(child);
+        let _ = nix::fcntl::fcntl(
+            &read_end,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        );
+        let _ = std::fs::remove_file(&l.socket);
+        let listener = UnixListener::bind(&l.socket).map_err(|e| {
+            let _ = nix::sys::signal::killpg(Pid::from_raw(pid), Signal::SIGKILL);
+            fail(format!("cannot listen on {}: {e}", l.socket))
+        })?;
+        let _ = listener.set_nonblocking(true);
+        let cgroup = l
+            .cgroup
+            .clone()
+            .filter(|_| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        Ok(Self {
+            tree: Tree { pgid: pid, cgroup },
+            child: Some(Pid::from_raw(pid)),
+            exit: None,
+            pipe: Some(read_end),
+            drain_until: None,
+            stop: None,
+            cause: None,
+            log,
+            conn: None,
+            listener,
+            signals,
+            reported: 0,
+            end: None,
+            launch: l,
+        })
+    }
+
+    fn run(mut self) -> i32 {
+        loop {
+            if self.end.is_none() && self.exit.is_some() && self.pipe.is_none() && self.stopped()
+            {
+                let end = self.decide_end();
+                match &mut self.conn {
+                    Some(c) => c.send(&FromShim::Exited { end }),
+                    None => return self.finish(false),
+                }
+            }
+            if let Some(c) = &mut self.conn {
+                if self.log.total > self.reported && c.send_total(self.log.total) {
+                    self.reported = self.log.total;
+                }
+                if !c.flush() {
+                    self.conn = None;
+                    if self.end.is_some() {
+                        return self.finish(false);
+                    }
+                }
+            }
+            let timeout = self.timeout();
+            let (pipe_ev, sig_ev, conn_ev, listen_ev) = {
+                let mut fds = vec![
+                    PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
+                ];
+                let conn_at = self.conn.as_ref().map(|c| {
+                    let mut flags = PollFlags::POLLIN;
+                    if c.wants_write() {
+                        flags |= PollFlags::POLLOUT;
+                    }
+                    fds.push(PollFd::new(c.stream.as_fd(), flags));
+                    fds.len() - 1
+                });
+                let pipe_at = self.pipe.as_ref().map(|p| {
+                    fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
+                    fds.len() - 1
+                });
+                match poll(&mut fds, timeout) {
+                    Ok(_) => {}
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => {
+                        eprintln!("aside-shim: poll: {e}");
+                        std::thread::sleep(STOP_TICK);
+                    }
+                }
+                let ready = |i: usize| fds[i].revents().is_some_and(|r| !r.is_empty());
+                (
+                    pipe_at.is_some_and(ready),
+                    ready(0),
+                    conn_at.is_some_and(ready),
+                    ready(1),
+                )
+            };
+            if pipe_ev {
+                self.pump();
+            }
+            if sig_ev {
+                self.reap();
+            }
+            if conn_ev {
+                if let Some(code) = self.read_daemon() {
+                    return code;
+                }
+            }
+            if listen_ev {
+                self.accept();
+            }
+            self.timers();
+        }
+    }
+
+    /// The task's stop, if any, is over (or was given up on).
+    fn stopped(&self) -> bool {
+        match &self.stop {
+            None => true,
+            Some(s) => {
+                s.killing.is_some_and(|k| k.elapsed() >= KILL_WAIT) || !self.tree.alive()
+            }
+        }
+    }
+
+    fn decide_end(&mut self) -> End {
+        let (exit, ended_at_ms) = self.exit.unwrap_or((Exit::Signal(libc::SIGKILL), now_ms()));
+        let end = End {
+            exit,
+            ended_at_ms,
+            total: self.log.total,
+            cause: self.cause.clone(),
+        };
+        self.end = Some(end.clone());
+        end
+    }
+
+    fn timeout(&self) -> PollTimeout {
+        let now = Instant::now();
+        let mut next: Option<Duration> = None;
+        let mut at = |t: Instant| {
+            let d = t.saturating_duration_since(now);
+            next = Some(next.map_or(d, |n| n.min(d)));
+        };
+        if let (Some(t), Some(_)) = (self.drain_until, &self.pipe) {
+            at(t);
+        }
+        if let Some(s) = &self.stop {
+            at(now + STOP_TICK);
+            if s.killing.is_none() {
+                at(s.kill_at);
+            }
+        }
+        match next {
+            None => PollTimeout::NONE,
+            Some(d) => PollTimeout::try_from(d.max(Duration::from_millis(1)))
+                .unwrap_or(PollTimeout::MAX),
+        }
+    }
+
+    fn pump(&mut self) {
+        let Some(pipe) = &self.pipe else { return };
+        let mut buf = vec![0u8; READ_CHUNK];
+        let mut moved = 0;
+        loop {
+            match nix::unistd::read(pipe, &mut buf) {
+                Ok(0) => {
+                    self.pipe = None;
+                    return;
+                }
+                Ok(n) => match self.log.write(&buf[..n]) {
+                    Ok(Written::All) => {
+                        moved += n;
+                        if moved >= PUMP_BUDGET {
+                            return;
+                        }
+                    }
+                    Ok(Written::Cap) => {
+                        let total = self.log.total;
+                        self.fail(Cause::OutputCap { total });
+                        return;
+                    }
+                    Err(error) => {
+                        self.fail(Cause::Capture { error });
+                        return;
+                    }
+                },
+                Err(nix::errno::Errno::EAGAIN) => return,
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => {
+                    self.fail(Cause::Capture {
+                        error: format!("reading the output: {e}"),
+                    });
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The output cannot be kept: the task is stopped, for that reason.
+    fn fail(&mut self, cause: Cause) {
+        self.pipe = None;
+        self.cause.get_or_insert(cause);
+        self.begin_stop(Duration::from_millis(self.launch.grace_ms));
+    }
+
+    fn begin_stop(&mut self, grace: Duration) {
+        if self.stop.is_some() {
+            return;
+        }
+        self.tree.signal(Signal::SIGTERM);
+        // SIGTERM does not wake a stopped process; SIGCONT lets it act on it.
+        self.tree.signal(Signal::SIGCONT);
+        self.stop = Some(Stop {
+            kill_at: Instant::now() + grace,
+            killing: None,
+        });
+    }
+
+    fn reap(&mut self) {
+        while let Ok(Some(_)) = self.signals.read_signal() {}
+        self.reap_children();
+    }
+
+    fn reap_children(&mut self) {
+        loop {
+            let (pid, exit) = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid, Exit::Code(code)),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, Exit::Signal(sig as i32)),
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(_) => continue,
+            };
+            if Some(pid) == self.child {
+                self.child = None;
+                self.exit = Some((exit, now_ms()));
+                self.drain_until =
+                    Some(Instant::now() + Duration::from_millis(self.launch.drain_ms));
+            }
+        }
+    }
+
+    /// Handles what the daemon sent; `Some(code)` once the supervisor is done.
+    fn read_daemon(&mut self) -> Option<i32> {
+        let Some(c) = &mut self.conn else { return None };
+        let msgs = match c.read() {
+            Incoming::Messages(m) => m,
+            Incoming::Closed => {
+                self.conn = None;
+                return self.end.is_some().then(|| self.finish(false));
+            }
+        };
+        for msg in msgs {
+            match msg {
+                ToShim::Stop { grace_ms, reason } => {
+                    self.cause.get_or_insert(Cause::Stopped { reason });
+                    self.begin_stop(Duration::from_millis(grace_ms));
+                }
+                ToShim::Ack if self.end.is_some() => return Some(self.finish(true)),
+                ToShim::Ack => {}
+            }
+        }
+        None
+    }
+
+    /// A new daemon: it replaces the old one's connection, if any.
+    fn accept(&mut self) {
+        let Ok((stream, _)) = self.listener.accept() else {
+            return;
+        };
+        if !same_user(&stream) {
+            return;
+        }
+        let Ok(mut conn) = Conn::new(stream) else {
+            return;
+        };
+        conn.send(&FromShim::Hello {
+            version: VERSION,
+            task: self.launch.task,
+            pid: self.tree.pgid as u32,
+            total: self.log.total,
+            cgroup: self.tree.cgroup.clone(),
+        });
+        self.reported = self.log.total;
+        self.conn = Some(conn);
+    }
+
+    fn timers(&mut self) {
+        let now = Instant::now();
+        if self.drain_until.is_some_and(|t| now >= t) && self.pipe.is_some() {
+            // Descendants still hold the output after the first process exited: stop reading.
+            self.pipe = None;
+        }
+        if let Some(s) = &mut self.stop {
+            if now >= s.kill_at {
+                s.killing.get_or_insert(now);
+                self.tree.signal(Signal::SIGKILL);
+            }
+            self.reap_children();
+        }
+    }
+
+    /// The end is told (`acked`) or kept in the status file; what the task left is stopped,
+    /// and the supervisor goes.
+    fn finish(&mut self, acked: bool) -> i32 {
+        if !acked {
+            if let Some(end) = &self.end {
+                if let Err(e) = write_status(&self.launch.status, end) {
+                    eprintln!("aside-shim: task {}: {e}", self.launch.task);
+                }
+            }
+        }
+        let _ = std::fs::remove_file(&self.launch.socket);
+        drop(self.pipe.take());
+        self.sweep();
+        0
+    }
+
+    /// What the task left running goes too: SIGTERM, the grace, SIGKILL.
+    fn sweep(&mut self) {
+        self.reap_children();
+        if !self.tree.alive() {
+            self.tree.remove_cgroup();
+            return;
+        }
+        self.tree.signal(Signal::SIGTERM);
+        self.tree.signal(Signal::SIGCONT);
+        let kill_at = Instant::now() + Duration::from_millis(self.launch.grace_ms);
+        let give_up = kill_at + KILL_WAIT;
+        loop {
+            std::thread::sleep(STOP_TICK);
+            self.reap_children();
+            if !self.tree.alive() || Instant::now() >= give_up {
+                break;
+            }
+            if Instant::now() >= kill_at {
+                self.tree.signal(Signal::SIGKILL);
+            }
+        }
+        self.tree.remove_cgroup();
+    }
+}
+
+/// Written whole or not at all: a new name, then renamed over.
+fn write_status(path: &str, end: &End) -> std::io::Result<()> {
+    let tmp = format!("{path}.tmp");
+    std::fs::write(&tmp, wire::line(end))?;
+    std::fs::rename(&tmp, path)
+}
+
+fn same_user(stream: &UnixStream) -> bool {
+    nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials)
+        .is_ok_and(|c| c.uid() == nix::unistd::getuid().as_raw())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Orphans of the task come back here, not to init.
+fn become_subreaper() {
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes plain integers and touches no memory.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    if rc != 0 {
+        eprintln!(
+            "aside-shim: could not become a child subreaper: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+

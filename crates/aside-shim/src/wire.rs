@@ -1,0 +1,132 @@
+//! What the engine and a task's supervisor say to each other: one JSON object per line on a
+//! Unix socket. At the start that socket is the supervisor's stdin (one end of a socket
+//! pair); after a daemon restart the new daemon connects to the supervisor's own socket.
+//!
+//! ```text
+//! engine → shim   Launch (first line on stdin), then Stop and Ack
+//! shim → engine   Started or SpawnFailed; Hello (to a daemon that connects); Output; Exited
+//! ```
+//!
+//! An `Exited` is repeated to every daemon until one acknowledges it (`Ack`, sent once the
+//! end is durable); with no daemon there, the end goes to the status file instead.
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped when a message changes shape: a daemon adopts only supervisors it can speak to.
+pub const VERSION: u32 = 1;
+
+/// The task to run, and where its supervisor keeps what outlives the daemon.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Launch {
+    pub version: u32,
+    pub task: u64,
+    /// The program, already found in the task's PATH, and its arguments. The environment is
+    /// the supervisor's own (the engine starts it with the task's).
+    pub program: String,
+    pub args: Vec<String>,
+    pub cwd: String,
+    /// The `cgroup.procs` of the task's cgroup, where it has one: its first process joins it
+    /// before exec.
+    pub cgroup: Option<String>,
+    /// The logs folder and the log's name in it.
+    pub logs: String,
+    pub log: String,
+    /// The supervisor's socket and status file (in the state directory's private `run`).
+    pub socket: String,
+    pub status: String,
+    /// Bytes of output kept at most; past it the task is stopped.
+    pub cap: u64,
+    /// Free space left on the log's disk below which no more output is written.
+    pub reserve: u64,
+    /// After the first process exits, how long its descendants may still hold the output.
+    pub drain_ms: u64,
+    /// Between SIGTERM and SIGKILL for what a task leaves behind.
+    pub grace_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FromShim {
+    /// The task's first process runs (its pid is its process group).
+    Started { pid: u32 },
+    /// The task's process could not be started; the supervisor exits.
+    SpawnFailed { error: String, not_found: bool },
+    /// The first line to a daemon that connected to the socket.
+    Hello {
+        version: u32,
+        task: u64,
+        pid: u32,
+        total: u64,
+        /// The task's cgroup folder, where it has one.
+        cgroup: Option<String>,
+    },
+    /// Bytes of output in the log so far.
+    Output { total: u64 },
+    Exited { end: End },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToShim {
+    /// Stop the whole tree: SIGTERM, then SIGKILL after the grace. `reason` is the engine's
+    /// own, kept and handed back in the end.
+    Stop { grace_ms: u64, reason: String },
+    /// The end is recorded: the supervisor may go.
+    Ack,
+}
+
+/// How the task ended, as the supervisor saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct End {
+    pub exit: Exit,
+    /// Milliseconds since the Unix epoch.
+    pub ended_at_ms: u64,
+    pub total: u64,
+    /// Why it was stopped, when it was.
+    pub cause: Option<Cause>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Cause {
+    OutputCap { total: u64 },
+    Capture { error: String },
+    /// Stopped by the engine, for the reason it gave.
+    Stopped { reason: String },
+}
+
+/// One message as a line.
+pub fn line<T: Serialize>(msg: &T) -> Vec<u8> {
+    // These types hold only strings and numbers: serializing them cannot fail.
+    let mut out = serde_json::to_vec(msg).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_one_line_each_and_read_back() {
+        let end = End {
+            exit: Exit::Signal(15),
+            ended_at_ms: 5,
+            total: 3,
+            cause: Some(Cause::Stopped {
+                reason: "{\"x\":\"a\\nb\"}".into(),
+            }),
+        };
+        let bytes = line(&FromShim::Exited { end: end.clone() });
+        assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 1);
+        let back: FromShim = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(back, FromShim::Exited { end });
+    }
+}
