@@ -7,7 +7,7 @@
 //! A supervisor is known by a connection on its socket: the kernel gives the peer's user
 //! and the supervisor names its task in its hello. No stored pid is ever signalled.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -31,6 +31,8 @@ use crate::Engine;
 /// How long a supervisor may take to answer: its start, or its hello to a new engine.
 const ANSWER_WAIT: Duration = Duration::from_secs(10);
 const HELLO_WAIT: Duration = Duration::from_secs(2);
+/// The longest line a supervisor sends.
+const MAX_LINE: usize = 64 << 10;
 
 /// Where the supervisors of one state directory are, and the program that is one.
 pub(crate) struct Supervisors {
@@ -80,6 +82,26 @@ impl Supervisors {
         let _ = std::fs::remove_file(self.socket(id));
     }
 
+    /// Removes what supervisors left for tasks that are not `live`.
+    pub fn sweep(&self, live: impl Fn(TaskId) -> bool) {
+        let Ok(entries) = std::fs::read_dir(&self.run) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(id) = name
+                .to_str()
+                .and_then(|n| n.split('.').next())
+                .and_then(|n| n.parse::<TaskId>().ok())
+            else {
+                continue;
+            };
+            if !live(id) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+
     /// Starts `l`'s task under a new supervisor. Blocks until the task's first process runs
     /// (or could not be started): about as long as starting it directly.
     pub fn launch(
@@ -102,7 +124,12 @@ impl Supervisors {
             args: args.iter().map(|a| a.to_string()).collect(),
             cwd: l.cwd.to_string(),
             cgroup: cgroup.as_ref().map(|g| g.dir().display().to_string()),
-            logs: l.output.path().parent().map(|p| p.display().to_string()).unwrap_or_default(),
+            logs: l
+                .output
+                .path()
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
             log: l
                 .output
                 .path()
@@ -127,15 +154,21 @@ impl Supervisors {
         drop(cmd);
         spawned.map_err(|e| {
             spawn_failure(
-                format!("cannot start the task's supervisor {}: {e}", self.program.display()),
+                format!(
+                    "cannot start the task's supervisor {}: {e}",
+                    self.program.display()
+                ),
                 false,
             )
         })?;
-        let pid = start(&ours, &launch).map_err(|(error, not_found)| spawn_failure(error, not_found))?;
+        let pid =
+            start(&ours, &launch).map_err(|(error, not_found)| spawn_failure(error, not_found))?;
         let stream = ours
             .set_nonblocking(true)
             .and_then(|()| tokio::net::UnixStream::from_std(ours))
-            .map_err(|e| spawn_failure(format!("cannot follow the task's supervisor: {e}"), false))?;
+            .map_err(|e| {
+                spawn_failure(format!("cannot follow the task's supervisor: {e}"), false)
+            })?;
         let fut = follow(Following {
             stream,
             engine: engine.clone(),
@@ -174,15 +207,18 @@ impl Supervisors {
     fn hello(&self, id: TaskId) -> Option<Adopted> {
         let stream = UnixStream::connect(self.socket(id)).ok()?;
         let me = nix::unistd::getuid().as_raw();
-        let peer = nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials)
-            .ok()?;
+        let peer =
+            nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials)
+                .ok()?;
         if peer.uid() != me {
-            tracing::warn!("task {id}: its socket is held by uid {}, not by this user", peer.uid());
+            tracing::warn!(
+                "task {id}: its socket is held by uid {}, not by this user",
+                peer.uid()
+            );
             return None;
         }
         stream.set_read_timeout(Some(HELLO_WAIT)).ok()?;
-        let mut line = Vec::new();
-        BufReader::new(&stream).read_until(b'\n', &mut line).ok()?;
+        let line = wire::read_line(&stream, MAX_LINE).ok()?;
         match serde_json::from_slice::<FromShim>(&line).ok()? {
             FromShim::Hello {
                 version,
@@ -250,8 +286,8 @@ fn start(stream: &UnixStream, launch: &Launch) -> Result<u32, (String, bool)> {
     let broke = |e: std::io::Error| (format!("the task's supervisor failed: {e}"), false);
     (&*stream).write_all(&wire::line(launch)).map_err(broke)?;
     stream.set_read_timeout(Some(ANSWER_WAIT)).map_err(broke)?;
-    let mut line = Vec::new();
-    BufReader::new(stream).read_until(b'\n', &mut line).map_err(broke)?;
+    // A byte at a time: what follows the answer is the follower's to read.
+    let line = wire::read_line(stream, MAX_LINE).map_err(broke)?;
     stream.set_read_timeout(None).map_err(broke)?;
     match serde_json::from_slice::<FromShim>(&line) {
         Ok(FromShim::Started { pid }) => Ok(pid),
@@ -261,7 +297,10 @@ fn start(stream: &UnixStream, launch: &Launch) -> Result<u32, (String, bool)> {
             "the task's supervisor exited before starting it (see daemon.log)".into(),
             false,
         )),
-        Err(e) => Err((format!("the task's supervisor said something unreadable: {e}"), false)),
+        Err(e) => Err((
+            format!("the task's supervisor said something unreadable: {e}"),
+            false,
+        )),
     }
 }
 
@@ -357,4 +396,3 @@ pub fn default_program() -> Option<PathBuf> {
     let shim = exe.with_file_name("aside-shim");
     shim.is_file().then_some(shim)
 }
-

@@ -148,6 +148,15 @@ impl Handlers for Call {
     }
 
     async fn task_read(&self, p: ReadParams) -> Result<ReadResult, RpcError> {
+        if p.foreground && self.shared.engine.attend(p.id) {
+            // Its foreground caller, back on a new connection (after a daemon restart):
+            // this connection going away stops the task again.
+            self.conn
+                .foreground
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(p.id);
+        }
         let max = usize::try_from(p.max_bytes).unwrap_or(usize::MAX);
         let wait = p.wait_ms.map(Duration::from_millis);
         let engine = &self.shared.engine;

@@ -45,6 +45,8 @@ pub enum DetachCause {
     Request,
     /// The foreground caller's wait budget ran out.
     WaitBudget,
+    /// The daemon restarted and the foreground caller did not come back for the task.
+    CallerGone,
 }
 
 /// A message to a task's owner that a background task ended. Delivered once.

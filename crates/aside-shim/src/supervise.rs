@@ -1,7 +1,7 @@
 //! The supervisor's one loop: output in, exit status, the daemon's requests, a new daemon
 //! connecting, and the timers of a stop.
 
-use std::io::{BufRead, BufReader, ErrorKind};
+use std::io::ErrorKind;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
@@ -46,10 +46,8 @@ fn start() -> Result<Shim, String> {
         .try_clone_to_owned()
         .map_err(|e| format!("no control socket on stdin: {e}"))?;
     let control = UnixStream::from(stdin);
-    let mut line = Vec::new();
-    BufReader::new(&control)
-        .read_until(b'\n', &mut line)
-        .map_err(|e| format!("reading the launch: {e}"))?;
+    let line =
+        wire::read_line(&control, 1 << 20).map_err(|e| format!("reading the launch: {e}"))?;
     let launch: Launch =
         serde_json::from_slice(&line).map_err(|e| format!("an unreadable launch: {e}"))?;
     let mut conn = Conn::new(control).map_err(|e| e.to_string())?;
@@ -115,7 +113,14 @@ impl Shim {
         become_subreaper();
         let mut mask = SigSet::empty();
         mask.add(Signal::SIGCHLD);
-        mask.thread_block().map_err(|e| fail(format!("blocking SIGCHLD: {e}")))?;
+        mask.thread_block()
+            .map_err(|e| fail(format!("blocking SIGCHLD: {e}")))?;
+        // A log write past a file-size limit must fail with EFBIG (and fail the task), not
+        // kill the supervisor. Blocked, not ignored: the task's processes get the default
+        // back when std starts them.
+        let mut xfsz = SigSet::empty();
+        xfsz.add(Signal::SIGXFSZ);
+        let _ = xfsz.thread_block();
         let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
             .map_err(|e| fail(format!("signalfd: {e}")))?;
         let log = Log::open(&l.logs, &l.log, l.cap, l.reserve)
@@ -156,9 +161,13 @@ impl Shim {
                 });
             }
         }
-        let child = cmd.spawn().map_err(|e| FromShim::SpawnFailed {
-            error: format!("{}: {e}", l.program),
-            not_found: e.kind() == ErrorKind::NotFound,
+        let child = cmd.spawn().map_err(|e| {
+            let not_found = e.kind() == ErrorKind::NotFound;
+            let error = match not_found {
+                true => format!("{}: command not found", l.program),
+                false => format!("{}: {e}", l.program),
+            };
+            FromShim::SpawnFailed { error, not_found }
         })?;
         drop(procs);
         // Dropping the command closes this process's copies of the pipe's write end, so the
@@ -201,8 +210,7 @@ impl Shim {
 
     fn run(mut self) -> i32 {
         loop {
-            if self.end.is_none() && self.exit.is_some() && self.pipe.is_none() && self.stopped()
-            {
+            if self.end.is_none() && self.exit.is_some() && self.pipe.is_none() && self.stopped() {
                 let end = self.decide_end();
                 match &mut self.conn {
                     Some(c) => c.send(&FromShim::Exited { end }),
@@ -276,9 +284,7 @@ impl Shim {
     fn stopped(&self) -> bool {
         match &self.stop {
             None => true,
-            Some(s) => {
-                s.killing.is_some_and(|k| k.elapsed() >= KILL_WAIT) || !self.tree.alive()
-            }
+            Some(s) => s.killing.is_some_and(|k| k.elapsed() >= KILL_WAIT) || !self.tree.alive(),
         }
     }
 
@@ -312,8 +318,9 @@ impl Shim {
         }
         match next {
             None => PollTimeout::NONE,
-            Some(d) => PollTimeout::try_from(d.max(Duration::from_millis(1)))
-                .unwrap_or(PollTimeout::MAX),
+            Some(d) => {
+                PollTimeout::try_from(d.max(Duration::from_millis(1))).unwrap_or(PollTimeout::MAX)
+            }
         }
     }
 
@@ -528,4 +535,3 @@ fn become_subreaper() {
         );
     }
 }
-

@@ -48,9 +48,14 @@ pub struct Launch {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FromShim {
     /// The task's first process runs (its pid is its process group).
-    Started { pid: u32 },
+    Started {
+        pid: u32,
+    },
     /// The task's process could not be started; the supervisor exits.
-    SpawnFailed { error: String, not_found: bool },
+    SpawnFailed {
+        error: String,
+        not_found: bool,
+    },
     /// The first line to a daemon that connected to the socket.
     Hello {
         version: u32,
@@ -61,8 +66,12 @@ pub enum FromShim {
         cgroup: Option<String>,
     },
     /// Bytes of output in the log so far.
-    Output { total: u64 },
-    Exited { end: End },
+    Output {
+        total: u64,
+    },
+    Exited {
+        end: End,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,10 +105,41 @@ pub enum Exit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Cause {
-    OutputCap { total: u64 },
-    Capture { error: String },
+    OutputCap {
+        total: u64,
+    },
+    Capture {
+        error: String,
+    },
     /// Stopped by the engine, for the reason it gave.
-    Stopped { reason: String },
+    Stopped {
+        reason: String,
+    },
+}
+
+/// Reads one line a byte at a time, so that nothing after it is taken from the socket: what
+/// follows is read by whoever reads next. Fails past `max` bytes.
+pub fn read_line(mut from: impl std::io::Read, max: usize) -> std::io::Result<Vec<u8>> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match from.read(&mut byte) {
+            Ok(0) => return Ok(line),
+            Ok(_) if byte[0] == b'\n' => {
+                line.push(b'\n');
+                return Ok(line);
+            }
+            Ok(_) if line.len() >= max => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "a line too long",
+                ))
+            }
+            Ok(_) => line.push(byte[0]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// One message as a line.
@@ -128,5 +168,13 @@ mod tests {
         assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 1);
         let back: FromShim = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(back, FromShim::Exited { end });
+    }
+
+    #[test]
+    fn reading_a_line_leaves_the_next_one_unread() {
+        let mut two: &[u8] = b"{\"a\":1}\n{\"b\":2}\n";
+        assert_eq!(read_line(&mut two, 100).unwrap(), b"{\"a\":1}\n");
+        assert_eq!(two, b"{\"b\":2}\n");
+        assert!(read_line(&b"0123456789"[..], 4).is_err());
     }
 }

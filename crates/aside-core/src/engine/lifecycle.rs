@@ -263,10 +263,14 @@ impl Engine {
     }
 
     /// The foreground caller of `id` went away: the task is stopped unless it was detached.
+    /// Not while the engine lets go of its tasks: the caller comes back to the next one.
     pub fn abandon(&self, id: TaskId) {
         let mut fx = Effects::default();
         {
             let mut st = self.lock();
+            if st.shutting_down {
+                return;
+            }
             let attended = st
                 .tasks
                 .get(&id)
@@ -323,7 +327,40 @@ impl Engine {
     }
 }
 
+/// How long a foreground task adopted after a daemon restart waits for its caller to come
+/// back before it moves to the background.
+pub(super) const REATTACH_GRACE: Duration = Duration::from_secs(15);
+
 impl Engine {
+    /// A foreground read of `id` came in: when the task was waiting for its caller to come
+    /// back after a daemon restart, this is it. Returns whether it was.
+    pub fn attend(&self, id: TaskId) -> bool {
+        let mut st = self.lock();
+        match st.tasks.get_mut(&id) {
+            Some(t) if t.unattended && !t.is_over() => {
+                t.unattended = false;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Moves an adopted foreground task to the background unless its caller came back.
+    pub(super) fn await_caller(&self, id: TaskId) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(REATTACH_GRACE).await;
+            let gone = engine
+                .lock()
+                .tasks
+                .get(&id)
+                .is_some_and(|t| t.unattended && !t.is_over());
+            if gone {
+                engine.detach_task(id, DetachCause::CallerGone);
+            }
+        });
+    }
+
     /// Lets go of the tasks without stopping them, for the next engine to adopt: nothing new
     /// starts, every write is made durable. Shell tasks under a supervisor run on; what runs
     /// in this process (agents, shell tasks without a supervisor) ends with it.

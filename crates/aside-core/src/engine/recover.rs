@@ -23,9 +23,9 @@ use crate::abort::Abort;
 use crate::cgroup::Cgroups;
 use crate::config::Config;
 use crate::logs::Logs;
+use crate::output::Output;
 use crate::proctree::{self, Tree};
 use crate::reaper::Reaper;
-use crate::output::Output;
 use crate::run::RunOutcome;
 use crate::runner::AgentRunner;
 use crate::supervised::{abort_reason, exit_of, Adopted, Found, Supervisors};
@@ -185,7 +185,11 @@ pub(super) fn open(
         task.quiet = quiet;
         st.tasks.insert(id, task);
     }
+    let mut callers = Vec::new();
     for (record, a) in adopted {
+        if !record.detached {
+            callers.push(record.id);
+        }
         drives.push(adopt(&engine, &mut st, record, a));
     }
     if !drives.is_empty() {
@@ -205,6 +209,13 @@ pub(super) fn open(
         engine.schedule(&mut guard, &mut fx);
     }
     engine.act(fx);
+    for id in callers {
+        engine.await_caller(id);
+    }
+    if let Some(sup) = &engine.inner.supervisors {
+        // What ended supervisors left (an end told twice, a socket of one killed).
+        sup.sweep(|id| engine.lock().tasks.contains_key(&id));
+    }
     engine.spawn_retention();
     Ok(engine)
 }
@@ -219,7 +230,12 @@ type DriveArgs = (
 
 /// Takes over a running task whose supervisor answered: it keeps its slot, its names and
 /// its timeout (counted from its real start), and this engine follows its supervisor.
-fn adopt(engine: &Engine, st: &mut State, record: aside_protocol::TaskRecord, a: Adopted) -> DriveArgs {
+fn adopt(
+    engine: &Engine,
+    st: &mut State,
+    record: aside_protocol::TaskRecord,
+    a: Adopted,
+) -> DriveArgs {
     let id = record.id;
     let inner = &engine.inner;
     st.claim_names(&record);
@@ -252,9 +268,11 @@ fn adopt(engine: &Engine, st: &mut State, record: aside_protocol::TaskRecord, a:
         None => Box::pin(async { RunOutcome::Lost("no supervisor".into()) }),
     };
     let ran = match record.state {
-        TaskState::Running { started_at, .. } => {
-            Duration::from_millis(Timestamp::now().unix_ms().saturating_sub(started_at.unix_ms()))
-        }
+        TaskState::Running { started_at, .. } => Duration::from_millis(
+            Timestamp::now()
+                .unix_ms()
+                .saturating_sub(started_at.unix_ms()),
+        ),
         _ => Duration::ZERO,
     };
     let timeout = record.timeout_ms.map(Duration::from_millis);
@@ -283,7 +301,8 @@ fn ended_ops(
     );
     let id = record.id;
     // A task given a handle is followed through it, not announced.
-    let note = (record.detached && !store.has_handle(id)?).then(|| (st.note(), record.owner.clone()));
+    let note =
+        (record.detached && !store.has_handle(id)?).then(|| (st.note(), record.owner.clone()));
     ops.push(Op::PutTask {
         record: Box::new(record),
         spec: None,

@@ -55,6 +55,8 @@ pub(super) struct Task {
     status: watch::Sender<u64>,
     /// The owner stopped it itself: no notification.
     pub quiet: bool,
+    /// A foreground task adopted after a daemon restart whose caller has not come back.
+    pub unattended: bool,
 }
 
 /// What [`Task::end`] hands back to the engine.
@@ -80,6 +82,7 @@ impl Task {
             },
             status: watch::channel(0).0,
             quiet: false,
+            unattended: false,
         }
     }
 
@@ -87,6 +90,7 @@ impl Task {
     pub fn adopted(record: TaskRecord, abort: Arc<Abort>, output: Arc<Output>) -> Self {
         debug_assert!(matches!(record.state, TaskState::Running { .. }));
         Self {
+            unattended: !record.detached,
             record,
             phase: Phase::Running { abort, output },
             status: watch::channel(0).0,

@@ -17,7 +17,7 @@ pub async fn run(ctx: &Context, a: LogsArgs) -> anyhow::Result<i32> {
         return transcript(ctx, &a.id);
     }
     let id = connect::parse_id(&a.id)?;
-    let client = ctx.client().await?;
+    let mut client = ctx.client().await?;
     let task: TaskRecord = client.request::<method::TaskGet>(IdParams { id }).await?;
     let mut after = match a.tail {
         Some(n) => tail_offset(&client, id, task.output_bytes, n).await?,
@@ -25,7 +25,7 @@ pub async fn run(ctx: &Context, a: LogsArgs) -> anyhow::Result<i32> {
     };
     let mut out = std::io::stdout().lock();
     loop {
-        let r: ReadResult = client
+        let read = client
             .request::<method::TaskRead>(ReadParams {
                 id,
                 after,
@@ -33,7 +33,16 @@ pub async fn run(ctx: &Context, a: LogsArgs) -> anyhow::Result<i32> {
                 wait_ms: a.follow.then_some(30_000),
                 foreground: false,
             })
-            .await?;
+            .await;
+        let r: ReadResult = match read {
+            Ok(r) => r,
+            // The daemon restarted: on from the same byte with the next one.
+            Err(e) if a.follow && connect::broke(&e) => {
+                client = ctx.reconnect().await?;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let data = r.chunk.decode()?;
         out.write_all(&data)
             .and_then(|_| out.flush())

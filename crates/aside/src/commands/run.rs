@@ -47,7 +47,7 @@ pub async fn run(ctx: &Context, a: RunArgs) -> anyhow::Result<i32> {
             task.id
         );
     }
-    follow(&client, task).await
+    follow(ctx, client, task).await
 }
 
 /// How many live tasks wait for a slot ahead of `id`.
@@ -115,8 +115,9 @@ fn needs_shell(arg: &str) -> bool {
 }
 
 /// Streams output until the task ends (exit with its code) or goes to the background
-/// (exit 148). Ctrl+C stops the task; Ctrl+Z detaches it.
-pub async fn follow(client: &Client, task: TaskRecord) -> anyhow::Result<i32> {
+/// (exit 148). Ctrl+C stops the task; Ctrl+Z detaches it. When the daemon restarts, it
+/// connects to the next one and goes on from the byte it had reached.
+pub async fn follow(ctx: &Context, mut client: Client, task: TaskRecord) -> anyhow::Result<i32> {
     let id = task.id;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigtstp = signal(SignalKind::from_raw(libc::SIGTSTP))?;
@@ -136,14 +137,27 @@ pub async fn follow(client: &Client, task: TaskRecord) -> anyhow::Result<i32> {
             foreground: !in_background,
         });
         let r = tokio::select! {
-            r = read => r?,
+            r = read => match r {
+                Ok(r) => r,
+                Err(e) if connect::broke(&e) => {
+                    client = ctx.reconnect().await?;
+                    // A stop asked of the daemon that went away is asked again.
+                    if stopping {
+                        stop(&client, id).await?;
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            },
             _ = sigint.recv() => {
                 if !stopping {
                     stopping = true;
-                    let _ = client.request::<method::TaskStop>(StopParams {
-                        ids: vec![id],
-                        message: Some("interrupted (Ctrl+C)".into()),
-                    }).await?;
+                    match stop(&client, id).await {
+                        Ok(()) => {}
+                        // Asked again once connected to the next daemon.
+                        Err(e) if connect::broke(&e) => {}
+                        Err(e) => return Err(e.into()),
+                    }
                 }
                 continue;
             }
@@ -189,6 +203,16 @@ pub async fn follow(client: &Client, task: TaskRecord) -> anyhow::Result<i32> {
             }
         }
     }
+}
+
+async fn stop(client: &Client, id: TaskId) -> Result<(), aside_client::ClientError> {
+    client
+        .request::<method::TaskStop>(StopParams {
+            ids: vec![id],
+            message: Some("interrupted (Ctrl+C)".into()),
+        })
+        .await
+        .map(|_| ())
 }
 
 /// Says how the task ended, unless its output or the person who stopped it already did.

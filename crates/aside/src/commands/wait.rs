@@ -18,16 +18,25 @@ pub async fn run(ctx: &Context, a: WaitArgs) -> anyhow::Result<i32> {
         .map(|t| connect::parse_duration(t, "timeout"))
         .transpose()?;
     let deadline = limit.map(|l| Instant::now() + l);
-    let client = ctx.client().await?;
+    let mut client = ctx.client().await?;
     loop {
         // The daemon caps one wait at 10 minutes; without --timeout, ask again.
         let chunk = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let r: WaitResult = client
+        let waited = client
             .request::<method::TaskWait>(WaitParams {
                 ids: ids.clone(),
                 timeout_ms: chunk.map(|c| c.as_millis() as u64),
             })
-            .await?;
+            .await;
+        let r: WaitResult = match waited {
+            Ok(r) => r,
+            // The daemon restarted: wait on with the next one.
+            Err(e) if connect::broke(&e) => {
+                client = ctx.reconnect().await?;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let expired = deadline.is_some_and(|d| Instant::now() >= d);
         if !r.done && !expired {
             continue;
