@@ -24,6 +24,7 @@ mod foreground;
 mod help;
 mod load;
 mod notifications;
+mod outlive;
 mod output;
 mod recovery;
 mod scheduling;

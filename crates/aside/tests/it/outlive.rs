@@ -1,0 +1,242 @@
+//! Running tasks outlive their daemon: a killed or restarted daemon leaves them running
+//! under their supervisors, and the next one adopts them with their output, slots, timeouts
+//! and ends; only a task whose supervisor dies is lost.
+
+use std::time::Duration;
+
+use crate::support::*;
+
+/// A task that writes numbered lines (`PREFIX N`, from 0) until `gate` opens, then `end` and
+/// exits with `code`.
+fn writer(prefix: &str, gate: &str, code: i32) -> String {
+    format!(
+        "i=0; until {gate_test}; do echo \"{prefix} $i\"; i=$((i+1)); sleep 0.2; done; echo {prefix} end; exit {code}",
+        gate_test = gate_test(gate)
+    )
+}
+
+/// The shell test that is true once `gate` (a path) exists.
+fn gate_test(gate: &str) -> String {
+    format!("[ -e '{gate}' ]")
+}
+
+/// Checks that `log` holds `PREFIX 0`, `PREFIX 1`, ... with none missing or doubled, then
+/// `PREFIX end` (interleaved with other prefixes' lines, which are ignored).
+fn assert_numbered(log: &str, prefix: &str, what: &str) {
+    let mine: Vec<&str> = log
+        .lines()
+        .filter(|l| l.split(' ').next() == Some(prefix))
+        .collect();
+    let Some((last, numbered)) = mine.split_last() else {
+        panic!("{what}: no line of {prefix} in {log:?}");
+    };
+    assert_eq!(*last, format!("{prefix} end"), "{what}: {log:?}");
+    assert!(!numbered.is_empty(), "{what}: {log:?}");
+    for (i, l) in numbered.iter().enumerate() {
+        assert_eq!(*l, format!("{prefix} {i}"), "{what}: line {i} of {log:?}");
+    }
+}
+
+/// The pid of the supervisor of a running task: the parent of its first process.
+fn supervisor_of(a: &Aside, id: &str) -> i32 {
+    let pid = a.info(id)["pid"].as_i64().expect("a running task has a pid") as i32;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the task runs");
+    let after = stat.rsplit_once(')').expect("a stat line").1;
+    after
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .expect("a parent pid")
+}
+
+/// The test: `kill -9` of the daemon with 100 running tasks, some writing all the
+/// time, some with process trees; every task is still running under the next daemon, its
+/// output byte-exact across the gap, and each ends with its real exit code.
+#[test]
+fn a_hundred_running_tasks_outlive_a_killed_daemon_byte_exact_to_their_real_exit() {
+    let a = Aside::with_config("max_running = 200\n");
+    let gate = a.path("go").display().to_string();
+    let mut tasks = Vec::new();
+    for n in 0..100 {
+        let code = n % 7;
+        let script = if n % 4 == 0 {
+            // A tree: two writers in the background and the task's own, waited for.
+            format!(
+                "sh -c '{a}' & sh -c '{b}' & {c}; wait",
+                a = writer(&format!("t{n}a"), &gate, 0).replace('\'', "'\\''"),
+                b = writer(&format!("t{n}b"), &gate, 0).replace('\'', "'\\''"),
+                c = writer(&format!("t{n}"), &gate, code),
+            )
+        } else {
+            writer(&format!("t{n}"), &gate, code)
+        };
+        tasks.push((n, code, a.bg(&script)));
+    }
+    // Every task runs and has written.
+    let all_writing = eventually(Duration::from_secs(60), || {
+        let live = a.ok(&["ls", "--json"]).json();
+        let live = live.as_array().cloned().unwrap_or_default();
+        live.len() == 100
+            && live
+                .iter()
+                .all(|t| t["state"] == "running" && t["output_bytes"].as_u64() > Some(0))
+    });
+    assert!(all_writing, "not all 100 tasks ran and wrote");
+
+    let daemon = a.daemon_pid().expect("daemon pid");
+    kill(daemon, libc::SIGKILL);
+    assert_all_dead(&[daemon], SOON, "the killed daemon");
+    // They write on while no daemon is there.
+    std::thread::sleep(Duration::from_millis(600));
+
+    let after = a.list_all();
+    assert_ne!(a.daemon_pid(), Some(daemon));
+    assert_eq!(after.len(), 100);
+    for t in &after {
+        assert_eq!(t["state"], "running", "adopted: {t}");
+    }
+    a.open("go");
+    for (n, code, id) in &tasks {
+        let end = a.wait_end(id);
+        let expected = if *code == 0 { "succeeded" } else { "failed" };
+        assert_eq!(end["state"], expected, "task {n}: {end}");
+        assert_eq!(end["exit_code"], *code, "task {n}: {end}");
+        let log = String::from_utf8(a.logs(id)).expect("text");
+        assert_eq!(end["output_bytes"], log.len() as u64, "task {n}: {end}");
+        assert_numbered(&log, &format!("t{n}"), &format!("task {n}"));
+        if n % 4 == 0 {
+            assert_numbered(&log, &format!("t{n}a"), &format!("task {n}'s child a"));
+            assert_numbered(&log, &format!("t{n}b"), &format!("task {n}'s child b"));
+        }
+    }
+}
+
+/// `kill -9` of one supervisor: that task alone ends `lost`, its tree killed; its
+/// neighbours run on.
+#[test]
+fn a_killed_supervisor_loses_its_task_alone_and_kills_its_tree() {
+    let a = Aside::new();
+    let d = a.home.display();
+    let ids: Vec<String> = (0..3)
+        .map(|n| {
+            a.bg(&format!(
+                "sleep 300 & echo $! > '{d}/child{n}.pid'; setsid sleep 301 & echo $! > '{d}/setsid{n}.pid'; wait"
+            ))
+        })
+        .collect();
+    let children: Vec<(i32, i32)> = (0..3)
+        .map(|n| {
+            (
+                a.read_pid(&format!("child{n}.pid")),
+                a.read_pid(&format!("setsid{n}.pid")),
+            )
+        })
+        .collect();
+    for id in &ids {
+        a.wait_state(id, "running");
+    }
+    let shim = supervisor_of(&a, &ids[1]);
+    kill(shim, libc::SIGKILL);
+    let lost = a.wait_end(&ids[1]);
+    assert_eq!(lost["state"], "lost", "{lost}");
+    assert!(
+        lost["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("supervisor"),
+        "{lost}"
+    );
+    assert_all_dead(
+        &[children[1].0, children[1].1],
+        SOON,
+        "the lost task's processes",
+    );
+    for n in [0, 2] {
+        assert_eq!(a.state(&ids[n]), "running", "neighbour {n}");
+        assert!(!is_dead(children[n].0) && !is_dead(children[n].1));
+    }
+    a.ok(&["stop", &ids[0], &ids[2]]);
+}
+
+/// A task that ends while no daemon is there gets its real end (code and time) from the
+/// next daemon, and its owner's notice.
+#[test]
+fn a_task_that_ends_while_no_daemon_runs_gets_its_real_end_and_its_notice() {
+    let a = Aside::new();
+    let id = a.bg(&format!("echo before; {}; echo after; exit 7", a.gate("go")));
+    a.wait_state(&id, "running");
+    let daemon = a.daemon_pid().expect("daemon pid");
+    kill(daemon, libc::SIGKILL);
+    assert_all_dead(&[daemon], SOON, "the killed daemon");
+    a.open("go");
+    std::thread::sleep(Duration::from_millis(500));
+    let end = a.wait_end(&id);
+    assert_eq!(end["state"], "failed", "{end}");
+    assert_eq!(end["exit_code"], 7, "{end}");
+    assert_eq!(a.logs(&id), b"before\nafter\n");
+    let listed = a.list_all();
+    let t = listed.iter().find(|t| t["id"] == id.as_str()).unwrap();
+    assert_eq!(t["unseen"], true, "its owner is told: {t}");
+}
+
+/// The timeout counts from the task's real start, not from its adoption; its slot carries
+/// across, so a queued task waits for it as before.
+#[test]
+fn slots_and_timeouts_carry_across_a_daemon_restart() {
+    let a = Aside::with_config("max_running = 1\n");
+    let limited = a.bg_with(&["--timeout", "3s"], "sleep 30.789");
+    a.wait_state(&limited, "running");
+    let queued = a.bg("echo ran");
+    assert_eq!(a.state(&queued), "queued");
+    let daemon = a.daemon_pid().expect("daemon pid");
+    kill(daemon, libc::SIGKILL);
+    assert_all_dead(&[daemon], SOON, "the killed daemon");
+    std::thread::sleep(Duration::from_millis(1500));
+    // The next daemon: the adopted task holds the only slot.
+    assert_eq!(a.state(&limited), "running");
+    assert_eq!(a.state(&queued), "queued");
+    let end = a.wait_end(&limited);
+    assert_eq!(end["state"], "timed_out", "{end}");
+    let ms = |field: &str| {
+        serde_json::from_value::<aside_protocol::Timestamp>(end[field].clone())
+            .expect("a time")
+            .unix_ms()
+    };
+    let ran = Duration::from_millis(ms("ended_at") - ms("started_at"));
+    assert!(
+        ran < Duration::from_millis(4500),
+        "a 3 s timeout counted from the adoption, not the start: ran {ran:?}"
+    );
+    assert_eq!(a.wait_end(&queued)["state"], "succeeded");
+}
+
+/// The test: `aside daemon restart` twenty times in a row while ten tasks stream
+/// output and a foreground `aside run` follows one of them.
+#[test]
+fn twenty_restarts_lose_no_byte_of_ten_streams_and_a_foreground_follower() {
+    let a = Aside::with_config("max_running = 20\n");
+    let gate = a.path("go").display().to_string();
+    let ids: Vec<String> = (0..10)
+        .map(|n| a.bg(&writer(&format!("s{n}"), &gate, n)))
+        .collect();
+    let fg_script = writer("fg", &gate, 42);
+    let follower = a.spawn(&["run", "--", "sh", "-c", &fg_script]);
+    follower.wait_stdout(b"fg 0\n");
+    for round in 0..20 {
+        let out = a.run(&["daemon", "restart"]);
+        assert_eq!(out.code, 0, "restart {round}: {out:?}");
+        assert!(out.text().contains("11 running tasks kept"), "{out:?}");
+    }
+    a.open("go");
+    let out = follower
+        .finish_within(Duration::from_secs(60))
+        .expect("the foreground run ends");
+    assert_eq!(out.code, 42, "{out:?}");
+    assert_numbered(&out.text(), "fg", "the foreground follower's output");
+    for (n, id) in ids.iter().enumerate() {
+        let end = a.wait_end(id);
+        assert_eq!(end["exit_code"], n as i64, "{end}");
+        let log = String::from_utf8(a.logs(id)).unwrap();
+        assert_numbered(&log, &format!("s{n}"), &format!("stream {n}"));
+    }
+}
