@@ -20,7 +20,6 @@ use aside_shim::wire::{self, Cause, End, FromShim, Launch, ToShim};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use crate::abort::{Abort, AbortReason};
-use crate::cgroup::Cgroups;
 use crate::output::Output;
 use crate::proctree::{self, Tree};
 use crate::reaper::{Exit, Reaper};
@@ -169,20 +168,22 @@ impl Supervisors {
             .map_err(|e| {
                 spawn_failure(format!("cannot follow the task's supervisor: {e}"), false)
             })?;
-        let fut = follow(Following {
+        let fut = follow(
             stream,
-            engine: engine.clone(),
-            id,
-            output: l.output,
-            abort: l.abort,
-            tree: Tree {
-                pgid: None,
-                tag: l.tag,
-                cgroup,
+            Following {
+                engine: engine.clone(),
+                id,
+                output: l.output,
+                abort: l.abort,
+                tree: Tree {
+                    pgid: None,
+                    tag: l.tag,
+                    cgroup,
+                },
+                grace: l.kill_grace,
+                reaper: reaper.clone(),
             },
-            grace: l.kill_grace,
-            reaper: reaper.clone(),
-        });
+        );
         Ok((pid, Box::pin(fut)))
     }
 
@@ -242,38 +243,11 @@ impl Supervisors {
     }
 
     /// Follows an adopted supervisor as if this engine had started it.
-    pub fn follow_adopted(
-        &self,
-        a: Adopted,
-        engine: &Engine,
-        id: TaskId,
-        output: Arc<Output>,
-        abort: Arc<Abort>,
-        tag: String,
-        cgroups: Option<&Arc<Cgroups>>,
-        reaper: &Arc<Reaper>,
-    ) -> std::io::Result<RunFuture> {
+    pub fn follow_adopted(&self, a: Adopted, f: Following) -> std::io::Result<RunFuture> {
         a.stream.set_nonblocking(true)?;
         a.stream.set_read_timeout(None)?;
         let stream = tokio::net::UnixStream::from_std(a.stream)?;
-        let cgroup = a
-            .cgroup
-            .as_deref()
-            .and_then(|dir| cgroups.and_then(|c| c.adopt(Path::new(dir))));
-        Ok(Box::pin(follow(Following {
-            stream,
-            engine: engine.clone(),
-            id,
-            output,
-            abort,
-            tree: Tree {
-                pgid: None,
-                tag,
-                cgroup,
-            },
-            grace: engine.config().kill_grace,
-            reaper: reaper.clone(),
-        })))
+        Ok(Box::pin(follow(stream, f)))
     }
 }
 
@@ -304,21 +278,21 @@ fn start(stream: &UnixStream, launch: &Launch) -> Result<u32, (String, bool)> {
     }
 }
 
-struct Following {
-    stream: tokio::net::UnixStream,
-    engine: Engine,
-    id: TaskId,
-    output: Arc<Output>,
-    abort: Arc<Abort>,
+/// What following one supervised task takes.
+pub(crate) struct Following {
+    pub engine: Engine,
+    pub id: TaskId,
+    pub output: Arc<Output>,
+    pub abort: Arc<Abort>,
     /// What finds the task's processes should its supervisor die.
-    tree: Tree,
-    grace: Duration,
-    reaper: Arc<Reaper>,
+    pub tree: Tree,
+    pub grace: Duration,
+    pub reaper: Arc<Reaper>,
 }
 
 /// The engine's side of one supervised task, to its end.
-async fn follow(f: Following) -> RunOutcome {
-    let (read, mut write) = f.stream.into_split();
+async fn follow(stream: tokio::net::UnixStream, f: Following) -> RunOutcome {
+    let (read, mut write) = stream.into_split();
     let mut lines = tokio::io::BufReader::new(read).lines();
     let mut abort_rx = f.abort.subscribe();
     let mut abort_open = true;

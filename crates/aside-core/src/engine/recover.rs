@@ -28,7 +28,7 @@ use crate::proctree::{self, Tree};
 use crate::reaper::Reaper;
 use crate::run::RunOutcome;
 use crate::runner::AgentRunner;
-use crate::supervised::{abort_reason, exit_of, Adopted, Found, Supervisors};
+use crate::supervised::{abort_reason, exit_of, Adopted, Following, Found, Supervisors};
 
 pub(super) fn open(
     home: &Path,
@@ -114,7 +114,13 @@ pub(super) fn open(
                     started_at: Some(started_at),
                     ended_at: Timestamp::now(),
                     reason: format!(
-                        "the daemon stopped while the task ran{}; its processes were killed on restart",
+                        "{}{}; its processes were killed on restart",
+                        match (&supervisors, &record.kind) {
+                            (Some(_), TaskKind::Shell { .. }) => {
+                                "its supervisor died while no daemon ran"
+                            }
+                            _ => "the daemon stopped while the task ran",
+                        },
                         pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
                     ),
                 };
@@ -247,24 +253,29 @@ fn adopt(
         inner.config.tail,
     ));
     let abort = Arc::new(Abort::default());
-    let tag = proctree::tag_value(inner.store.instance(), id);
+    let cgroup = a
+        .cgroup
+        .as_deref()
+        .and_then(|dir| inner.cgroups.as_ref()?.adopt(Path::new(dir)));
+    let following = Following {
+        engine: engine.clone(),
+        id,
+        output: output.clone(),
+        abort: abort.clone(),
+        tree: Tree {
+            pgid: None,
+            tag: proctree::tag_value(inner.store.instance(), id),
+            cgroup,
+        },
+        grace: inner.config.kill_grace,
+        reaper: inner.reaper.clone(),
+    };
     let run = match &inner.supervisors {
-        Some(sup) => sup
-            .follow_adopted(
-                a,
-                engine,
-                id,
-                output.clone(),
-                abort.clone(),
-                tag,
-                inner.cgroups.as_ref(),
-                &inner.reaper,
-            )
-            .unwrap_or_else(|e| {
-                Box::pin(async move {
-                    RunOutcome::Lost(format!("its supervisor could not be followed: {e}"))
-                })
-            }),
+        Some(sup) => sup.follow_adopted(a, following).unwrap_or_else(|e| {
+            Box::pin(async move {
+                RunOutcome::Lost(format!("its supervisor could not be followed: {e}"))
+            })
+        }),
         None => Box::pin(async { RunOutcome::Lost("no supervisor".into()) }),
     };
     let ran = match record.state {

@@ -250,7 +250,6 @@ fn neighbours(mode: Cgroups) {
     );
     let old_pid = old.running();
     check_mode(mode, old_pid);
-    let contained = in_task_group(old_pid);
 
     // A second task leaves the same kind of child and ends.
     let second = a.run(&[
@@ -261,12 +260,9 @@ fn neighbours(mode: Cgroups) {
         &format!("env -i setsid sleep {} >/dev/null 2>&1 &", young.arg),
     ]);
     assert_eq!(second.code, 0, "{second:?}");
-    if contained {
-        young.assert_gone(SOON, "the second task's group");
-    } else {
-        // Nothing says it is not the first task's: it stays while that one runs.
-        young.running();
-    }
+    // Its own supervisor is the subreaper of the second task's tree: the orphan comes back
+    // to it, and goes with that task's end, cgroup or not.
+    young.assert_gone(SOON, "the second task's end");
     // Give a wrong sweep the time to act.
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
@@ -334,9 +330,9 @@ impl Drop for TestCgroup {
     }
 }
 
-/// The daemon killed while a task's escapee runs: the next daemon kills it from the task's
-/// cgroup before it serves, even started in another cgroup (the state directory says where
-/// the groups were).
+/// The daemon and a task's supervisor killed while the task's escapee runs: the next daemon
+/// kills it from the task's cgroup before it serves, even started in another cgroup (the
+/// state directory says where the groups were).
 #[test]
 fn a_restarted_daemon_kills_what_a_lost_task_left_in_its_cgroup() {
     let elsewhere = TestCgroup::new();
@@ -355,13 +351,12 @@ fn a_restarted_daemon_kills_what_a_lost_task_left_in_its_cgroup() {
         eprintln!("skipped: the daemon makes no cgroups here; without, a daemon's crash lets this child go");
         return;
     }
+    let shim = a.supervisor_of(&id);
     let daemon = a.daemon_pid().expect("daemon pid");
     kill(daemon, libc::SIGKILL);
-    assert_all_dead(&[daemon], SOON, "the killed daemon");
-    assert!(
-        !is_dead(pid),
-        "the child outlives its daemon until the restart"
-    );
+    kill(shim, libc::SIGKILL);
+    assert_all_dead(&[daemon, shim], SOON, "the killed daemon and supervisor");
+    assert!(!is_dead(pid), "the child outlives them until the restart");
 
     // The next CLI call starts a new daemon (in the test's own cgroup), which recovers.
     assert_eq!(a.state(&id), "lost");

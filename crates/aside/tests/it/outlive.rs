@@ -37,18 +37,6 @@ fn assert_numbered(log: &str, prefix: &str, what: &str) {
     }
 }
 
-/// The pid of the supervisor of a running task: the parent of its first process.
-fn supervisor_of(a: &Aside, id: &str) -> i32 {
-    let pid = a.info(id)["pid"].as_i64().expect("a running task has a pid") as i32;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the task runs");
-    let after = stat.rsplit_once(')').expect("a stat line").1;
-    after
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .expect("a parent pid")
-}
-
 /// The test: `kill -9` of the daemon with 100 running tasks, some writing all the
 /// time, some with process trees; every task is still running under the next daemon, its
 /// output byte-exact across the gap, and each ends with its real exit code.
@@ -135,7 +123,7 @@ fn a_killed_supervisor_loses_its_task_alone_and_kills_its_tree() {
     for id in &ids {
         a.wait_state(id, "running");
     }
-    let shim = supervisor_of(&a, &ids[1]);
+    let shim = a.supervisor_of(&ids[1]);
     kill(shim, libc::SIGKILL);
     let lost = a.wait_end(&ids[1]);
     assert_eq!(lost["state"], "lost", "{lost}");
@@ -163,7 +151,10 @@ fn a_killed_supervisor_loses_its_task_alone_and_kills_its_tree() {
 #[test]
 fn a_task_that_ends_while_no_daemon_runs_gets_its_real_end_and_its_notice() {
     let a = Aside::new();
-    let id = a.bg(&format!("echo before; {}; echo after; exit 7", a.gate("go")));
+    let id = a.bg(&format!(
+        "echo before; {}; echo after; exit 7",
+        a.gate("go")
+    ));
     a.wait_state(&id, "running");
     let daemon = a.daemon_pid().expect("daemon pid");
     kill(daemon, libc::SIGKILL);

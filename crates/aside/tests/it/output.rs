@@ -21,32 +21,39 @@ fn log_dir_entries(a: &Aside) -> Vec<String> {
 }
 
 #[test]
-fn small_foreground_output_stays_in_memory_large_spills_and_background_always_logs() {
+fn every_shell_tasks_output_is_logged_by_its_supervisor_and_silence_costs_no_file() {
     let a = Aside::new();
+    // The supervisor writes the log, so that the output outlives the daemon: foreground
+    // output is logged as background output is.
     let small = a.ok(&["run", "--", "sh", "-c", "echo small"]);
     assert_eq!(small.stdout, b"small\n");
     let small_id = only_task_id(&a, &[]);
+    assert_eq!(
+        std::fs::read(a.log_file(&small_id)).ok().as_deref(),
+        Some(&b"small\n"[..])
+    );
+    assert_eq!(a.logs(&small_id), b"small\n");
+    assert_eq!(
+        a.info(&small_id)["log_path"],
+        a.log_file(&small_id).display().to_string()
+    );
+    let quiet = a.ok(&["run", "--", "true"]);
+    assert!(quiet.stdout.is_empty());
+    let quiet_id = only_task_id(&a, std::slice::from_ref(&small_id));
     assert!(
-        log_dir_entries(&a).is_empty(),
-        "a small foreground task wrote a log: {:?}",
+        !a.log_file(&quiet_id).exists(),
+        "a task that prints nothing has no log: {:?}",
         log_dir_entries(&a)
     );
-    assert_eq!(
-        a.logs(&small_id),
-        b"small\n",
-        "its output is still readable from memory"
-    );
-    assert!(a.info(&small_id).get("log_path").is_none());
 
     let big = a.ok(&["run", "--", "sh", "-c", "head -c 1200000 /dev/zero"]);
     assert_eq!(big.stdout.len(), 1_200_000);
     assert!(big.stdout.iter().all(|b| *b == 0));
-    let big_id = only_task_id(&a, std::slice::from_ref(&small_id));
+    let big_id = only_task_id(&a, &[small_id.clone(), quiet_id.clone()]);
     let log = a.log_file(&big_id);
     assert_eq!(
         std::fs::metadata(&log).map(|m| m.len()).ok(),
-        Some(1_200_000),
-        "past 1 MiB the output is logged"
+        Some(1_200_000)
     );
     assert_eq!(a.info(&big_id)["log_path"], log.display().to_string());
     assert_eq!(a.info(&big_id)["output_bytes"], 1_200_000);
@@ -175,33 +182,6 @@ fn a_running_task_reports_its_output_so_far() {
     assert!(text.contains("output:     6 bytes"), "{text}");
     a.open("go");
     a.wait_end(&id);
-}
-
-#[test]
-fn logs_of_a_foreground_output_no_longer_kept_explain_why() {
-    let a = Aside::with_config("retained_memory = \"1KiB\"\n");
-    a.ok(&["run", "--", "head", "-c", "800", "/dev/zero"]);
-    a.ok(&["run", "--", "head", "-c", "800", "/dev/zero"]);
-    let ids: Vec<String> = a
-        .list_all()
-        .iter()
-        .filter_map(|t| t["id"].as_str().map(str::to_string))
-        .collect();
-    assert_eq!(ids.len(), 2);
-    // The newest is kept; the oldest made room for it.
-    assert_eq!(a.logs(&ids[1]).len(), 800);
-    let out = a.run(&["logs", &ids[0]]);
-    assert_eq!(out.code, 125, "{out:?}");
-    assert!(
-        out.stderr.contains(&format!("task {}", ids[0])) && out.stderr.contains("no longer kept"),
-        "{:?}",
-        out.stderr
-    );
-    assert_eq!(
-        a.info(&ids[0])["output_bytes"],
-        800,
-        "the record still counts it"
-    );
 }
 
 /// Logs are never written or read through a symbolic link: one planted at `logs/ID.log`

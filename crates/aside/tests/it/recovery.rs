@@ -5,7 +5,8 @@ use std::time::Duration;
 use crate::support::*;
 
 #[test]
-fn after_the_daemon_is_killed_running_tasks_are_lost_and_killed_queued_ones_run_and_records_stay() {
+fn a_task_whose_daemon_and_supervisor_are_killed_is_lost_and_killed_queued_ones_run_and_records_stay(
+) {
     let a = Aside::with_config("max_running = 1\nkill_grace = \"1s\"\n");
     let d = a.home.display();
     // Finished before the crash.
@@ -29,13 +30,14 @@ fn after_the_daemon_is_killed_running_tasks_are_lost_and_killed_queued_ones_run_
     let queued = a.bg(&format!("echo queued output; touch '{}'", ran.display()));
     assert_eq!(a.state(&queued), "queued");
 
+    // Its supervisor dies with the daemon (a daemon alone leaves its tasks running: see
+    // `outlive`).
+    let shim = a.supervisor_of(&running);
     let daemon = a.daemon_pid().expect("daemon pid");
     kill(daemon, libc::SIGKILL);
-    assert_all_dead(&[daemon], SOON, "the killed daemon");
-    assert!(
-        !is_dead(root),
-        "the task outlives the daemon until the restart"
-    );
+    kill(shim, libc::SIGKILL);
+    assert_all_dead(&[daemon, shim], SOON, "the killed daemon and supervisor");
+    assert!(!is_dead(root), "the task outlives them until the restart");
 
     // The next CLI call starts a new daemon, which settles what the old one left.
     let after = a.list_all();
@@ -54,7 +56,7 @@ fn after_the_daemon_is_killed_running_tasks_are_lost_and_killed_queued_ones_run_
     let lost = by_id(&running);
     assert_eq!(lost["state"], "lost", "{lost}");
     assert!(
-        lost["reason"].as_str().unwrap_or("").contains("daemon"),
+        lost["reason"].as_str().unwrap_or("").contains("supervisor"),
         "{lost}"
     );
     assert_eq!(

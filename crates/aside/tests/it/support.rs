@@ -305,6 +305,20 @@ impl Aside {
             .map(|p| p as i32)
     }
 
+    /// The pid of the supervisor of a running task: the parent of its first process.
+    pub fn supervisor_of(&self, id: &str) -> i32 {
+        let pid = self.info(id)["pid"]
+            .as_i64()
+            .expect("a running task has a pid") as i32;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the task runs");
+        let after = stat.rsplit_once(')').expect("a stat line").1;
+        after
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .expect("a parent pid")
+    }
+
     /// A shell loop that returns once the file `name` exists in the test's directory: a gate
     /// the test opens with [`Aside::open`], so tasks wait on the test, not on the clock.
     pub fn gate(&self, name: &str) -> String {
