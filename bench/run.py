@@ -33,6 +33,10 @@ Parts and targets (the candidate should meet each):
               `bash` call -> its task handle, at most 5 ms median; the task's exit ->
               `tasks/get` reporting it terminal, p99 at most 10 ms (peer: the text answer
               and the logging notification of a server without the Tasks extension)
+  supervisors aside's memory (PSS of the daemon and every task supervisor) with 1,000
+              sleeping tasks: at most 128 MiB in total (bench/outlive.py)
+  adopt       a new daemon after kill -9 with 1,000 running tasks: all adopted in at most
+              1 s (bench/outlive.py)
 """
 
 import argparse
@@ -52,11 +56,12 @@ from benchlib import (  # noqa: E402
     median, mib, ms, note, pct, secs, sh, split, timed, wait_all)
 
 from mcp_tasks import part_mcp  # noqa: E402
+from outlive import part_adopt, part_supervisors  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PUEUE_ROOT = os.path.join(CACHE, "pueue")
 PARTS = ["throughput", "foreground", "gigabyte", "sleepers", "agents", "submit", "listing",
-         "notify", "mcp"]
+         "notify", "mcp", "supervisors", "adopt"]
 
 
 class Settings:
@@ -944,6 +949,8 @@ def run_part(p, bins, s, args, hist):
         "listing": lambda: part_listing(bins, s, hist),
         "notify": lambda: part_notify(bins, s),
         "mcp": lambda: part_mcp(bins, s.mcp_samples),
+        "supervisors": lambda: part_supervisors(bins, s.sleepers),
+        "adopt": lambda: part_adopt(bins, s.sleepers),
     }[p]()
 
 

@@ -88,9 +88,15 @@ async fn stop(ctx: &Context, keep_tasks: bool) -> anyhow::Result<bool> {
         Err(e) => return Err(e.into()),
     }
     drop(client);
-    // Gone once its socket no longer answers and its process has exited.
+    // Gone once its socket no longer answers and its process has exited. Another client
+    // (one following a task) may start the next daemon meanwhile: that one answers too.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while ctx.existing_client().await.is_ok() || process_alive(pid) {
+    while process_alive(pid)
+        || ctx
+            .existing_client()
+            .await
+            .is_ok_and(|c| c.daemon.pid == pid)
+    {
         if Instant::now() >= deadline {
             anyhow::bail!("the daemon (pid {pid}) did not exit within 60 s");
         }
