@@ -10,6 +10,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aside_protocol::rpc::{
     method, ErrorCode, EventMessage, HelloParams, HelloResult, Incoming, Method, RequestLine,
@@ -67,7 +68,14 @@ pub struct Launcher {
 type Reply = Result<Box<RawValue>, RpcError>;
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Reply>>>>;
 
+/// How long a client whose daemon went away tries to reach the next one.
+pub const RECONNECT_WAIT: Duration = Duration::from_secs(30);
+
 pub struct Client {
+    /// How this client connected, to connect again.
+    socket: PathBuf,
+    launcher: Option<Launcher>,
+    owner: Option<String>,
     writer: tokio::sync::Mutex<OwnedWriteHalf>,
     pending: Pending,
     next_id: AtomicU64,
@@ -98,15 +106,46 @@ impl Client {
                 }
             },
         };
-        Self::from_stream(stream, owner).await
+        let mut client = Self::from_stream(stream).await;
+        client.socket = socket.to_path_buf();
+        client.launcher = launcher.cloned();
+        client.hello(owner).await?;
+        Ok(client)
     }
 
-    async fn from_stream(stream: UnixStream, owner: Option<String>) -> Result<Self, ClientError> {
+    /// Connects again as this client did, after its connection broke (the daemon restarted,
+    /// or died: then a new one is started, which adopts the running tasks), trying for up to
+    /// [`RECONNECT_WAIT`].
+    pub async fn reconnect(&self) -> Result<Self, ClientError> {
+        let deadline = Instant::now() + RECONNECT_WAIT;
+        let mut pause = Duration::from_millis(20);
+        loop {
+            match Self::connect(&self.socket, self.launcher.as_ref(), self.owner.clone()).await {
+                Ok(c) => return Ok(c),
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(_) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+            }
+        }
+    }
+
+    /// Whether `e` says the connection broke (the daemon went away), as opposed to an answer
+    /// that is an error.
+    pub fn broke(e: &ClientError) -> bool {
+        matches!(e, ClientError::Io(_))
+    }
+
+    async fn from_stream(stream: UnixStream) -> Self {
         let (read, write) = stream.into_split();
         let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
         let (event_tx, event_rx) = mpsc::unbounded_channel();
         tokio::spawn(read_loop(BufReader::new(read), pending.clone(), event_tx));
-        let mut client = Self {
+        Self {
+            socket: PathBuf::new(),
+            launcher: None,
+            owner: None,
             writer: tokio::sync::Mutex::new(write),
             pending,
             next_id: AtomicU64::new(1),
@@ -116,14 +155,18 @@ impl Client {
                 daemon_version: String::new(),
                 pid: 0,
             },
-        };
-        client.daemon = client
+        }
+    }
+
+    async fn hello(&mut self, owner: Option<String>) -> Result<(), ClientError> {
+        self.daemon = self
             .request::<method::Hello>(HelloParams {
                 protocol_version: PROTOCOL_VERSION.into(),
-                owner,
+                owner: owner.clone(),
             })
             .await?;
-        Ok(client)
+        self.owner = owner;
+        Ok(())
     }
 
     /// Calls method `M` and waits for its result.

@@ -22,10 +22,12 @@ use rmcp::model::Tool;
 use rmcp::ServiceExt;
 use serde_json::Value;
 
+mod daemon;
 mod hosts;
 mod server;
 pub mod tasks;
 
+use daemon::Daemon;
 pub use hosts::{HostClient, UnknownClient};
 use server::{Handler, Server};
 
@@ -91,12 +93,12 @@ const MCP_NOTE: &str = " Through this MCP server, notices of background tasks th
 
 /// Serves MCP on stdin and stdout until the client closes them.
 pub async fn serve(client: Client, owner: String, options: Options) -> Result<(), McpServerError> {
-    let client = Arc::new(client);
+    let daemon = Daemon::new(client);
     let names: Vec<String> = offered_tools(options.file_tools)
         .iter()
         .map(|t| t.name().to_string())
         .collect();
-    let listed = client
+    let listed = daemon
         .request::<method::ToolsList>(ToolsListParams {
             names: Some(names),
             cwd: Some(options.cwd.clone()),
@@ -118,15 +120,10 @@ pub async fn serve(client: Client, owner: String, options: Options) -> Result<()
             Tool::new(t.name, description, Arc::new(schema))
         })
         .collect();
-    let server = Arc::new(Server::new(
-        client.clone(),
-        owner.clone(),
-        options.clone(),
-        tools,
-    ));
-    client
+    daemon
         .request::<method::EventsSubscribe>(SubscribeParams { after: None })
         .await?;
+    let server = Arc::new(Server::new(daemon, owner.clone(), options.clone(), tools));
     let announcer = tokio::spawn(server::announce_endings(server.clone()));
     let running = Handler(server.clone())
         .serve(rmcp::transport::stdio())
@@ -136,7 +133,8 @@ pub async fn serve(client: Client, owner: String, options: Options) -> Result<()
     announcer.abort();
     server.ack_shown().await;
     if options.stop_on_exit {
-        let live = client
+        let live = server
+            .daemon
             .request::<method::TaskList>(ListParams::default())
             .await?;
         let ids: Vec<_> = live
@@ -146,7 +144,8 @@ pub async fn serve(client: Client, owner: String, options: Options) -> Result<()
             .map(|t| t.id)
             .collect();
         if !ids.is_empty() {
-            client
+            server
+                .daemon
                 .request::<method::TaskStop>(StopParams {
                     ids,
                     message: Some("the MCP client went away".into()),

@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aside_client::Client;
 use aside_protocol::rpc::{
     method, AckParams, HandleCancelParams, HandleParams, IdParams, ToolCallParams, ToolCancelParams,
 };
@@ -25,13 +24,14 @@ use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
 use serde_json::{json, Value};
 
+use crate::daemon::Daemon;
 use crate::{tasks, Options};
 
 /// How often a long foreground call reports progress, when the client asked for it.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 pub(crate) struct Server {
-    pub(crate) client: Arc<Client>,
+    pub(crate) daemon: Daemon,
     owner: String,
     options: Options,
     tools: Vec<Tool>,
@@ -77,14 +77,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Server {
-    pub(crate) fn new(
-        client: Arc<Client>,
-        owner: String,
-        options: Options,
-        tools: Vec<Tool>,
-    ) -> Self {
+    pub(crate) fn new(daemon: Daemon, owner: String, options: Options, tools: Vec<Tool>) -> Self {
         Self {
-            client,
+            daemon,
             owner,
             options,
             tools,
@@ -106,7 +101,7 @@ impl Server {
         }
         // On failure they stay held for this connection: handed out again only if it ends.
         let _ = self
-            .client
+            .daemon
             .request::<method::NotificationsAck>(AckParams { seqs })
             .await;
     }
@@ -116,7 +111,7 @@ impl Server {
             .filter(|r| !r.trim().is_empty())
             .unwrap_or_else(|| "cancelled by the MCP client".into());
         let _ = self
-            .client
+            .daemon
             .request::<method::ToolsCancel>(ToolCancelParams {
                 call_id,
                 reason: Some(reason),
@@ -130,25 +125,40 @@ impl Server {
 /// result.
 #[allow(deprecated)]
 pub(crate) async fn announce_endings(server: Arc<Server>) {
-    while let Some(event) = server.client.next_event().await {
+    loop {
+        let client = server.daemon.client();
+        while let Some(event) = client.next_event().await {
+            server.daemon.saw_event(event.seq);
+            announce(&server, event).await;
+        }
+        // The daemon went away: on with the next one, from the last event seen.
+        if server.daemon.renew(&client).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[allow(deprecated)]
+async fn announce(server: &Server, event: aside_protocol::Event) {
+    {
         if !event.detached || !matches!(event.kind, EventKind::Finished { .. }) {
-            continue;
+            return;
         }
         // A followed task ends once: its entry goes with it.
         if lock(&server.followed).remove(&event.task_id)
             || server.log_level.load(Ordering::Relaxed) > rank(LoggingLevel::Info)
         {
-            continue;
+            return;
         }
         let Ok(task) = server
-            .client
+            .daemon
             .request::<method::TaskGet>(IdParams { id: event.task_id })
             .await
         else {
-            continue;
+            return;
         };
         if task.owner != server.owner {
-            continue;
+            return;
         }
         let peer = lock(&server.peer).clone();
         if let Some(peer) = peer {
@@ -236,7 +246,8 @@ impl Handler {
         let progress = token.map(|token| report_progress(context.peer.clone(), token));
         let key = request_key(&context.id);
         lock(&s.running).insert(key.clone(), call_id.clone());
-        let call = s.client.request::<method::ToolsCall>(params);
+        let client = s.daemon.client();
+        let call = client.request::<method::ToolsCall>(params);
         tokio::pin!(call);
         let result = tokio::select! {
             r = &mut call => r,
@@ -267,6 +278,18 @@ impl Handler {
         lock(&s.running).remove(&key);
         let r = match result {
             Ok(r) => r,
+            Err(e) if aside_client::Client::broke(&e) => {
+                // Not called again: it may have started a command, which the next daemon
+                // adopted. The session goes on with that daemon.
+                let _ = s.daemon.renew(&client).await;
+                return Ok(CallToolResult::error(vec![ContentBlock::text(
+                    "the aside daemon restarted while this call was in progress. A command \
+                     it started was not stopped: it goes on in the background (task_list \
+                     shows it, task_output reads it). Call again only if task_list does not \
+                     show it.",
+                )])
+                .into());
+            }
             Err(e) => {
                 return Ok(CallToolResult::error(vec![ContentBlock::text(e.to_string())]).into())
             }
@@ -341,7 +364,7 @@ impl ServerHandler for Handler {
     ) -> Result<GetTaskResult, McpError> {
         let task = self
             .0
-            .client
+            .daemon
             .request::<method::ToolsTaskGet>(HandleParams {
                 handle: request.task_id,
                 cwd: Some(self.0.options.cwd.clone()),
@@ -357,7 +380,7 @@ impl ServerHandler for Handler {
         _context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
         self.0
-            .client
+            .daemon
             .request::<method::ToolsTaskCancel>(HandleCancelParams {
                 handle: request.task_id,
                 reason: Some("cancelled by the MCP client".into()),

@@ -1,7 +1,6 @@
 //! Reaching the daemon of this state directory.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use aside_client::{Client, ClientError, Launcher};
 use aside_core::Paths;
@@ -46,28 +45,6 @@ impl Context {
         })
     }
 
-    /// Connects again after the connection broke (the daemon restarted, or died: then a new
-    /// one is started, which adopts the running tasks), trying for up to [`RECONNECT_WAIT`].
-    pub async fn reconnect(&self) -> anyhow::Result<Client> {
-        let deadline = Instant::now() + RECONNECT_WAIT;
-        let mut pause = Duration::from_millis(20);
-        loop {
-            match self.client().await {
-                Ok(c) => return Ok(c),
-                Err(e) if Instant::now() >= deadline => {
-                    return Err(e.context(format!(
-                        "the connection to the daemon broke and none answered within {}",
-                        aside_protocol::format_duration(RECONNECT_WAIT)
-                    )))
-                }
-                Err(_) => {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_millis(500));
-                }
-            }
-        }
-    }
-
     /// Connects to a running daemon only.
     pub async fn existing_client(&self) -> anyhow::Result<Client> {
         let socket = self.paths.checked_socket().map_err(anyhow::Error::msg)?;
@@ -75,12 +52,9 @@ impl Context {
     }
 }
 
-/// How long a client whose daemon went away tries to reach the next one.
-pub const RECONNECT_WAIT: Duration = Duration::from_secs(30);
-
 /// The connection broke (the daemon went away), as opposed to an answer that is an error.
 pub fn broke(e: &ClientError) -> bool {
-    matches!(e, ClientError::Io(_))
+    Client::broke(e)
 }
 
 fn owner() -> Option<String> {

@@ -70,7 +70,7 @@ pub async fn agent(ctx: &Context, a: AgentArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    follow(ctx, client, task).await
+    follow(client, task).await
 }
 
 pub async fn exec(ctx: &Context, a: ExecArgs) -> anyhow::Result<i32> {
@@ -83,7 +83,7 @@ pub async fn exec(ctx: &Context, a: ExecArgs) -> anyhow::Result<i32> {
         .request::<method::TaskStart>(StartParams { spec })
         .await?;
     if !a.json {
-        return follow(ctx, client, started.task).await;
+        return follow(client, started.task).await;
     }
     json_lines(&client, started.task).await
 }

@@ -38,7 +38,7 @@ pub async fn run(ctx: &Context, a: LogsArgs) -> anyhow::Result<i32> {
             Ok(r) => r,
             // The daemon restarted: on from the same byte with the next one.
             Err(e) if a.follow && connect::broke(&e) => {
-                client = ctx.reconnect().await?;
+                client = client.reconnect().await?;
                 continue;
             }
             Err(e) => return Err(e.into()),

@@ -47,7 +47,7 @@ pub async fn run(ctx: &Context, a: RunArgs) -> anyhow::Result<i32> {
             task.id
         );
     }
-    follow(ctx, client, task).await
+    follow(client, task).await
 }
 
 /// How many live tasks wait for a slot ahead of `id`.
@@ -117,7 +117,7 @@ fn needs_shell(arg: &str) -> bool {
 /// Streams output until the task ends (exit with its code) or goes to the background
 /// (exit 148). Ctrl+C stops the task; Ctrl+Z detaches it. When the daemon restarts, it
 /// connects to the next one and goes on from the byte it had reached.
-pub async fn follow(ctx: &Context, mut client: Client, task: TaskRecord) -> anyhow::Result<i32> {
+pub async fn follow(mut client: Client, task: TaskRecord) -> anyhow::Result<i32> {
     let id = task.id;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigtstp = signal(SignalKind::from_raw(libc::SIGTSTP))?;
@@ -140,7 +140,7 @@ pub async fn follow(ctx: &Context, mut client: Client, task: TaskRecord) -> anyh
             r = read => match r {
                 Ok(r) => r,
                 Err(e) if connect::broke(&e) => {
-                    client = ctx.reconnect().await?;
+                    client = client.reconnect().await?;
                     // A stop asked of the daemon that went away is asked again.
                     if stopping {
                         stop(&client, id).await?;

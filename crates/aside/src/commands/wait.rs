@@ -32,7 +32,7 @@ pub async fn run(ctx: &Context, a: WaitArgs) -> anyhow::Result<i32> {
             Ok(r) => r,
             // The daemon restarted: wait on with the next one.
             Err(e) if connect::broke(&e) => {
-                client = ctx.reconnect().await?;
+                client = client.reconnect().await?;
                 continue;
             }
             Err(e) => return Err(e.into()),

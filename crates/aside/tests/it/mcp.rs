@@ -633,3 +633,57 @@ fn logging_set_level_above_info_silences_the_ending_messages() {
     );
     m.close();
 }
+
+/// An `aside mcp` session rides through daemon restarts: a background command started
+/// before goes on under the next daemon, and its notice (in a later result and as a logging
+/// message) still reaches this session once; a call in flight when the daemon goes away
+/// answers that its command goes on, and the session keeps working.
+#[test]
+fn a_session_rides_through_daemon_restarts() {
+    let a = Aside::new();
+    let m = Mcp::start(&a, &[]);
+    let r = m.call(
+        "bash",
+        json!({"command": format!("{}; echo survived", a.gate("go")), "run_in_background": true}),
+    );
+    let id = task_id(&r);
+    a.ok(&["daemon", "restart"]);
+    let listed = text(&m.call("task_list", json!({})));
+    assert!(listed.contains(id.as_str()), "{listed}");
+    assert_eq!(a.state(&id), "running");
+
+    // A foreground call waiting on its command while the daemon is killed.
+    let call = {
+        let service = m.service().peer().clone();
+        let args = json!({"command": format!("{}; echo second", a.gate("go2"))});
+        let Value::Object(args) = args else { panic!() };
+        let params = CallToolRequestParams::new("bash").with_arguments(args);
+        m.rt.spawn(async move { service.call_tool(params).await })
+    };
+    assert!(eventually(SOON, || a.list_all().len() == 2));
+    let daemon = a.daemon_pid().expect("daemon pid");
+    kill(daemon, libc::SIGKILL);
+    let answer =
+        m.rt.block_on(async { tokio::time::timeout(Duration::from_secs(60), call).await })
+            .expect("the call answers")
+            .expect("joined")
+            .expect("a result");
+    assert!(is_error(&answer), "{}", text(&answer));
+    assert!(text(&answer).contains("restarted"), "{}", text(&answer));
+    // The session goes on with the next daemon, which adopted both commands.
+    let listed = text(&m.call("task_list", json!({})));
+    assert!(listed.contains("running"), "{listed}");
+    a.open("go");
+    a.open("go2");
+    a.wait_end(&id);
+    let later = text(&m.call("task_list", json!({})));
+    assert_eq!(later.matches("<task-notification>").count(), 1, "{later}");
+    assert!(later.contains("survived"), "{later}");
+    assert!(eventually(Duration::from_secs(5), || {
+        m.logs
+            .lock()
+            .map(|l| l.iter().any(|x| x.contains(&format!("task {id}"))))
+            .unwrap_or(false)
+    }));
+    m.close();
+}
