@@ -3,8 +3,9 @@
 //! owner); those that ended while no engine was there get their real end, announced; the
 //! rest (their supervisor died, or they ran under the previous engine itself) are marked
 //! `lost` and announced, after every process they left is killed: what their cgroups hold
-//! at once, before anything starts, and what carries their tag. Only live tasks are loaded:
-//! finished ones stay on disk.
+//! at once, before anything starts, and what carries their tag. Agents that were running
+//! run again instead, resumed (`resume.rs`). Only live tasks are loaded: finished ones stay
+//! on disk.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -23,9 +24,9 @@ use crate::abort::Abort;
 use crate::cgroup::Cgroups;
 use crate::config::Config;
 use crate::logs::Logs;
+use crate::output::Output;
 use crate::proctree::{self, Tree};
 use crate::reaper::Reaper;
-use crate::output::Output;
 use crate::run::RunOutcome;
 use crate::runner::AgentRunner;
 use crate::supervised::{abort_reason, exit_of, Adopted, Found, Supervisors};
@@ -77,6 +78,7 @@ pub(super) fn open(
     let mut to_kill = Vec::new();
     let mut adopted = Vec::new();
     let mut cleared = Vec::new();
+    let mut resumed = Vec::new();
     for task in stored {
         let mut record = task.record;
         let tag = proctree::tag_value(store.instance(), record.id);
@@ -108,6 +110,11 @@ pub(super) fn open(
                 // Nobody waits for it any more: its owner hears of it.
                 record.detached = true;
                 ended_ops(&mut st, &store, record, &mut ops)?;
+            }
+            (TaskState::Running { .. }, None)
+                if super::resume::resumable(&record, agents.is_some()) =>
+            {
+                resumed.push((record, task.spec));
             }
             (TaskState::Running { started_at, pid }, _) => {
                 record.state = TaskState::Lost {
@@ -188,6 +195,12 @@ pub(super) fn open(
     for (record, a) in adopted {
         drives.push(adopt(&engine, &mut st, record, a));
     }
+    let mut fx = Effects::default();
+    for (record, spec) in resumed {
+        drives.push(super::resume::resume(
+            &engine, &mut st, record, spec, &mut fx,
+        ));
+    }
     if !drives.is_empty() {
         tracing::info!(
             "{} running tasks adopted, {} queued again",
@@ -195,7 +208,6 @@ pub(super) fn open(
             st.sched.queued()
         );
     }
-    let mut fx = Effects::default();
     {
         let mut guard = engine.lock();
         *guard = st;
@@ -209,7 +221,7 @@ pub(super) fn open(
     Ok(engine)
 }
 
-type DriveArgs = (
+pub(super) type DriveArgs = (
     TaskId,
     oneshot::Receiver<crate::run::RunFuture>,
     Option<Duration>,
@@ -219,7 +231,12 @@ type DriveArgs = (
 
 /// Takes over a running task whose supervisor answered: it keeps its slot, its names and
 /// its timeout (counted from its real start), and this engine follows its supervisor.
-fn adopt(engine: &Engine, st: &mut State, record: aside_protocol::TaskRecord, a: Adopted) -> DriveArgs {
+fn adopt(
+    engine: &Engine,
+    st: &mut State,
+    record: aside_protocol::TaskRecord,
+    a: Adopted,
+) -> DriveArgs {
     let id = record.id;
     let inner = &engine.inner;
     st.claim_names(&record);
@@ -252,9 +269,11 @@ fn adopt(engine: &Engine, st: &mut State, record: aside_protocol::TaskRecord, a:
         None => Box::pin(async { RunOutcome::Lost("no supervisor".into()) }),
     };
     let ran = match record.state {
-        TaskState::Running { started_at, .. } => {
-            Duration::from_millis(Timestamp::now().unix_ms().saturating_sub(started_at.unix_ms()))
-        }
+        TaskState::Running { started_at, .. } => Duration::from_millis(
+            Timestamp::now()
+                .unix_ms()
+                .saturating_sub(started_at.unix_ms()),
+        ),
         _ => Duration::ZERO,
     };
     let timeout = record.timeout_ms.map(Duration::from_millis);
@@ -283,7 +302,8 @@ fn ended_ops(
     );
     let id = record.id;
     // A task given a handle is followed through it, not announced.
-    let note = (record.detached && !store.has_handle(id)?).then(|| (st.note(), record.owner.clone()));
+    let note =
+        (record.detached && !store.has_handle(id)?).then(|| (st.note(), record.owner.clone()));
     ops.push(Op::PutTask {
         record: Box::new(record),
         spec: None,
