@@ -26,6 +26,7 @@ mod load;
 mod notifications;
 mod output;
 mod recovery;
+mod resume;
 mod scheduling;
 mod secrets;
 mod stop;
