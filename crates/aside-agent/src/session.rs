@@ -276,7 +276,7 @@ impl Conversation<'_> {
         let offered = self.tools();
         let specs: Vec<ToolSpec> = tools::specs(&self.config, &offered);
         let names: Vec<&str> = offered.iter().map(|t| t.name()).collect();
-        let listed = Arc::new(names.join(", "));
+        let listed: Arc<str> = names.join(", ").into();
         let ctx = ToolContext {
             engine: engine.clone(),
             owner: self.owner.clone(),
@@ -385,7 +385,7 @@ impl Conversation<'_> {
         &self,
         ctx: &ToolContext,
         offered: &[Tool],
-        listed: &Arc<String>,
+        listed: &Arc<str>,
         calls: &[ToolCall],
         turn: usize,
         resumed: bool,

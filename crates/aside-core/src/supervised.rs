@@ -102,12 +102,7 @@ impl Supervisors {
             args: args.iter().map(|a| a.to_string()).collect(),
             cwd: l.cwd.to_string(),
             cgroup: cgroup.as_ref().map(|g| g.dir().display().to_string()),
-            logs: l
-                .output
-                .path()
-                .parent()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
+            logs: l.output.path().parent().map(|p| p.display().to_string()).unwrap_or_default(),
             log: l
                 .output
                 .path()
@@ -132,21 +127,15 @@ impl Supervisors {
         drop(cmd);
         spawned.map_err(|e| {
             spawn_failure(
-                format!(
-                    "cannot start the task's supervisor {}: {e}",
-                    self.program.display()
-                ),
+                format!("cannot start the task's supervisor {}: {e}", self.program.display()),
                 false,
             )
         })?;
-        let pid =
-            start(&ours, &launch).map_err(|(error, not_found)| spawn_failure(error, not_found))?;
+        let pid = start(&ours, &launch).map_err(|(error, not_found)| spawn_failure(error, not_found))?;
         let stream = ours
             .set_nonblocking(true)
             .and_then(|()| tokio::net::UnixStream::from_std(ours))
-            .map_err(|e| {
-                spawn_failure(format!("cannot follow the task's supervisor: {e}"), false)
-            })?;
+            .map_err(|e| spawn_failure(format!("cannot follow the task's supervisor: {e}"), false))?;
         let fut = follow(Following {
             stream,
             engine: engine.clone(),
@@ -185,14 +174,10 @@ impl Supervisors {
     fn hello(&self, id: TaskId) -> Option<Adopted> {
         let stream = UnixStream::connect(self.socket(id)).ok()?;
         let me = nix::unistd::getuid().as_raw();
-        let peer =
-            nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials)
-                .ok()?;
+        let peer = nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials)
+            .ok()?;
         if peer.uid() != me {
-            tracing::warn!(
-                "task {id}: its socket is held by uid {}, not by this user",
-                peer.uid()
-            );
+            tracing::warn!("task {id}: its socket is held by uid {}, not by this user", peer.uid());
             return None;
         }
         stream.set_read_timeout(Some(HELLO_WAIT)).ok()?;
@@ -266,9 +251,7 @@ fn start(stream: &UnixStream, launch: &Launch) -> Result<u32, (String, bool)> {
     (&*stream).write_all(&wire::line(launch)).map_err(broke)?;
     stream.set_read_timeout(Some(ANSWER_WAIT)).map_err(broke)?;
     let mut line = Vec::new();
-    BufReader::new(stream)
-        .read_until(b'\n', &mut line)
-        .map_err(broke)?;
+    BufReader::new(stream).read_until(b'\n', &mut line).map_err(broke)?;
     stream.set_read_timeout(None).map_err(broke)?;
     match serde_json::from_slice::<FromShim>(&line) {
         Ok(FromShim::Started { pid }) => Ok(pid),
@@ -278,10 +261,7 @@ fn start(stream: &UnixStream, launch: &Launch) -> Result<u32, (String, bool)> {
             "the task's supervisor exited before starting it (see daemon.log)".into(),
             false,
         )),
-        Err(e) => Err((
-            format!("the task's supervisor said something unreadable: {e}"),
-            false,
-        )),
+        Err(e) => Err((format!("the task's supervisor said something unreadable: {e}"), false)),
     }
 }
 
@@ -377,3 +357,4 @@ pub fn default_program() -> Option<PathBuf> {
     let shim = exe.with_file_name("aside-shim");
     shim.is_file().then_some(shim)
 }
+

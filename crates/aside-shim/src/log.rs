@@ -94,19 +94,17 @@ impl Log {
 
     /// New and private; whatever is at its name already is removed, never written through.
     fn create(&self) -> std::io::Result<File> {
-        let flags =
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let flags = OFlag::O_WRONLY
+            | OFlag::O_CREAT
+            | OFlag::O_EXCL
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_CLOEXEC;
         let mode = Mode::from_bits_truncate(0o600);
         match openat(&self.dir, self.name.as_str(), flags, mode) {
             Ok(fd) => Ok(File::from(fd)),
             Err(nix::errno::Errno::EEXIST) => {
                 unlinkat(&self.dir, self.name.as_str(), UnlinkatFlags::NoRemoveDir)?;
-                Ok(File::from(openat(
-                    &self.dir,
-                    self.name.as_str(),
-                    flags,
-                    mode,
-                )?))
+                Ok(File::from(openat(&self.dir, self.name.as_str(), flags, mode)?))
             }
             Err(e) => Err(e.into()),
         }
@@ -126,10 +124,7 @@ mod tests {
         assert!(matches!(log.write(b"12345"), Ok(Written::All)));
         assert!(matches!(log.write(b"67890"), Ok(Written::Cap)));
         assert_eq!(log.total, 8);
-        assert_eq!(
-            std::fs::read(dir.path().join("1.log")).unwrap(),
-            b"12345678"
-        );
+        assert_eq!(std::fs::read(dir.path().join("1.log")).unwrap(), b"12345678");
     }
 
     #[test]

@@ -115,8 +115,7 @@ impl Shim {
         become_subreaper();
         let mut mask = SigSet::empty();
         mask.add(Signal::SIGCHLD);
-        mask.thread_block()
-            .map_err(|e| fail(format!("blocking SIGCHLD: {e}")))?;
+        mask.thread_block().map_err(|e| fail(format!("blocking SIGCHLD: {e}")))?;
         let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
             .map_err(|e| fail(format!("signalfd: {e}")))?;
         let log = Log::open(&l.logs, &l.log, l.cap, l.reserve)
@@ -202,7 +201,8 @@ impl Shim {
 
     fn run(mut self) -> i32 {
         loop {
-            if self.end.is_none() && self.exit.is_some() && self.pipe.is_none() && self.stopped() {
+            if self.end.is_none() && self.exit.is_some() && self.pipe.is_none() && self.stopped()
+            {
                 let end = self.decide_end();
                 match &mut self.conn {
                     Some(c) => c.send(&FromShim::Exited { end }),
@@ -276,7 +276,9 @@ impl Shim {
     fn stopped(&self) -> bool {
         match &self.stop {
             None => true,
-            Some(s) => s.killing.is_some_and(|k| k.elapsed() >= KILL_WAIT) || !self.tree.alive(),
+            Some(s) => {
+                s.killing.is_some_and(|k| k.elapsed() >= KILL_WAIT) || !self.tree.alive()
+            }
         }
     }
 
@@ -310,9 +312,8 @@ impl Shim {
         }
         match next {
             None => PollTimeout::NONE,
-            Some(d) => {
-                PollTimeout::try_from(d.max(Duration::from_millis(1))).unwrap_or(PollTimeout::MAX)
-            }
+            Some(d) => PollTimeout::try_from(d.max(Duration::from_millis(1)))
+                .unwrap_or(PollTimeout::MAX),
         }
     }
 
@@ -527,3 +528,4 @@ fn become_subreaper() {
         );
     }
 }
+

@@ -50,11 +50,7 @@ impl Tree {
 fn children() -> Vec<i32> {
     let me = std::process::id();
     fs::read_to_string(format!("/proc/{me}/task/{me}/children"))
-        .map(|t| {
-            t.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect()
-        })
+        .map(|t| t.split_whitespace().filter_map(|p| p.parse().ok()).collect())
         .unwrap_or_default()
 }
 

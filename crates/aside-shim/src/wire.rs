@@ -48,14 +48,9 @@ pub struct Launch {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FromShim {
     /// The task's first process runs (its pid is its process group).
-    Started {
-        pid: u32,
-    },
+    Started { pid: u32 },
     /// The task's process could not be started; the supervisor exits.
-    SpawnFailed {
-        error: String,
-        not_found: bool,
-    },
+    SpawnFailed { error: String, not_found: bool },
     /// The first line to a daemon that connected to the socket.
     Hello {
         version: u32,
@@ -66,12 +61,8 @@ pub enum FromShim {
         cgroup: Option<String>,
     },
     /// Bytes of output in the log so far.
-    Output {
-        total: u64,
-    },
-    Exited {
-        end: End,
-    },
+    Output { total: u64 },
+    Exited { end: End },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,16 +96,10 @@ pub enum Exit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Cause {
-    OutputCap {
-        total: u64,
-    },
-    Capture {
-        error: String,
-    },
+    OutputCap { total: u64 },
+    Capture { error: String },
     /// Stopped by the engine, for the reason it gave.
-    Stopped {
-        reason: String,
-    },
+    Stopped { reason: String },
 }
 
 /// One message as a line.

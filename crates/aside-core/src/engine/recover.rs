@@ -24,9 +24,9 @@ use crate::abort::Abort;
 use crate::cgroup::Cgroups;
 use crate::config::Config;
 use crate::logs::Logs;
-use crate::output::Output;
 use crate::proctree::{self, Tree};
 use crate::reaper::Reaper;
+use crate::output::Output;
 use crate::run::RunOutcome;
 use crate::runner::AgentRunner;
 use crate::supervised::{abort_reason, exit_of, Adopted, Found, Supervisors};
@@ -231,12 +231,7 @@ pub(super) type DriveArgs = (
 
 /// Takes over a running task whose supervisor answered: it keeps its slot, its names and
 /// its timeout (counted from its real start), and this engine follows its supervisor.
-fn adopt(
-    engine: &Engine,
-    st: &mut State,
-    record: aside_protocol::TaskRecord,
-    a: Adopted,
-) -> DriveArgs {
+fn adopt(engine: &Engine, st: &mut State, record: aside_protocol::TaskRecord, a: Adopted) -> DriveArgs {
     let id = record.id;
     let inner = &engine.inner;
     st.claim_names(&record);
@@ -269,11 +264,9 @@ fn adopt(
         None => Box::pin(async { RunOutcome::Lost("no supervisor".into()) }),
     };
     let ran = match record.state {
-        TaskState::Running { started_at, .. } => Duration::from_millis(
-            Timestamp::now()
-                .unix_ms()
-                .saturating_sub(started_at.unix_ms()),
-        ),
+        TaskState::Running { started_at, .. } => {
+            Duration::from_millis(Timestamp::now().unix_ms().saturating_sub(started_at.unix_ms()))
+        }
         _ => Duration::ZERO,
     };
     let timeout = record.timeout_ms.map(Duration::from_millis);
@@ -302,8 +295,7 @@ fn ended_ops(
     );
     let id = record.id;
     // A task given a handle is followed through it, not announced.
-    let note =
-        (record.detached && !store.has_handle(id)?).then(|| (st.note(), record.owner.clone()));
+    let note = (record.detached && !store.has_handle(id)?).then(|| (st.note(), record.owner.clone()));
     ops.push(Op::PutTask {
         record: Box::new(record),
         spec: None,
