@@ -30,10 +30,12 @@ def pss_kib(pid):
 
 
 def supervisors_of(daemon_pid):
-    """The pids of the daemon's children that are task supervisors."""
+    """The pids of the daemon's children (of any of its threads) that are task supervisors."""
+    kids = []
     try:
-        with open(f"/proc/{daemon_pid}/task/{daemon_pid}/children") as f:
-            kids = [int(p) for p in f.read().split()]
+        for t in os.listdir(f"/proc/{daemon_pid}/task"):
+            with open(f"/proc/{daemon_pid}/task/{t}/children") as f:
+                kids += [int(p) for p in f.read().split()]
     except OSError:
         return []
     out = []

@@ -4,8 +4,10 @@
 //! client for the model.
 
 pub mod definitions;
+mod heartbeat;
 pub mod model;
 pub mod project;
+mod resume;
 pub mod session;
 pub mod tools;
 mod transcript;

@@ -9,18 +9,18 @@
 //! agent waits for them (up to `agent.settle`) and a notification starts a new turn.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use aside_core::{AgentRunner, Config, Engine, Launch, RunFuture, RunOutcome};
 use aside_protocol::{AgentProgress, CancelReason, Failure, ShellCommand, TaskKind, TaskRecord};
 use serde_json::Value;
 
 use crate::definitions::{AgentDef, Catalog};
-use crate::model::{Message, ModelClient, ModelError, ToolSpec};
+use crate::heartbeat::Heartbeat;
+use crate::model::{Message, ModelClient, ModelError, ToolCall, ToolSpec};
 use crate::project::{self, endpoint};
-use crate::tools::{self, Tool, ToolContext, ToolOutput};
+use crate::resume::{self, Step};
+use crate::tools::{self, CallKey, Tool, ToolContext, ToolOutput};
 use crate::transcript::Transcript;
 
 /// The owner name of the tasks a session starts.
@@ -55,49 +55,6 @@ impl AgentRunner for AgentRuntime {
     }
 }
 
-/// Milliseconds since the runtime started at which the agent last made progress.
-struct Heartbeat {
-    origin: Instant,
-    last: AtomicU64,
-    /// Waits on tools and on its own tasks are not stalls: they have their own limits.
-    paused: AtomicU64,
-}
-
-impl Heartbeat {
-    fn new() -> Self {
-        Self {
-            origin: Instant::now(),
-            last: AtomicU64::new(0),
-            paused: AtomicU64::new(0),
-        }
-    }
-    /// Not watched until the guard is dropped (then a beat).
-    fn pause(self: &Arc<Self>) -> Paused {
-        self.paused.fetch_add(1, Ordering::Relaxed);
-        Paused(self.clone())
-    }
-    fn beat(&self) {
-        self.last
-            .store(self.origin.elapsed().as_millis() as u64, Ordering::Relaxed);
-    }
-    fn idle(&self) -> Duration {
-        if self.paused.load(Ordering::Relaxed) > 0 {
-            return Duration::ZERO;
-        }
-        let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
-        self.origin.elapsed().saturating_sub(last)
-    }
-}
-
-struct Paused(Arc<Heartbeat>);
-
-impl Drop for Paused {
-    fn drop(&mut self) {
-        self.0.beat();
-        self.0.paused.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 impl AgentRuntime {
     async fn run(self, task: Launch) -> RunOutcome {
         let TaskKind::Agent {
@@ -125,6 +82,15 @@ impl AgentRuntime {
             ));
         };
         if let Some(cmd) = &def.command {
+            if task.resumed {
+                // Its command died with the daemon (its processes are killed at the start):
+                // it has no transcript to go on from, and running it again could repeat work.
+                return RunOutcome::Lost(
+                    "the daemon stopped while the agent's command ran; its processes were killed \
+                     on restart"
+                        .into(),
+                );
+            }
             // The command's runner stops its process tree itself when the task is stopped;
             // racing it here could drop the runner before it kills anything.
             return external(&task, cmd, &prompt).await;
@@ -268,34 +234,49 @@ impl Conversation<'_> {
         let transcript = Transcript {
             path: Transcript::path(engine.home(), &self.session),
         };
-        let resuming = transcript.path.exists();
-        let mut messages = if resuming {
-            match transcript.load() {
-                Ok(m) => m,
-                Err(e) => return RunOutcome::AgentFailed(e.to_string()),
+        let mut progress = AgentProgress::default();
+        let resumed = match resume::load(self.task, &transcript, prompt) {
+            Ok(r) => r,
+            Err(e) => return RunOutcome::AgentFailed(e.to_string()),
+        };
+        let (mut messages, mut step) = match resumed {
+            Some((messages, step)) => {
+                progress = resume::progress_from(self.task.record.progress.clone(), &step);
+                self.say("\n[resumed: the daemon restarted]\n");
+                (messages, step)
             }
-        } else if self.session != format!("s{id}") {
-            return RunOutcome::AgentFailed(format!(
-                "there is no conversation {} to resume",
-                self.session
-            ));
-        } else {
-            let system = Message::System {
-                content: system_prompt(self.def, &self.cwd),
-            };
-            transcript.append(&system).await;
-            vec![system]
+            None => {
+                let mut messages = if transcript.path.exists() {
+                    match transcript.load() {
+                        Ok(m) => m,
+                        Err(e) => return RunOutcome::AgentFailed(e.to_string()),
+                    }
+                } else if self.session != format!("s{id}") {
+                    return RunOutcome::AgentFailed(format!(
+                        "there is no conversation {} to resume",
+                        self.session
+                    ));
+                } else {
+                    let system = Message::System {
+                        content: system_prompt(self.def, &self.cwd),
+                    };
+                    transcript.append(&system).await;
+                    vec![system]
+                };
+                let user = Message::User {
+                    content: prompt.to_string(),
+                };
+                transcript.append(&user).await;
+                messages.push(user);
+                (messages, Step::Request)
+            }
         };
-        let user = Message::User {
-            content: prompt.to_string(),
-        };
-        transcript.append(&user).await;
-        messages.push(user);
+        progress.model = endpoint.model.clone();
 
         let offered = self.tools();
         let specs: Vec<ToolSpec> = tools::specs(&self.config, &offered);
         let names: Vec<&str> = offered.iter().map(|t| t.name()).collect();
-        let listed = Arc::new(names.join(", "));
+        let listed: Arc<str> = names.join(", ").into();
         let ctx = ToolContext {
             engine: engine.clone(),
             owner: self.owner.clone(),
@@ -308,14 +289,28 @@ impl Conversation<'_> {
             // Stopping the agent stops what it started (see `stop_owned`).
             cancel: None,
             wait: None,
+            call: None,
         };
         let max_turns = self.def.max_turns.unwrap_or(self.config.agent.max_turns);
-        let mut progress = AgentProgress {
-            model: endpoint.model.clone(),
-            ..AgentProgress::default()
-        };
         self.heartbeat.beat();
         loop {
+            match std::mem::replace(&mut step, Step::Request) {
+                Step::Answer(answer) => return RunOutcome::Answered(answer),
+                Step::Calls {
+                    calls,
+                    turn,
+                    resumed,
+                } => {
+                    let results = self
+                        .run_calls(&ctx, &offered, &listed, &calls, turn, resumed)
+                        .await;
+                    for msg in results {
+                        transcript.append(&msg).await;
+                        messages.push(msg);
+                    }
+                }
+                Step::Request => {}
+            }
             // Step boundary: what ended since the last request goes in as one message.
             self.inject_notifications(&mut messages, &transcript).await;
             if progress.turns >= max_turns {
@@ -376,48 +371,72 @@ impl Conversation<'_> {
                 progress.last_tool = Some(c.function.name.clone());
             }
             let _ = engine.set_progress(id, progress.clone());
-            let paused = self.heartbeat.pause();
-            let mut set = tokio::task::JoinSet::new();
-            for (i, c) in calls.iter().enumerate() {
-                let ctx = ctx.clone();
-                let name = c.function.name.clone();
-                let raw = c.function.arguments.clone();
-                let allowed = name
-                    .parse::<Tool>()
-                    .ok()
-                    .filter(|tool| offered.contains(tool));
-                let listed = listed.clone();
-                set.spawn(async move {
-                    let out = match allowed {
-                        None => ToolOutput::error(format!(
-                            "there is no tool named {name:?} here; the tools are: {listed}"
-                        )),
-                        Some(tool) => match parse_arguments(&raw) {
-                            Ok(args) => tools::call_tool(&ctx, tool, args).await,
-                            Err(e) => ToolOutput::error(e.to_string()),
-                        },
-                    };
-                    (i, out)
-                });
-            }
-            let mut results: Vec<Option<ToolOutput>> = vec![None; calls.len()];
-            while let Some(joined) = set.join_next().await {
-                if let Ok((i, out)) = joined {
-                    results[i] = Some(out);
-                }
-            }
-            drop(paused);
-            for (c, out) in calls.iter().zip(results) {
-                let out = out.unwrap_or_else(|| ToolOutput::error("the tool failed unexpectedly"));
-                let content = out.render(self.config.agent.tool_output);
-                let msg = Message::Tool {
-                    tool_call_id: c.id.clone(),
-                    content,
+            step = Step::Calls {
+                calls,
+                turn: resume::replies(&messages),
+                resumed: false,
+            };
+        }
+    }
+
+    /// Runs the tool calls of reply number `turn` in parallel; their results, in order.
+    /// `resumed`: the previous run of the agent made them (see [`tools::CallKey`]).
+    async fn run_calls(
+        &self,
+        ctx: &ToolContext,
+        offered: &[Tool],
+        listed: &Arc<str>,
+        calls: &[ToolCall],
+        turn: usize,
+        resumed: bool,
+    ) -> Vec<Message> {
+        let paused = self.heartbeat.pause();
+        let mut set = tokio::task::JoinSet::new();
+        for (i, c) in calls.iter().enumerate() {
+            let mut ctx = ctx.clone();
+            ctx.call = Some(CallKey {
+                key: format!("{}/{turn}/{}", self.session, c.id),
+                resumed,
+                since: self.task.record.id,
+            });
+            let name = c.function.name.clone();
+            let raw = c.function.arguments.clone();
+            let allowed = name
+                .parse::<Tool>()
+                .ok()
+                .filter(|tool| offered.contains(tool));
+            let listed = listed.clone();
+            set.spawn(async move {
+                let out = match allowed {
+                    None => ToolOutput::error(format!(
+                        "there is no tool named {name:?} here; the tools are: {listed}"
+                    )),
+                    Some(tool) => match parse_arguments(&raw) {
+                        Ok(args) => tools::call_tool(&ctx, tool, args).await,
+                        Err(e) => ToolOutput::error(e.to_string()),
+                    },
                 };
-                transcript.append(&msg).await;
-                messages.push(msg);
+                (i, out)
+            });
+        }
+        let mut results: Vec<Option<ToolOutput>> = vec![None; calls.len()];
+        while let Some(joined) = set.join_next().await {
+            if let Ok((i, out)) = joined {
+                results[i] = Some(out);
             }
         }
+        drop(paused);
+        calls
+            .iter()
+            .zip(results)
+            .map(|(c, out)| {
+                let out = out.unwrap_or_else(|| ToolOutput::error("the tool failed unexpectedly"));
+                Message::Tool {
+                    tool_call_id: c.id.clone(),
+                    content: out.render(self.config.agent.tool_output),
+                }
+            })
+            .collect()
     }
 
     async fn inject_notifications(&self, messages: &mut Vec<Message>, transcript: &Transcript) {

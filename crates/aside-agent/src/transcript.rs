@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::io::AsyncWriteExt;
 
-use crate::model::Message;
+use crate::model::{Message, ToolCall};
 
 /// A transcript that cannot be read, so its conversation cannot be resumed.
 #[derive(Debug, thiserror::Error)]
@@ -28,16 +28,40 @@ impl Transcript {
     }
 
     pub(crate) fn load(&self) -> Result<Vec<Message>, TranscriptError> {
+        let (mut messages, open) = answer_dangling_calls(self.read()?);
+        interrupted(open, &mut messages);
+        Ok(messages)
+    }
+
+    /// The conversation of a run that was cut off, and the tool calls of its last message
+    /// that have no result yet (to be finished, not answered as interrupted).
+    pub(crate) fn load_resumable(&self) -> Result<(Vec<Message>, Vec<ToolCall>), TranscriptError> {
+        let (messages, open) = answer_dangling_calls(self.read()?);
+        let pending = match messages
+            .iter()
+            .rev()
+            .find(|m| matches!(m, Message::Assistant { .. }))
+        {
+            Some(Message::Assistant { tool_calls, .. }) => tool_calls
+                .iter()
+                .filter(|c| open.contains(&c.id))
+                .cloned()
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok((messages, pending))
+    }
+
+    fn read(&self) -> Result<Vec<Message>, TranscriptError> {
         let text = std::fs::read_to_string(&self.path).map_err(|source| TranscriptError {
             path: self.path.clone(),
             source,
         })?;
         // A line cut short by a crash is skipped; every whole message is kept.
-        let messages: Vec<Message> = text
+        Ok(text
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        Ok(answer_dangling_calls(messages))
+            .collect())
     }
 
     pub(crate) async fn append(&self, m: &Message) {
@@ -67,30 +91,32 @@ impl Transcript {
 }
 
 /// A conversation stopped while its tools ran has tool calls without results, which servers
-/// refuse; each gets a result saying it was interrupted, right after its call.
-fn answer_dangling_calls(messages: Vec<Message>) -> Vec<Message> {
+/// refuse; each gets a result saying it was interrupted, right after its call. Those of the
+/// last message are returned instead, still open.
+fn answer_dangling_calls(messages: Vec<Message>) -> (Vec<Message>, Vec<String>) {
     let mut out = Vec::with_capacity(messages.len());
     let mut open: Vec<String> = Vec::new();
-    let close = |open: &mut Vec<String>, out: &mut Vec<Message>| {
-        for id in open.drain(..) {
-            out.push(Message::Tool {
-                tool_call_id: id,
-                content: "the tool call was interrupted: the agent was stopped".into(),
-            });
-        }
-    };
     for m in messages {
         match &m {
             Message::Tool { tool_call_id, .. } => open.retain(|id| id != tool_call_id),
-            _ => close(&mut open, &mut out),
+            _ => interrupted(std::mem::take(&mut open), &mut out),
         }
         if let Message::Assistant { tool_calls, .. } = &m {
             open = tool_calls.iter().map(|c| c.id.clone()).collect();
         }
         out.push(m);
     }
-    close(&mut open, &mut out);
-    out
+    (out, open)
+}
+
+/// Answers the calls `open` as interrupted.
+fn interrupted(open: Vec<String>, out: &mut Vec<Message>) {
+    for id in open {
+        out.push(Message::Tool {
+            tool_call_id: id,
+            content: "the tool call was interrupted: the agent was stopped".into(),
+        });
+    }
 }
 
 #[cfg(test)]
@@ -108,7 +134,7 @@ mod tests {
                 arguments: "{}".into(),
             },
         };
-        let fixed = answer_dangling_calls(vec![
+        let (mut fixed, open) = answer_dangling_calls(vec![
             Message::User {
                 content: "go".into(),
             },
@@ -124,6 +150,8 @@ mod tests {
                 content: "again".into(),
             },
         ]);
+        assert!(open.is_empty(), "{open:?}");
+        interrupted(open, &mut fixed);
         let ids: Vec<String> = fixed
             .iter()
             .filter_map(|m| match m {

@@ -114,6 +114,29 @@ impl Output {
         out
     }
 
+    /// The output of a task that runs again after its engine went away: it goes on at the
+    /// end of the log the task already has; without one, as [`Output::new`].
+    pub fn continued(
+        logs: Arc<Logs>,
+        id: TaskId,
+        to_disk: bool,
+        cap: u64,
+        spill: u64,
+        tail: u64,
+    ) -> Self {
+        let out = Self::new(logs, id, to_disk, cap, spill, tail);
+        if let Ok(file) = out.logs.open_append(id) {
+            let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+            {
+                let mut inner = out.inner();
+                inner.sink = Sink::File(file);
+                inner.total = len;
+            }
+            out.bytes.send_replace(len);
+        }
+        out
+    }
+
     /// The supervisor wrote the log up to `total` bytes.
     pub fn advance(&self, total: u64) {
         let mut inner = self.inner();

@@ -47,6 +47,10 @@ pub struct Launch {
     pub(crate) drain: std::time::Duration,
     /// Variables (the model keys) kept out of commands that bring no environment of their own.
     pub(crate) hidden: Vec<String>,
+    /// This run takes over a task a previous engine was running when it went away (killed,
+    /// or restarted): the runner goes on from where the task got to (an agent from its
+    /// transcript) instead of starting it anew. The record still shows its first start.
+    pub resumed: bool,
 }
 
 impl Launch {

@@ -74,5 +74,6 @@ fn tool_context(
         env: None,
         cancel: None,
         wait: None,
+        call: None,
     }
 }

@@ -51,6 +51,21 @@ pub struct ToolContext {
     /// How long a foreground `bash` or `task` waits before its work moves to the background
     /// (default: the settings).
     pub wait: Option<std::time::Duration>,
+    /// The model's tool call being served, when an agent calls: `bash` and `task` key the
+    /// task they start by it.
+    pub call: Option<CallKey>,
+}
+
+/// Names the task a `bash` or `task` call starts (its dedupe key), so that an agent resumed
+/// after its daemon went away finds that task again instead of running the command twice.
+#[derive(Debug, Clone)]
+pub struct CallKey {
+    /// `<session>/<turn>/<tool call id>`: call ids are unique within a reply only.
+    pub key: String,
+    /// The call was made by the previous run of the agent: its task may exist already.
+    pub resumed: bool,
+    /// The agent's task: a task started for the call is newer.
+    pub since: TaskId,
 }
 
 /// The outcome of one tool call.

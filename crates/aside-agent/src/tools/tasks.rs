@@ -329,7 +329,45 @@ fn base_spec(ctx: &ToolContext, kind: TaskKind, background: bool) -> TaskSpec {
     spec
 }
 
+/// A call the previous run of a resumed agent made: the task it started, followed to its
+/// end as the call would have (or its result if it ended meanwhile), so that nothing runs
+/// twice. `None` when that run started nothing for it.
+async fn resumed_call(ctx: &ToolContext) -> Option<ToolOutput> {
+    let call = ctx.call.as_ref().filter(|c| c.resumed)?;
+    let mut cursor = None;
+    let t = 'found: loop {
+        let query = ListQuery {
+            all: true,
+            owner: Some(ctx.owner.clone()),
+            order: Order::NewestFirst,
+            limit: LIST_MAX,
+            cursor,
+        };
+        let page = ctx.engine.list(&query).ok()?;
+        for t in page.tasks {
+            if t.id <= call.since {
+                // Older than the agent's run: it started nothing for the call.
+                return None;
+            }
+            if t.dedupe_key.as_deref() == Some(call.key.as_str()) {
+                break 'found t;
+            }
+        }
+        cursor = Some(page.next_cursor?);
+    };
+    Some(if t.is_terminal() {
+        foreground_result(ctx, t).await
+    } else if t.mode == StartMode::Background {
+        started_in_background(&t)
+    } else {
+        follow(ctx, t.id).await
+    })
+}
+
 pub async fn bash(ctx: &ToolContext, a: BashArgs) -> ToolOutput {
+    if let Some(out) = resumed_call(ctx).await {
+        return out;
+    }
     if a.command.trim().is_empty() {
         return ToolOutput::error("command is empty");
     }
@@ -356,7 +394,10 @@ pub async fn bash(ctx: &ToolContext, a: BashArgs) -> ToolOutput {
     start_and_follow(ctx, spec).await
 }
 
-async fn start_and_follow(ctx: &ToolContext, spec: TaskSpec) -> ToolOutput {
+async fn start_and_follow(ctx: &ToolContext, mut spec: TaskSpec) -> ToolOutput {
+    if let Some(call) = &ctx.call {
+        spec.dedupe_key = Some(call.key.clone());
+    }
     let background = spec.mode == StartMode::Background;
     let started = match ctx.engine.start(&ctx.owner, spec).await {
         Ok(s) => s.task,
@@ -365,16 +406,21 @@ async fn start_and_follow(ctx: &ToolContext, spec: TaskSpec) -> ToolOutput {
     if background {
         return started_in_background(&started);
     }
+    follow(ctx, started.id).await
+}
+
+/// Waits for a foreground task until it ends or moves to the background; its result.
+async fn follow(ctx: &ToolContext, id: TaskId) -> ToolOutput {
     let settled = match &ctx.cancel {
-        None => until_settled(&ctx.engine, started.id).await,
+        None => until_settled(&ctx.engine, id).await,
         Some(rx) => {
             let mut rx = rx.clone();
             tokio::select! {
-                r = until_settled(&ctx.engine, started.id) => r,
+                r = until_settled(&ctx.engine, id) => r,
                 reason = cancelled(&mut rx) => {
-                    match ctx.engine.stop(&[started.id], &ctx.owner, reason).await {
+                    match ctx.engine.stop(&[id], &ctx.owner, reason).await {
                         Ok(mut ts) if !ts.is_empty() => Ok(ts.remove(0)),
-                        Ok(_) => ctx.engine.get(started.id),
+                        Ok(_) => ctx.engine.get(id),
                         Err(e) => Err(e),
                     }
                 }
@@ -388,6 +434,9 @@ async fn start_and_follow(ctx: &ToolContext, spec: TaskSpec) -> ToolOutput {
 }
 
 pub async fn task(ctx: &ToolContext, a: TaskArgs) -> ToolOutput {
+    if let Some(out) = resumed_call(ctx).await {
+        return out;
+    }
     let max = ctx.config.agent.max_depth;
     if ctx.depth + 1 > max {
         return ToolOutput::error(format!(

@@ -10,7 +10,8 @@
 //! - [`read_wait`]: records, listings, output reads and waits;
 //! - [`notices`]: events for subscribers and notifications for owners;
 //! - [`handles`]: bearer names for tasks whose holder fetches their end (MCP task ids);
-//! - [`recover`]: what a previous run left behind; [`retention`]: what is kept, how long.
+//! - [`recover`]: what a previous run left behind ([`resume`]: agents that run again);
+//!   [`retention`]: what is kept, how long.
 //!
 //! Lock discipline: the lock is held only to decide. SQLite writes go to the store's writer
 //! thread (submitted under the lock, so they stay in order, never waited for under it);
@@ -25,6 +26,7 @@ mod notices;
 mod outcome;
 mod read_wait;
 mod recover;
+mod resume;
 mod retention;
 mod schedule;
 mod start;

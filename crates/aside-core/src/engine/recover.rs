@@ -3,8 +3,9 @@
 //! owner); those that ended while no engine was there get their real end, announced; the
 //! rest (their supervisor died, or they ran under the previous engine itself) are marked
 //! `lost` and announced, after every process they left is killed: what their cgroups hold
-//! at once, before anything starts, and what carries their tag. Only live tasks are loaded:
-//! finished ones stay on disk.
+//! at once, before anything starts, and what carries their tag. Agents that were running
+//! run again instead, resumed (`resume.rs`). Only live tasks are loaded: finished ones stay
+//! on disk.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -77,6 +78,7 @@ pub(super) fn open(
     let mut to_kill = Vec::new();
     let mut adopted = Vec::new();
     let mut cleared = Vec::new();
+    let mut resumed = Vec::new();
     for task in stored {
         let mut record = task.record;
         let tag = proctree::tag_value(store.instance(), record.id);
@@ -108,6 +110,11 @@ pub(super) fn open(
                 // Nobody waits for it any more: its owner hears of it.
                 record.detached = true;
                 ended_ops(&mut st, &store, record, &mut ops)?;
+            }
+            (TaskState::Running { .. }, None)
+                if super::resume::resumable(&record, agents.is_some()) =>
+            {
+                resumed.push((record, task.spec));
             }
             (TaskState::Running { started_at, pid }, _) => {
                 record.state = TaskState::Lost {
@@ -198,6 +205,12 @@ pub(super) fn open(
         }
         drives.push(adopt(&engine, &mut st, record, a));
     }
+    let mut fx = Effects::default();
+    for (record, spec) in resumed {
+        drives.push(super::resume::resume(
+            &engine, &mut st, record, spec, &mut fx,
+        ));
+    }
     if !drives.is_empty() {
         tracing::info!(
             "{} running tasks adopted, {} queued again",
@@ -205,7 +218,6 @@ pub(super) fn open(
             st.sched.queued()
         );
     }
-    let mut fx = Effects::default();
     {
         let mut guard = engine.lock();
         *guard = st;
@@ -226,7 +238,7 @@ pub(super) fn open(
     Ok(engine)
 }
 
-type DriveArgs = (
+pub(super) type DriveArgs = (
     TaskId,
     oneshot::Receiver<crate::run::RunFuture>,
     Option<Duration>,

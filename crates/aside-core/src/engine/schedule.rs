@@ -23,6 +23,26 @@ pub(crate) struct Launching {
     spec: Box<TaskSpec>,
     output: Arc<Output>,
     abort: Arc<Abort>,
+    /// A run again of a task a previous engine was running (see `resume.rs`).
+    resumed: bool,
+}
+
+impl Launching {
+    /// The launch of a task that runs again after its engine went away.
+    pub(super) fn resumed(
+        record: TaskRecord,
+        spec: TaskSpec,
+        output: Arc<Output>,
+        abort: Arc<Abort>,
+    ) -> Self {
+        Self {
+            record,
+            spec: Box::new(spec),
+            output,
+            abort,
+            resumed: true,
+        }
+    }
 }
 
 type LaunchResult = Result<(Option<u32>, RunFuture), Failure>;
@@ -59,6 +79,7 @@ impl Engine {
                     spec,
                     output,
                     abort,
+                    resumed: false,
                 }),
                 None => {
                     st.sched.release(id);
@@ -92,6 +113,7 @@ impl Engine {
                         kill_grace: cfg.kill_grace,
                         drain: cfg.drain,
                         hidden: self.inner.key_vars.clone(),
+                        resumed: job.resumed,
                     })
                     .map(|run| (None, run))
             }

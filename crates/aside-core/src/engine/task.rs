@@ -98,6 +98,18 @@ impl Task {
         }
     }
 
+    /// A task a previous engine was running in its own process (an agent), given its slot
+    /// again to run once more: it starts at once, keeping its record (and its start time).
+    pub fn resuming(record: TaskRecord, run: RunLink, output: Arc<Output>) -> Self {
+        debug_assert!(matches!(record.state, TaskState::Running { .. }));
+        Self {
+            record,
+            phase: Phase::Starting { run, output },
+            status: watch::channel(0).0,
+            quiet: false,
+        }
+    }
+
     pub fn record(&self) -> &TaskRecord {
         &self.record
     }
@@ -179,10 +191,9 @@ impl Task {
             abort: run.abort,
             output,
         };
-        self.record.state = TaskState::Running {
-            started_at: at,
-            pid,
-        };
+        // A resumed task keeps the start of its first run: its timeout counts from there.
+        let started_at = self.record.state.started_at().unwrap_or(at);
+        self.record.state = TaskState::Running { started_at, pid };
         self.bump();
         Some(run.go)
     }

@@ -27,6 +27,7 @@ mod notifications;
 mod outlive;
 mod output;
 mod recovery;
+mod resume;
 mod scheduling;
 mod secrets;
 mod stop;
