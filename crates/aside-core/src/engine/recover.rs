@@ -207,6 +207,9 @@ pub(super) fn open(
     }
     let mut fx = Effects::default();
     for (record, spec) in resumed {
+        if !record.detached {
+            callers.push(record.id);
+        }
         drives.push(super::resume::resume(
             &engine, &mut st, record, spec, &mut fx,
         ));

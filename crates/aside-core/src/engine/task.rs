@@ -103,6 +103,7 @@ impl Task {
     pub fn resuming(record: TaskRecord, run: RunLink, output: Arc<Output>) -> Self {
         debug_assert!(matches!(record.state, TaskState::Running { .. }));
         Self {
+            unattended: !record.detached,
             record,
             phase: Phase::Starting { run, output },
             status: watch::channel(0).0,
