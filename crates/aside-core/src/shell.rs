@@ -129,6 +129,22 @@ pub(crate) fn task_env(cmd: &mut Command, l: &ShellLaunch<'_>) {
         .env(proctree::TAG_VAR, &l.tag);
 }
 
+/// The task's environment as [`task_env`] makes it, as pairs (a variable of the daemon's
+/// that is not UTF-8 is left out, as the CLI leaves out its own).
+pub(crate) fn task_env_vars(l: &ShellLaunch<'_>) -> Vec<(String, String)> {
+    let mut env: BTreeMap<String, String> = match l.env {
+        Some(env) => env.clone(),
+        None => std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .filter(|(k, _)| !l.hidden.contains(k))
+            .collect(),
+    };
+    env.extend(l.env_extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env.insert("ASIDE_TASK_ID".into(), l.task_id.clone());
+    env.insert(proctree::TAG_VAR.into(), l.tag.clone());
+    env.into_iter().collect()
+}
+
 fn spawn_failure(error: String, not_found: bool) -> Failure {
     Failure::Spawn { error, not_found }
 }

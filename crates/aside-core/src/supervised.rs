@@ -7,16 +7,23 @@
 //! A supervisor is known by a connection on its socket: the kernel gives the peer's user
 //! and the supervisor names its task in its hello. No stored pid is ever signalled.
 
-use std::io::Write;
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aside_protocol::{Failure, TaskId};
+use aside_shim::keeper::MAX_LAUNCH;
 use aside_shim::wire::{self, Cause, End, FromShim, Launch, ToShim};
+use nix::errno::Errno;
+use nix::sys::socket::{
+    sendmsg, setsockopt, socketpair, sockopt, AddressFamily, ControlMessage, MsgFlags, SockFlag,
+    SockType,
+};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use crate::abort::{Abort, AbortReason};
@@ -33,10 +40,13 @@ const HELLO_WAIT: Duration = Duration::from_secs(2);
 /// The longest line a supervisor sends.
 const MAX_LINE: usize = 64 << 10;
 
-/// Where the supervisors of one state directory are, and the program that is one.
+/// Where the supervisors of one state directory are, the program that is one, and the
+/// keeper that forks them.
 pub(crate) struct Supervisors {
     program: PathBuf,
     run: PathBuf,
+    /// The daemon's end of its keeper's socket; started with the first task.
+    keeper: Mutex<Option<OwnedFd>>,
 }
 
 /// What a new engine finds of a task it recorded as running.
@@ -64,7 +74,11 @@ impl Supervisors {
             _ => {}
         }
         std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700))?;
-        Ok(Self { program, run })
+        Ok(Self {
+            program,
+            run,
+            keeper: Mutex::new(None),
+        })
     }
 
     pub fn socket(&self, id: TaskId) -> PathBuf {
@@ -121,6 +135,7 @@ impl Supervisors {
             task: id.get(),
             program: path.display().to_string(),
             args: args.iter().map(|a| a.to_string()).collect(),
+            env: shell::task_env_vars(&l),
             cwd: l.cwd.to_string(),
             cgroup: cgroup.as_ref().map(|g| g.dir().display().to_string()),
             logs: l
@@ -144,24 +159,18 @@ impl Supervisors {
         };
         let (ours, theirs) = UnixStream::pair()
             .map_err(|e| spawn_failure(format!("cannot create a socket pair: {e}"), false))?;
-        let mut cmd = Command::new(&self.program);
-        cmd.stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
-            .stdout(Stdio::null())
-            .current_dir("/");
-        shell::task_env(&mut cmd, &l);
-        let spawned = reaper.spawn(&mut cmd, None);
-        drop(cmd);
-        spawned.map_err(|e| {
-            spawn_failure(
-                format!(
-                    "cannot start the task's supervisor {}: {e}",
-                    self.program.display()
-                ),
-                false,
-            )
-        })?;
-        let pid =
-            start(&ours, &launch).map_err(|(error, not_found)| spawn_failure(error, not_found))?;
+        self.hand_over(reaper, &wire::line(&launch), theirs.as_raw_fd())
+            .map_err(|e| {
+                spawn_failure(
+                    format!(
+                        "cannot start the task's supervisor ({}): {e}",
+                        self.program.display()
+                    ),
+                    false,
+                )
+            })?;
+        drop(theirs);
+        let pid = started(&ours).map_err(|(error, not_found)| spawn_failure(error, not_found))?;
         let stream = ours
             .set_nonblocking(true)
             .and_then(|()| tokio::net::UnixStream::from_std(ours))
@@ -185,6 +194,61 @@ impl Supervisors {
             },
         );
         Ok((pid, Box::pin(fut)))
+    }
+
+    /// Gives the keeper a launch and the supervisor's end of its socket; starts the keeper
+    /// first when there is none (or the one there was is gone).
+    fn hand_over(&self, reaper: &Reaper, launch: &[u8], control: RawFd) -> std::io::Result<()> {
+        let mut keeper = self.keeper.lock().unwrap_or_else(|p| p.into_inner());
+        for attempt in 0..2 {
+            let sock = match keeper.take() {
+                Some(s) => s,
+                None => self.start_keeper(reaper)?,
+            };
+            let sent = sendmsg::<()>(
+                sock.as_raw_fd(),
+                &[IoSlice::new(launch)],
+                &[ControlMessage::ScmRights(&[control])],
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            );
+            match sent {
+                Ok(_) => {
+                    *keeper = Some(sock);
+                    return Ok(());
+                }
+                // Gone: another is started once.
+                Err(Errno::EPIPE | Errno::ECONNRESET | Errno::ENOTCONN) if attempt == 0 => {
+                    tracing::warn!("the supervisors' keeper is gone: starting another");
+                }
+                Err(e) => {
+                    *keeper = Some(sock);
+                    return Err(e.into());
+                }
+            }
+        }
+        Err(std::io::Error::other(
+            "the supervisors' keeper keeps going away",
+        ))
+    }
+
+    fn start_keeper(&self, reaper: &Reaper) -> std::io::Result<OwnedFd> {
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )?;
+        // Room for a launch with a large environment.
+        let _ = setsockopt(&ours, sockopt::SndBuf, &(MAX_LAUNCH * 2));
+        let _ = setsockopt(&theirs, sockopt::RcvBuf, &(MAX_LAUNCH * 2));
+        let mut cmd = Command::new(&self.program);
+        cmd.arg("keeper")
+            .stdin(Stdio::from(theirs))
+            .stdout(Stdio::null())
+            .current_dir("/");
+        reaper.spawn(&mut cmd, None)?;
+        Ok(ours)
     }
 
     /// Looks for the supervisor of task `id`, recorded as running by a previous engine.
@@ -255,10 +319,9 @@ fn spawn_failure(error: String, not_found: bool) -> Failure {
     Failure::Spawn { error, not_found }
 }
 
-/// Hands the supervisor its task and waits for the first process to run.
-fn start(stream: &UnixStream, launch: &Launch) -> Result<u32, (String, bool)> {
+/// Waits for the supervisor to say that the task's first process runs.
+fn started(stream: &UnixStream) -> Result<u32, (String, bool)> {
     let broke = |e: std::io::Error| (format!("the task's supervisor failed: {e}"), false);
-    (&*stream).write_all(&wire::line(launch)).map_err(broke)?;
     stream.set_read_timeout(Some(ANSWER_WAIT)).map_err(broke)?;
     // A byte at a time: what follows the answer is the follower's to read.
     let line = wire::read_line(stream, MAX_LINE).map_err(broke)?;

@@ -1,6 +1,7 @@
 //! `aside-shim`: the supervisor of one running task.
 //!
-//! The engine starts one per shell task and hands it the task (see [`wire::Launch`]). It
+//! The engine's keeper (see [`keeper`]) forks one per shell task and hands it the task (see
+//! [`wire::Launch`]). It
 //! starts the task's first process in a process group (and cgroup) of its own, is the
 //! subreaper of the whole tree, writes the output to the task's log, stops the task at the
 //! output cap, and records how it ended. None of that needs a daemon: when the daemon goes
@@ -12,9 +13,21 @@
 //! running task.
 
 mod conn;
+pub mod keeper;
 mod log;
 mod supervise;
 mod tree;
 pub mod wire;
 
-pub use supervise::main;
+/// `aside-shim keeper`, as the daemon starts it; the process's exit code.
+pub fn main() -> i32 {
+    match std::env::args().nth(1).as_deref() {
+        Some("keeper") => keeper::run(),
+        _ => {
+            eprintln!(
+                "aside-shim: started by the aside daemon (as `aside-shim keeper`), not by hand"
+            );
+            2
+        }
+    }
+}

@@ -28,45 +28,47 @@ const KILL_WAIT: Duration = Duration::from_secs(5);
 /// How often a stop looks again at what is left.
 const STOP_TICK: Duration = Duration::from_millis(10);
 
-/// Runs the supervisor; the process's exit code.
-pub fn main() -> i32 {
-    match start() {
-        Ok(shim) => shim.run(),
+/// Runs one task's supervisor, forked by the keeper: `launch` is the task, `control` the
+/// supervisor's end of its socket to the daemon. Returns the process's exit code.
+pub fn serve(launch: &[u8], control: OwnedFd) -> i32 {
+    let mut conn = match Conn::new(UnixStream::from(control)) {
+        Ok(c) => c,
         Err(e) => {
             eprintln!("aside-shim: {e}");
+            return 1;
+        }
+    };
+    let launch: Launch = match serde_json::from_slice(launch) {
+        Ok(l) => l,
+        Err(e) => {
+            conn.send(&FromShim::SpawnFailed {
+                error: format!("the task's supervisor cannot read its launch: {e}"),
+                not_found: false,
+            });
+            answer_now(&mut conn);
+            return 1;
+        }
+    };
+    match Shim::new(launch) {
+        Ok(mut shim) => {
+            conn.send(&FromShim::Started {
+                pid: shim.tree.pgid as u32,
+            });
+            shim.conn = Some(conn);
+            shim.run()
+        }
+        Err(failed) => {
+            conn.send(&failed);
+            answer_now(&mut conn);
             1
         }
     }
 }
 
-fn start() -> Result<Shim, String> {
-    // stdin is the daemon's end of a socket pair.
-    let stdin = std::io::stdin()
-        .as_fd()
-        .try_clone_to_owned()
-        .map_err(|e| format!("no control socket on stdin: {e}"))?;
-    let control = UnixStream::from(stdin);
-    let line =
-        wire::read_line(&control, 1 << 20).map_err(|e| format!("reading the launch: {e}"))?;
-    let launch: Launch =
-        serde_json::from_slice(&line).map_err(|e| format!("an unreadable launch: {e}"))?;
-    let mut conn = Conn::new(control).map_err(|e| e.to_string())?;
-    match Shim::new(launch) {
-        Ok(shim) => {
-            let pid = shim.tree.pgid as u32;
-            let mut shim = shim;
-            conn.send(&FromShim::Started { pid });
-            shim.conn = Some(conn);
-            Ok(shim)
-        }
-        Err(failed) => {
-            conn.send(&failed);
-            // Blocking now: the daemon waits for this answer.
-            let _ = conn.stream.set_nonblocking(false);
-            conn.flush();
-            Err("the task could not be started".into())
-        }
-    }
+/// Sends what is queued before the supervisor exits: the daemon waits for this answer.
+fn answer_now(conn: &mut Conn) {
+    let _ = conn.stream.set_nonblocking(false);
+    conn.flush();
 }
 
 /// A stop under way.
@@ -134,7 +136,9 @@ impl Shim {
             .try_clone()
             .map_err(|e| fail(format!("cannot duplicate a pipe: {e}")))?;
         let mut cmd = Command::new(&l.program);
-        cmd.args(&l.args)
+        cmd.env_clear()
+            .envs(l.env.iter().map(|(k, v)| (k, v)))
+            .args(&l.args)
             .current_dir(&l.cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::from(write_end))

@@ -1,9 +1,11 @@
 //! What the engine and a task's supervisor say to each other: one JSON object per line on a
-//! Unix socket. At the start that socket is the supervisor's stdin (one end of a socket
-//! pair); after a daemon restart the new daemon connects to the supervisor's own socket.
+//! Unix socket. At the start that socket is one end of a socket pair the engine handed the
+//! keeper with the launch (see `keeper`); after a daemon restart the new daemon connects to
+//! the supervisor's own socket.
 //!
 //! ```text
-//! engine → shim   Launch (first line on stdin), then Stop and Ack
+//! engine → keeper Launch (one packet, the control socket attached)
+//! engine → shim   Stop and Ack
 //! shim → engine   Started or SpawnFailed; Hello (to a daemon that connects); Output; Exited
 //! ```
 //!
@@ -20,10 +22,11 @@ pub const VERSION: u32 = 1;
 pub struct Launch {
     pub version: u32,
     pub task: u64,
-    /// The program, already found in the task's PATH, and its arguments. The environment is
-    /// the supervisor's own (the engine starts it with the task's).
+    /// The program, already found in the task's PATH, its arguments and its whole
+    /// environment.
     pub program: String,
     pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
     pub cwd: String,
     /// The `cgroup.procs` of the task's cgroup, where it has one: its first process joins it
     /// before exec.
