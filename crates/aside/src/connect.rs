@@ -14,13 +14,17 @@ impl Context {
     /// Connects, starting the daemon when none runs.
     pub async fn client(&self) -> anyhow::Result<Client> {
         let socket = self.paths.checked_socket().map_err(anyhow::Error::msg)?;
-        Ok(Client::connect(&socket, Some(&self.launcher()?), owner()).await?)
+        let client = Client::connect(&socket, Some(&self.launcher()?), owner()).await?;
+        warn_if_outdated(&client);
+        Ok(client)
     }
 
     /// Connects as `owner`, starting the daemon when none runs.
     pub async fn client_as(&self, owner: String) -> anyhow::Result<Client> {
         let socket = self.paths.checked_socket().map_err(anyhow::Error::msg)?;
-        Ok(Client::connect(&socket, Some(&self.launcher()?), Some(owner)).await?)
+        let client = Client::connect(&socket, Some(&self.launcher()?), Some(owner)).await?;
+        warn_if_outdated(&client);
+        Ok(client)
     }
 
     /// `aside daemon run`, started in `/`: the variables its paths come from are handed on
@@ -50,6 +54,34 @@ impl Context {
         let socket = self.paths.checked_socket().map_err(anyhow::Error::msg)?;
         Ok(Client::connect(&socket, None, owner()).await?)
     }
+}
+
+/// Says on stderr when the daemon runs another aside than this one (an upgrade installed
+/// since it started): restarting it is safe, but it is the user's to do, since a restart
+/// drops its connections (clients reconnect).
+fn warn_if_outdated(client: &Client) {
+    let mine = env!("CARGO_PKG_VERSION");
+    let theirs = &client.daemon.daemon_version;
+    let why = if theirs != mine {
+        Some(format!("runs aside {theirs}, this is aside {mine}"))
+    } else if binary_replaced(client.daemon.pid) {
+        Some("runs a binary that was replaced or removed since it started".to_string())
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        eprintln!(
+            "aside: the daemon (pid {}) {why}; `aside daemon restart` replaces it without stopping any task",
+            client.daemon.pid
+        );
+    }
+}
+
+/// Whether the daemon's program file is gone from where it started (Linux shows it as
+/// "(deleted)"): a new install replaced it.
+fn binary_replaced(pid: u32) -> bool {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .is_ok_and(|p| p.to_string_lossy().ends_with(" (deleted)"))
 }
 
 /// The connection broke (the daemon went away), as opposed to an answer that is an error.

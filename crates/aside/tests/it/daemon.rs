@@ -197,3 +197,46 @@ fn a_daemon_whose_state_directory_is_deleted_exits() {
     let next = a.daemon_pid().expect("a new daemon");
     assert_ne!(next, daemon);
 }
+
+/// A daemon started from a binary that is then replaced (an upgrade): the CLI says so, and
+/// `aside daemon restart` replaces it without stopping a running task.
+#[test]
+fn a_daemon_running_a_replaced_binary_is_pointed_out_and_restarted_without_a_stop() {
+    let a = Aside::new();
+    let old = a.path("aside-old");
+    std::fs::copy(BIN, &old).unwrap();
+    std::fs::copy(
+        std::path::Path::new(BIN).with_file_name("aside-shim"),
+        a.path("aside-shim"),
+    )
+    .unwrap();
+    let mut cmd = a.cmd(&["daemon", "start"]);
+    let mut old_cmd = std::process::Command::new(&old);
+    old_cmd.args(["daemon", "start"]);
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            old_cmd.env(k, v);
+        }
+    }
+    assert!(old_cmd.status().unwrap().success());
+    let id = a.bg(&a.gate("go"));
+    a.wait_state(&id, "running");
+    let quiet = a.run(&["ls"]);
+    assert!(!quiet.stderr.contains("daemon restart"), "{quiet:?}");
+    // The upgrade: the old binary is replaced.
+    std::fs::remove_file(&old).unwrap();
+    std::fs::copy(BIN, &old).unwrap();
+    let told = a.run(&["ls"]);
+    assert!(
+        told.stderr.contains("replaced") && told.stderr.contains("aside daemon restart"),
+        "{told:?}"
+    );
+    let before = a.daemon_pid().unwrap();
+    let out = a.ok(&["daemon", "restart"]);
+    assert!(out.text().contains("1 running tasks kept"), "{out:?}");
+    assert_ne!(a.daemon_pid().unwrap(), before);
+    let after = a.run(&["ls"]);
+    assert!(!after.stderr.contains("daemon restart"), "{after:?}");
+    a.open("go");
+    assert_eq!(a.wait_end(&id)["state"], "succeeded");
+}
