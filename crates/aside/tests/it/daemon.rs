@@ -210,7 +210,7 @@ fn a_daemon_running_a_replaced_binary_is_pointed_out_and_restarted_without_a_sto
         a.path("aside-shim"),
     )
     .unwrap();
-    let mut cmd = a.cmd(&["daemon", "start"]);
+    let cmd = a.cmd(&["daemon", "start"]);
     let mut old_cmd = std::process::Command::new(&old);
     old_cmd.args(["daemon", "start"]);
     for (k, v) in cmd.get_envs() {
