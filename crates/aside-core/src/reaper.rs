@@ -43,6 +43,9 @@ pub enum Exit {
 
 pub struct Reaper {
     waiters: Mutex<HashMap<i32, Waiter>>,
+    /// The program of task supervisors: one that comes back to this process (its keeper
+    /// died) holds a running task, and is never a stray.
+    spared: Mutex<Option<std::path::PathBuf>>,
     leftovers: mpsc::UnboundedSender<Leftover>,
     /// Leftovers queued or being stopped: a shutdown waits for none to be left.
     sweeping: watch::Sender<usize>,
@@ -85,6 +88,7 @@ impl Reaper {
         let (leftovers, swept) = mpsc::unbounded_channel();
         let reaper = Arc::new(Self {
             waiters: Mutex::new(HashMap::new()),
+            spared: Mutex::new(None),
             leftovers,
             sweeping: watch::Sender::new(0),
         });
@@ -157,6 +161,18 @@ impl Reaper {
         Ok((pid, rx))
     }
 
+    /// Processes running `program` (task supervisors) are never strays.
+    pub(crate) fn spare(&self, program: std::path::PathBuf) {
+        *self.spared.lock().unwrap_or_else(|p| p.into_inner()) = Some(program);
+    }
+
+    fn is_spared(&self, pid: i32) -> bool {
+        let spared = self.spared.lock().unwrap_or_else(|p| p.into_inner());
+        spared.as_deref().is_some_and(|program| {
+            std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == program)
+        })
+    }
+
     /// Whether `pid` is a process this reaper started and has not reaped yet: a task's own
     /// process, as opposed to an orphan re-parented here.
     pub fn started(&self, pid: i32) -> bool {
@@ -183,6 +199,7 @@ impl Reaper {
                 })
             })
             .filter(|s| kill(Pid::from_raw(s.pid), None).is_ok())
+            .filter(|s| !self.is_spared(s.pid))
             .collect()
     }
 

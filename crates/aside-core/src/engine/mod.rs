@@ -133,6 +133,9 @@ impl EngineBuilder {
         let store = Store::open_with(&self.home, self.store)?;
         let logs = Arc::new(Logs::open(&self.home.join("logs"))?);
         let reaper = Reaper::start().map_err(EngineError::Setup)?;
+        if let Some(program) = &self.supervisor {
+            reaper.spare(program.clone());
+        }
         let supervisors = match self.supervisor {
             Some(program) => Some(Arc::new(
                 Supervisors::open(program, &self.home).map_err(EngineError::Setup)?,

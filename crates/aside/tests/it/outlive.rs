@@ -231,3 +231,49 @@ fn twenty_restarts_lose_no_byte_of_ten_streams_and_a_foreground_follower() {
         assert_numbered(&log, &format!("s{n}"), &format!("stream {n}"));
     }
 }
+
+/// The keeper that forks supervisors holds no task: killed, it takes none with it, and the
+/// next task start gets a new one.
+#[test]
+fn a_killed_keeper_loses_nothing_and_is_replaced_at_the_next_start() {
+    let a = Aside::new();
+    let first = a.bg(&format!("{}; echo first", a.gate("go")));
+    a.wait_state(&first, "running");
+    let daemon = a.daemon_pid().expect("daemon pid");
+    let keeper = std::fs::read_dir(format!("/proc/{daemon}/task"))
+        .unwrap()
+        .flatten()
+        .flat_map(|t| {
+            std::fs::read_to_string(t.path().join("children"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm"))
+                .is_ok_and(|c| c.trim() == "aside-shim")
+        })
+        .expect("the daemon's keeper");
+    assert_ne!(
+        a.supervisor_of(&first),
+        keeper,
+        "supervisors are its children, not it"
+    );
+    let victim = a.bg("sleep 300");
+    a.wait_state(&victim, "running");
+    kill(keeper, libc::SIGKILL);
+    assert_all_dead(&[keeper], SOON, "the keeper");
+    // The supervisors come back to the daemon: a stop of what a lost task left (here the
+    // victim's) must not take them for strays.
+    kill(a.supervisor_of(&victim), libc::SIGKILL);
+    assert_eq!(a.wait_end(&victim)["state"], "lost");
+    std::thread::sleep(Duration::from_millis(300));
+    let second = a.bg("echo second");
+    assert_eq!(a.wait_end(&second)["state"], "succeeded");
+    assert_eq!(a.logs(&second), b"second\n");
+    assert_eq!(a.state(&first), "running");
+    a.open("go");
+    assert_eq!(a.wait_end(&first)["state"], "succeeded");
+    assert_eq!(a.logs(&first), b"first\n");
+}
