@@ -120,7 +120,13 @@ impl Client {
         let deadline = Instant::now() + RECONNECT_WAIT;
         let mut pause = Duration::from_millis(20);
         loop {
-            match Self::connect(&self.socket, self.launcher.as_ref(), self.owner.clone()).await {
+            // A daemon stopped on purpose is not started again by a follower.
+            let stopped = self
+                .socket
+                .with_file_name(aside_protocol::STOPPED_FILE)
+                .exists();
+            let launcher = self.launcher.as_ref().filter(|_| !stopped);
+            match Self::connect(&self.socket, launcher, self.owner.clone()).await {
                 Ok(c) => return Ok(c),
                 Err(e) if Instant::now() >= deadline => return Err(e),
                 Err(_) => {

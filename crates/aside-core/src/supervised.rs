@@ -7,7 +7,7 @@
 //! A supervisor is known by a connection on its socket: the kernel gives the peer's user
 //! and the supervisor names its task in its hello. No stored pid is ever signalled.
 
-use std::io::IoSlice;
+use std::io::{IoSlice, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
@@ -36,7 +36,9 @@ use crate::Engine;
 
 /// How long a supervisor may take to answer: its start, or its hello to a new engine.
 const ANSWER_WAIT: Duration = Duration::from_secs(10);
-const HELLO_WAIT: Duration = Duration::from_secs(2);
+/// A supervisor that took the connection answers at once; one on a thrashing machine may
+/// take long, and is not given up on lightly: giving up kills its task.
+const HELLO_WAIT: Duration = Duration::from_secs(10);
 /// The longest line a supervisor sends.
 const MAX_LINE: usize = 64 << 10;
 
@@ -239,8 +241,14 @@ impl Supervisors {
             None,
             SockFlag::SOCK_CLOEXEC,
         )?;
-        // Room for a launch with a large environment.
+        // Room for a launch with a large environment; a keeper that stops reading is given
+        // up on rather than waited for.
         let _ = setsockopt(&ours, sockopt::SndBuf, &(MAX_LAUNCH * 2));
+        let _ = setsockopt(
+            &ours,
+            sockopt::SendTimeout,
+            &nix::sys::time::TimeVal::new(ANSWER_WAIT.as_secs() as i64, 0),
+        );
         let _ = setsockopt(&theirs, sockopt::RcvBuf, &(MAX_LAUNCH * 2));
         let mut cmd = Command::new(&self.program);
         cmd.arg("keeper")
@@ -282,8 +290,15 @@ impl Supervisors {
             );
             return None;
         }
-        stream.set_read_timeout(Some(HELLO_WAIT)).ok()?;
-        let line = wire::read_line(&stream, MAX_LINE).ok()?;
+        let line = match wire::read_line(By::new(&stream, HELLO_WAIT), MAX_LINE) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(
+                    "task {id}: its supervisor took the connection but said nothing: {e}"
+                );
+                return None;
+            }
+        };
         match serde_json::from_slice::<FromShim>(&line).ok()? {
             FromShim::Hello {
                 version,
@@ -321,10 +336,17 @@ fn spawn_failure(error: String, not_found: bool) -> Failure {
 
 /// Waits for the supervisor to say that the task's first process runs.
 fn started(stream: &UnixStream) -> Result<u32, (String, bool)> {
-    let broke = |e: std::io::Error| (format!("the task's supervisor failed: {e}"), false);
-    stream.set_read_timeout(Some(ANSWER_WAIT)).map_err(broke)?;
+    let broke = |e: std::io::Error| {
+        // Given up: should it start the command after all, it is told to stop it at once.
+        let stop = ToShim::Stop {
+            grace_ms: 0,
+            reason: String::new(),
+        };
+        let _ = (&*stream).write_all(&wire::line(&stop));
+        (format!("the task's supervisor failed: {e}"), false)
+    };
     // A byte at a time: what follows the answer is the follower's to read.
-    let line = wire::read_line(stream, MAX_LINE).map_err(broke)?;
+    let line = wire::read_line(By::new(stream, ANSWER_WAIT), MAX_LINE).map_err(broke)?;
     stream.set_read_timeout(None).map_err(broke)?;
     match serde_json::from_slice::<FromShim>(&line) {
         Ok(FromShim::Started { pid }) => Ok(pid),
@@ -338,6 +360,34 @@ fn started(stream: &UnixStream) -> Result<u32, (String, bool)> {
             format!("the task's supervisor said something unreadable: {e}"),
             false,
         )),
+    }
+}
+
+/// Reads from a socket until a deadline, however the bytes come.
+struct By<'a> {
+    stream: &'a UnixStream,
+    deadline: std::time::Instant,
+}
+
+impl<'a> By<'a> {
+    fn new(stream: &'a UnixStream, within: Duration) -> Self {
+        Self {
+            stream,
+            deadline: std::time::Instant::now() + within,
+        }
+    }
+}
+
+impl Read for By<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self
+            .deadline
+            .saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        (&*self.stream).read(buf)
     }
 }
 

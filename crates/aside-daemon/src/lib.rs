@@ -81,6 +81,8 @@ pub async fn serve(paths: Paths, config: Config) -> Result<(), DaemonError> {
     let _ = writeln!(&mut *lock, "{}", std::process::id());
 
     prepare_process();
+    let stopped_file = socket.with_file_name(aside_protocol::STOPPED_FILE);
+    let _ = std::fs::remove_file(&stopped_file);
 
     // The engine first: a daemon that cannot open its state never takes a connection, so
     // the client that started it reads why from its log instead of a broken connection.
@@ -157,7 +159,12 @@ pub async fn serve(paths: Paths, config: Config) -> Result<(), DaemonError> {
     }
     match *shutdown_rx.borrow() {
         Some(Shutdown::KeepTasks) => engine.release().await,
-        Some(Shutdown::StopTasks) | None => engine.shutdown().await,
+        Some(Shutdown::StopTasks) => {
+            // Stopped on purpose: followers wait for a daemon rather than start one.
+            let _ = std::fs::write(&stopped_file, b"");
+            engine.shutdown().await
+        }
+        None => engine.shutdown().await,
     }
     // Give answers already queued (the reply to `daemon.shutdown` among them) a moment to
     // reach their clients before the runtime goes away with the writers.

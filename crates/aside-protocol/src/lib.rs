@@ -23,6 +23,11 @@ pub use tool::{Tool, UnknownTool};
 /// to talk; minor versions only add optional fields and methods.
 pub const PROTOCOL_VERSION: &str = "1.0";
 
+/// The file a daemon leaves beside its socket when it was stopped on purpose (not restarted):
+/// a client that lost its connection then waits for a daemon instead of starting one, so a
+/// follower does not undo the stop. The next daemon removes it.
+pub const STOPPED_FILE: &str = "stopped";
+
 /// The JSON Schema of the whole protocol (requests, results, events and records).
 pub fn schema() -> serde_json::Value {
     let schema = schemars::schema_for!(rpc::Protocol);

@@ -26,7 +26,7 @@ pub fn run() -> i32 {
     // Supervisors are reaped by the kernel as they exit: the keeper never waits for one.
     // SAFETY: setting a disposition to SIG_IGN installs no handler code.
     if let Err(e) = unsafe { signal(Signal::SIGCHLD, SigHandler::SigIgn) } {
-        eprintln!("aside-shim keeper: {e}");
+        supervise::say(&format!("aside-shim keeper: {e}"));
         return 1;
     }
     let daemon: RawFd = 0;
@@ -44,7 +44,7 @@ pub fn run() -> i32 {
                 Ok(m) => m,
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => {
-                    eprintln!("aside-shim keeper: {e}");
+                    supervise::say(&format!("aside-shim keeper: {e}"));
                     return 1;
                 }
             };
@@ -70,7 +70,7 @@ pub fn run() -> i32 {
             return 0;
         }
         let Some(control) = fd else {
-            eprintln!("aside-shim keeper: a launch without its control socket");
+            supervise::say("aside-shim keeper: a launch without its control socket");
             continue;
         };
         // SAFETY: the keeper has one thread, so the child starts in a consistent state.
@@ -90,7 +90,7 @@ pub fn run() -> i32 {
             Ok(ForkResult::Parent { .. }) => drop(control),
             Err(e) => {
                 // The daemon hears of it as a supervisor that never answered.
-                eprintln!("aside-shim keeper: fork: {e}");
+                supervise::say(&format!("aside-shim keeper: fork: {e}"));
                 drop(control);
             }
         }

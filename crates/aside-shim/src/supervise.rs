@@ -34,7 +34,7 @@ pub fn serve(launch: &[u8], control: OwnedFd) -> i32 {
     let mut conn = match Conn::new(UnixStream::from(control)) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("aside-shim: {e}");
+            say(&format!("aside-shim: {e}"));
             return 1;
         }
     };
@@ -91,6 +91,8 @@ struct Shim {
     log: Log,
     conn: Option<Conn>,
     listener: UnixListener,
+    /// The socket file this supervisor bound (device, inode): only that one is removed.
+    bound: Option<(u64, u64)>,
     signals: SignalFd,
     /// Output total last told to the connected daemon.
     reported: u64,
@@ -165,6 +167,12 @@ impl Shim {
                 });
             }
         }
+        // Bound before the command runs: a task that cannot be adopted does not start.
+        let _ = std::fs::remove_file(&l.socket);
+        let listener = UnixListener::bind(&l.socket)
+            .map_err(|e| fail(format!("cannot listen on {}: {e}", l.socket)))?;
+        let bound = socket_id(&l.socket);
+        let _ = listener.set_nonblocking(true);
         let child = cmd.spawn().map_err(|e| {
             let not_found = e.kind() == ErrorKind::NotFound;
             let error = match not_found {
@@ -184,12 +192,6 @@ impl Shim {
             &read_end,
             nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
         );
-        let _ = std::fs::remove_file(&l.socket);
-        let listener = UnixListener::bind(&l.socket).map_err(|e| {
-            let _ = nix::sys::signal::killpg(Pid::from_raw(pid), Signal::SIGKILL);
-            fail(format!("cannot listen on {}: {e}", l.socket))
-        })?;
-        let _ = listener.set_nonblocking(true);
         let cgroup = l
             .cgroup
             .clone()
@@ -205,6 +207,7 @@ impl Shim {
             log,
             conn: None,
             listener,
+            bound,
             signals,
             reported: 0,
             end: None,
@@ -218,7 +221,11 @@ impl Shim {
                 let end = self.decide_end();
                 match &mut self.conn {
                     Some(c) => c.send(&FromShim::Exited { end }),
-                    None => return self.finish(false),
+                    None => {
+                        if let Some(code) = self.park_end() {
+                            return code;
+                        }
+                    }
                 }
             }
             if let Some(c) = &mut self.conn {
@@ -226,9 +233,14 @@ impl Shim {
                     self.reported = self.log.total;
                 }
                 if !c.flush() {
+                    // What the daemon said before it went (a stop, when it gave up waiting for
+                    // this start) still counts.
+                    if let Some(code) = self.read_daemon() {
+                        return code;
+                    }
                     self.conn = None;
-                    if self.end.is_some() {
-                        return self.finish(false);
+                    if let Some(code) = self.park_end() {
+                        return code;
                     }
                 }
             }
@@ -254,7 +266,7 @@ impl Shim {
                     Ok(_) => {}
                     Err(nix::errno::Errno::EINTR) => continue,
                     Err(e) => {
-                        eprintln!("aside-shim: poll: {e}");
+                        say(&format!("aside-shim: poll: {e}"));
                         std::thread::sleep(STOP_TICK);
                     }
                 }
@@ -416,7 +428,7 @@ impl Shim {
             Incoming::Messages(m) => m,
             Incoming::Closed => {
                 self.conn = None;
-                return self.end.is_some().then(|| self.finish(false));
+                return self.park_end();
             }
         };
         for msg in msgs {
@@ -425,7 +437,7 @@ impl Shim {
                     self.cause.get_or_insert(Cause::Stopped { reason });
                     self.begin_stop(Duration::from_millis(grace_ms));
                 }
-                ToShim::Ack if self.end.is_some() => return Some(self.finish(true)),
+                ToShim::Ack if self.end.is_some() => return Some(self.finish()),
                 ToShim::Ack => {}
             }
         }
@@ -437,7 +449,10 @@ impl Shim {
         let Ok((stream, _)) = self.listener.accept() else {
             return;
         };
-        if !same_user(&stream) {
+        // One daemon at a time: a new one comes only once the last one's connection closed
+        // (a daemon's end closes it before its lock lets the next one start), and this loop
+        // sees that close before the new connection. Anyone else is turned away.
+        if !same_user(&stream) || self.conn.is_some() {
             return;
         }
         let Ok(mut conn) = Conn::new(stream) else {
@@ -451,6 +466,10 @@ impl Shim {
             cgroup: self.tree.cgroup.clone(),
         });
         self.reported = self.log.total;
+        if let Some(end) = &self.end {
+            // It ended and its end could not be kept on disk: this daemon gets it now.
+            conn.send(&FromShim::Exited { end: end.clone() });
+        }
         self.conn = Some(conn);
     }
 
@@ -460,7 +479,7 @@ impl Shim {
             // Descendants still hold the output after the first process exited: stop reading.
             self.pipe = None;
         }
-        if let Some(s) = &mut self.stop {
+        if let Some(s) = self.stop.as_mut().filter(|_| self.end.is_none()) {
             if now >= s.kill_at {
                 s.killing.get_or_insert(now);
                 self.tree.signal(Signal::SIGKILL);
@@ -469,17 +488,28 @@ impl Shim {
         }
     }
 
-    /// The end is told (`acked`) or kept in the status file; what the task left is stopped,
-    /// and the supervisor goes.
-    fn finish(&mut self, acked: bool) -> i32 {
-        if !acked {
-            if let Some(end) = &self.end {
-                if let Err(e) = write_status(&self.launch.status, end) {
-                    eprintln!("aside-shim: task {}: {e}", self.launch.task);
-                }
+    /// No daemon to tell the end to: it goes to the status file, for the next daemon, and the
+    /// supervisor finishes (`Some` exit code). Where it cannot be written (a full disk) the
+    /// supervisor stays, with the end in memory, for the next daemon to connect (`None`).
+    fn park_end(&mut self) -> Option<i32> {
+        let end = self.end.as_ref()?;
+        match write_status(&self.launch.status, end) {
+            Ok(()) => Some(self.finish()),
+            Err(e) => {
+                say(&format!(
+                    "aside-shim: task {}: cannot keep its end ({e}); waiting for a daemon",
+                    self.launch.task
+                ));
+                None
             }
         }
-        let _ = std::fs::remove_file(&self.launch.socket);
+    }
+
+    /// The end is told or kept: what the task left is stopped, and the supervisor goes.
+    fn finish(&mut self) -> i32 {
+        if self.bound.is_some() && socket_id(&self.launch.socket) == self.bound {
+            let _ = std::fs::remove_file(&self.launch.socket);
+        }
         drop(self.pipe.take());
         self.sweep();
         0
@@ -510,11 +540,26 @@ impl Shim {
     }
 }
 
+/// The device and inode of the socket file at `path`.
+fn socket_id(path: &str) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
 /// Written whole or not at all: a new name, then renamed over.
 fn write_status(path: &str, end: &End) -> std::io::Result<()> {
     let tmp = format!("{path}.tmp");
     std::fs::write(&tmp, wire::line(end))?;
     std::fs::rename(&tmp, path)
+}
+
+/// A line on stderr (the daemon's log). Never fails: a full disk must not stop a supervisor
+/// before it has cleaned up.
+pub(crate) fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 fn same_user(stream: &UnixStream) -> bool {
@@ -533,9 +578,9 @@ fn become_subreaper() {
     // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes plain integers and touches no memory.
     let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     if rc != 0 {
-        eprintln!(
+        say(&format!(
             "aside-shim: could not become a child subreaper: {}",
             std::io::Error::last_os_error()
-        );
+        ));
     }
 }

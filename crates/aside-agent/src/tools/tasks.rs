@@ -224,6 +224,8 @@ async fn output_text(engine: &Engine, id: TaskId) -> String {
 
 /// Waits until a foreground task ends or moves to the background.
 async fn until_settled(engine: &Engine, id: TaskId) -> Result<TaskRecord, EngineError> {
+    // Its caller is this agent: after a daemon restart, it is back.
+    engine.attend(id);
     loop {
         let mut rx = engine.watch(id)?;
         rx.borrow_and_update();

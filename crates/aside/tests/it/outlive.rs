@@ -277,3 +277,50 @@ fn a_killed_keeper_loses_nothing_and_is_replaced_at_the_next_start() {
     assert_eq!(a.wait_end(&first)["state"], "succeeded");
     assert_eq!(a.logs(&first), b"first\n");
 }
+
+/// Only the daemon talks to a supervisor: another connection to its socket is turned away
+/// and takes nothing from the task.
+#[test]
+fn a_stranger_on_a_supervisors_socket_changes_nothing() {
+    let a = Aside::new();
+    let id = a.bg(&format!("echo before; {}; echo after", a.gate("go")));
+    a.wait_state(&id, "running");
+    let socket = a.home.join("run").join(format!("{id}.sock"));
+    let stranger = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
+    std::thread::sleep(Duration::from_millis(300));
+    drop(stranger);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(a.state(&id), "running");
+    a.open("go");
+    let end = a.wait_end(&id);
+    assert_eq!(end["state"], "succeeded", "{end}");
+    assert_eq!(a.logs(&id), b"before\nafter\n");
+}
+
+/// A follower (`aside wait` on a queued task) whose daemon was stopped on purpose waits for
+/// one instead of starting one: the stop holds until someone starts a daemon.
+#[test]
+fn a_follower_does_not_undo_a_daemon_stop() {
+    let a = Aside::with_config("max_running = 1\n");
+    let holder = a.bg(&a.gate("never"));
+    a.wait_state(&holder, "running");
+    let queued = a.bg("echo ran");
+    assert_eq!(a.state(&queued), "queued");
+    let mut follower = a.spawn(&["wait", &queued]);
+    std::thread::sleep(Duration::from_millis(300));
+    a.ok(&["daemon", "stop"]);
+    std::thread::sleep(Duration::from_secs(2));
+    let status = a.run(&["daemon", "status"]);
+    assert_eq!(
+        status.code, 1,
+        "a daemon runs again after the stop: {status:?}"
+    );
+    assert!(follower.running(), "the follower waits for a daemon");
+    // Any other command starts the next daemon; the queued task runs; the follower sees it.
+    assert_eq!(a.state(&holder), "cancelled");
+    let out = follower
+        .finish_within(Duration::from_secs(40))
+        .expect("the follower ends");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(a.logs(&queued), b"ran\n");
+}
