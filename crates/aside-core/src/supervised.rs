@@ -363,10 +363,13 @@ fn started(stream: &UnixStream) -> Result<u32, (String, bool)> {
     }
 }
 
-/// Reads from a socket until a deadline, however the bytes come.
+/// Reads from a socket until a deadline, however the bytes come: the socket's timeout is
+/// lowered as the deadline nears (not at every byte: one system call per halving).
 struct By<'a> {
     stream: &'a UnixStream,
     deadline: std::time::Instant,
+    /// The timeout the socket has now.
+    set: Option<Duration>,
 }
 
 impl<'a> By<'a> {
@@ -374,6 +377,7 @@ impl<'a> By<'a> {
         Self {
             stream,
             deadline: std::time::Instant::now() + within,
+            set: None,
         }
     }
 }
@@ -386,7 +390,10 @@ impl Read for By<'_> {
         if left.is_zero() {
             return Err(std::io::ErrorKind::TimedOut.into());
         }
-        self.stream.set_read_timeout(Some(left))?;
+        if self.set.is_none_or(|set| left < set / 2) {
+            self.stream.set_read_timeout(Some(left))?;
+            self.set = Some(left);
+        }
         (&*self.stream).read(buf)
     }
 }
