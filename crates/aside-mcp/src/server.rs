@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aside_protocol::rpc::{
-    method, AckParams, HandleCancelParams, HandleParams, IdParams, ToolCallParams, ToolCancelParams,
+    method, AckParams, HandleCancelParams, HandleParams, IdParams, ListParams, ToolCallParams,
+    ToolCancelParams,
 };
 use aside_protocol::{EventKind, TaskId};
 // Logging notifications are deprecated by the newest MCP revision (SEP-2577), but the
@@ -104,6 +105,26 @@ impl Server {
             .daemon
             .request::<method::NotificationsAck>(AckParams { seqs })
             .await;
+    }
+
+    /// Moves this session's foreground tasks to the background: after a daemon restart no
+    /// call waits on them any more.
+    async fn background_waited_on(&self) {
+        let Ok(live) = self
+            .daemon
+            .request::<method::TaskList>(ListParams::default())
+            .await
+        else {
+            return;
+        };
+        for t in live.tasks {
+            if t.owner == self.owner && !t.detached && !t.is_terminal() {
+                let _ = self
+                    .daemon
+                    .request::<method::TaskDetach>(IdParams { id: t.id })
+                    .await;
+            }
+        }
     }
 
     async fn cancel(&self, call_id: String, reason: Option<String>) {
@@ -280,8 +301,11 @@ impl Handler {
             Ok(r) => r,
             Err(e) if aside_client::Client::broke(&e) => {
                 // Not called again: it may have started a command, which the next daemon
-                // adopted. The session goes on with that daemon.
-                let _ = s.daemon.renew(&client).await;
+                // adopted. The session goes on with that daemon, and what its calls were
+                // waiting on goes to the background, announced at its end as said below.
+                if s.daemon.renew(&client).await.is_ok() {
+                    s.background_waited_on().await;
+                }
                 return Ok(CallToolResult::error(vec![ContentBlock::text(
                     "the aside daemon restarted while this call was in progress. A command \
                      it started was not stopped: it goes on in the background (task_list \

@@ -637,7 +637,8 @@ fn logging_set_level_above_info_silences_the_ending_messages() {
 /// An `aside mcp` session rides through daemon restarts: a background command started
 /// before goes on under the next daemon, and its notice (in a later result and as a logging
 /// message) still reaches this session once; a call in flight when the daemon goes away
-/// answers that its command goes on, and the session keeps working.
+/// answers that its command goes on in the background, where it is announced at its end,
+/// and the session keeps working.
 #[test]
 fn a_session_rides_through_daemon_restarts() {
     let a = Aside::new();
@@ -673,12 +674,18 @@ fn a_session_rides_through_daemon_restarts() {
     // The session goes on with the next daemon, which adopted both commands.
     let listed = text(&m.call("task_list", json!({})));
     assert!(listed.contains("running"), "{listed}");
+    // The interrupted call's command went to the background: it is announced too.
+    assert_eq!(a.info("2")["detached"], true);
     a.open("go");
     a.open("go2");
     a.wait_end(&id);
+    a.wait_end("2");
     let later = text(&m.call("task_list", json!({})));
-    assert_eq!(later.matches("<task-notification>").count(), 1, "{later}");
-    assert!(later.contains("survived"), "{later}");
+    assert_eq!(later.matches("<task-notification>").count(), 2, "{later}");
+    assert!(
+        later.contains("survived") && later.contains("second"),
+        "{later}"
+    );
     assert!(eventually(Duration::from_secs(5), || {
         m.logs
             .lock()

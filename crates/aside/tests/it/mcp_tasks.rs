@@ -298,13 +298,15 @@ fn an_unknown_handle_is_invalid_params() {
 fn a_client_without_the_extension_keeps_the_text_and_the_notice() {
     let a = Aside::new();
     let h = Host::plain(&a, &[]);
+    // Held until the answer is in: a task that ended first would have its notice in it.
     let r = h.call(
         "bash",
-        json!({"command": "echo plain-bg", "run_in_background": true}),
+        json!({"command": format!("{}; echo plain-bg", a.gate("go")), "run_in_background": true}),
     );
     let text = complete_text(&r);
     let id = aside_id(&text);
     assert!(text.contains("in the background"), "{text}");
+    a.open("go");
     a.wait_end(&id);
     let later = complete_text(&h.call("bash", json!({"command": "true"})));
     assert!(
