@@ -447,9 +447,8 @@ async fn follow(stream: tokio::net::UnixStream, f: Following) -> RunOutcome {
                         // keeps it for whichever engine comes next.
                         let (engine, id) = (f.engine.clone(), f.id);
                         tokio::spawn(async move {
-                            if matches!(engine.wait(&[id], None).await, Ok((_, true))) {
-                                let _ = write.write_all(&wire::line(&ToShim::Ack)).await;
-                            }
+                            engine.until_ended(id).await;
+                            let _ = write.write_all(&wire::line(&ToShim::Ack)).await;
                         });
                         return RunOutcome::Exited(exit_of(end.exit));
                     }

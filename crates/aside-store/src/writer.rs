@@ -33,8 +33,9 @@ pub(crate) struct Job {
     pub retain: bool,
 }
 
-/// Checkpoints tried, a few milliseconds apart, to empty a WAL that hit a file-size limit.
-const TRUNCATE_TRIES: usize = 20;
+/// Checkpoints tried, a few milliseconds apart, to empty a WAL that hit a file-size limit
+/// (half a second at most: readers finish well within that, even on a busy machine).
+const TRUNCATE_TRIES: usize = 100;
 /// How often writes held back by a full disk are tried again.
 const RETRY_EVERY: Duration = Duration::from_millis(500);
 

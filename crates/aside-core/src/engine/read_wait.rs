@@ -210,6 +210,30 @@ impl Engine {
         Ok((self.records(ids)?, true))
     }
 
+    /// Returns once the end of `id` is durable (at once for a task no longer in memory: its
+    /// end was committed before it left). Reads nothing from the store: the supervisors'
+    /// acknowledgements wait on this for every task that ends.
+    pub(crate) async fn until_ended(&self, id: TaskId) {
+        loop {
+            let mut rx = {
+                let st = self.lock();
+                match st.tasks.get(&id) {
+                    Some(t) if !t.record().is_terminal() => t.subscribe(),
+                    _ => return,
+                }
+            };
+            rx.borrow_and_update();
+            let ended = self
+                .lock()
+                .tasks
+                .get(&id)
+                .is_none_or(|t| t.record().is_terminal());
+            if ended || rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
     fn records(&self, ids: &[TaskId]) -> Result<Vec<TaskRecord>, EngineError> {
         ids.iter().map(|id| record_of(self, *id)).collect()
     }
