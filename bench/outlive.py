@@ -61,6 +61,11 @@ def supervisors_of(daemon_pid):
     return out
 
 
+def sleepers_home(b, n):
+    """A started home of binary `b` with room for `n` running tasks."""
+    return Home(b, f"max_running = {n + 10}\nretention = \"none\"\n").start()
+
+
 def start_sleepers(home, n):
     rpc = home.rpc()
     for _ in range(n):
@@ -76,7 +81,7 @@ def part_supervisors(bins, n):
     res = {}
     for b in bins:
         note(f"supervisors: {n} sleeping tasks for the {b.label}")
-        home = Home(b, f"max_running = {n + 10}\nretention = \"none\"\n").start()
+        home = sleepers_home(b, n)
         try:
             rpc, ids = start_sleepers(home, n)
             running = rpc.call("daemon.status", {})["running"]
@@ -106,7 +111,7 @@ def part_adopt(bins, n):
     res = {}
     for b in bins:
         note(f"adopt: {n} running tasks for the {b.label}")
-        home = Home(b, f"max_running = {n + 10}\nretention = \"none\"\n").start()
+        home = sleepers_home(b, n)
         try:
             rpc, ids = start_sleepers(home, n)
             rpc.close()

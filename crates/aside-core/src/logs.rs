@@ -115,18 +115,16 @@ impl Logs {
     /// Opens a task's existing log to write on at its end (and read back); a link in its
     /// place is refused. For a task that runs again after its engine went away.
     pub fn open_append(&self, id: TaskId) -> io::Result<File> {
-        let flags = OFlag::O_RDWR | OFlag::O_APPEND | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        Ok(File::from(openat(
-            &self.dir,
-            Self::name(id).as_str(),
-            flags,
-            Mode::empty(),
-        )?))
+        self.open_existing(id, OFlag::O_RDWR | OFlag::O_APPEND)
     }
 
     /// Opens a task's log to read it; a link in its place is refused.
     pub fn open_log(&self, id: TaskId) -> io::Result<File> {
-        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        self.open_existing(id, OFlag::O_RDONLY)
+    }
+
+    fn open_existing(&self, id: TaskId, access: OFlag) -> io::Result<File> {
+        let flags = access | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         Ok(File::from(openat(
             &self.dir,
             Self::name(id).as_str(),

@@ -104,14 +104,7 @@ impl Output {
 
     /// The output of a task whose supervisor writes its log ([`Output::advance`] follows it).
     pub fn supervised(logs: Arc<Logs>, id: TaskId, total: u64, tail: u64) -> Self {
-        let out = Self::new(logs, id, true, u64::MAX, u64::MAX, tail);
-        {
-            let mut inner = out.inner();
-            inner.sink = Sink::Supervised;
-            inner.total = total;
-        }
-        out.bytes.send_replace(total);
-        out
+        Self::new(logs, id, true, u64::MAX, u64::MAX, tail).starting_at(Sink::Supervised, total)
     }
 
     /// The output of a task that runs again after its engine went away: it goes on at the
@@ -125,16 +118,24 @@ impl Output {
         tail: u64,
     ) -> Self {
         let out = Self::new(logs, id, to_disk, cap, spill, tail);
-        if let Ok(file) = out.logs.open_append(id) {
-            let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-            {
-                let mut inner = out.inner();
-                inner.sink = Sink::File(file);
-                inner.total = len;
+        match out.logs.open_append(id) {
+            Ok(file) => {
+                let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+                out.starting_at(Sink::File(file), len)
             }
-            out.bytes.send_replace(len);
+            Err(_) => out,
         }
-        out
+    }
+
+    /// This output with `sink`, `total` bytes already in it.
+    fn starting_at(self, sink: Sink, total: u64) -> Self {
+        {
+            let mut inner = self.inner();
+            inner.sink = sink;
+            inner.total = total;
+        }
+        self.bytes.send_replace(total);
+        self
     }
 
     /// The supervisor wrote the log up to `total` bytes.

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use aside_client::{Client, ClientError, Launcher};
+use aside_client::{Client, Launcher};
 use aside_core::Paths;
 use aside_protocol::TaskId;
 
@@ -82,11 +82,6 @@ fn warn_if_outdated(client: &Client) {
 fn binary_replaced(pid: u32) -> bool {
     std::fs::read_link(format!("/proc/{pid}/exe"))
         .is_ok_and(|p| p.to_string_lossy().ends_with(" (deleted)"))
-}
-
-/// The connection broke (the daemon went away), as opposed to an answer that is an error.
-pub fn broke(e: &ClientError) -> bool {
-    Client::broke(e)
 }
 
 fn owner() -> Option<String> {

@@ -203,7 +203,10 @@ pub(super) fn open(
         if !record.detached {
             callers.push(record.id);
         }
-        drives.push(adopt(&engine, &mut st, record, a));
+        // Found through a supervisor: there are supervisors.
+        if let Some(sup) = engine.inner.supervisors.clone() {
+            drives.push(adopt(&engine, &sup, &mut st, record, a));
+        }
     }
     let mut fx = Effects::default();
     for (record, spec) in resumed {
@@ -253,6 +256,7 @@ pub(super) type DriveArgs = (
 /// its timeout (counted from its real start), and this engine follows its supervisor.
 fn adopt(
     engine: &Engine,
+    sup: &Supervisors,
     st: &mut State,
     record: aside_protocol::TaskRecord,
     a: Adopted,
@@ -285,22 +289,12 @@ fn adopt(
         grace: inner.config.kill_grace,
         reaper: inner.reaper.clone(),
     };
-    let run = match &inner.supervisors {
-        Some(sup) => sup.follow_adopted(a, following).unwrap_or_else(|e| {
-            Box::pin(async move {
-                RunOutcome::Lost(format!("its supervisor could not be followed: {e}"))
-            })
-        }),
-        None => Box::pin(async { RunOutcome::Lost("no supervisor".into()) }),
-    };
-    let ran = match record.state {
-        TaskState::Running { started_at, .. } => Duration::from_millis(
-            Timestamp::now()
-                .unix_ms()
-                .saturating_sub(started_at.unix_ms()),
-        ),
-        _ => Duration::ZERO,
-    };
+    let run = sup.follow_adopted(a, following).unwrap_or_else(|e| {
+        Box::pin(
+            async move { RunOutcome::Lost(format!("its supervisor could not be followed: {e}")) },
+        )
+    });
+    let ran = ran_so_far(&record.state);
     let timeout = record.timeout_ms.map(Duration::from_millis);
     let quiet = store_has_handle(engine, id);
     let mut task = Task::adopted(record, abort.clone(), output);
@@ -309,6 +303,19 @@ fn adopt(
     let (go, rx) = oneshot::channel();
     let _ = go.send(run);
     (id, rx, timeout, ran, abort)
+}
+
+/// How long a task recorded as running has run already: its timeout counts from its real
+/// start, not from this engine's.
+pub(super) fn ran_so_far(state: &TaskState) -> Duration {
+    match state {
+        TaskState::Running { started_at, .. } => Duration::from_millis(
+            Timestamp::now()
+                .unix_ms()
+                .saturating_sub(started_at.unix_ms()),
+        ),
+        _ => Duration::ZERO,
+    }
 }
 
 /// The writes that record a task's end found at the start: its record, its event, and its
@@ -345,6 +352,6 @@ fn ended_ops(
 }
 
 /// Whether a handle was given out for the task (then its end is not announced).
-fn store_has_handle(engine: &Engine, id: aside_protocol::TaskId) -> bool {
+pub(super) fn store_has_handle(engine: &Engine, id: aside_protocol::TaskId) -> bool {
     engine.inner.store.has_handle(id).unwrap_or(false)
 }

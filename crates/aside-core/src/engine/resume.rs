@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aside_protocol::{TaskKind, TaskRecord, TaskSpec, TaskState, Timestamp};
+use aside_protocol::{TaskKind, TaskRecord, TaskSpec, TaskState};
 use tokio::sync::oneshot;
 
 use super::schedule::Launching;
@@ -50,14 +50,7 @@ pub(super) fn resume(
         cfg.spill,
         cfg.tail,
     ));
-    let ran = match record.state {
-        TaskState::Running { started_at, .. } => Duration::from_millis(
-            Timestamp::now()
-                .unix_ms()
-                .saturating_sub(started_at.unix_ms()),
-        ),
-        _ => Duration::ZERO,
-    };
+    let ran = super::recover::ran_so_far(&record.state);
     let timeout = record.timeout_ms.map(Duration::from_millis);
     let abort = Arc::new(Abort::default());
     let (go, rx) = oneshot::channel();
@@ -65,7 +58,7 @@ pub(super) fn resume(
         abort: abort.clone(),
         go,
     };
-    let quiet = engine.inner.store.has_handle(id).unwrap_or(false);
+    let quiet = super::recover::store_has_handle(engine, id);
     let mut task = Task::resuming(record.clone(), run, output.clone());
     task.quiet = quiet;
     st.tasks.insert(id, task);

@@ -88,24 +88,23 @@ impl Task {
 
     /// A task a previous engine started, still running under its supervisor.
     pub fn adopted(record: TaskRecord, abort: Arc<Abort>, output: Arc<Output>) -> Self {
-        debug_assert!(matches!(record.state, TaskState::Running { .. }));
-        Self {
-            unattended: !record.detached,
-            record,
-            phase: Phase::Running { abort, output },
-            status: watch::channel(0).0,
-            quiet: false,
-        }
+        Self::running_again(record, Phase::Running { abort, output })
     }
 
     /// A task a previous engine was running in its own process (an agent), given its slot
     /// again to run once more: it starts at once, keeping its record (and its start time).
     pub fn resuming(record: TaskRecord, run: RunLink, output: Arc<Output>) -> Self {
+        Self::running_again(record, Phase::Starting { run, output })
+    }
+
+    /// A task recorded as running by a previous engine, in `phase` in this one. A
+    /// foreground one waits for its caller to come back.
+    fn running_again(record: TaskRecord, phase: Phase) -> Self {
         debug_assert!(matches!(record.state, TaskState::Running { .. }));
         Self {
             unattended: !record.detached,
             record,
-            phase: Phase::Starting { run, output },
+            phase,
             status: watch::channel(0).0,
             quiet: false,
         }

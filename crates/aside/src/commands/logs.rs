@@ -37,7 +37,7 @@ pub async fn run(ctx: &Context, a: LogsArgs) -> anyhow::Result<i32> {
         let r: ReadResult = match read {
             Ok(r) => r,
             // The daemon restarted: on from the same byte with the next one.
-            Err(e) if a.follow && connect::broke(&e) => {
+            Err(e) if a.follow && Client::broke(&e) => {
                 client = client.reconnect().await?;
                 continue;
             }

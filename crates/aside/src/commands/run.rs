@@ -139,7 +139,7 @@ pub async fn follow(mut client: Client, task: TaskRecord) -> anyhow::Result<i32>
         let r = tokio::select! {
             r = read => match r {
                 Ok(r) => r,
-                Err(e) if connect::broke(&e) => {
+                Err(e) if Client::broke(&e) => {
                     client = client.reconnect().await?;
                     // A stop asked of the daemon that went away is asked again.
                     if stopping {
@@ -155,7 +155,7 @@ pub async fn follow(mut client: Client, task: TaskRecord) -> anyhow::Result<i32>
                     match stop(&client, id).await {
                         Ok(()) => {}
                         // Asked again once connected to the next daemon.
-                        Err(e) if connect::broke(&e) => {}
+                        Err(e) if Client::broke(&e) => {}
                         Err(e) => return Err(e.into()),
                     }
                 }

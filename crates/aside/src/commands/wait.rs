@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use aside_client::Client;
 use aside_protocol::rpc::{method, WaitParams, WaitResult};
 
 use crate::cli::WaitArgs;
@@ -31,7 +32,7 @@ pub async fn run(ctx: &Context, a: WaitArgs) -> anyhow::Result<i32> {
         let r: WaitResult = match waited {
             Ok(r) => r,
             // The daemon restarted: wait on with the next one.
-            Err(e) if connect::broke(&e) => {
+            Err(e) if Client::broke(&e) => {
                 client = client.reconnect().await?;
                 continue;
             }
