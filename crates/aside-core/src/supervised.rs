@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aside_protocol::{Failure, TaskId};
+use aside_protocol::{Failure, Input, TaskId, TermSize};
 use aside_shim::keeper::MAX_LAUNCH;
 use aside_shim::wire::{self, Cause, End, FromShim, Launch, ToShim};
 use nix::errno::Errno;
@@ -25,8 +25,10 @@ use nix::sys::socket::{
     SockType,
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
 
 use crate::abort::{Abort, AbortReason};
+use crate::console::Console;
 use crate::output::Output;
 use crate::proctree::{self, Tree};
 use crate::reaper::{Exit, Reaper};
@@ -65,6 +67,16 @@ pub(crate) struct Adopted {
     stream: UnixStream,
     pub total: u64,
     pub cgroup: Option<String>,
+    /// A terminal task's size now.
+    pub size: Option<TermSize>,
+}
+
+/// A supervised task, started: its first process's pid, the future that follows it, and its
+/// console.
+pub(crate) struct Launched {
+    pub pid: u32,
+    pub run: RunFuture,
+    pub console: Arc<Console>,
 }
 
 impl Supervisors {
@@ -125,8 +137,9 @@ impl Supervisors {
         engine: &Engine,
         id: TaskId,
         l: ShellLaunch<'_>,
+        input: Input,
         cap: u64,
-    ) -> Result<(u32, RunFuture), Failure> {
+    ) -> Result<Launched, Failure> {
         let (program, args) = shell::program_and_args(l.command)?;
         let Some(path) = shell::resolve(program, l.env, l.env_extra, Path::new(l.cwd)) else {
             return Err(spawn_failure(format!("{program}: command not found"), true));
@@ -137,7 +150,7 @@ impl Supervisors {
             task: id.get(),
             program: path.display().to_string(),
             args: args.iter().map(|a| a.to_string()).collect(),
-            env: shell::task_env_vars(&l),
+            env: with_term(shell::task_env_vars(&l), input),
             cwd: l.cwd.to_string(),
             cgroup: cgroup.as_ref().map(|g| g.dir().display().to_string()),
             logs: l
@@ -158,6 +171,14 @@ impl Supervisors {
             reserve: aside_store::RESERVE_BYTES,
             drain_ms: l.drain.as_millis() as u64,
             grace_ms: l.kill_grace.as_millis() as u64,
+            input: match input {
+                Input::None => wire::Input::None,
+                Input::Pipe => wire::Input::Pipe,
+                Input::Pty(size) => wire::Input::Pty {
+                    cols: size.cols,
+                    rows: size.rows,
+                },
+            },
         };
         let (ours, theirs) = UnixStream::pair()
             .map_err(|e| spawn_failure(format!("cannot create a socket pair: {e}"), false))?;
@@ -179,9 +200,12 @@ impl Supervisors {
             .map_err(|e| {
                 spawn_failure(format!("cannot follow the task's supervisor: {e}"), false)
             })?;
+        let (console, inbox) = Console::new(id, input, None, 0);
         let fut = follow(
             stream,
             Following {
+                console: console.clone(),
+                inbox,
                 engine: engine.clone(),
                 id,
                 output: l.output,
@@ -195,7 +219,11 @@ impl Supervisors {
                 reaper: reaper.clone(),
             },
         );
-        Ok((pid, Box::pin(fut)))
+        Ok(Launched {
+            pid,
+            run: Box::pin(fut),
+            console,
+        })
     }
 
     /// Gives the keeper a launch and the supervisor's end of its socket; starts the keeper
@@ -306,12 +334,14 @@ impl Supervisors {
                 pid,
                 total,
                 cgroup,
+                size,
             } if version == wire::VERSION && task == id.get() => {
                 tracing::debug!("task {id}: adopted (its first process is {pid})");
                 Some(Adopted {
                     stream,
                     total,
                     cgroup,
+                    size: size.map(|(cols, rows)| TermSize { cols, rows }),
                 })
             }
             other => {
@@ -401,6 +431,9 @@ impl Read for By<'_> {
 /// What following one supervised task takes.
 pub(crate) struct Following {
     pub engine: Engine,
+    pub console: Arc<Console>,
+    /// What the console sends to the supervisor.
+    pub inbox: mpsc::Receiver<ToShim>,
     pub id: TaskId,
     pub output: Arc<Output>,
     pub abort: Arc<Abort>,
@@ -411,8 +444,9 @@ pub(crate) struct Following {
 }
 
 /// The engine's side of one supervised task, to its end.
-async fn follow(stream: tokio::net::UnixStream, f: Following) -> RunOutcome {
+async fn follow(stream: tokio::net::UnixStream, mut f: Following) -> RunOutcome {
     let (read, mut write) = stream.into_split();
+    let mut inbox_open = true;
     let mut lines = tokio::io::BufReader::new(read).lines();
     let mut abort_rx = f.abort.subscribe();
     let mut abort_open = true;
@@ -438,6 +472,7 @@ async fn follow(stream: tokio::net::UnixStream, f: Following) -> RunOutcome {
                 };
                 match msg {
                     Some(FromShim::Output { total }) => f.output.advance(total),
+                    Some(FromShim::Input { done }) => f.console.set_done(done),
                     Some(FromShim::Exited { end }) => {
                         f.output.advance(end.total);
                         if let Some(reason) = abort_reason(end.cause) {
@@ -460,6 +495,11 @@ async fn follow(stream: tokio::net::UnixStream, f: Following) -> RunOutcome {
                     abort_open = false;
                 }
             }
+            msg = f.inbox.recv(), if inbox_open => match msg {
+                // A supervisor that cannot be told is gone: its EOF comes next.
+                Some(msg) => { let _ = write.write_all(&wire::line(&msg)).await; }
+                None => inbox_open = false,
+            },
         }
     }
     // The supervisor died without telling the end (killed): what it held goes too.
@@ -481,6 +521,15 @@ pub(crate) fn exit_of(e: wire::Exit) -> Exit {
         wire::Exit::Code(c) => Exit::Code(c),
         wire::Exit::Signal(s) => Exit::Signal(s),
     }
+}
+
+/// A terminal task's environment names its terminal.
+fn with_term(mut env: Vec<(String, String)>, input: Input) -> Vec<(String, String)> {
+    if let Input::Pty(_) = input {
+        env.retain(|(k, _)| k != "TERM");
+        env.push(("TERM".into(), "xterm-256color".into()));
+    }
+    env
 }
 
 /// The program the daemon starts as a supervisor: `aside-shim` beside its own binary.

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
+
 use aside_core::{ListQuery, Order};
 
 use crate::{engine_err, Shutdown};
@@ -183,6 +185,10 @@ impl Handlers for Call {
         let next = r.offset + r.data.len() as u64;
         let detached = r.task.detached;
         let task = (r.task.is_terminal() || detached).then_some(r.task);
+        let screen = match p.screen {
+            Some(format) => Some(engine.screen(p.id, format).map_err(engine_err)?),
+            None => None,
+        };
         Ok(ReadResult {
             offset: r.offset,
             chunk: OutputChunk::encode(&r.data),
@@ -191,7 +197,30 @@ impl Handlers for Call {
             eof: r.eof,
             detached,
             task,
+            matched: None,
+            screen,
         })
+    }
+
+    async fn task_write(&self, p: WriteParams) -> Result<WriteResult, RpcError> {
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(&p.data)
+            .map_err(|e| {
+                RpcError::new(ErrorCode::InvalidParams, format!("data is not base64: {e}"))
+            })?;
+        let written = self
+            .shared
+            .engine
+            .write(p.id, &data, p.eof)
+            .map_err(engine_err)?;
+        Ok(WriteResult { written })
+    }
+
+    async fn task_signal(&self, p: SignalParams) -> Result<TaskRecord, RpcError> {
+        self.shared
+            .engine
+            .signal(p.id, p.signal)
+            .map_err(engine_err)
     }
 
     async fn task_wait(&self, p: WaitParams) -> Result<WaitResult, RpcError> {

@@ -15,7 +15,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
-use aside_core::{Config, Engine, EngineError, Paths};
+use aside_core::{Config, ConsoleError, Engine, EngineError, Paths};
 use aside_protocol::rpc::{ErrorCode, RpcError};
 use nix::fcntl::{Flock, FlockArg};
 use tokio::net::UnixListener;
@@ -41,6 +41,12 @@ pub(crate) fn engine_err(e: EngineError) -> RpcError {
         EngineError::Store(_) | EngineError::Output(_) => ErrorCode::Storage,
         EngineError::ShuttingDown => ErrorCode::ShuttingDown,
         EngineError::Setup(_) | EngineError::Logs(_) => ErrorCode::Internal,
+        EngineError::Console(ConsoleError::TooLarge { .. } | ConsoleError::BadSize { .. }) => {
+            ErrorCode::InvalidParams
+        }
+        EngineError::Console(_) | EngineError::NotStarted { .. } | EngineError::Agent { .. } => {
+            ErrorCode::InvalidState
+        }
     };
     RpcError::new(code, e.to_string())
 }

@@ -7,6 +7,7 @@ mod event;
 mod id;
 pub mod rpc;
 mod task;
+mod terminal;
 mod time;
 mod tool;
 
@@ -16,12 +17,13 @@ pub use task::{
     valid_session_id, AgentProgress, CancelReason, Failure, Limit, OutputChunk, ShellCommand,
     StartMode, TaskKind, TaskRecord, TaskSpec, TaskState,
 };
+pub use terminal::{Input, Match, Screen, ScreenFormat, TaskSignal, TermSize};
 pub use time::{format_duration, Timestamp};
 pub use tool::{Tool, UnknownTool};
 
 /// Version of the JSON-RPC protocol. A client and a daemon whose major versions differ refuse
 /// to talk; minor versions only add optional fields and methods.
-pub const PROTOCOL_VERSION: &str = "1.0";
+pub const PROTOCOL_VERSION: &str = "1.1";
 
 /// The file a daemon leaves beside its socket when it was stopped on purpose (not restarted):
 /// a client that lost its connection then waits for a daemon instead of starting one, so a

@@ -1,6 +1,8 @@
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
+
+use crate::Input;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -77,7 +79,12 @@ fn quote_arg(a: &str) -> String {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TaskKind {
     /// A command in its own process group.
-    Shell { command: ShellCommand },
+    Shell {
+        command: ShellCommand,
+        /// Its standard input: none (`/dev/null`), a pipe, or a terminal.
+        #[serde(default, skip_serializing_if = "Input::is_none")]
+        input: Input,
+    },
     /// A subagent: a conversation with a model and tools, or an external agent command, named
     /// by its definition.
     Agent {
@@ -105,7 +112,7 @@ impl TaskKind {
 
     pub fn display(&self) -> String {
         match self {
-            TaskKind::Shell { command } => command.display(),
+            TaskKind::Shell { command, .. } => command.display(),
             TaskKind::Agent { agent, prompt, .. } => {
                 let line = prompt.lines().next().unwrap_or_default();
                 let short: String = line.chars().take(80).collect();
@@ -215,6 +222,7 @@ impl TaskSpec {
     pub const FIELDS: &'static [&'static str] = &[
         "kind",
         "command",
+        "input",
         "agent",
         "prompt",
         "session_id",
@@ -231,7 +239,10 @@ impl TaskSpec {
     ];
 
     pub fn shell(command: ShellCommand) -> Self {
-        Self::new(TaskKind::Shell { command })
+        Self::new(TaskKind::Shell {
+            command,
+            input: Input::None,
+        })
     }
 
     /// A spec of any kind, everything else left to the defaults.
@@ -514,6 +525,7 @@ mod tests {
             id: TaskId::new(3).unwrap(),
             kind: TaskKind::Shell {
                 command: ShellCommand::Argv(vec!["false".into()]),
+                input: Input::None,
             },
             name: None,
             owner: "cli".into(),

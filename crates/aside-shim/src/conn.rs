@@ -47,6 +47,15 @@ impl Conn {
         true
     }
 
+    /// The same for the input done.
+    pub fn send_done(&mut self, done: u64) -> bool {
+        if !self.outbox.is_empty() {
+            return false;
+        }
+        self.send(&FromShim::Input { done });
+        true
+    }
+
     pub fn wants_write(&self) -> bool {
         !self.outbox.is_empty()
     }

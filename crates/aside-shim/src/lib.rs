@@ -13,8 +13,10 @@
 //! running task.
 
 mod conn;
+mod input;
 pub mod keeper;
 mod log;
+mod spawn;
 mod supervise;
 mod tree;
 pub mod wire;

@@ -1,11 +1,8 @@
 //! The supervisor's one loop: output in, exit status, the daemon's requests, a new daemon
 //! connecting, and the timers of a stop.
 
-use std::io::ErrorKind;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -14,8 +11,12 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use base64::Engine as _;
+
 use crate::conn::{Conn, Incoming};
+use crate::input::{self, Flushed, InputEnd};
 use crate::log::{Log, Written};
+use crate::spawn::{self, Spawned};
 use crate::tree::Tree;
 use crate::wire::{self, Cause, End, Exit, FromShim, Launch, ToShim, VERSION};
 
@@ -96,6 +97,12 @@ struct Shim {
     signals: SignalFd,
     /// Output total last told to the connected daemon.
     reported: u64,
+    /// The task's input, while it has one.
+    input: Option<InputEnd>,
+    /// Input done last told to the connected daemon.
+    reported_input: u64,
+    /// Input done through an input end now closed, or sent when there was none.
+    input_gone: u64,
     end: Option<End>,
 }
 
@@ -129,69 +136,13 @@ impl Shim {
             .map_err(|e| fail(format!("signalfd: {e}")))?;
         let log = Log::open(&l.logs, &l.log, l.cap, l.reserve)
             .map_err(|e| fail(format!("{}: {e}", l.logs)))?;
-        let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|e| fail(format!("cannot create a pipe: {e}")))?;
-        // A larger pipe means fewer wake-ups for chatty commands; failing to grow it is
-        // harmless.
-        let _ = nix::fcntl::fcntl(&read_end, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
-        let stderr_end = write_end
-            .try_clone()
-            .map_err(|e| fail(format!("cannot duplicate a pipe: {e}")))?;
-        let mut cmd = Command::new(&l.program);
-        cmd.env_clear()
-            .envs(l.env.iter().map(|(k, v)| (k, v)))
-            .args(&l.args)
-            .current_dir(&l.cwd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(write_end))
-            .stderr(Stdio::from(stderr_end))
-            .process_group(0);
-        // Where the cgroup cannot be entered the task runs without one, as the daemon's
-        // tasks do where there are none.
-        let procs = l.cgroup.as_deref().and_then(|p| {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(format!("{p}/cgroup.procs"))
-                .ok()
-        });
-        if let Some(procs) = &procs {
-            let fd = procs.as_raw_fd();
-            // SAFETY: between fork and exec the hook calls write(2) only, which is
-            // async-signal-safe, on a descriptor opened before the fork; it allocates
-            // nothing and takes no lock.
-            unsafe {
-                cmd.pre_exec(move || {
-                    // "0" is the writing process: the task's first process joins its group.
-                    libc::write(fd, b"0".as_ptr().cast(), 1);
-                    Ok(())
-                });
-            }
-        }
         // Bound before the command runs: a task that cannot be adopted does not start.
         let _ = std::fs::remove_file(&l.socket);
         let listener = UnixListener::bind(&l.socket)
             .map_err(|e| fail(format!("cannot listen on {}: {e}", l.socket)))?;
         let bound = socket_id(&l.socket);
         let _ = listener.set_nonblocking(true);
-        let child = cmd.spawn().map_err(|e| {
-            let not_found = e.kind() == ErrorKind::NotFound;
-            let error = match not_found {
-                true => format!("{}: command not found", l.program),
-                false => format!("{}: {e}", l.program),
-            };
-            FromShim::SpawnFailed { error, not_found }
-        })?;
-        drop(procs);
-        // Dropping the command closes this process's copies of the pipe's write end, so the
-        // read end sees EOF once the task's processes are gone.
-        drop(cmd);
-        let pid = child.id() as i32;
-        // Reaped through SIGCHLD, not through the Child.
-        drop(child);
-        let _ = nix::fcntl::fcntl(
-            &read_end,
-            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-        );
+        let Spawned { pid, output, input } = spawn::spawn(&l)?;
         let cgroup = l
             .cgroup
             .clone()
@@ -200,7 +151,10 @@ impl Shim {
             tree: Tree { pgid: pid, cgroup },
             child: Some(Pid::from_raw(pid)),
             exit: None,
-            pipe: Some(read_end),
+            pipe: Some(output),
+            input,
+            reported_input: 0,
+            input_gone: 0,
             drain_until: None,
             stop: None,
             cause: None,
@@ -228,9 +182,13 @@ impl Shim {
                     }
                 }
             }
+            let done = self.input_done();
             if let Some(c) = &mut self.conn {
                 if self.log.total > self.reported && c.send_total(self.log.total) {
                     self.reported = self.log.total;
+                }
+                if done > self.reported_input && c.send_done(done) {
+                    self.reported_input = done;
                 }
                 if !c.flush() {
                     // What the daemon said before it went (a stop, when it gave up waiting for
@@ -245,7 +203,7 @@ impl Shim {
                 }
             }
             let timeout = self.timeout();
-            let (pipe_ev, sig_ev, conn_ev, listen_ev) = {
+            let (pipe_ev, sig_ev, conn_ev, listen_ev, input_ev) = {
                 let mut fds = vec![
                     PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
                     PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
@@ -262,6 +220,10 @@ impl Shim {
                     fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
                     fds.len() - 1
                 });
+                let input_at = self.input.as_ref().filter(|i| i.wants_write()).map(|i| {
+                    fds.push(PollFd::new(i.fd(), PollFlags::POLLOUT));
+                    fds.len() - 1
+                });
                 match poll(&mut fds, timeout) {
                     Ok(_) => {}
                     Err(nix::errno::Errno::EINTR) => continue,
@@ -276,8 +238,12 @@ impl Shim {
                     ready(0),
                     conn_at.is_some_and(ready),
                     ready(1),
+                    input_at.is_some_and(ready),
                 )
             };
+            if input_ev {
+                self.write_input();
+            }
             if pipe_ev {
                 self.pump();
             }
@@ -439,9 +405,49 @@ impl Shim {
                 }
                 ToShim::Ack if self.end.is_some() => return Some(self.finish()),
                 ToShim::Ack => {}
+                ToShim::Write { data } => {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(data)
+                        .unwrap_or_default();
+                    match &mut self.input {
+                        Some(i) => i.push(&bytes),
+                        // No input (any more): counted as done, so the daemon's count agrees.
+                        None => self.input_gone += bytes.len() as u64,
+                    }
+                    self.write_input();
+                }
+                ToShim::CloseInput => {
+                    if let Some(i) = &mut self.input {
+                        i.close_when_written();
+                    }
+                    self.write_input();
+                }
+                ToShim::Signal { signal } => {
+                    input::signal(self.input.as_ref(), self.tree.pgid, signal)
+                }
+                ToShim::Resize { cols, rows } => {
+                    if let Some(i) = &self.input {
+                        i.resize(cols, rows);
+                    }
+                }
             }
         }
         None
+    }
+
+    /// Bytes of input written to the task, or dropped.
+    fn input_done(&self) -> u64 {
+        self.input_gone + self.input.as_ref().map_or(0, |i| i.done)
+    }
+
+    /// Hands the task what it takes of its input now; closes the input when it is done.
+    fn write_input(&mut self) {
+        let Some(i) = &mut self.input else { return };
+        if let Flushed::Closed = i.flush() {
+            // The count of what was done is kept: the daemon is told it.
+            self.input_gone += i.done;
+            self.input = None;
+        }
     }
 
     /// A new daemon: it replaces the old one's connection, if any.
@@ -464,8 +470,11 @@ impl Shim {
             pid: self.tree.pgid as u32,
             total: self.log.total,
             cgroup: self.tree.cgroup.clone(),
+            size: self.input.as_ref().and_then(InputEnd::size),
         });
         self.reported = self.log.total;
+        // A new daemon counts input from here.
+        self.reported_input = self.input_done();
         if let Some(end) = &self.end {
             // It ended and its end could not be kept on disk: this daemon gets it now.
             conn.send(&FromShim::Exited { end: end.clone() });

@@ -5,9 +5,13 @@
 //!
 //! ```text
 //! engine → keeper Launch (one packet, the control socket attached)
-//! engine → shim   Stop and Ack
-//! shim → engine   Started or SpawnFailed; Hello (to a daemon that connects); Output; Exited
+//! engine → shim   Stop, Write, CloseInput, Signal, Resize and Ack
+//! shim → engine   Started or SpawnFailed; Hello (to a daemon that connects); Output;
+//!                 Input; Exited
 //! ```
+//!
+//! Messages and fields added since version 1 are optional, so that a daemon adopts the
+//! supervisors an older one started (it sends them only what they know).
 //!
 //! An `Exited` is repeated to every daemon until one acknowledges it (`Ack`, sent once the
 //! end is durable); with no daemon there, the end goes to the status file instead.
@@ -45,6 +49,22 @@ pub struct Launch {
     pub drain_ms: u64,
     /// Between SIGTERM and SIGKILL for what a task leaves behind.
     pub grace_ms: u64,
+    /// The task's standard input.
+    #[serde(default)]
+    pub input: Input,
+}
+
+/// What the task reads as its standard input.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Input {
+    #[default]
+    None,
+    /// A pipe the supervisor writes what the daemon sends into.
+    Pipe,
+    /// A pseudo-terminal of this size for stdin, stdout and stderr, the task's controlling
+    /// terminal (the task's first process leads a session of its own).
+    Pty { cols: u16, rows: u16 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,10 +87,17 @@ pub enum FromShim {
         total: u64,
         /// The task's cgroup folder, where it has one.
         cgroup: Option<String>,
+        /// A terminal task's size now.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        size: Option<(u16, u16)>,
     },
     /// Bytes of output in the log so far.
     Output {
         total: u64,
+    },
+    /// Bytes of input written to the task so far (or dropped: the task closed its input).
+    Input {
+        done: u64,
     },
     Exited {
         end: End,
@@ -85,6 +112,14 @@ pub enum ToShim {
     Stop { grace_ms: u64, reason: String },
     /// The end is recorded: the supervisor may go.
     Ack,
+    /// Bytes for the task's input, base64.
+    Write { data: String },
+    /// Close the task's input once what was written is through (a pipe's end of file).
+    CloseInput,
+    /// A signal to the task: to its terminal's foreground process group, else to its own.
+    Signal { signal: i32 },
+    /// A terminal task's new size.
+    Resize { cols: u16, rows: u16 },
 }
 
 /// How the task ended, as the supervisor saw it.

@@ -9,6 +9,7 @@ fn record(id: u64, state: TaskState) -> TaskRecord {
         id: TaskId::new(id).unwrap(),
         kind: TaskKind::Shell {
             command: ShellCommand::Argv(vec!["true".into()]),
+            input: aside_protocol::Input::None,
         },
         name: None,
         owner: "cli".into(),

@@ -162,7 +162,7 @@ fn engine_error(e: EngineError) -> ToolOutput {
 /// One line on how a task ended or where it is.
 pub fn describe_outcome(t: &TaskRecord) -> String {
     let what = match &t.kind {
-        TaskKind::Shell { command } => format!("shell `{}`", command.display()),
+        TaskKind::Shell { command, .. } => format!("shell `{}`", command.display()),
         TaskKind::Agent { agent, .. } => format!("agent {agent}"),
     };
     let state = match (&t.state, &t.progress) {
@@ -377,6 +377,7 @@ pub async fn bash(ctx: &ToolContext, a: BashArgs) -> ToolOutput {
         ctx,
         TaskKind::Shell {
             command: ShellCommand::Script(a.command),
+            input: aside_protocol::Input::None,
         },
         a.run_in_background,
     );

@@ -34,6 +34,12 @@ pub enum EngineError {
     Setup(#[source] std::io::Error),
     #[error("cannot use the logs folder: {0}")]
     Logs(#[from] crate::logs::LogsError),
+    #[error(transparent)]
+    Console(#[from] crate::console::ConsoleError),
+    #[error("task {id} has not started yet")]
+    NotStarted { id: TaskId },
+    #[error("task {id} is an agent: it has no input, terminal or processes of its own to signal")]
+    Agent { id: TaskId },
 }
 
 /// Why a task spec was refused.
@@ -51,6 +57,13 @@ pub enum SpecError {
     UnknownSession(String),
     #[error("session {session} is still running in task {task}")]
     SessionRunning { session: String, task: TaskId },
+    #[error("a terminal is 1 to {max} cells each way; {size} is not", max = aside_protocol::TermSize::MAX)]
+    BadSize { size: aside_protocol::TermSize },
+    #[error(
+        "this engine runs tasks without a supervisor program (aside-shim): input (--stdin, \
+         --pty), terminals and signals need one"
+    )]
+    NoSupervisor,
     #[error("the working directory {0:?} is not an absolute path")]
     RelativeCwd(String),
     #[error("the working directory {0} does not exist or is not a directory")]

@@ -8,6 +8,7 @@
 //! - [`schedule`]: giving free slots to queued tasks and starting their processes;
 //! - [`lifecycle`]: a task's timers (`drive`), its end (`finish`, `settle`), detach, stop;
 //! - [`read_wait`]: records, listings, output reads and waits;
+//! - [`terminal`]: input, signals and screens, through a running task's console;
 //! - [`notices`]: events for subscribers and notifications for owners;
 //! - [`handles`]: bearer names for tasks whose holder fetches their end (MCP task ids);
 //! - [`recover`]: what a previous run left behind ([`resume`]: agents that run again);
@@ -32,6 +33,7 @@ mod schedule;
 mod start;
 mod state;
 mod task;
+mod terminal;
 mod validate;
 
 use std::path::PathBuf;

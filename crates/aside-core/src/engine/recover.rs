@@ -13,7 +13,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aside_protocol::{EventKind, TaskId, TaskKind, TaskState, Timestamp};
+use aside_protocol::{EventKind, Input, TaskId, TaskKind, TaskState, Timestamp};
 use aside_store::{Op, Store};
 use tokio::sync::{broadcast, oneshot};
 
@@ -23,6 +23,7 @@ use super::{Effects, Engine, EngineError, Inner};
 use crate::abort::Abort;
 use crate::cgroup::Cgroups;
 use crate::config::Config;
+use crate::console::Console;
 use crate::logs::Logs;
 use crate::output::Output;
 use crate::proctree::{self, Tree};
@@ -276,8 +277,15 @@ fn adopt(
         .cgroup
         .as_deref()
         .and_then(|dir| inner.cgroups.as_ref()?.adopt(Path::new(dir)));
+    let input = match &record.kind {
+        TaskKind::Shell { input, .. } => *input,
+        TaskKind::Agent { .. } => Input::None,
+    };
+    let (console, inbox) = Console::new(id, input, a.size, 0);
     let following = Following {
         engine: engine.clone(),
+        console: console.clone(),
+        inbox,
         id,
         output: output.clone(),
         abort: abort.clone(),
@@ -297,7 +305,7 @@ fn adopt(
     let ran = ran_so_far(&record.state);
     let timeout = record.timeout_ms.map(Duration::from_millis);
     let quiet = store_has_handle(engine, id);
-    let mut task = Task::adopted(record, abort.clone(), output);
+    let mut task = Task::adopted(record, abort.clone(), output, console);
     task.quiet = quiet;
     st.tasks.insert(id, task);
     let (go, rx) = oneshot::channel();

@@ -11,6 +11,7 @@ use aside_store::Op;
 use super::state::State;
 use super::{Effects, Engine};
 use crate::abort::Abort;
+use crate::console::Console;
 use crate::output::Output;
 use crate::proctree;
 use crate::run::RunFuture;
@@ -45,7 +46,15 @@ impl Launching {
     }
 }
 
-type LaunchResult = Result<(Option<u32>, RunFuture), Failure>;
+type LaunchResult = Result<Spawned, Failure>;
+
+/// A task whose process (or agent) runs.
+pub(super) struct Spawned {
+    pid: Option<u32>,
+    run: RunFuture,
+    /// Its way in, for a shell task under a supervisor.
+    console: Option<Arc<Console>>,
+}
 
 impl Engine {
     /// Gives free slots to queued tasks, oldest first within the limits.
@@ -115,9 +124,13 @@ impl Engine {
                         hidden: self.inner.key_vars.clone(),
                         resumed: job.resumed,
                     })
-                    .map(|run| (None, run))
+                    .map(|run| Spawned {
+                        pid: None,
+                        run,
+                        console: None,
+                    })
             }
-            TaskKind::Shell { command } => {
+            TaskKind::Shell { command, input } => {
                 let launch = shell::ShellLaunch {
                     command,
                     cwd: &job.record.cwd,
@@ -133,10 +146,20 @@ impl Engine {
                     drain: cfg.drain,
                 };
                 match &self.inner.supervisors {
-                    Some(s) => s.launch(&self.inner.reaper, self, id, launch, cfg.output_cap),
-                    None => shell::launch(&self.inner.reaper, launch),
+                    Some(s) => s
+                        .launch(&self.inner.reaper, self, id, launch, *input, cfg.output_cap)
+                        .map(|l| Spawned {
+                            pid: Some(l.pid),
+                            run: l.run,
+                            console: Some(l.console),
+                        }),
+                    // Refused at the start: tasks with input need a supervisor.
+                    None => shell::launch(&self.inner.reaper, launch).map(|(pid, run)| Spawned {
+                        pid: Some(pid),
+                        run,
+                        console: None,
+                    }),
                 }
-                .map(|(pid, run)| (Some(pid), run))
             }
         }));
         started.unwrap_or_else(|_| {
@@ -156,11 +179,11 @@ impl Engine {
     ) {
         let id = job.record.id;
         match result {
-            Ok((pid, run)) => {
+            Ok(Spawned { pid, run, console }) => {
                 let Some(task) = st.tasks.get_mut(&id) else {
                     return;
                 };
-                let Some(go) = task.started(Timestamp::now(), pid) else {
+                let Some(go) = task.started(Timestamp::now(), pid, console) else {
                     return;
                 };
                 // A stop that came while it started is in its abort signal already: the

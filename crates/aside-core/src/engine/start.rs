@@ -51,6 +51,11 @@ impl Engine {
     /// Starts a task for `owner`. Returns once the task is on disk.
     pub async fn start(&self, owner: &str, spec: TaskSpec) -> Result<Started, EngineError> {
         validate(&spec)?;
+        if let TaskKind::Shell { input, .. } = &spec.kind {
+            if !input.is_none() && self.inner.supervisors.is_none() {
+                return Err(SpecError::NoSupervisor.into());
+            }
+        }
         if let (
             TaskKind::Agent {
                 session_id: Some(s),

@@ -18,6 +18,7 @@ use aside_protocol::{TaskRecord, TaskSpec, TaskState, Timestamp};
 use tokio::sync::{oneshot, watch};
 
 use crate::abort::Abort;
+use crate::console::Console;
 use crate::output::Output;
 use crate::run::RunFuture;
 
@@ -37,6 +38,8 @@ pub(super) enum Phase {
     Running {
         abort: Arc<Abort>,
         output: Arc<Output>,
+        /// Its way in: a shell task under a supervisor has one.
+        console: Option<Arc<Console>>,
     },
     /// The end is decided; its record is being written.
     Ending {
@@ -87,8 +90,21 @@ impl Task {
     }
 
     /// A task a previous engine started, still running under its supervisor.
-    pub fn adopted(record: TaskRecord, abort: Arc<Abort>, output: Arc<Output>) -> Self {
-        Self::running_again(record, Phase::Running { abort, output })
+    pub fn adopted(
+        record: TaskRecord,
+        abort: Arc<Abort>,
+        output: Arc<Output>,
+        console: Arc<Console>,
+    ) -> Self {
+        let console = Some(console);
+        Self::running_again(
+            record,
+            Phase::Running {
+                abort,
+                output,
+                console,
+            },
+        )
     }
 
     /// A task a previous engine was running in its own process (an agent), given its slot
@@ -140,6 +156,18 @@ impl Task {
         }
     }
 
+    /// The console of a running task that has one, with its output.
+    pub fn console(&self) -> Option<(&Arc<Console>, &Arc<Output>)> {
+        match &self.phase {
+            Phase::Running {
+                console: Some(c),
+                output,
+                ..
+            } => Some((c, output)),
+            _ => None,
+        }
+    }
+
     /// The output, live or kept after the end.
     pub fn output(&self) -> Option<&Arc<Output>> {
         match &self.phase {
@@ -178,6 +206,7 @@ impl Task {
         &mut self,
         at: Timestamp,
         pid: Option<u32>,
+        console: Option<Arc<Console>>,
     ) -> Option<oneshot::Sender<RunFuture>> {
         let Phase::Starting { .. } = self.phase else {
             return None;
@@ -190,6 +219,7 @@ impl Task {
         self.phase = Phase::Running {
             abort: run.abort,
             output,
+            console,
         };
         // A resumed task keeps the start of its first run: its timeout counts from there.
         let started_at = self.record.state.started_at().unwrap_or(at);
@@ -303,6 +333,7 @@ mod tests {
             id: TaskId::new(1).unwrap(),
             kind: TaskKind::Shell {
                 command: ShellCommand::Argv(vec!["true".into()]),
+                input: aside_protocol::Input::None,
             },
             name: None,
             owner: "cli".into(),

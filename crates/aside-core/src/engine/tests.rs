@@ -63,6 +63,7 @@ fn slots_come_back_on_every_terminal_path() {
         let mut missing = bg("unused");
         missing.kind = TaskKind::Shell {
             command: ShellCommand::Argv(vec!["aside-test-no-such-command".into()]),
+            input: aside_protocol::Input::None,
         };
         let t = e.start("t", missing).await.unwrap().task;
         let state = ended(&e, t.id).await;
@@ -317,6 +318,7 @@ fn parallel_spawn_failures_each_end_failed_with_the_os_error() {
                 if n % 2 == 0 {
                     spec.kind = TaskKind::Shell {
                         command: ShellCommand::Argv(vec![format!("aside-test-missing-{n}")]),
+                        input: aside_protocol::Input::None,
                     };
                 }
                 (n, e.start("t", spec).await.unwrap().task.id)

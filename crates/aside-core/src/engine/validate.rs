@@ -45,7 +45,7 @@ fn check_sizes(spec: &TaskSpec) -> Result<(), SpecError> {
     }
     let mut total = 0;
     match &spec.kind {
-        TaskKind::Shell { command } => {
+        TaskKind::Shell { command, .. } => {
             let args: Vec<&String> = match command {
                 ShellCommand::Argv(a) => a.iter().collect(),
                 ShellCommand::Script(s) => vec![s],
@@ -84,13 +84,20 @@ fn check_sizes(spec: &TaskSpec) -> Result<(), SpecError> {
 pub(super) fn validate(spec: &TaskSpec) -> Result<(), SpecError> {
     check_sizes(spec)?;
     match &spec.kind {
-        TaskKind::Shell { command } => match command {
-            ShellCommand::Argv(a) if a.first().is_none_or(|p| p.is_empty()) => {
-                return Err(SpecError::EmptyCommand)
+        TaskKind::Shell { command, input } => {
+            match command {
+                ShellCommand::Argv(a) if a.first().is_none_or(|p| p.is_empty()) => {
+                    return Err(SpecError::EmptyCommand)
+                }
+                ShellCommand::Script(s) if s.trim().is_empty() => {
+                    return Err(SpecError::EmptyCommand)
+                }
+                _ => {}
             }
-            ShellCommand::Script(s) if s.trim().is_empty() => return Err(SpecError::EmptyCommand),
-            _ => {}
-        },
+            if let Some(size) = input.pty().filter(|s| !s.is_valid()) {
+                return Err(SpecError::BadSize { size });
+            }
+        }
         TaskKind::Agent {
             agent,
             prompt,

@@ -137,6 +137,10 @@ methods! {
     TaskWait = "task.wait", task_wait: WaitParams => WaitResult;
     /// Stops tasks with their process trees; answers with their terminal records.
     TaskStop = "task.stop", task_stop: StopParams => StopResult;
+    /// Writes bytes to a running task's input (a pipe or its terminal).
+    TaskWrite = "task.write", task_write: WriteParams => WriteResult;
+    /// Sends a signal to a running task's processes; WINCH resizes its terminal.
+    TaskSignal = "task.signal", task_signal: SignalParams => TaskRecord;
     /// Moves a running foreground task to the background.
     TaskDetach = "task.detach", task_detach: IdParams => TaskRecord;
     /// Removes finished tasks and their logs.

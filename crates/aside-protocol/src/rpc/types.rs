@@ -3,7 +3,10 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{Event, Notification, OutputChunk, TaskId, TaskRecord, TaskSpec, Timestamp};
+use crate::{
+    Event, Match, Notification, OutputChunk, Screen, ScreenFormat, TaskId, TaskRecord, TaskSignal,
+    TaskSpec, Timestamp,
+};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -134,6 +137,17 @@ pub struct ReadParams {
     /// detached (then `detached` is true and `task` is set).
     #[serde(default)]
     pub foreground: bool,
+    /// Wait (up to `wait_ms`) until the output from `after` on matches this regular
+    /// expression, escape sequences left out; the answer carries the match. The task ending
+    /// first is its own answer (`eof`, no match).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    /// Leave terminal escape sequences (colours, cursor moves) out of the bytes returned.
+    #[serde(default)]
+    pub plain: bool,
+    /// A terminal task's screen as its output so far drew it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screen: Option<ScreenFormat>,
 }
 
 fn default_read_bytes() -> u64 {
@@ -156,6 +170,37 @@ pub struct ReadResult {
     /// The record, when the task has ended or was detached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<TaskRecord>,
+    /// With `until`: where the pattern matched (the bytes returned end with the match).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matched: Option<Match>,
+    /// With `screen`: the terminal's screen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screen: Option<Screen>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WriteParams {
+    pub id: TaskId,
+    /// The bytes to write, base64 (at most 64 KiB once decoded).
+    #[serde(default)]
+    pub data: String,
+    /// Then close the input (a pipe's end of file; a terminal is left open).
+    #[serde(default)]
+    pub eof: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct WriteResult {
+    /// Bytes taken (all of them).
+    pub written: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SignalParams {
+    pub id: TaskId,
+    #[serde(flatten)]
+    pub signal: TaskSignal,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

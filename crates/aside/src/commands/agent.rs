@@ -106,6 +106,9 @@ async fn json_lines(client: &Client, task: TaskRecord) -> anyhow::Result<i32> {
                 max_bytes: 1 << 20,
                 wait_ms: Some(1000),
                 foreground: true,
+                until: None,
+                plain: false,
+                screen: None,
             })
             .await?;
         let data = r.chunk.decode()?;

@@ -32,6 +32,9 @@ pub async fn run(ctx: &Context, a: LogsArgs) -> anyhow::Result<i32> {
                 max_bytes: CHUNK,
                 wait_ms: a.follow.then_some(30_000),
                 foreground: false,
+                until: None,
+                plain: false,
+                screen: None,
             })
             .await;
         let r: ReadResult = match read {
@@ -89,6 +92,9 @@ async fn tail_offset(client: &Client, id: TaskId, total: u64, lines: usize) -> a
                 max_bytes: total - start,
                 wait_ms: None,
                 foreground: false,
+                until: None,
+                plain: false,
+                screen: None,
             })
             .await?;
         let data = r.chunk.decode()?;

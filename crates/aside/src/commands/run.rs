@@ -135,6 +135,9 @@ pub async fn follow(mut client: Client, task: TaskRecord) -> anyhow::Result<i32>
             max_bytes: READ_BYTES,
             wait_ms: Some(60_000),
             foreground: !in_background,
+            until: None,
+            plain: false,
+            screen: None,
         });
         let r = tokio::select! {
             r = read => match r {

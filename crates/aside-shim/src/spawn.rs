@@ -1,0 +1,151 @@
+//! Starting the task's first process: its output on a pipe or a terminal, its input from
+//! `/dev/null`, a pipe or that terminal, its own process group (a session of its own on a
+//! terminal), and its cgroup joined before exec.
+
+use std::io::ErrorKind;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+
+use crate::input::InputEnd;
+use crate::wire::{FromShim, Input, Launch};
+
+/// The task's first process, started.
+pub(crate) struct Spawned {
+    pub pid: i32,
+    /// Where its output comes out: a pipe's read end or the terminal's master side,
+    /// non-blocking.
+    pub output: OwnedFd,
+    pub input: Option<InputEnd>,
+}
+
+fn fail(error: String) -> FromShim {
+    FromShim::SpawnFailed {
+        error,
+        not_found: false,
+    }
+}
+
+pub(crate) fn spawn(l: &Launch) -> Result<Spawned, FromShim> {
+    let mut cmd = Command::new(&l.program);
+    cmd.env_clear()
+        .envs(l.env.iter().map(|(k, v)| (k, v)))
+        .args(&l.args)
+        .current_dir(&l.cwd);
+    let (output, input) = match l.input {
+        Input::Pty { cols, rows } => {
+            let (master, slave) = open_pty(cols, rows)?;
+            let dup = |fd: &OwnedFd| {
+                fd.try_clone()
+                    .map_err(|e| fail(format!("cannot duplicate a terminal: {e}")))
+            };
+            cmd.stdin(Stdio::from(dup(&slave)?))
+                .stdout(Stdio::from(dup(&slave)?))
+                .stderr(Stdio::from(slave));
+            // SAFETY: between fork and exec the hook makes async-signal-safe calls only
+            // (setsid, ioctl) on the descriptors std has just put in place; it allocates
+            // nothing and takes no lock.
+            unsafe {
+                cmd.pre_exec(|| {
+                    // A session of its own, led by the task's first process, with the terminal
+                    // as its controlling terminal: Ctrl+C, job control and SIGWINCH work.
+                    if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            let input = InputEnd::new(dup(&master)?, true);
+            (master, Some(input))
+        }
+        Input::Pipe | Input::None => {
+            let (read_end, write_end) = pipe()?;
+            // A larger pipe means fewer wake-ups for chatty commands; failing to grow it is
+            // harmless.
+            let _ = fcntl(&read_end, FcntlArg::F_SETPIPE_SZ(1 << 20));
+            let stderr_end = write_end
+                .try_clone()
+                .map_err(|e| fail(format!("cannot duplicate a pipe: {e}")))?;
+            cmd.stdout(Stdio::from(write_end))
+                .stderr(Stdio::from(stderr_end))
+                .process_group(0);
+            let input = match l.input {
+                Input::Pipe => {
+                    let (stdin, ours) = pipe()?;
+                    cmd.stdin(Stdio::from(stdin));
+                    Some(InputEnd::new(ours, false))
+                }
+                _ => {
+                    cmd.stdin(Stdio::null());
+                    None
+                }
+            };
+            (read_end, input)
+        }
+    };
+    // Where the cgroup cannot be entered the task runs without one, as the daemon's tasks do
+    // where there are none.
+    let procs = l.cgroup.as_deref().and_then(|p| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("{p}/cgroup.procs"))
+            .ok()
+    });
+    if let Some(procs) = &procs {
+        let fd = procs.as_raw_fd();
+        // SAFETY: between fork and exec the hook calls write(2) only, which is
+        // async-signal-safe, on a descriptor opened before the fork; it allocates nothing
+        // and takes no lock.
+        unsafe {
+            cmd.pre_exec(move || {
+                // "0" is the writing process: the task's first process joins its group.
+                libc::write(fd, b"0".as_ptr().cast(), 1);
+                Ok(())
+            });
+        }
+    }
+    let child = cmd.spawn().map_err(|e| {
+        let not_found = e.kind() == ErrorKind::NotFound;
+        let error = match not_found {
+            true => format!("{}: command not found", l.program),
+            false => format!("{}: {e}", l.program),
+        };
+        FromShim::SpawnFailed { error, not_found }
+    })?;
+    drop(procs);
+    // Dropping the command closes this process's copies of the task's ends (the pipe's
+    // write end, the terminal's slave side), so the output ends once the task's processes
+    // are gone.
+    drop(cmd);
+    let pid = child.id() as i32;
+    // Reaped through SIGCHLD, not through the Child.
+    drop(child);
+    let _ = fcntl(&output, FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+    if let Some(i) = &input {
+        let _ = fcntl(i.fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+    }
+    Ok(Spawned { pid, output, input })
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), FromShim> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| fail(format!("cannot create a pipe: {e}")))
+}
+
+/// A new terminal of this size: (master, slave), both close-on-exec.
+fn open_pty(cols: u16, rows: u16) -> Result<(OwnedFd, OwnedFd), FromShim> {
+    let size = nix::pty::Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&size), None)
+        .map_err(|e| fail(format!("cannot open a terminal: {e}")))?;
+    for fd in [&pty.master, &pty.slave] {
+        fcntl(fd, FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))
+            .map_err(|e| fail(format!("cannot set up a terminal: {e}")))?;
+    }
+    Ok((pty.master, pty.slave))
+}
