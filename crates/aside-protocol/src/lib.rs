@@ -5,6 +5,7 @@
 
 mod event;
 mod id;
+pub mod keys;
 pub mod rpc;
 mod task;
 mod terminal;
