@@ -27,7 +27,7 @@ mod supervised;
 pub use abort::AbortReason;
 pub use aside_store::Order;
 pub use config::Config;
-pub use console::ConsoleError;
+pub use console::{ConsoleError, MAX_WRITE};
 pub use engine::{
     Engine, EngineBuilder, EngineError, Handle, ListQuery, NoticeConsumer, Page, ReadOutput,
     SpecError, Started, MAX_LIVE_TASKS, MAX_READ_BYTES, MAX_TAKE,

@@ -335,6 +335,11 @@ impl Shim {
                 },
                 Err(nix::errno::Errno::EAGAIN) => return,
                 Err(nix::errno::Errno::EINTR) => {}
+                // A terminal whose other side every process closed: its end of output.
+                Err(nix::errno::Errno::EIO) if self.launch.input.is_pty() => {
+                    self.pipe = None;
+                    return;
+                }
                 Err(e) => {
                     self.fail(Cause::Capture {
                         error: format!("reading the output: {e}"),

@@ -67,6 +67,12 @@ pub enum Input {
     Pty { cols: u16, rows: u16 },
 }
 
+impl Input {
+    pub fn is_pty(&self) -> bool {
+        matches!(self, Input::Pty { .. })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FromShim {

@@ -51,6 +51,22 @@ pub enum Command {
     Stop(StopArgs),
     /// Move a running foreground task to the background.
     Detach(IdArg),
+    /// Type into a task's terminal (--pty) or write to its input (--stdin).
+    ///
+    /// The text goes first, then the keys in order: `aside send 3 'print(6*7)' --key Enter`.
+    /// Keys: Enter, Tab, Escape, Backspace, Up, Down, Left, Right, Home, End, PageUp,
+    /// PageDown, Delete, F1-F12, C-<letter> (Ctrl), M-<key> (Alt).
+    Send(SendArgs),
+    /// Send a signal to a task's processes (a terminal's foreground programs for --pty).
+    ///
+    /// INT, TERM, HUP, QUIT, KILL, USR1, USR2, STOP, CONT, or WINCH with --size (resizes
+    /// the terminal).
+    Signal(SignalArgs),
+    /// Attach this terminal to a task's terminal (--pty): its screen, then live.
+    ///
+    /// Keys go to the task; the detach key (Ctrl+\ unless --detach-key or the config's
+    /// detach_key say otherwise) leaves it running. Several terminals may attach at once.
+    Attach(AttachArgs),
     /// Show a task's whole record.
     Info(InfoArgs),
     /// Remove finished tasks and their logs.
@@ -90,9 +106,54 @@ pub struct RunArgs {
     /// With --bg, print the whole record as JSON instead of the id.
     #[arg(long)]
     pub json: bool,
+    /// Run it on a terminal (a pseudo-terminal, TERM=xterm-256color). In the foreground this
+    /// terminal is attached to it: keys go to the program, the detach key leaves it running.
+    #[arg(long, conflicts_with = "stdin")]
+    pub pty: bool,
+    /// The terminal's size, COLSxROWS (default: this terminal's, else 120x40).
+    #[arg(long, value_name = "COLSxROWS", requires = "pty")]
+    pub size: Option<String>,
+    /// Give the task a pipe as its input: in the foreground this process's stdin goes to it;
+    /// in the background, write to it with `aside send`.
+    #[arg(long)]
+    pub stdin: bool,
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SendArgs {
+    /// The task.
+    pub id: String,
+    /// Text to send as it is (no newline is added).
+    pub text: Option<String>,
+    /// A named key sent after the text (repeatable, in order): Enter, C-c, Up, ...
+    #[arg(long = "key", short = 'k', value_name = "KEY")]
+    pub keys: Vec<String>,
+    /// Then close the input (for --stdin tasks: the program reads end of file).
+    #[arg(long)]
+    pub eof: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SignalArgs {
+    /// The task.
+    pub id: String,
+    /// INT, TERM, HUP, QUIT, KILL, USR1, USR2, STOP, CONT or WINCH (with or without SIG).
+    pub signal: String,
+    /// For WINCH: the terminal's new size, COLSxROWS.
+    #[arg(long, value_name = "COLSxROWS")]
+    pub size: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// The task.
+    pub id: String,
+    /// The key that detaches, such as C-\\ (Ctrl+\\) or C-] (default: the config's detach_key).
+    #[arg(long, value_name = "KEY")]
+    pub detach_key: Option<String>,
 }
 
 #[derive(Args, Debug)]

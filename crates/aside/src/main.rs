@@ -6,6 +6,7 @@ mod connect;
 mod exit;
 mod render;
 mod stdout;
+mod terminal;
 
 use clap::{CommandFactory, FromArgMatches};
 
@@ -83,6 +84,9 @@ fn run(cli: Cli, paths: Result<aside_core::Paths, aside_core::PathsError>) -> an
             Command::Wait(a) => commands::wait::run(&ctx, a).await,
             Command::Stop(a) => commands::stop::run(&ctx, a).await,
             Command::Detach(a) => commands::detach::run(&ctx, a).await,
+            Command::Send(a) => commands::send::run(&ctx, a).await,
+            Command::Signal(a) => commands::signal::run(&ctx, a).await,
+            Command::Attach(a) => commands::attach::run(&ctx, a).await,
             Command::Info(a) => commands::info::run(&ctx, a).await,
             Command::Clean(a) => commands::clean::run(&ctx, a).await,
             Command::Daemon(a) => commands::daemon::run(&ctx, a).await,

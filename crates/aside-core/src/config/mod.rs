@@ -81,6 +81,10 @@ pub struct Config {
     #[serde(with = "units::limit")]
     #[schemars(with = "String")]
     pub retention: Option<Duration>,
+    /// Leaves `aside attach` and `aside run --pty`, e.g. "C-]".
+    ///
+    /// The key that detaches a terminal attached to a task, which runs on.
+    pub detach_key: String,
     /// Settings of agent tasks.
     pub agent: AgentConfig,
     /// `[providers.NAME]` base_url = "...", api_key_env = "VAR" or api_key_file = "PATH".
@@ -204,6 +208,7 @@ impl Default for Config {
             tail: 64 << 10,
             retained_memory: 16 << 20,
             retention: Some(Duration::from_secs(7 * 24 * 3600)),
+            detach_key: "C-\\".into(),
             agent: AgentConfig::default(),
             providers: BTreeMap::new(),
             groups: BTreeMap::new(),

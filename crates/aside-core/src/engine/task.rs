@@ -405,7 +405,7 @@ mod tests {
         let out = output(&dir, true);
         assert!(t.begin_start(out.clone()).is_some());
         assert!(t.begin_start(out.clone()).is_none(), "started once");
-        assert!(t.started(Timestamp::from_unix_ms(2), Some(42)).is_some());
+        assert!(t.started(Timestamp::from_unix_ms(2), Some(42), None).is_some());
         assert_eq!(t.record().state.name(), "running");
         out.append(b"hi").unwrap();
         assert_eq!(t.snapshot().output_bytes, 2);
@@ -435,7 +435,7 @@ mod tests {
         let (mut t, _go) = task(false);
         let out = output(&dir, false);
         t.begin_start(out.clone()).unwrap();
-        t.started(Timestamp::from_unix_ms(2), None).unwrap();
+        t.started(Timestamp::from_unix_ms(2), None, None).unwrap();
         out.append(b"hello").unwrap();
         let ended = t.end(cancelled()).unwrap();
         assert_eq!(ended.retained_bytes, Some(5));

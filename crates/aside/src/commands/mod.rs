@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod agents;
+pub mod attach;
 pub mod clean;
 pub mod daemon;
 pub mod detach;
@@ -11,5 +12,7 @@ pub mod ls;
 pub mod mcp;
 pub mod run;
 pub mod schema;
+pub mod send;
+pub mod signal;
 pub mod stop;
 pub mod wait;

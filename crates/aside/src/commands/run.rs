@@ -8,10 +8,13 @@ use aside_client::Client;
 use aside_protocol::rpc::{
     method, IdParams, ListParams, ReadParams, StartParams, StartResult, StopParams,
 };
-use aside_protocol::{ShellCommand, StartMode, TaskId, TaskRecord, TaskSpec, TaskState};
+use aside_protocol::{
+    Input, ShellCommand, StartMode, TaskId, TaskKind, TaskRecord, TaskSpec, TaskState, TermSize,
+};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::cli::RunArgs;
+use crate::commands::attach::{self, Session};
 use crate::connect::{self, Context};
 use crate::exit;
 use crate::render;
@@ -22,6 +25,11 @@ const READ_BYTES: u64 = 1 << 20;
 
 pub async fn run(ctx: &Context, a: RunArgs) -> anyhow::Result<i32> {
     let spec = build_spec(&a)?;
+    // Read before the start: a bad detach key must not leave a task behind.
+    let detach = match a.pty && !a.bg {
+        true => Some(attach::detach_byte(ctx, None)?),
+        false => None,
+    };
     let client = ctx.client().await?;
     let started: StartResult = client
         .request::<method::TaskStart>(StartParams { spec })
@@ -46,6 +54,16 @@ pub async fn run(ctx: &Context, a: RunArgs) -> anyhow::Result<i32> {
             "aside: task {} is queued ({ahead} queued ahead of it); it starts when a slot is free",
             task.id
         );
+    }
+    if a.pty || a.stdin {
+        let s = Session {
+            id: task.id,
+            foreground: !task.detached,
+            replay: started.deduplicated,
+            pipe: a.stdin,
+            detach: detach.unwrap_or(0x1c),
+        };
+        return attach::session(client, s).await;
     }
     follow(client, task).await
 }
@@ -93,12 +111,35 @@ fn build_spec(a: &RunArgs) -> anyhow::Result<TaskSpec> {
     spec.dedupe_key = a.dedupe.clone();
     spec.timeout = connect::parse_opt_limit(a.timeout.as_deref(), "timeout")?;
     spec.wait = connect::parse_opt_limit(a.wait.as_deref(), "wait")?;
+    if a.pty || a.stdin {
+        let input = match a.pty {
+            true => Input::Pty(terminal_size(a)?),
+            false => Input::Pipe,
+        };
+        if let TaskKind::Shell { input: i, .. } = &mut spec.kind {
+            *i = input;
+        }
+    }
     spec.mode = if a.bg {
         StartMode::Background
     } else {
         StartMode::Foreground
     };
     Ok(spec)
+}
+
+/// `--size`, else (in the foreground) this terminal's, else the default.
+fn terminal_size(a: &RunArgs) -> anyhow::Result<TermSize> {
+    if let Some(s) = &a.size {
+        return TermSize::parse(s).ok_or_else(|| {
+            anyhow::anyhow!(
+                "--size {s:?}: write it as COLSxROWS, each 1 to {}",
+                TermSize::MAX
+            )
+        });
+    }
+    let here = (!a.bg).then(crate::terminal::size).flatten();
+    Ok(here.unwrap_or_default())
 }
 
 /// This process's environment (variables that are valid UTF-8).
@@ -219,7 +260,7 @@ async fn stop(client: &Client, id: TaskId) -> Result<(), aside_client::ClientErr
 }
 
 /// Says how the task ended, unless its output or the person who stopped it already did.
-fn report_end(t: &TaskRecord, stopped_here: bool) {
+pub(crate) fn report_end(t: &TaskRecord, stopped_here: bool) {
     use aside_protocol::{Failure, TaskState};
     match &t.state {
         TaskState::Failed {

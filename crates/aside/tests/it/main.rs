@@ -31,4 +31,5 @@ mod resume;
 mod scheduling;
 mod secrets;
 mod stop;
+mod terminal;
 mod wire;

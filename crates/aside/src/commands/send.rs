@@ -1,0 +1,37 @@
+//! `aside send`: text and named keys to a task's terminal or input pipe.
+
+use aside_protocol::keys;
+use aside_protocol::rpc::{method, IdParams};
+use aside_protocol::{TaskKind, TaskRecord};
+
+use crate::cli::SendArgs;
+use crate::commands::attach;
+use crate::connect::{self, Context};
+
+pub async fn run(ctx: &Context, a: SendArgs) -> anyhow::Result<i32> {
+    let id = connect::parse_id(&a.id)?;
+    if a.text.is_none() && a.keys.is_empty() && !a.eof {
+        anyhow::bail!("nothing to send: give text, --key KEY or --eof");
+    }
+    let client = ctx.client().await?;
+    let task: TaskRecord = client.request::<method::TaskGet>(IdParams { id }).await?;
+    // A terminal's Enter is a carriage return; a pipe's is a newline.
+    let pty = matches!(&task.kind, TaskKind::Shell { input, .. } if input.pty().is_some());
+    let mut data = a.text.unwrap_or_default().into_bytes();
+    for k in &a.keys {
+        match keys::bytes(k, pty) {
+            Some(b) => data.extend(b),
+            None => anyhow::bail!(
+                "--key {k:?} is not a key; keys are C-<letter>, M-<key> and {}",
+                keys::NAMES.join(", ")
+            ),
+        }
+    }
+    for chunk in data.chunks(aside_core::MAX_WRITE) {
+        attach::send(&client, id, chunk, false).await?;
+    }
+    if a.eof {
+        attach::send(&client, id, &[], true).await?;
+    }
+    Ok(0)
+}

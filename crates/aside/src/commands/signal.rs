@@ -1,0 +1,35 @@
+//! `aside signal`: a signal to a task's processes, or a new size for its terminal.
+
+use aside_protocol::rpc::{method, SignalParams};
+use aside_protocol::{TaskRecord, TaskSignal, TermSize};
+
+use crate::cli::SignalArgs;
+use crate::connect::{self, Context};
+
+pub async fn run(ctx: &Context, a: SignalArgs) -> anyhow::Result<i32> {
+    let id = connect::parse_id(&a.id)?;
+    let size = match a.size.as_deref() {
+        Some(s) => Some(TermSize::parse(s).ok_or_else(|| {
+            anyhow::anyhow!(
+                "--size {s:?}: write it as COLSxROWS, each 1 to {}",
+                TermSize::MAX
+            )
+        })?),
+        None => None,
+    };
+    let Some(signal) = TaskSignal::parse(&a.signal, size) else {
+        if a.signal.trim().to_ascii_uppercase().ends_with("WINCH") {
+            anyhow::bail!("WINCH resizes the terminal: give its new size with --size COLSxROWS");
+        }
+        anyhow::bail!(
+            "{:?} is not a signal aside sends; it sends {}",
+            a.signal,
+            TaskSignal::NAMES.join(", ")
+        );
+    };
+    let client = ctx.client().await?;
+    let _: TaskRecord = client
+        .request::<method::TaskSignal>(SignalParams { id, signal })
+        .await?;
+    Ok(0)
+}
