@@ -37,6 +37,10 @@ Parts and targets (the candidate should meet each):
               sleeping tasks: at most 128 MiB in total (bench/outlive.py)
   adopt       a new daemon after kill -9 with 1,000 running tasks: all adopted in at most
               1 s (bench/outlive.py)
+  keys        a key written to a terminal task -> its echo in a screen read, at most 5 ms
+              median; peer: tmux (bench/terminal.py)
+  terminals   100 idle terminal tasks: aside's processes at most 32 MiB PSS in total; peer:
+              a tmux server with 100 windows (bench/terminal.py)
 """
 
 import argparse
@@ -57,11 +61,12 @@ from benchlib import (  # noqa: E402
 
 from mcp_tasks import part_mcp  # noqa: E402
 from outlive import part_adopt, part_supervisors  # noqa: E402
+from terminal import part_keys, part_terminals  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PUEUE_ROOT = os.path.join(CACHE, "pueue")
 PARTS = ["throughput", "foreground", "gigabyte", "sleepers", "agents", "submit", "listing",
-         "notify", "mcp", "supervisors", "adopt"]
+         "notify", "mcp", "supervisors", "adopt", "keys", "terminals"]
 
 
 class Settings:
@@ -951,6 +956,8 @@ def run_part(p, bins, s, args, hist):
         "mcp": lambda: part_mcp(bins, s.mcp_samples),
         "supervisors": lambda: part_supervisors(bins, s.sleepers),
         "adopt": lambda: part_adopt(bins, s.sleepers),
+        "keys": lambda: part_keys(bins, 100 if s.quick else 1000),
+        "terminals": lambda: part_terminals(bins, 100),
     }[p]()
 
 
