@@ -81,6 +81,8 @@ pub enum InvalidValue {
     Name(#[from] NameError),
     #[error("names {0:?}, which no [providers.{0}] section defines")]
     NoSuchProvider(String),
+    #[error("{0:?} is not one key that sends a single byte (such as \"C-\\\\\" or \"C-]\")")]
+    NotADetachKey(String),
 }
 
 /// A group or provider name that is not 1 to 64 characters of `[A-Za-z0-9._-]`.

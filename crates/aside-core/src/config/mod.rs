@@ -319,6 +319,12 @@ impl Config {
                 units::check_duration(d).map_err(|e| ConfigError::invalid(key, e.into()))?;
             }
         }
+        if self.detach_byte().is_none() {
+            return Err(ConfigError::invalid(
+                "detach_key",
+                InvalidValue::NotADetachKey(self.detach_key.clone()),
+            ));
+        }
         if let Some(p) = &a.provider {
             if !self.providers.contains_key(p) {
                 return Err(ConfigError::invalid(
@@ -328,6 +334,14 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The byte the detach key sends on a terminal.
+    pub fn detach_byte(&self) -> Option<u8> {
+        match aside_protocol::keys::bytes(&self.detach_key, true).as_deref() {
+            Some([b]) => Some(*b),
+            _ => None,
+        }
     }
 
     /// The environment variables that hold model keys: never passed to tasks or stored.

@@ -405,7 +405,9 @@ mod tests {
         let out = output(&dir, true);
         assert!(t.begin_start(out.clone()).is_some());
         assert!(t.begin_start(out.clone()).is_none(), "started once");
-        assert!(t.started(Timestamp::from_unix_ms(2), Some(42), None).is_some());
+        assert!(t
+            .started(Timestamp::from_unix_ms(2), Some(42), None)
+            .is_some());
         assert_eq!(t.record().state.name(), "running");
         out.append(b"hi").unwrap();
         assert_eq!(t.snapshot().output_bytes, 2);

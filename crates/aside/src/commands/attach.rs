@@ -19,6 +19,8 @@ use crate::connect::{self, Context};
 use crate::exit;
 use crate::terminal::{self, RawMode};
 
+/// Ctrl+\\, for a config that names none it can use (never: the config is checked).
+pub const DEFAULT_DETACH: u8 = 0x1c;
 /// Bytes asked for per read.
 const READ_BYTES: u64 = 1 << 20;
 /// Bytes of this process's input sent per write (the daemon takes up to 64 KiB).
@@ -76,14 +78,15 @@ pub async fn run(ctx: &Context, a: AttachArgs) -> anyhow::Result<i32> {
 
 /// The detach key as a byte: `--detach-key`, else the config's `detach_key`.
 pub fn detach_byte(ctx: &Context, flag: Option<&str>) -> anyhow::Result<u8> {
-    let name = match flag {
-        Some(k) => k.to_string(),
-        None => Config::load(&ctx.paths.config_file)?.detach_key,
+    let Some(name) = flag else {
+        // Checked when the config is read.
+        let config = Config::load(&ctx.paths.config_file)?;
+        return Ok(config.detach_byte().unwrap_or(DEFAULT_DETACH));
     };
-    match keys::bytes(&name, true).as_deref() {
+    match keys::bytes(name, true).as_deref() {
         Some([b]) => Ok(*b),
         _ => anyhow::bail!(
-            "detach key {name:?}: name one key that sends a single byte, such as C-\\ or C-]"
+            "--detach-key {name:?}: name one key that sends a single byte, such as C-\\ or C-]"
         ),
     }
 }

@@ -61,7 +61,7 @@ pub async fn run(ctx: &Context, a: RunArgs) -> anyhow::Result<i32> {
             foreground: !task.detached,
             replay: started.deduplicated,
             pipe: a.stdin,
-            detach: detach.unwrap_or(0x1c),
+            detach: detach.unwrap_or(attach::DEFAULT_DETACH),
         };
         return attach::session(client, s).await;
     }
