@@ -47,6 +47,11 @@ pub enum ConsoleError {
     #[error("the supervisor of task {0} is gone")]
     Gone(TaskId),
     #[error(
+        "task {0} was started by an older aside, whose supervisor takes no signals: stop it \
+         with aside stop"
+    )]
+    Older(TaskId),
+    #[error(
         "a terminal is 1 to {} cells each way; {cols}x{rows} is not",
         TermSize::MAX
     )]
@@ -62,6 +67,8 @@ pub(crate) struct Console {
     sent: AtomicU64,
     done: AtomicU64,
     closed: AtomicBool,
+    /// Its supervisor understands signals and resizes (one of an older aside does not).
+    takes_signals: bool,
     size: Mutex<TermSize>,
     /// The screen, drawn from the output as far as `fed`; made at the first screen read.
     screen: Mutex<Option<Drawn>>,
@@ -80,6 +87,7 @@ impl Console {
         input: Input,
         size: Option<TermSize>,
         done: u64,
+        takes_signals: bool,
     ) -> (Arc<Self>, mpsc::Receiver<ToShim>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let console = Console {
@@ -89,6 +97,7 @@ impl Console {
             sent: AtomicU64::new(done),
             done: AtomicU64::new(done),
             closed: AtomicBool::new(false),
+            takes_signals,
             size: Mutex::new(size.or(input.pty()).unwrap_or_default()),
             screen: Mutex::new(None),
         };
@@ -136,6 +145,9 @@ impl Console {
     /// Sends a signal; WINCH resizes the terminal (and redraws the screen at the new size
     /// from there on).
     pub fn signal(&self, signal: TaskSignal, output: &Output) -> Result<(), ConsoleError> {
+        if !self.takes_signals {
+            return Err(ConsoleError::Older(self.id));
+        }
         let TaskSignal::Winch { cols, rows } = signal else {
             return self.send(ToShim::Signal {
                 signal: signal_number(signal),

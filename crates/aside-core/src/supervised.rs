@@ -69,6 +69,10 @@ pub(crate) struct Adopted {
     pub cgroup: Option<String>,
     /// A terminal task's size now.
     pub size: Option<TermSize>,
+    /// Input the supervisor wrote to the task so far.
+    pub input_done: u64,
+    /// The supervisor's wire version: older ones take no input or signals.
+    pub version: u32,
 }
 
 /// A supervised task, started: its first process's pid, the future that follows it, and its
@@ -200,7 +204,7 @@ impl Supervisors {
             .map_err(|e| {
                 spawn_failure(format!("cannot follow the task's supervisor: {e}"), false)
             })?;
-        let (console, inbox) = Console::new(id, input, None, 0);
+        let (console, inbox) = Console::new(id, input, None, 0, true);
         let fut = follow(
             stream,
             Following {
@@ -335,13 +339,16 @@ impl Supervisors {
                 total,
                 cgroup,
                 size,
-            } if version == wire::VERSION && task == id.get() => {
+                input_done,
+            } if (wire::OLDEST..=wire::VERSION).contains(&version) && task == id.get() => {
                 tracing::debug!("task {id}: adopted (its first process is {pid})");
                 Some(Adopted {
                     stream,
                     total,
                     cgroup,
                     size: size.map(|(cols, rows)| TermSize { cols, rows }),
+                    input_done,
+                    version,
                 })
             }
             other => {

@@ -476,6 +476,7 @@ impl Shim {
             total: self.log.total,
             cgroup: self.tree.cgroup.clone(),
             size: self.input.as_ref().and_then(InputEnd::size),
+            input_done: self.input_done(),
         });
         self.reported = self.log.total;
         // A new daemon counts input from here.

@@ -19,7 +19,10 @@
 use serde::{Deserialize, Serialize};
 
 /// Bumped when a message changes shape: a daemon adopts only supervisors it can speak to.
-pub const VERSION: u32 = 1;
+/// Version 2 added input (Write, CloseInput), signals and resizes.
+pub const VERSION: u32 = 2;
+/// The oldest supervisor a daemon adopts: it is sent only Stop and Ack.
+pub const OLDEST: u32 = 1;
 
 /// The task to run, and where its supervisor keeps what outlives the daemon.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,6 +99,9 @@ pub enum FromShim {
         /// A terminal task's size now.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         size: Option<(u16, u16)>,
+        /// Bytes of input written to the task so far (or dropped).
+        #[serde(default)]
+        input_done: u64,
     },
     /// Bytes of output in the log so far.
     Output {

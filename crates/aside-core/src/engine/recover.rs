@@ -281,7 +281,9 @@ fn adopt(
         TaskKind::Shell { input, .. } => *input,
         TaskKind::Agent { .. } => Input::None,
     };
-    let (console, inbox) = Console::new(id, input, a.size, 0);
+    // A supervisor of an older aside understands only stops.
+    let takes_signals = a.version >= 2;
+    let (console, inbox) = Console::new(id, input, a.size, a.input_done, takes_signals);
     let following = Following {
         engine: engine.clone(),
         console: console.clone(),

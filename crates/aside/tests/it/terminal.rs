@@ -343,6 +343,17 @@ fn attach_and_detach_under_tmux_with_two_viewers() {
     t.shows("two", "from one");
     t.keys("two", &["print('from two')", "Enter"]);
     t.shows("one", "from two");
+    // A viewer's terminal resized: the program hears of it (the latest size wins).
+    assert!(t
+        .cmd(&["resize-window", "-t", "one", "-x", "90", "-y", "25"])
+        .status
+        .success());
+    assert!(eventually(LONG, || screen(&a, &id)["cols"].as_u64() == Some(90)));
+    t.keys(
+        "one",
+        &["import os; print(os.get_terminal_size())", "Enter"],
+    );
+    t.shows("two", "columns=90, lines=25");
     // One leaves; the other still drives it.
     t.keys("one", &["C-\\"]);
     let pane = t.shows("one", "EXIT=0");
