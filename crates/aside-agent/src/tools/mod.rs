@@ -5,6 +5,7 @@
 //! log's path in a header that truncation never touches, on every outcome.
 
 pub mod files;
+mod output;
 mod tasks;
 
 use std::collections::BTreeMap;
@@ -165,8 +166,8 @@ fn spec(config: &Config, tool: Tool) -> ToolSpec {
         Tool::Bash => (tasks::bash_description(config), schema::<tasks::BashArgs>()),
         Tool::Task => (tasks::task_description(config), schema::<tasks::TaskArgs>()),
         Tool::TaskOutput => (
-            tasks::task_output_description(config),
-            schema::<tasks::TaskOutputArgs>(),
+            output::task_output_description(config),
+            schema::<output::TaskOutputArgs>(),
         ),
         Tool::TaskList => (
             "Lists your tasks (shell commands and subagents): id, kind, state, and what they run. \
@@ -276,7 +277,7 @@ pub async fn call_tool(ctx: &ToolContext, tool: Tool, arguments: Value) -> ToolO
             Err(e) => e,
         },
         Tool::TaskOutput => match args(tool, arguments) {
-            Ok(a) => tasks::task_output(ctx, a).await,
+            Ok(a) => output::task_output(ctx, a).await,
             Err(e) => e,
         },
         Tool::TaskList => match args(tool, arguments) {
