@@ -5,6 +5,7 @@
 //! log's path in a header that truncation never touches, on every outcome.
 
 pub mod files;
+mod input;
 mod output;
 mod tasks;
 
@@ -169,6 +170,10 @@ fn spec(config: &Config, tool: Tool) -> ToolSpec {
             output::task_output_description(config),
             schema::<output::TaskOutputArgs>(),
         ),
+        Tool::TaskInput => (
+            input::task_input_description(),
+            schema::<input::TaskInputArgs>(),
+        ),
         Tool::TaskList => (
             "Lists your tasks (shell commands and subagents): id, kind, state, and what they run. \
              Set all to include tasks started by others."
@@ -278,6 +283,10 @@ pub async fn call_tool(ctx: &ToolContext, tool: Tool, arguments: Value) -> ToolO
         },
         Tool::TaskOutput => match args(tool, arguments) {
             Ok(a) => output::task_output(ctx, a).await,
+            Err(e) => e,
+        },
+        Tool::TaskInput => match args(tool, arguments) {
+            Ok(a) => input::task_input(ctx, a),
             Err(e) => e,
         },
         Tool::TaskList => match args(tool, arguments) {
