@@ -1,6 +1,6 @@
 //! `task_input`: text and named keys typed into a running task's terminal (or pipe).
 
-use aside_core::{ConsoleError, EngineError};
+use aside_core::{ConsoleError, EngineError, MAX_WRITE};
 use aside_protocol::{keys, Input, TaskKind};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -107,10 +107,27 @@ pub fn task_input(ctx: &ToolContext, a: TaskInputArgs) -> ToolOutput {
     if data.is_empty() && !a.eof {
         return ToolOutput::error("nothing to send: give text, keys or eof: true");
     }
-    let written = match ctx.engine.write(id, &data, a.eof) {
-        Ok(n) => n,
-        Err(e) => return engine_error(e),
+    // In writes the supervisor takes, as `aside send` cuts them; eof goes with the last.
+    let chunks: Vec<&[u8]> = if data.is_empty() {
+        vec![&[]]
+    } else {
+        data.chunks(MAX_WRITE).collect()
     };
+    let mut written = 0;
+    for (i, chunk) in chunks.iter().enumerate() {
+        let eof = a.eof && i + 1 == chunks.len();
+        match ctx.engine.write(id, chunk, eof) {
+            Ok(n) => written += n,
+            Err(e) if written == 0 => return engine_error(e),
+            Err(e) => {
+                return ToolOutput::error(format!(
+                    "{} after {written} bytes of {} were sent",
+                    engine_error(e).text,
+                    data.len()
+                ))
+            }
+        }
+    }
     let mut what = Vec::new();
     if !text.is_empty() {
         what.push("the text".to_string());

@@ -192,6 +192,33 @@ fn input_errors_say_what_to_do_and_send_nothing() {
     m.close();
 }
 
+#[test]
+fn a_pipe_takes_long_text_and_its_end_from_any_caller() {
+    let a = Aside::new();
+    // Started by the CLI: the MCP connection is another owner, and may send to it as it may
+    // stop it.
+    let id = a.bg_with(&["--stdin"], "wc -c");
+    let m = Mcp::start(&a, &[]);
+    let long = "x".repeat(100_000);
+    let r = m.call(
+        "task_input",
+        json!({"task_id": id, "text": long, "keys": ["Enter"], "eof": true}),
+    );
+    assert!(!is_error(&r), "{}", text(&r));
+    assert!(
+        text(&r).contains("sent 100001 bytes (the text, Enter, end of file)"),
+        "{}",
+        text(&r)
+    );
+    let end = a.wait_end(&id);
+    assert_eq!(end["state"], "succeeded", "{end}");
+    assert_eq!(String::from_utf8_lossy(&a.logs(&id)).trim(), "100001");
+    let r = m.call("task_output", json!({"task_id": id, "screen": true}));
+    assert!(is_error(&r));
+    assert!(text(&r).contains("has no terminal"), "{}", text(&r));
+    m.close();
+}
+
 /// The line a screen shows below the prompt where `typed` was entered: the REPL's answer.
 fn answer_below(result: &str, typed: &str) -> Option<String> {
     let mut lines = result.lines();
