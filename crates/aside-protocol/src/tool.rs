@@ -20,13 +20,14 @@ pub enum Tool {
     Grep,
     Task,
     TaskOutput,
+    TaskInput,
     TaskList,
     TaskStop,
 }
 
 impl Tool {
     /// Every tool, in the order models see them.
-    pub const ALL: [Tool; 10] = [
+    pub const ALL: [Tool; 11] = [
         Tool::Bash,
         Tool::Read,
         Tool::Write,
@@ -35,6 +36,7 @@ impl Tool {
         Tool::Grep,
         Tool::Task,
         Tool::TaskOutput,
+        Tool::TaskInput,
         Tool::TaskList,
         Tool::TaskStop,
     ];
@@ -50,6 +52,7 @@ impl Tool {
             Tool::Grep => "grep",
             Tool::Task => "task",
             Tool::TaskOutput => "task_output",
+            Tool::TaskInput => "task_input",
             Tool::TaskList => "task_list",
             Tool::TaskStop => "task_stop",
         }
@@ -60,7 +63,12 @@ impl Tool {
     pub const fn is_file_tool(self) -> bool {
         match self {
             Tool::Read | Tool::Write | Tool::Edit | Tool::Glob | Tool::Grep => true,
-            Tool::Bash | Tool::Task | Tool::TaskOutput | Tool::TaskList | Tool::TaskStop => false,
+            Tool::Bash
+            | Tool::Task
+            | Tool::TaskOutput
+            | Tool::TaskInput
+            | Tool::TaskList
+            | Tool::TaskStop => false,
         }
     }
 
@@ -68,7 +76,13 @@ impl Tool {
     pub const fn is_read_only(self) -> bool {
         match self {
             Tool::Read | Tool::Glob | Tool::Grep | Tool::TaskOutput | Tool::TaskList => true,
-            Tool::Bash | Tool::Write | Tool::Edit | Tool::Task | Tool::TaskStop => false,
+            // Input changes what a running program does.
+            Tool::Bash
+            | Tool::Write
+            | Tool::Edit
+            | Tool::Task
+            | Tool::TaskInput
+            | Tool::TaskStop => false,
         }
     }
 
@@ -82,6 +96,7 @@ impl Tool {
             | Tool::Glob
             | Tool::Grep
             | Tool::TaskOutput
+            | Tool::TaskInput
             | Tool::TaskList
             | Tool::TaskStop => false,
         }
@@ -148,6 +163,7 @@ mod tests {
                 "grep",
                 "task",
                 "task_output",
+                "task_input",
                 "task_list",
                 "task_stop"
             ]

@@ -95,7 +95,7 @@ fn opencode_tool_map_wildcards_apply_in_order() {
     let def = parse_ok("---\ntools:\n  \"task_*\": false\n---\n");
     assert_eq!(
         def.disallowed_tools,
-        tools(&["task_output", "task_list", "task_stop"])
+        tools(&["task_output", "task_input", "task_list", "task_stop"])
     );
 }
 
@@ -131,6 +131,7 @@ fn disallowed_tools_as_string_or_list() {
             "grep",
             "task",
             "task_output",
+            "task_input",
             "task_list"
         ])
     );

@@ -21,6 +21,7 @@ pub fn map_tool_name(name: &str) -> Option<Tool> {
         "grep" => Tool::Grep,
         "task" | "agent" => Tool::Task,
         "task_output" | "taskoutput" | "bashoutput" => Tool::TaskOutput,
+        "task_input" | "taskinput" => Tool::TaskInput,
         "task_list" | "tasklist" => Tool::TaskList,
         "task_stop" | "taskstop" | "killshell" | "killbash" => Tool::TaskStop,
         _ => return None,

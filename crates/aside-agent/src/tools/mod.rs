@@ -5,6 +5,8 @@
 //! log's path in a header that truncation never touches, on every outcome.
 
 pub mod files;
+mod input;
+mod output;
 mod tasks;
 
 use std::collections::BTreeMap;
@@ -165,8 +167,12 @@ fn spec(config: &Config, tool: Tool) -> ToolSpec {
         Tool::Bash => (tasks::bash_description(config), schema::<tasks::BashArgs>()),
         Tool::Task => (tasks::task_description(config), schema::<tasks::TaskArgs>()),
         Tool::TaskOutput => (
-            tasks::task_output_description(config),
-            schema::<tasks::TaskOutputArgs>(),
+            output::task_output_description(config),
+            schema::<output::TaskOutputArgs>(),
+        ),
+        Tool::TaskInput => (
+            input::task_input_description(),
+            schema::<input::TaskInputArgs>(),
         ),
         Tool::TaskList => (
             "Lists your tasks (shell commands and subagents): id, kind, state, and what they run. \
@@ -276,7 +282,11 @@ pub async fn call_tool(ctx: &ToolContext, tool: Tool, arguments: Value) -> ToolO
             Err(e) => e,
         },
         Tool::TaskOutput => match args(tool, arguments) {
-            Ok(a) => tasks::task_output(ctx, a).await,
+            Ok(a) => output::task_output(ctx, a).await,
+            Err(e) => e,
+        },
+        Tool::TaskInput => match args(tool, arguments) {
+            Ok(a) => input::task_input(ctx, a),
             Err(e) => e,
         },
         Tool::TaskList => match args(tool, arguments) {

@@ -1,24 +1,23 @@
-//! The tools about tasks: `bash`, `task`, `task_output`, `task_list`, `task_stop`.
+//! The tools that start and manage tasks: `bash`, `task`, `task_list`, `task_stop`, and what
+//! every task tool shares (ids, outcomes, errors). `task_output` is in [`super::output`],
+//! `task_input` in [`super::input`].
 
 use std::time::Duration;
 
-use aside_core::config::MAX_WAIT;
-use aside_core::{Config, Engine, EngineError, ListQuery, Order};
+use aside_core::{Config, ConsoleError, Engine, EngineError, ListQuery, Order};
 use aside_protocol::{
-    format_duration, CancelReason, Limit, Notification, ShellCommand, StartMode, TaskId, TaskKind,
-    TaskRecord, TaskSpec, TaskState,
+    format_duration, CancelReason, Input, Limit, Notification, ShellCommand, StartMode, TaskId,
+    TaskKind, TaskRecord, TaskSpec, TaskState, TermSize,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{ToolContext, ToolOutput, QUIET_ENV};
+use super::{output, ToolContext, ToolOutput, QUIET_ENV};
 
 /// The longest a `bash` call may ask for as its timeout.
 const MAX_BASH_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// Characters of one coalesced notification message at most.
 const NOTICES_CAP: usize = 20_000;
-/// Bytes read from each end of a long output when building a result.
-const READ_WINDOW: usize = 256 << 10;
 /// Tasks `task_list` shows at most, newest first.
 const LIST_MAX: usize = 200;
 
@@ -36,6 +35,16 @@ pub struct BashArgs {
     /// Five to ten words on what the command does, shown in task listings.
     #[serde(default)]
     pub description: Option<String>,
+    /// Run it on a terminal, for programs that need one (a REPL, a TUI, a prompt): type into
+    /// it with task_input, read its screen with task_output screen: true.
+    #[serde(default)]
+    pub pty: bool,
+    /// The terminal's width in columns, with pty (default 120).
+    #[serde(default)]
+    pub cols: Option<u16>,
+    /// The terminal's height in rows, with pty (default 40).
+    #[serde(default)]
+    pub rows: Option<u16>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -62,7 +71,7 @@ fn general() -> String {
 }
 
 /// Models often send ids as numbers: both are accepted.
-fn id_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+pub(super) fn id_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     match serde_json::Value::deserialize(d)? {
         serde_json::Value::String(s) => Ok(s),
         serde_json::Value::Number(n) => Ok(n.to_string()),
@@ -70,19 +79,6 @@ fn id_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
             "task_id must be a string such as \"12\", not {other}"
         ))),
     }
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct TaskOutputArgs {
-    /// The task's id.
-    #[serde(deserialize_with = "id_text")]
-    pub task_id: String,
-    /// Byte offset to read from (the `next_offset` of an earlier call); default 0.
-    #[serde(default)]
-    pub offset: Option<u64>,
-    /// Seconds to wait for the task to end before answering (at most 600); default 0.
-    #[serde(default)]
-    pub wait_seconds: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -115,7 +111,15 @@ pub fn bash_description(c: &Config) -> String {
          tail, so do not poll: go on with other work. The default timeout is {timeout} (set \
          `timeout` in ms to kill it sooner). Output over {cap} characters shows its head and \
          tail, with the log's path for the rest. Commands run with NO_COLOR=1, TERM=dumb, \
-         PAGER=cat and GIT_PAGER=cat.",
+         PAGER=cat and GIT_PAGER=cat. With pty: true the command runs on a terminal \
+         ({cols}x{rows} unless cols/rows say otherwise; TERM=xterm-256color), for a REPL, a TUI \
+         or a prompt: start it with run_in_background, type into it with task_input and read \
+         its screen with task_output screen: true. A pty command in the foreground waits like \
+         any other, and its result shows the terminal's last screen instead of the raw \
+         output. Example: {{\"command\": \"python3 -q\", \"pty\": true, \
+         \"run_in_background\": true}}.",
+        cols = TermSize::DEFAULT.cols,
+        rows = TermSize::DEFAULT.rows,
         wait = d(c.wait),
         timeout = d(c.timeout),
         cap = c.agent.tool_output,
@@ -138,25 +142,24 @@ pub fn task_description(c: &Config) -> String {
     )
 }
 
-pub fn task_output_description(c: &Config) -> String {
-    format!(
-        "Reads a task's output from a byte offset, with its state. wait_seconds (at most {}) \
-         waits for the task to end first and returns cleanly, with what is still running, if \
-         it has not. Rarely needed: notifications bring each background task's outcome. Output \
-         over {} characters shows head and tail.",
-        MAX_WAIT.as_secs(),
-        c.agent.tool_output
-    )
-}
-
-fn parse_id(s: &str) -> Result<TaskId, ToolOutput> {
+pub(super) fn parse_id(s: &str) -> Result<TaskId, ToolOutput> {
     s.trim()
         .parse::<TaskId>()
         .map_err(|e| ToolOutput::error(format!("task_id: {e}")))
 }
 
-fn engine_error(e: EngineError) -> ToolOutput {
-    ToolOutput::error(e.to_string())
+/// An engine error as a tool error: where the engine's message names a CLI flag, the tool
+/// that does it is named instead.
+pub(super) fn engine_error(e: EngineError) -> ToolOutput {
+    ToolOutput::error(match e {
+        EngineError::Console(ConsoleError::NoInput(id)) => {
+            format!("task {id} takes no input: start it with bash pty: true (a terminal)")
+        }
+        EngineError::Console(ConsoleError::NoTerminal(id)) => {
+            format!("task {id} has no terminal: start it with bash pty: true")
+        }
+        other => other.to_string(),
+    })
 }
 
 /// One line on how a task ended or where it is.
@@ -184,7 +187,7 @@ pub fn describe_outcome(t: &TaskRecord) -> String {
     format!("task {} ({what}): {state}{bg}", t.id)
 }
 
-fn output_of(t: &TaskRecord) -> ToolOutput {
+pub(super) fn output_of(t: &TaskRecord) -> ToolOutput {
     ToolOutput {
         task_id: Some(t.id),
         session_id: t.kind.session_id().map(str::to_string),
@@ -194,31 +197,6 @@ fn output_of(t: &TaskRecord) -> ToolOutput {
             TaskState::Failed { .. } | TaskState::TimedOut { .. } | TaskState::Lost { .. }
         ),
         ..ToolOutput::default()
-    }
-}
-
-/// The whole output as text when it is short; its head and tail, with a marker, when not.
-async fn output_text(engine: &Engine, id: TaskId) -> String {
-    let Ok(first) = engine.read(id, 0, READ_WINDOW, None, false).await else {
-        return String::new();
-    };
-    let total = first.total;
-    let head = String::from_utf8_lossy(&first.data).into_owned();
-    if total <= first.data.len() as u64 {
-        return head;
-    }
-    let from = total
-        .saturating_sub(READ_WINDOW as u64)
-        .max(first.data.len() as u64);
-    let tail = match engine.read(id, from, READ_WINDOW, None, false).await {
-        Ok(r) => String::from_utf8_lossy(&r.data).into_owned(),
-        Err(_) => String::new(),
-    };
-    let skipped = from - first.data.len() as u64;
-    if skipped == 0 {
-        format!("{head}{tail}")
-    } else {
-        format!("{head}\n[… {skipped} bytes omitted …]\n{tail}")
     }
 }
 
@@ -271,7 +249,7 @@ async fn result_of(ctx: &ToolContext, t: TaskRecord) -> ToolOutput {
     let mut out = output_of(&t);
     let body = match &t.kind {
         TaskKind::Agent { .. } => t.answer.clone().unwrap_or_default(),
-        TaskKind::Shell { .. } => output_text(&ctx.engine, t.id).await,
+        TaskKind::Shell { .. } => output::shown(&ctx.engine, &t).await,
     };
     if out.log_path.is_none() && body.chars().count() > ctx.config.agent.tool_output {
         // Only part of it will be shown: the whole of it goes to a log the result names.
@@ -299,8 +277,13 @@ async fn result_of(ctx: &ToolContext, t: TaskRecord) -> ToolOutput {
 fn started_in_background(t: &TaskRecord) -> ToolOutput {
     let mut out = output_of(t);
     out.background = true;
+    let terminal = if output::terminal(t).is_some() {
+        " Type into it with task_input; read its screen with task_output screen: true."
+    } else {
+        ""
+    };
     out.text = format!(
-        "{}. You will get a notification when it ends; go on with other work.",
+        "{}. You will get a notification when it ends; go on with other work.{terminal}",
         describe_outcome(t)
     );
     out
@@ -373,11 +356,15 @@ pub async fn bash(ctx: &ToolContext, a: BashArgs) -> ToolOutput {
     if a.command.trim().is_empty() {
         return ToolOutput::error("command is empty");
     }
+    let input = match terminal_of(&a) {
+        Ok(input) => input,
+        Err(e) => return e,
+    };
     let mut spec = base_spec(
         ctx,
         TaskKind::Shell {
             command: ShellCommand::Script(a.command),
-            input: aside_protocol::Input::None,
+            input,
         },
         a.run_in_background,
     );
@@ -395,6 +382,29 @@ pub async fn bash(ctx: &ToolContext, a: BashArgs) -> ToolOutput {
         spec.wait = Some(Limit::Millis(w.as_millis() as u64));
     }
     start_and_follow(ctx, spec).await
+}
+
+/// The input a `bash` call asks for: a terminal of the size given, or none.
+fn terminal_of(a: &BashArgs) -> Result<Input, ToolOutput> {
+    if !a.pty {
+        return match (a.cols, a.rows) {
+            (None, None) => Ok(Input::None),
+            _ => Err(ToolOutput::error(
+                "cols and rows are the size of a terminal: set pty: true with them",
+            )),
+        };
+    }
+    let size = TermSize {
+        cols: a.cols.unwrap_or(TermSize::DEFAULT.cols),
+        rows: a.rows.unwrap_or(TermSize::DEFAULT.rows),
+    };
+    if !size.is_valid() {
+        return Err(ToolOutput::error(format!(
+            "cols and rows must be between 1 and {}; {size} is not",
+            TermSize::MAX
+        )));
+    }
+    Ok(Input::Pty(size))
 }
 
 async fn start_and_follow(ctx: &ToolContext, mut spec: TaskSpec) -> ToolOutput {
@@ -484,60 +494,6 @@ pub async fn task(ctx: &ToolContext, a: TaskArgs) -> ToolOutput {
     start_and_follow(ctx, spec).await
 }
 
-pub async fn task_output(ctx: &ToolContext, a: TaskOutputArgs) -> ToolOutput {
-    let id = match parse_id(&a.task_id) {
-        Ok(id) => id,
-        Err(e) => return e,
-    };
-    let wait = Duration::from_secs(a.wait_seconds.unwrap_or(0)).min(MAX_WAIT);
-    let t = if wait.is_zero() {
-        ctx.engine.get(id)
-    } else {
-        ctx.engine
-            .wait(&[id], Some(wait))
-            .await
-            .map(|(mut ts, _)| ts.remove(0))
-    };
-    let t = match t {
-        Ok(t) => t,
-        Err(e) => return engine_error(e),
-    };
-    let offset = a.offset.unwrap_or(0);
-    let cap_bytes = ctx.config.agent.tool_output * 4;
-    let read = ctx.engine.read(id, offset, cap_bytes, None, false).await;
-    let mut out = output_of(&t);
-    let (body, next) = match read {
-        Ok(r) => (
-            String::from_utf8_lossy(&r.data).into_owned(),
-            r.offset + r.data.len() as u64,
-        ),
-        Err(e) => (format!("(output not available: {e})"), offset),
-    };
-    if t.is_terminal() && t.owner == ctx.owner {
-        // The owner has seen the result: no notification repeats it.
-        ctx.engine.discard_notification(id).await;
-    }
-    let still = if t.is_terminal() {
-        String::new()
-    } else if wait.is_zero() {
-        "\nIt is still running; a notification comes when it ends.".into()
-    } else {
-        format!(
-            "\nIt is still running after waiting {}; a notification comes when it ends.",
-            format_duration(wait)
-        )
-    };
-    let answer = match (&t.kind, &t.answer) {
-        (TaskKind::Agent { .. }, Some(ans)) => format!("\nanswer:\n{ans}"),
-        _ => String::new(),
-    };
-    out.text = format!(
-        "{}{still}\nnext_offset: {next}\noutput from offset {offset}:\n{body}{answer}",
-        describe_outcome(&t)
-    );
-    out
-}
-
 pub fn task_list(ctx: &ToolContext, a: TaskListArgs) -> ToolOutput {
     // The newest first, at most a screenful: history can be long.
     let query = ListQuery {
@@ -610,9 +566,9 @@ pub async fn notification_message(engine: &Engine, notes: &[Notification]) -> St
                 lines.push(format!("answer:\n{}", super::cap_text(ans, 4000, None)));
             }
             _ => {
-                let tail = tail_of(engine, t).await;
+                let tail = output::tail(engine, t).await;
                 if !tail.is_empty() {
-                    lines.push(format!("output tail:\n{tail}"));
+                    lines.push(tail);
                 }
             }
         }
@@ -623,13 +579,4 @@ pub async fn notification_message(engine: &Engine, notes: &[Notification]) -> St
     }
     // Many tasks ending together still make one message of bounded size.
     super::cap_text(&parts.join("\n"), NOTICES_CAP, None)
-}
-
-async fn tail_of(engine: &Engine, t: &TaskRecord) -> String {
-    const TAIL: u64 = 2000;
-    let from = t.output_bytes.saturating_sub(TAIL);
-    match engine.read(t.id, from, TAIL as usize, None, false).await {
-        Ok(r) => String::from_utf8_lossy(&r.data).trim_end().to_string(),
-        Err(_) => String::new(),
-    }
 }

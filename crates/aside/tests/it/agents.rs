@@ -779,7 +779,7 @@ fn gemini_and_codex_agents_are_listed_with_their_warnings_and_run() {
     assert_eq!(cy["tools"], Value::Null, "{cy}");
     assert_eq!(
         cy["disallowed_tools"],
-        json!(["bash", "write", "edit", "task", "task_stop"]),
+        json!(["bash", "write", "edit", "task", "task_input", "task_stop"]),
         "{cy}"
     );
     assert_eq!(cy["prompt"], "You are y, a careful reviewer.", "{cy}");

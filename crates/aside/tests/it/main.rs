@@ -32,4 +32,5 @@ mod scheduling;
 mod secrets;
 mod stop;
 mod terminal;
+mod terminal_tools;
 mod wire;

@@ -47,7 +47,7 @@ impl ClientHandler for Recorder {
     }
 }
 
-struct Mcp {
+pub(crate) struct Mcp {
     rt: tokio::runtime::Runtime,
     service: Option<RunningService<RoleClient, Recorder>>,
     child: tokio::process::Child,
@@ -56,7 +56,7 @@ struct Mcp {
 }
 
 impl Mcp {
-    fn start(a: &Aside, flags: &[&str]) -> Self {
+    pub(crate) fn start(a: &Aside, flags: &[&str]) -> Self {
         let mut args = vec!["mcp"];
         args.extend_from_slice(flags);
         let recorder = Recorder::default();
@@ -82,13 +82,13 @@ impl Mcp {
         self.service.as_ref().expect("connected")
     }
 
-    fn tools(&self) -> Vec<rmcp::model::Tool> {
+    pub(crate) fn tools(&self) -> Vec<rmcp::model::Tool> {
         self.rt
             .block_on(self.service().list_all_tools())
             .expect("tools/list")
     }
 
-    fn call(&self, name: &str, args: Value) -> CallToolResult {
+    pub(crate) fn call(&self, name: &str, args: Value) -> CallToolResult {
         let Value::Object(args) = args else {
             panic!("arguments must be an object")
         };
@@ -102,7 +102,7 @@ impl Mcp {
             .expect("tools/call")
     }
 
-    fn close(mut self) {
+    pub(crate) fn close(mut self) {
         if let Some(s) = self.service.take() {
             let _ = self.rt.block_on(s.cancel());
         }
@@ -110,7 +110,7 @@ impl Mcp {
     }
 }
 
-fn text(r: &CallToolResult) -> String {
+pub(crate) fn text(r: &CallToolResult) -> String {
     r.content
         .iter()
         .filter_map(|c| c.as_text().map(|t| t.text.clone()))
@@ -118,12 +118,12 @@ fn text(r: &CallToolResult) -> String {
         .join("\n")
 }
 
-fn is_error(r: &CallToolResult) -> bool {
+pub(crate) fn is_error(r: &CallToolResult) -> bool {
     r.is_error == Some(true)
 }
 
 /// The task id a result names in its header.
-fn task_id(r: &CallToolResult) -> String {
+pub(crate) fn task_id(r: &CallToolResult) -> String {
     let t = text(r);
     t.lines()
         .find_map(|l| l.strip_prefix("task_id: "))
@@ -139,7 +139,14 @@ fn initialize_lists_the_task_tools_with_schemas_and_file_tools_on_request() {
     let names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
     assert_eq!(
         names,
-        ["bash", "task", "task_output", "task_list", "task_stop"]
+        [
+            "bash",
+            "task",
+            "task_output",
+            "task_input",
+            "task_list",
+            "task_stop"
+        ]
     );
     for t in &tools {
         assert_eq!(t.input_schema["type"], "object", "{}", t.name);
@@ -160,7 +167,7 @@ fn initialize_lists_the_task_tools_with_schemas_and_file_tools_on_request() {
     m.close();
     let m = Mcp::start(&a, &["--file-tools", "--wait", "2m"]);
     let tools = m.tools();
-    assert_eq!(tools.len(), 10);
+    assert_eq!(tools.len(), 11);
     let d = tools[0].description.as_deref().unwrap_or_default();
     assert!(d.contains("waits up to 2m"), "{d}");
     m.close();
