@@ -27,11 +27,15 @@ pub async fn run(ctx: &Context, a: SendArgs) -> anyhow::Result<i32> {
             ),
         }
     }
-    for chunk in data.chunks(aside_core::MAX_WRITE) {
-        attach::send(&client, id, chunk, false).await?;
-    }
-    if a.eof {
-        attach::send(&client, id, &[], true).await?;
+    // The end of input goes with the last bytes: a program that exits once it has read
+    // them must not make a separate end of file arrive too late.
+    let chunks: Vec<&[u8]> = match data.is_empty() {
+        true => vec![&[]],
+        false => data.chunks(aside_core::MAX_WRITE).collect(),
+    };
+    let last = chunks.len() - 1;
+    for (i, chunk) in chunks.into_iter().enumerate() {
+        attach::send(&client, id, chunk, a.eof && i == last).await?;
     }
     Ok(0)
 }
