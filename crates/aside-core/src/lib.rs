@@ -9,6 +9,7 @@
 //! cgroup for the moment it spawns that task's process.
 
 mod abort;
+pub mod ansi;
 mod cgroup;
 pub mod config;
 mod console;
