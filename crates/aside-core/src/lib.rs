@@ -30,8 +30,9 @@ pub use aside_store::Order;
 pub use config::Config;
 pub use console::{ConsoleError, MAX_WRITE};
 pub use engine::{
-    Engine, EngineBuilder, EngineError, Handle, ListQuery, NoticeConsumer, Page, ReadOutput,
-    SpecError, Started, MAX_LIVE_TASKS, MAX_READ_BYTES, MAX_TAKE,
+    Engine, EngineBuilder, EngineError, Handle, ListQuery, NoticeConsumer, Page, Pattern,
+    PatternError, ReadOutput, SpecError, Started, UntilOutput, MATCH_CARRY, MAX_LIVE_TASKS,
+    MAX_READ_BYTES, MAX_TAKE,
 };
 pub use paths::{Paths, PathsError};
 pub use reaper::Exit;

@@ -40,6 +40,8 @@ pub enum EngineError {
     NotStarted { id: TaskId },
     #[error("task {id} is an agent: it has no input, terminal or processes of its own to signal")]
     Agent { id: TaskId },
+    #[error(transparent)]
+    Pattern(#[from] super::PatternError),
 }
 
 /// Why a task spec was refused.

@@ -8,6 +8,7 @@
 //! - [`schedule`]: giving free slots to queued tasks and starting their processes;
 //! - [`lifecycle`]: a task's timers (`drive`), its end (`finish`, `settle`), detach, stop;
 //! - [`read_wait`]: records, listings, output reads and waits;
+//! - [`until`]: reads without escape sequences, and reads that wait for a pattern;
 //! - [`terminal`]: input, signals and screens, through a running task's console;
 //! - [`notices`]: events for subscribers and notifications for owners;
 //! - [`handles`]: bearer names for tasks whose holder fetches their end (MCP task ids);
@@ -34,6 +35,7 @@ mod start;
 mod state;
 mod task;
 mod terminal;
+mod until;
 mod validate;
 
 use std::path::PathBuf;
@@ -50,6 +52,7 @@ pub use handles::Handle;
 pub use notices::{NoticeConsumer, MAX_TAKE};
 pub use read_wait::{ListQuery, Page, ReadOutput};
 pub use start::Started;
+pub use until::{Pattern, PatternError, UntilOutput, MATCH_CARRY};
 
 use crate::abort::{Abort, AbortReason};
 use crate::cgroup::Cgroups;

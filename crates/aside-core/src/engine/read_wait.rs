@@ -56,6 +56,9 @@ pub struct Page {
 pub struct ReadOutput {
     pub offset: u64,
     pub data: Vec<u8>,
+    /// The raw offset to read from next: `offset + data.len()`, but for a plain read, whose
+    /// escape sequences are left out of `data`.
+    pub next: u64,
     pub total: u64,
     pub eof: bool,
     pub task: TaskRecord,
@@ -276,10 +279,12 @@ impl Engine {
                     None => self.read_finished(&record, after, max)?,
                 };
                 let total = output.as_ref().map_or(total, |o| o.total());
-                let eof = record.is_terminal() && after + data.len() as u64 >= total;
+                let next = after + data.len() as u64;
+                let eof = record.is_terminal() && next >= total;
                 return Ok(ReadOutput {
                     offset: after,
                     data,
+                    next,
                     total,
                     eof,
                     task: record,
@@ -291,6 +296,7 @@ impl Engine {
                 return Ok(ReadOutput {
                     offset: after.min(total),
                     data: Vec::new(),
+                    next: after.min(total),
                     total,
                     eof: record.is_terminal(),
                     task: record,
