@@ -50,6 +50,17 @@ fn check_ack(seqs: &[u64]) -> Result<(), RpcError> {
     Ok(())
 }
 
+/// A large answer is read only once the client has taken the previous ones, one at a time
+/// per connection: however many it asks for without reading, the daemon holds at most one
+/// of them beyond what is queued. Any waiting is done before the turn is taken.
+async fn large_read_turn(conn: &Conn) -> Result<tokio::sync::MutexGuard<'_, ()>, RpcError> {
+    let turn = conn.large_reads.lock().await;
+    if !conn.room().await {
+        return Err(RpcError::new(ErrorCode::Internal, "the client went away"));
+    }
+    Ok(turn)
+}
+
 fn major(v: &str) -> &str {
     v.split('.').next().unwrap_or(v)
 }
@@ -162,27 +173,54 @@ impl Handlers for Call {
         let max = usize::try_from(p.max_bytes).unwrap_or(usize::MAX);
         let wait = p.wait_ms.map(Duration::from_millis);
         let engine = &self.shared.engine;
-        let r = if max <= SMALL_READ {
-            engine.read(p.id, p.after, max, wait, p.foreground).await
-        } else {
-            // A large answer is read only once the client has taken the previous ones, one
-            // at a time per connection: however many it asks for without reading, the
-            // daemon holds at most one of them beyond what is queued. The long-poll, if
-            // any, waits first, outside the turn.
-            if wait.is_some() {
-                engine
-                    .read(p.id, p.after, 1, wait, p.foreground)
-                    .await
-                    .map_err(engine_err)?;
+        let pattern = match p.until.as_deref() {
+            Some(until) => Some(aside_core::Pattern::new(until).map_err(|e| engine_err(e.into()))?),
+            None => None,
+        };
+        let (mut r, matched) = match &pattern {
+            Some(pattern) => {
+                let wait = wait.unwrap_or(Duration::from_millis(UNTIL_WAIT_MS));
+                if max <= SMALL_READ {
+                    let u = engine.read_until(p.id, p.after, pattern, wait, max).await;
+                    let u = u.map_err(engine_err)?;
+                    (u.read, u.matched)
+                } else {
+                    // The scan first, outside the turn; then the bytes, as below.
+                    let u = engine.read_until(p.id, p.after, pattern, wait, 1).await;
+                    let u = u.map_err(engine_err)?;
+                    let _turn = large_read_turn(&self.conn).await?;
+                    let r = engine.read_up_to(p.id, p.after, u.read.next, max).await;
+                    (r.map_err(engine_err)?, u.matched)
+                }
             }
-            let _turn = self.conn.large_reads.lock().await;
-            if !self.conn.room().await {
-                return Err(RpcError::new(ErrorCode::Internal, "the client went away"));
+            None => {
+                let read = |max, wait| async move {
+                    if p.plain {
+                        engine
+                            .read_plain(p.id, p.after, max, wait, p.foreground)
+                            .await
+                    } else {
+                        engine.read(p.id, p.after, max, wait, p.foreground).await
+                    }
+                };
+                if max <= SMALL_READ {
+                    (read(max, wait).await.map_err(engine_err)?, None)
+                } else {
+                    // The long-poll, if any, waits first, outside the turn (a plain one
+                    // also for the rest of a sequence it would hold back).
+                    if wait.is_some() {
+                        let probe = if p.plain { SMALL_READ } else { 1 };
+                        read(probe, wait).await.map_err(engine_err)?;
+                    }
+                    let _turn = large_read_turn(&self.conn).await?;
+                    (read(max, None).await.map_err(engine_err)?, None)
+                }
             }
-            engine.read(p.id, p.after, max, None, p.foreground).await
+        };
+        if p.plain && pattern.is_some() {
+            // It ends at a match or short of an unfinished sequence: nothing is cut.
+            r.data = aside_core::ansi::strip(&r.data);
         }
-        .map_err(engine_err)?;
-        let next = r.offset + r.data.len() as u64;
         let detached = r.task.detached;
         let task = (r.task.is_terminal() || detached).then_some(r.task);
         let screen = match p.screen {
@@ -192,12 +230,12 @@ impl Handlers for Call {
         Ok(ReadResult {
             offset: r.offset,
             chunk: OutputChunk::encode(&r.data),
-            next,
+            next: r.next,
             total: r.total,
             eof: r.eof,
             detached,
             task,
-            matched: None,
+            matched,
             screen,
         })
     }

@@ -41,9 +41,8 @@ pub(crate) fn engine_err(e: EngineError) -> RpcError {
         EngineError::Store(_) | EngineError::Output(_) => ErrorCode::Storage,
         EngineError::ShuttingDown => ErrorCode::ShuttingDown,
         EngineError::Setup(_) | EngineError::Logs(_) => ErrorCode::Internal,
-        EngineError::Console(ConsoleError::TooLarge { .. } | ConsoleError::BadSize { .. }) => {
-            ErrorCode::InvalidParams
-        }
+        EngineError::Console(ConsoleError::TooLarge { .. } | ConsoleError::BadSize { .. })
+        | EngineError::Pattern(_) => ErrorCode::InvalidParams,
         EngineError::Console(_) | EngineError::NotStarted { .. } | EngineError::Agent { .. } => {
             ErrorCode::InvalidState
         }

@@ -137,12 +137,17 @@ pub struct ReadParams {
     /// detached (then `detached` is true and `task` is set).
     #[serde(default)]
     pub foreground: bool,
-    /// Wait (up to `wait_ms`) until the output from `after` on matches this regular
-    /// expression, escape sequences left out; the answer carries the match. The task ending
-    /// first is its own answer (`eof`, no match).
+    /// Wait (up to `wait_ms`, 30 seconds without it: [`UNTIL_WAIT_MS`]) until the output
+    /// from `after` on matches this regular expression, escape sequences left out; the
+    /// answer carries the match, and its bytes end with it (the last `max_bytes` of them
+    /// when more lead there). The task ending first is its own answer (`eof`, no match);
+    /// time running out, an answer with neither. `^` and `$` match at line ends, `$` also
+    /// at the end of the output so far; a match longer than 64 KiB may be missed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<String>,
     /// Leave terminal escape sequences (colours, cursor moves) out of the bytes returned.
+    /// `next` stays an offset in the output as written; a sequence cut by the end of what is
+    /// there is left for the next read.
     #[serde(default)]
     pub plain: bool,
     /// A terminal task's screen as its output so far drew it.
@@ -153,6 +158,9 @@ pub struct ReadParams {
 fn default_read_bytes() -> u64 {
     64 * 1024
 }
+
+/// How long a read with `until` and no `wait_ms` waits for its match.
+pub const UNTIL_WAIT_MS: u64 = 30_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ReadResult {
