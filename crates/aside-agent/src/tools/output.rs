@@ -80,13 +80,16 @@ pub async fn task_output(ctx: &ToolContext, a: TaskOutputArgs) -> ToolOutput {
         }
     } else {
         let cap_bytes = ctx.config.agent.tool_output * 4;
-        match ctx.engine.read(id, offset, cap_bytes, None, false).await {
+        // Plain: without escape sequences, and one cut by the end of the read is left whole
+        // for the next offset.
+        let read = ctx.engine.read_plain(id, offset, cap_bytes, None, false);
+        match read.await {
             Ok(r) => (
                 format!(
                     "output from offset {offset}:\n{}",
                     String::from_utf8_lossy(&r.data)
                 ),
-                r.offset + r.data.len() as u64,
+                r.next,
             ),
             Err(e) => (
                 format!("output from offset {offset}:\n(output not available: {e})"),
@@ -157,13 +160,18 @@ pub(super) async fn shown(engine: &Engine, t: &TaskRecord) -> String {
     output_text(engine, t.id).await
 }
 
+/// Output as a model reads it: escape sequences (colours, cursor moves) left out.
+fn text_of(output: &[u8]) -> String {
+    String::from_utf8_lossy(&aside_core::ansi::strip(output)).into_owned()
+}
+
 /// The whole output as text when it is short; its head and tail, with a marker, when not.
 async fn output_text(engine: &Engine, id: TaskId) -> String {
     let Ok(first) = engine.read(id, 0, READ_WINDOW, None, false).await else {
         return String::new();
     };
     let total = first.total;
-    let head = String::from_utf8_lossy(&first.data).into_owned();
+    let head = text_of(&first.data);
     if total <= first.data.len() as u64 {
         return head;
     }
@@ -171,7 +179,7 @@ async fn output_text(engine: &Engine, id: TaskId) -> String {
         .saturating_sub(READ_WINDOW as u64)
         .max(first.data.len() as u64);
     let tail = match engine.read(id, from, READ_WINDOW, None, false).await {
-        Ok(r) => String::from_utf8_lossy(&r.data).into_owned(),
+        Ok(r) => text_of(&r.data),
         Err(_) => String::new(),
     };
     let skipped = from - first.data.len() as u64;
@@ -199,7 +207,7 @@ pub(super) async fn tail(engine: &Engine, t: &TaskRecord) -> String {
         .await
     {
         Ok(r) => {
-            let tail = String::from_utf8_lossy(&r.data).trim_end().to_string();
+            let tail = text_of(&r.data).trim_end().to_string();
             if tail.is_empty() {
                 tail
             } else {
