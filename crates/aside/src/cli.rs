@@ -44,6 +44,10 @@ pub enum Command {
     /// List tasks: queued and running ones, and finished ones you have not seen yet.
     Ls(LsArgs),
     /// Print a task's output, or (given a session id such as s12) a conversation's transcript.
+    ///
+    /// With --until REGEX, wait until the output matches (colours and other escape sequences
+    /// left out) and print it up to the end of the match: `aside logs 3 --until 'listening
+    /// on \S+'`. Exits 0 on a match, 1 if the task ended first, 124 if --timeout ran out.
     Logs(LogsArgs),
     /// Wait until tasks end; exits with the first failing task's exit code.
     Wait(WaitArgs),
@@ -248,6 +252,15 @@ pub struct LogsArgs {
     /// Start with the last N lines.
     #[arg(long, value_name = "N")]
     pub tail: Option<usize>,
+    /// Wait until the output matches REGEX, print it up to the end of the match, exit 0.
+    /// Matched against the text without escape sequences, from the start (or --tail) on;
+    /// ^ and $ match at line ends. With -f, output is printed as it comes.
+    #[arg(long, value_name = "REGEX")]
+    pub until: Option<String>,
+    /// With --until: give up after this long (exit 124; the task goes on): 30s, 2m.
+    /// Without it, --until waits for a match or the task's end.
+    #[arg(long, value_name = "DUR", requires = "until")]
+    pub timeout: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -352,6 +365,7 @@ Exit codes:
   125  aside itself failed                  127  the command was not found
   130  the task was stopped (Ctrl+C, aside stop)
   148  the task is still running in the background (Ctrl+Z, aside detach, the wait
-       budget ran out, or aside wait --timeout expired)"
+       budget ran out, or aside wait --timeout expired)
+  aside logs --until: 0 on a match, 1 if the task ended first, 124 if --timeout ran out"
     )
 }

@@ -1,6 +1,8 @@
-//! `aside logs`: a task's output, byte for byte; `-f` follows it until the task ends.
+//! `aside logs`: a task's output, byte for byte; `-f` follows it until the task ends;
+//! `--until` waits until it matches a pattern.
 
 use std::io::Write;
+use std::time::{Duration, Instant};
 
 use aside_client::Client;
 use aside_protocol::rpc::{method, IdParams, ReadParams, ReadResult};
@@ -8,9 +10,17 @@ use aside_protocol::{TaskId, TaskRecord};
 
 use crate::cli::LogsArgs;
 use crate::connect::{self, Context};
+use crate::exit;
 use crate::stdout::StdoutError;
 
 const CHUNK: u64 = 1 << 20;
+/// How often `-f --until` asks again, to print what came meanwhile.
+const FOLLOW_POLL: Duration = Duration::from_millis(250);
+/// The longest one `--until` request waits: the daemon's cap on a wait.
+const LONGEST_WAIT: Duration = aside_core::config::MAX_WAIT;
+/// Output already printed that the next `--until` request scans again, so a match cut by
+/// two answers is found: as much as the daemon's own scan carries over.
+const OVERLAP: usize = aside_core::MATCH_CARRY;
 
 pub async fn run(ctx: &Context, a: LogsArgs) -> anyhow::Result<i32> {
     if aside_protocol::valid_session_id(&a.id) {
@@ -23,6 +33,20 @@ pub async fn run(ctx: &Context, a: LogsArgs) -> anyhow::Result<i32> {
         Some(n) => tail_offset(&client, id, task.output_bytes, n).await?,
         None => 0,
     };
+    if let Some(pattern) = &a.until {
+        let limit = a
+            .timeout
+            .as_deref()
+            .map(|t| connect::parse_duration(t, "timeout"))
+            .transpose()?;
+        let want = Until {
+            id,
+            pattern,
+            follow: a.follow,
+            limit,
+        };
+        return until(client, &want, after).await;
+    }
     let mut out = std::io::stdout().lock();
     loop {
         let read = client
@@ -56,6 +80,142 @@ pub async fn run(ctx: &Context, a: LogsArgs) -> anyhow::Result<i32> {
             return Ok(0);
         }
     }
+}
+
+/// What `--until` waits for.
+struct Until<'a> {
+    id: TaskId,
+    pattern: &'a str,
+    follow: bool,
+    limit: Option<Duration>,
+}
+
+/// Prints the output from `start` up to the end of the first match of the pattern. Each
+/// request waits for a match (at most [`FOLLOW_POLL`] with `-f`, which prints what came
+/// meanwhile); the next one starts a little back, at a line within [`OVERLAP`] of what was
+/// printed, so a match cut by two answers is still found.
+async fn until(mut client: Client, want: &Until<'_>, start: u64) -> anyhow::Result<i32> {
+    let deadline = want.limit.map(|l| Instant::now() + l);
+    let mut out = std::io::stdout().lock();
+    // Printed up to here; `recent` is the end of it, at most OVERLAP bytes.
+    let mut printed = start;
+    let mut recent: Vec<u8> = Vec::new();
+    let mut scan = start;
+    loop {
+        let mut wait = if want.follow {
+            FOLLOW_POLL
+        } else {
+            LONGEST_WAIT
+        };
+        if let Some(d) = deadline {
+            wait = wait.min(d.saturating_duration_since(Instant::now()));
+        }
+        let read = client
+            .request::<method::TaskRead>(ReadParams {
+                id: want.id,
+                after: scan,
+                max_bytes: CHUNK,
+                wait_ms: Some(wait.as_millis() as u64),
+                foreground: false,
+                until: Some(want.pattern.to_string()),
+                plain: false,
+                screen: None,
+            })
+            .await;
+        let r: ReadResult = match read {
+            Ok(r) => r,
+            // The daemon restarted: on with the next one.
+            Err(e) if Client::broke(&e) => {
+                client = client.reconnect().await?;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if r.offset > printed {
+            // More than one answer's worth led to it: that first.
+            copy(&client, want.id, printed..r.offset, &mut out, &mut recent).await?;
+            printed = r.offset;
+        }
+        let data = r.chunk.decode()?;
+        let skip = usize::try_from(printed - r.offset).unwrap_or(usize::MAX);
+        if let Some(new) = data.get(skip..) {
+            print(&mut out, new, &mut recent)?;
+        }
+        printed = printed.max(r.next);
+        if r.matched.is_some() {
+            return Ok(0);
+        }
+        if r.eof {
+            let state = r
+                .task
+                .map(|t| format!(" ({})", t.state.describe()))
+                .unwrap_or_default();
+            eprintln!(
+                "aside: task {} ended{state} before its output matched '{}'",
+                want.id, want.pattern
+            );
+            return Ok(1);
+        }
+        if let (Some(d), Some(limit)) = (deadline, want.limit) {
+            if Instant::now() >= d {
+                eprintln!(
+                    "aside: the output of task {} did not match '{}' within {} (the task goes on)",
+                    want.id,
+                    want.pattern,
+                    aside_protocol::format_duration(limit)
+                );
+                return Ok(exit::TIMED_OUT);
+            }
+        }
+        scan = if printed - recent.len() as u64 <= start {
+            start
+        } else {
+            // A line start, so the scan does not begin inside an escape sequence.
+            let line = recent.iter().position(|b| *b == b'\n').map_or(0, |i| i + 1);
+            printed - (recent.len() - line) as u64
+        };
+    }
+}
+
+/// Writes `data` and keeps the last [`OVERLAP`] bytes printed in `recent`.
+fn print(out: &mut impl Write, data: &[u8], recent: &mut Vec<u8>) -> Result<(), StdoutError> {
+    out.write_all(data).and_then(|_| out.flush())?;
+    recent.extend_from_slice(&data[data.len().saturating_sub(OVERLAP)..]);
+    let extra = recent.len().saturating_sub(OVERLAP);
+    recent.drain(..extra);
+    Ok(())
+}
+
+/// Prints the output in `range`.
+async fn copy(
+    client: &Client,
+    id: TaskId,
+    range: std::ops::Range<u64>,
+    out: &mut impl Write,
+    recent: &mut Vec<u8>,
+) -> anyhow::Result<()> {
+    let mut at = range.start;
+    while at < range.end {
+        let r: ReadResult = client
+            .request::<method::TaskRead>(ReadParams {
+                id,
+                after: at,
+                max_bytes: (range.end - at).min(CHUNK),
+                wait_ms: None,
+                foreground: false,
+                until: None,
+                plain: false,
+                screen: None,
+            })
+            .await?;
+        let chunk = r.chunk.decode()?;
+        if chunk.is_empty() {
+            break;
+        }
+        print(out, &chunk, recent)?;
+        at = r.next;
+    }
+    Ok(())
 }
 
 /// A session's transcript: its messages as JSON lines, as stored.

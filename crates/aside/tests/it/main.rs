@@ -33,4 +33,5 @@ mod secrets;
 mod stop;
 mod terminal;
 mod terminal_tools;
+mod until;
 mod wire;
