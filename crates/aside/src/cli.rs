@@ -261,6 +261,10 @@ pub struct LogsArgs {
     /// Without it, --until waits for a match or the task's end.
     #[arg(long, value_name = "DUR", requires = "until")]
     pub timeout: Option<String>,
+    /// For a terminal task (--pty): print its screen now, as text, instead of its output
+    /// (with --until: once the output matched).
+    #[arg(long, conflicts_with_all = ["follow", "tail"])]
+    pub screen: bool,
 }
 
 #[derive(Args, Debug)]

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use aside_core::config::MAX_WAIT;
-use aside_core::{Config, Engine};
+use aside_core::{Config, Engine, Pattern};
+use aside_protocol::rpc::UNTIL_WAIT_MS;
 use aside_protocol::{
     format_duration, Screen, ScreenFormat, TaskId, TaskKind, TaskRecord, TermSize,
 };
@@ -37,6 +38,11 @@ pub struct TaskOutputArgs {
     /// the cursor is) instead of output bytes; offset is not used.
     #[serde(default)]
     pub screen: bool,
+    /// A regular expression: wait (wait_seconds, 30 s by default) until the output from
+    /// offset on matches it, escape sequences left out; the answer shows the match and the
+    /// output up to it. The task ending first is its own answer.
+    #[serde(default)]
+    pub until: Option<String>,
 }
 
 pub fn task_output_description(c: &Config) -> String {
@@ -46,9 +52,13 @@ pub fn task_output_description(c: &Config) -> String {
          it has not. screen: true shows what a terminal task (bash pty: true) has on its \
          screen, as text with the cursor's row and column, instead of the raw output: read it \
          after task_input to see the program's answer (call again if it is not there yet). \
-         Rarely needed otherwise: notifications bring each background task's outcome. Output \
-         over {} characters shows head and tail. Example: {{\"task_id\": \"7\", \"screen\": \
-         true}}.",
+         until: a regular expression to wait for in the output from offset on (a dev server's \
+         ready line, a REPL's prompt), up to wait_seconds (30 by default); the answer shows \
+         the match and the output up to it, or the screen with screen: true. Rarely needed \
+         otherwise: notifications bring each background task's outcome. Output over {} \
+         characters shows head and tail. Examples: {{\"task_id\": \"7\", \"screen\": \
+         true}}; {{\"task_id\": \"8\", \"until\": \"ready on http://\\\\S+\", \
+         \"wait_seconds\": 60}}.",
         MAX_WAIT.as_secs(),
         c.agent.tool_output
     )
@@ -59,6 +69,9 @@ pub async fn task_output(ctx: &ToolContext, a: TaskOutputArgs) -> ToolOutput {
         Ok(id) => id,
         Err(e) => return e,
     };
+    if let Some(pattern) = &a.until {
+        return until(ctx, id, &a, pattern).await;
+    }
     let wait = Duration::from_secs(a.wait_seconds.unwrap_or(0)).min(MAX_WAIT);
     let t = if wait.is_zero() {
         ctx.engine.get(id)
@@ -118,6 +131,73 @@ pub async fn task_output(ctx: &ToolContext, a: TaskOutputArgs) -> ToolOutput {
     let mut out = output_of(&t);
     out.text = format!(
         "{}{still}\nnext_offset: {next}\n{body}{answer}",
+        describe_outcome(&t)
+    );
+    out
+}
+
+/// `task_output` with `until`: waits for the pattern, then shows the match with the output
+/// up to it (or the screen).
+async fn until(ctx: &ToolContext, id: TaskId, a: &TaskOutputArgs, pattern: &str) -> ToolOutput {
+    let pattern = match Pattern::new(pattern) {
+        Ok(p) => p,
+        Err(e) => return ToolOutput::error(format!("until: {e}")),
+    };
+    let wait = match a.wait_seconds {
+        Some(s) => Duration::from_secs(s).min(MAX_WAIT),
+        None => Duration::from_millis(UNTIL_WAIT_MS),
+    };
+    let offset = a.offset.unwrap_or(0);
+    let cap_bytes = ctx.config.agent.tool_output * 4;
+    let u = match ctx
+        .engine
+        .read_until(id, offset, &pattern, wait, cap_bytes)
+        .await
+    {
+        Ok(u) => u,
+        Err(e) => return engine_error(e),
+    };
+    let t = match ctx.engine.get(id) {
+        Ok(t) => t,
+        Err(e) => return engine_error(e),
+    };
+    let (found, next) = match &u.matched {
+        Some(m) => (
+            format!("matched {:?} at offset {}", m.text, m.offset),
+            m.end,
+        ),
+        None if u.read.eof => (
+            format!("no match for {:?}: the task ended first", pattern.as_str()),
+            u.read.next,
+        ),
+        None => (
+            format!(
+                "no match for {:?} within {}",
+                pattern.as_str(),
+                format_duration(wait)
+            ),
+            u.read.next,
+        ),
+    };
+    let body = if a.screen {
+        match screen_of(&ctx.engine, id).await {
+            Ok(s) => screen_block(&s),
+            Err(e) => return e,
+        }
+    } else {
+        format!(
+            "output from offset {}:\n{}",
+            u.read.offset,
+            String::from_utf8_lossy(&aside_core::ansi::strip(&u.read.data))
+        )
+    };
+    let still = match t.is_terminal() {
+        true => "",
+        false => "\nIt is still running; a notification comes when it ends.",
+    };
+    let mut out = output_of(&t);
+    out.text = format!(
+        "{}{still}\n{found}\nnext_offset: {next}\n{body}",
         describe_outcome(&t)
     );
     out

@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 
 use aside_client::Client;
 use aside_protocol::rpc::{method, IdParams, ReadParams, ReadResult};
-use aside_protocol::{TaskId, TaskRecord};
+use aside_protocol::{ScreenFormat, TaskId, TaskRecord};
 
 use crate::cli::LogsArgs;
 use crate::connect::{self, Context};
 use crate::exit;
-use crate::stdout::StdoutError;
+use crate::stdout::{outln, StdoutError};
 
 const CHUNK: u64 = 1 << 20;
 /// How often `-f --until` asks again, to print what came meanwhile.
@@ -21,6 +21,26 @@ const LONGEST_WAIT: Duration = aside_core::config::MAX_WAIT;
 /// Output already printed that the next `--until` request scans again, so a match cut by
 /// two answers is found: as much as the daemon's own scan carries over.
 const OVERLAP: usize = aside_core::MATCH_CARRY;
+
+/// Prints a terminal task's screen as text.
+async fn screen(client: &Client, id: TaskId) -> anyhow::Result<i32> {
+    let r = client
+        .request::<method::TaskRead>(ReadParams {
+            id,
+            after: 0,
+            max_bytes: 1,
+            wait_ms: None,
+            foreground: false,
+            until: None,
+            plain: false,
+            screen: Some(ScreenFormat::Text),
+        })
+        .await?;
+    if let Some(s) = r.screen {
+        outln!("{}", s.text)?;
+    }
+    Ok(0)
+}
 
 pub async fn run(ctx: &Context, a: LogsArgs) -> anyhow::Result<i32> {
     if aside_protocol::valid_session_id(&a.id) {
@@ -42,10 +62,21 @@ pub async fn run(ctx: &Context, a: LogsArgs) -> anyhow::Result<i32> {
         let want = Until {
             id,
             pattern,
-            follow: a.follow,
+            follow: a.follow && !a.screen,
             limit,
         };
-        return until(client, &want, after).await;
+        if !a.screen {
+            return until(client, &want, after, &mut std::io::stdout().lock()).await;
+        }
+        // The output the wait went through is not shown: the screen after it is.
+        let code = until(client, &want, after, &mut std::io::sink()).await?;
+        client = ctx.client().await?;
+        if code != 0 {
+            return Ok(code);
+        }
+    }
+    if a.screen {
+        return screen(&client, id).await;
     }
     let mut out = std::io::stdout().lock();
     loop {
@@ -94,9 +125,13 @@ struct Until<'a> {
 /// request waits for a match (at most [`FOLLOW_POLL`] with `-f`, which prints what came
 /// meanwhile); the next one starts a little back, at a line within [`OVERLAP`] of what was
 /// printed, so a match cut by two answers is still found.
-async fn until(mut client: Client, want: &Until<'_>, start: u64) -> anyhow::Result<i32> {
+async fn until(
+    mut client: Client,
+    want: &Until<'_>,
+    start: u64,
+    out: &mut dyn Write,
+) -> anyhow::Result<i32> {
     let deadline = want.limit.map(|l| Instant::now() + l);
-    let mut out = std::io::stdout().lock();
     // Printed up to here; `recent` is the end of it, at most OVERLAP bytes.
     let mut printed = start;
     let mut recent: Vec<u8> = Vec::new();
@@ -133,13 +168,13 @@ async fn until(mut client: Client, want: &Until<'_>, start: u64) -> anyhow::Resu
         };
         if r.offset > printed {
             // More than one answer's worth led to it: that first.
-            copy(&client, want.id, printed..r.offset, &mut out, &mut recent).await?;
+            copy(&client, want.id, printed..r.offset, out, &mut recent).await?;
             printed = r.offset;
         }
         let data = r.chunk.decode()?;
         let skip = usize::try_from(printed - r.offset).unwrap_or(usize::MAX);
         if let Some(new) = data.get(skip..) {
-            print(&mut out, new, &mut recent)?;
+            print(out, new, &mut recent)?;
         }
         printed = printed.max(r.next);
         if r.matched.is_some() {
@@ -178,7 +213,7 @@ async fn until(mut client: Client, want: &Until<'_>, start: u64) -> anyhow::Resu
 }
 
 /// Writes `data` and keeps the last [`OVERLAP`] bytes printed in `recent`.
-fn print(out: &mut impl Write, data: &[u8], recent: &mut Vec<u8>) -> Result<(), StdoutError> {
+fn print(out: &mut dyn Write, data: &[u8], recent: &mut Vec<u8>) -> Result<(), StdoutError> {
     out.write_all(data).and_then(|_| out.flush())?;
     recent.extend_from_slice(&data[data.len().saturating_sub(OVERLAP)..]);
     let extra = recent.len().saturating_sub(OVERLAP);
@@ -191,7 +226,7 @@ async fn copy(
     client: &Client,
     id: TaskId,
     range: std::ops::Range<u64>,
-    out: &mut impl Write,
+    out: &mut dyn Write,
     recent: &mut Vec<u8>,
 ) -> anyhow::Result<()> {
     let mut at = range.start;

@@ -69,6 +69,9 @@ fn a_python_repl_is_driven_through_send_and_read_from_its_screen() {
     a.ok(&["send", &id, "f(6)", "--key", "Enter"]);
     let text = screen_shows(&a, &id, "\n42\n");
     assert!(text.contains(">>> f(6)"), "{text}");
+    // People read the same screen with `aside logs --screen`.
+    let shown = a.ok(&["logs", &id, "--screen"]).text();
+    assert!(shown.contains(">>> f(6)\n42\n>>>"), "{shown}");
     let s = screen(&a, &id);
     assert_eq!(
         (s["cols"].as_u64(), s["rows"].as_u64()),
@@ -145,7 +148,21 @@ curses.wrapper(main)
 "#,
     );
     let id = start_pty(&a, "40x12", &["python3", &prog]);
-    screen_shows(&a, &id, "count");
+    // Waiting for the first drawing (curses then sends only what changes: the stream is not
+    // the screen), then the screen as it is.
+    let shown = a
+        .ok(&[
+            "logs",
+            &id,
+            "--until",
+            "count +0",
+            "--screen",
+            "--timeout",
+            "20s",
+        ])
+        .text();
+    assert!(shown.contains("|   count "), "{shown}");
+    assert!(!shown.contains('\u{1b}'), "{shown}");
     // The counter moves on while the box stays.
     let first = screen_text(&a, &id);
     assert!(eventually(LONG, || screen_text(&a, &id) != first));

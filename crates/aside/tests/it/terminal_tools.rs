@@ -297,3 +297,56 @@ fn an_agent_runs_python_on_a_terminal_and_quotes_what_it_computed() {
     );
     assert!(!notice.contains('\u{1b}'), "{notice}");
 }
+
+#[test]
+fn task_output_waits_for_a_pattern_in_the_output() {
+    let a = Aside::new();
+    let m = Mcp::start(&a, &[]);
+    let tools = m.tools();
+    let out = tools.iter().find(|t| t.name == "task_output").unwrap();
+    assert_eq!(
+        out.input_schema["properties"]["until"]["type"],
+        json!(["string", "null"]),
+        "{:?}",
+        out.input_schema
+    );
+    let r = m.call(
+        "bash",
+        json!({"command": "echo booting; sleep 0.5; printf 'ready on \\033[1mhttp://127.0.0.1:4321\\033[0m\\n'; sleep 30",
+               "pty": true, "run_in_background": true}),
+    );
+    let id = task_id(&r);
+    let r = m.call(
+        "task_output",
+        json!({"task_id": id, "until": "ready on http://\\S+", "wait_seconds": 20}),
+    );
+    assert!(!is_error(&r), "{}", text(&r));
+    let t = text(&r);
+    assert!(
+        t.contains("matched \"ready on http://127.0.0.1:4321\""),
+        "{t}"
+    );
+    // The output up to the match, without its escape sequences.
+    assert!(t.contains("booting"), "{t}");
+    assert!(!t.contains('\u{1b}'), "{t}");
+    assert!(t.contains("still running"), "{t}");
+
+    // A task that ends first is its own answer; a bad pattern is refused.
+    let r = m.call(
+        "bash",
+        json!({"command": "echo done", "run_in_background": true}),
+    );
+    let done = task_id(&r);
+    let r = m.call(
+        "task_output",
+        json!({"task_id": done, "until": "never here", "wait_seconds": 20}),
+    );
+    assert!(text(&r).contains("the task ended first"), "{}", text(&r));
+    let r = m.call(
+        "task_output",
+        json!({"task_id": done, "until": "(unclosed"}),
+    );
+    assert!(is_error(&r), "{}", text(&r));
+    assert!(text(&r).contains("until"), "{}", text(&r));
+    m.call("task_stop", json!({"task_id": id}));
+}
