@@ -79,6 +79,19 @@ pub enum Command {
     Daemon(DaemonArgs),
     /// Print the JSON Schema of the daemon's JSON-RPC protocol.
     Schema,
+    /// Print a shell completion script: bash, zsh, fish (also elvish, powershell).
+    ///
+    /// bash: `aside completions bash > ~/.local/share/bash-completion/completions/aside`;
+    /// zsh: `aside completions zsh > "${fpath[1]}/_aside"`;
+    /// fish: `aside completions fish > ~/.config/fish/completions/aside.fish`.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell the script is for.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Args, Debug)]

@@ -14,6 +14,7 @@ mod autostart;
 mod background;
 mod bad_input;
 mod clean;
+mod completions;
 mod daemon;
 mod detach;
 mod disk;
