@@ -278,6 +278,11 @@ pub struct LogsArgs {
     /// (with --until: once the output matched).
     #[arg(long, conflicts_with_all = ["follow", "tail"])]
     pub screen: bool,
+    /// The output as JSON lines, one object per piece read: {"offset": N, "encoding":
+    /// "utf8" or "base64", "data": "..."} (base64 where the bytes are not UTF-8 text). A
+    /// conversation's transcript is JSON lines already.
+    #[arg(long, conflicts_with = "screen")]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod connect;
 mod exit;
+mod json_chunks;
 mod render;
 mod stdout;
 mod terminal;

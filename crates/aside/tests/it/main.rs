@@ -24,6 +24,7 @@ mod flood;
 mod foreground;
 mod help;
 mod load;
+mod logs_json;
 mod notifications;
 mod outlive;
 mod output;
