@@ -248,11 +248,19 @@ pub struct LsArgs {
     /// Include every finished task (oldest first, fetched a page at a time).
     #[arg(long, short)]
     pub all: bool,
-    /// With --all, only the newest N tasks.
+    /// With --all, only the newest N tasks (of those the filters let through).
     #[arg(long, value_name = "N", requires = "all")]
     pub limit: Option<usize>,
     #[arg(long)]
     pub json: bool,
+    /// Only tasks in these states (repeatable, or a comma list); `ended` is any state a
+    /// task ends in. It filters what is listed: add --all to look through finished tasks.
+    #[arg(long = "state", value_name = "STATE", value_delimiter = ',')]
+    pub states: Vec<crate::commands::ls::StateFilter>,
+    /// Only tasks of this concurrency group (repeatable). Like --state, it filters what is
+    /// listed.
+    #[arg(long = "group", value_name = "G")]
+    pub groups: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -23,6 +23,7 @@ mod events;
 mod flood;
 mod foreground;
 mod help;
+mod listing;
 mod load;
 mod logs_json;
 mod notifications;
