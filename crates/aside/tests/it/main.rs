@@ -36,5 +36,6 @@ mod secrets;
 mod stop;
 mod terminal;
 mod terminal_tools;
+mod tmux;
 mod until;
 mod wire;
