@@ -6,6 +6,7 @@ mod connect;
 mod exit;
 mod json_chunks;
 mod render;
+mod status_line;
 mod stdout;
 mod terminal;
 

@@ -83,7 +83,7 @@ fn the_table_shows_how_each_task_ended_and_its_group() {
     let cell = |id: &str, column: &str| -> String {
         let from = header.find(column).expect("a column");
         let to = header[from..]
-            .find(|c: char| c == ' ')
+            .find(' ')
             .map(|n| from + n)
             .and_then(|end| header[end..].find(|c: char| c != ' ').map(|n| end + n))
             .unwrap_or(header.len());

@@ -33,6 +33,7 @@ mod recovery;
 mod resume;
 mod scheduling;
 mod secrets;
+mod status_line;
 mod stop;
 mod terminal;
 mod terminal_tools;
