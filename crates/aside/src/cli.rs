@@ -79,6 +79,19 @@ pub enum Command {
     Daemon(DaemonArgs),
     /// Print the JSON Schema of the daemon's JSON-RPC protocol.
     Schema,
+    /// Print a shell completion script: bash, zsh, fish (also elvish, powershell).
+    ///
+    /// bash: `aside completions bash > ~/.local/share/bash-completion/completions/aside`;
+    /// zsh: `aside completions zsh > "${fpath[1]}/_aside"`;
+    /// fish: `aside completions fish > ~/.config/fish/completions/aside.fish`.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell the script is for.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Args, Debug)]
@@ -235,11 +248,19 @@ pub struct LsArgs {
     /// Include every finished task (oldest first, fetched a page at a time).
     #[arg(long, short)]
     pub all: bool,
-    /// With --all, only the newest N tasks.
+    /// With --all, only the newest N tasks (of those the filters let through).
     #[arg(long, value_name = "N", requires = "all")]
     pub limit: Option<usize>,
     #[arg(long)]
     pub json: bool,
+    /// Only tasks in these states (repeatable, or a comma list); `ended` is any state a
+    /// task ends in. It filters what is listed: add --all to look through finished tasks.
+    #[arg(long = "state", value_name = "STATE", value_delimiter = ',')]
+    pub states: Vec<crate::commands::ls::StateFilter>,
+    /// Only tasks of this concurrency group (repeatable). Like --state, it filters what is
+    /// listed.
+    #[arg(long = "group", value_name = "G")]
+    pub groups: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -265,6 +286,11 @@ pub struct LogsArgs {
     /// (with --until: once the output matched).
     #[arg(long, conflicts_with_all = ["follow", "tail"])]
     pub screen: bool,
+    /// The output as JSON lines, one object per piece read: {"offset": N, "encoding":
+    /// "utf8" or "base64", "data": "..."} (base64 where the bytes are not UTF-8 text). A
+    /// conversation's transcript is JSON lines already.
+    #[arg(long, conflicts_with = "screen")]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

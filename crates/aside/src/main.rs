@@ -4,7 +4,9 @@ mod cli;
 mod commands;
 mod connect;
 mod exit;
+mod json_chunks;
 mod render;
+mod status_line;
 mod stdout;
 mod terminal;
 
@@ -54,6 +56,9 @@ fn run(cli: Cli, paths: Result<aside_core::Paths, aside_core::PathsError>) -> an
     if let Command::Schema = cli.command {
         return commands::schema::run();
     }
+    if let Command::Completions(a) = &cli.command {
+        return commands::completions::run(a.shell);
+    }
     if let Command::Mcp(cli::McpArgs {
         print_config: Some(client),
         ..
@@ -91,6 +96,7 @@ fn run(cli: Cli, paths: Result<aside_core::Paths, aside_core::PathsError>) -> an
             Command::Clean(a) => commands::clean::run(&ctx, a).await,
             Command::Daemon(a) => commands::daemon::run(&ctx, a).await,
             Command::Schema => commands::schema::run(),
+            Command::Completions(a) => commands::completions::run(a.shell),
         }
     })
 }

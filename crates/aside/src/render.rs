@@ -1,6 +1,6 @@
 //! Text for people: tables, ages, records.
 
-use aside_protocol::{TaskRecord, Timestamp};
+use aside_protocol::{CancelReason, Failure, TaskRecord, TaskState, Timestamp};
 
 /// "3s", "5m", "2h", "4d".
 pub fn age(since: Timestamp) -> String {
@@ -23,11 +23,15 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
+/// Widths of the `ls` table's columns before COMMAND, which takes the rest.
+const RESULT_WIDTH: usize = 16;
+const GROUP_WIDTH: usize = 10;
+
 /// The `ls` table's header line.
 pub fn table_header() -> String {
     format!(
-        "{:<6} {:<6} {:<11} {:<4} {:>4}  {}\n",
-        "ID", "KIND", "STATE", "BG", "AGE", "COMMAND"
+        "{:<6} {:<6} {:<11} {:<RESULT_WIDTH$} {:<8} {:<GROUP_WIDTH$} {:>4}  {}\n",
+        "ID", "KIND", "STATE", "RESULT", "DETACHED", "GROUP", "AGE", "COMMAND"
     )
 }
 
@@ -42,14 +46,53 @@ pub fn table_row(t: &TaskRecord, unseen: bool) -> String {
         command = format!("({}) {command}", p.describe());
     }
     format!(
-        "{:<6} {:<6} {:<11} {:<4} {:>4}  {}\n",
+        "{:<6} {:<6} {:<11} {:<RESULT_WIDTH$} {:<8} {:<GROUP_WIDTH$} {:>4}  {}\n",
         t.id.to_string(),
         t.kind.name(),
         state,
+        truncate(&outcome(&t.state), RESULT_WIDTH),
         if t.detached { "yes" } else { "no" },
+        truncate(t.group.as_deref().unwrap_or("-"), GROUP_WIDTH),
         age(t.created_at),
         truncate(&command, 80)
     )
+}
+
+/// How an ended task ended, in a few words (`exit 2`, `signal 9`, `timed out`, `stopped:
+/// why`); `-` while it has not ended. `aside info` has the whole story.
+pub fn outcome(state: &TaskState) -> String {
+    match state {
+        TaskState::Succeeded {
+            exit_code: Some(code),
+            ..
+        } => format!("exit {code}"),
+        TaskState::Succeeded {
+            exit_code: None, ..
+        } => "answered".into(),
+        TaskState::Failed { failure, .. } => match failure {
+            Failure::Exit { exit_code } => format!("exit {exit_code}"),
+            Failure::Signal { signal } => format!("signal {signal}"),
+            Failure::Spawn {
+                not_found: true, ..
+            } => "not found".into(),
+            Failure::Spawn { .. } => "could not start".into(),
+            Failure::Capture { .. } => "capture failed".into(),
+            Failure::OutputCap { .. } => "output cap".into(),
+            Failure::Worker { .. } => "error".into(),
+            Failure::Agent { .. } => "agent error".into(),
+        },
+        TaskState::Cancelled { reason, .. } => match reason {
+            CancelReason::UserStop { message: Some(m) } => format!("stopped: {m}"),
+            CancelReason::UserStop { message: None } => "stopped".into(),
+            CancelReason::OwnerGone => "caller gone".into(),
+            CancelReason::Shutdown => "shutdown".into(),
+            CancelReason::Stalled { .. } => "stalled".into(),
+        },
+        TaskState::TimedOut { .. } => "timed out".into(),
+        TaskState::Lost { .. } => "lost".into(),
+        // Not ended yet.
+        _ => "-".into(),
+    }
 }
 
 /// The line under a table with unseen tasks.
@@ -113,4 +156,86 @@ pub fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     text.push(b'\n');
     crate::stdout::write(&text)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_ending_has_a_short_result() {
+        let at = Timestamp::now();
+        let failed = |failure| TaskState::Failed {
+            started_at: Some(at),
+            ended_at: at,
+            failure,
+        };
+        let cancelled = |reason| TaskState::Cancelled {
+            started_at: None,
+            ended_at: at,
+            reason,
+        };
+        let cases = [
+            (TaskState::Queued, "-"),
+            (
+                TaskState::Running {
+                    started_at: at,
+                    pid: Some(7),
+                },
+                "-",
+            ),
+            (
+                TaskState::Succeeded {
+                    started_at: at,
+                    ended_at: at,
+                    exit_code: Some(0),
+                },
+                "exit 0",
+            ),
+            (
+                TaskState::Succeeded {
+                    started_at: at,
+                    ended_at: at,
+                    exit_code: None,
+                },
+                "answered",
+            ),
+            (failed(Failure::Exit { exit_code: 2 }), "exit 2"),
+            (failed(Failure::Signal { signal: 9 }), "signal 9"),
+            (
+                failed(Failure::Spawn {
+                    error: "no such file".into(),
+                    not_found: true,
+                }),
+                "not found",
+            ),
+            (failed(Failure::OutputCap { limit_bytes: 1 }), "output cap"),
+            (
+                cancelled(CancelReason::UserStop {
+                    message: Some("enough".into()),
+                }),
+                "stopped: enough",
+            ),
+            (cancelled(CancelReason::Shutdown), "shutdown"),
+            (
+                TaskState::TimedOut {
+                    started_at: at,
+                    ended_at: at,
+                    limit_ms: 100,
+                },
+                "timed out",
+            ),
+            (
+                TaskState::Lost {
+                    started_at: None,
+                    ended_at: at,
+                    reason: "its supervisor died".into(),
+                },
+                "lost",
+            ),
+        ];
+        for (state, want) in cases {
+            assert_eq!(outcome(&state), want, "{state:?}");
+        }
+    }
 }

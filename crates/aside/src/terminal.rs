@@ -14,23 +14,25 @@ pub fn interactive() -> bool {
 
 /// The size of the terminal on stdout (else stdin), when there is one.
 pub fn size() -> Option<TermSize> {
-    let of = |fd: BorrowedFd<'_>| {
-        let mut ws = libc::winsize {
-            ws_row: 0,
-            ws_col: 0,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: TIOCGWINSZ writes one winsize into the struct passed, which lives on this
-        // stack frame for the call.
-        let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
-        let size = TermSize {
-            cols: ws.ws_col,
-            rows: ws.ws_row,
-        };
-        (rc == 0 && size.is_valid()).then_some(size)
+    size_of(std::io::stdout().as_fd()).or_else(|| size_of(std::io::stdin().as_fd()))
+}
+
+/// The size of the terminal on `fd`, when it is one.
+pub fn size_of(fd: BorrowedFd<'_>) -> Option<TermSize> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
     };
-    of(std::io::stdout().as_fd()).or_else(|| of(std::io::stdin().as_fd()))
+    // SAFETY: TIOCGWINSZ writes one winsize into the struct passed, which lives on this
+    // stack frame for the call.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
+    let size = TermSize {
+        cols: ws.ws_col,
+        rows: ws.ws_row,
+    };
+    (rc == 0 && size.is_valid()).then_some(size)
 }
 
 /// Raw mode on stdin's terminal while it lives: keys reach the task as they are typed, Ctrl+C

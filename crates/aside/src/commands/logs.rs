@@ -11,6 +11,7 @@ use aside_protocol::{ScreenFormat, TaskId, TaskRecord};
 use crate::cli::LogsArgs;
 use crate::connect::{self, Context};
 use crate::exit;
+use crate::json_chunks::JsonChunks;
 use crate::stdout::{outln, StdoutError};
 
 const CHUNK: u64 = 1 << 20;
@@ -65,6 +66,12 @@ pub async fn run(ctx: &Context, a: LogsArgs) -> anyhow::Result<i32> {
             follow: a.follow && !a.screen,
             limit,
         };
+        if a.json {
+            let mut out = JsonChunks::new(std::io::stdout().lock(), after);
+            let code = until(client, &want, after, &mut out).await?;
+            out.finish().map_err(StdoutError)?;
+            return Ok(code);
+        }
         if !a.screen {
             return until(client, &want, after, &mut std::io::stdout().lock()).await;
         }
@@ -78,7 +85,10 @@ pub async fn run(ctx: &Context, a: LogsArgs) -> anyhow::Result<i32> {
     if a.screen {
         return screen(&client, id).await;
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = match a.json {
+        true => Out::Json(JsonChunks::new(std::io::stdout().lock(), after)),
+        false => Out::Raw(std::io::stdout().lock()),
+    };
     loop {
         let read = client
             .request::<method::TaskRead>(ReadParams {
@@ -101,14 +111,39 @@ pub async fn run(ctx: &Context, a: LogsArgs) -> anyhow::Result<i32> {
             }
             Err(e) => return Err(e.into()),
         };
-        let data = r.chunk.decode()?;
-        out.write_all(&data)
-            .and_then(|_| out.flush())
+        out.write(r.offset, &r.chunk.decode()?)
             .map_err(StdoutError)?;
         after = r.next;
         let caught_up = after >= r.total;
         if r.eof || (!a.follow && caught_up) {
+            out.finish().map_err(StdoutError)?;
             return Ok(0);
+        }
+    }
+}
+
+/// Where the output goes: as it is, or as JSON lines (`--json`).
+enum Out<W: Write> {
+    Raw(W),
+    Json(JsonChunks<W>),
+}
+
+impl<W: Write> Out<W> {
+    /// Writes `data`, read from `offset`, and flushes it.
+    fn write(&mut self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Out::Raw(w) => w.write_all(data).and_then(|_| w.flush()),
+            Out::Json(j) => {
+                j.seek(offset)?;
+                j.write_all(data).and_then(|_| j.flush())
+            }
+        }
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        match self {
+            Out::Raw(w) => w.flush(),
+            Out::Json(j) => j.finish(),
         }
     }
 }

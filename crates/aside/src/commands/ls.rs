@@ -1,14 +1,15 @@
 //! `aside ls`: live tasks, plus finished ones whose end you have not seen; `--all` pages
 //! through every stored task, so history of any length is listed without being held.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
 use aside_client::Client;
 use aside_protocol::rpc::{
     method, AckParams, ListOrder, ListParams, ListResult, NotificationsResult, TakeParams,
 };
-use aside_protocol::{TaskId, TaskRecord};
+use aside_protocol::{TaskId, TaskRecord, TaskState};
+use clap::ValueEnum;
 
 use crate::cli::LsArgs;
 use crate::connect::Context;
@@ -22,17 +23,26 @@ pub async fn run(ctx: &Context, a: LsArgs) -> anyhow::Result<i32> {
     let client = ctx.client().await?;
     // Showing a finished task here is how its notification reaches a person. It is held for
     // this connection and acknowledged only once the listing is written: a listing that
-    // cannot be written (a closed or full stdout) leaves it for the next one.
+    // cannot be written (a closed or full stdout) leaves it for the next one, and so does
+    // one whose filters left the task out.
     let notes: NotificationsResult = client
         .request::<method::NotificationsTake>(TakeParams::default())
         .await?;
-    let seqs: Vec<u64> = notes.notifications.iter().map(|n| n.seq).collect();
+    let held: Vec<(u64, TaskId)> = notes
+        .notifications
+        .iter()
+        .map(|n| (n.seq, n.task.id))
+        .collect();
     let unseen: BTreeMap<TaskId, TaskRecord> = notes
         .notifications
         .into_iter()
         .map(|n| (n.task.id, n.task))
         .collect();
-    let mut out = Output::new(a.json, std::io::stdout().lock());
+    let filter = Filter {
+        states: &a.states,
+        groups: &a.groups,
+    };
+    let mut out = Output::new(a.json, filter, std::io::stdout().lock());
     if a.all {
         list_all(&client, &a, &unseen, &mut out).await?;
     } else {
@@ -51,7 +61,12 @@ pub async fn run(ctx: &Context, a: LsArgs) -> anyhow::Result<i32> {
             out.row(t, unseen.contains_key(&t.id))?;
         }
     }
-    out.finish(a.all)?;
+    let shown = out.finish(a.all)?;
+    let seqs: Vec<u64> = held
+        .iter()
+        .filter(|(_, id)| shown.contains(id))
+        .map(|(seq, _)| *seq)
+        .collect();
     if !seqs.is_empty() {
         if let Err(e) = client
             .request::<method::NotificationsAck>(AckParams { seqs })
@@ -64,20 +79,78 @@ pub async fn run(ctx: &Context, a: LsArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// A state `aside ls --state` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StateFilter {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+    #[value(name = "timed_out")]
+    TimedOut,
+    Lost,
+    /// Any state a task ends in.
+    Ended,
+}
+
+impl StateFilter {
+    fn matches(self, state: &TaskState) -> bool {
+        match self {
+            StateFilter::Ended => state.is_terminal(),
+            // By the record's own name for its state, so the two cannot drift apart.
+            s => s
+                .to_possible_value()
+                .is_some_and(|v| v.get_name() == state.name()),
+        }
+    }
+}
+
+/// What `--state` and `--group` let through: each, when given, must match.
+struct Filter<'a> {
+    states: &'a [StateFilter],
+    groups: &'a [String],
+}
+
+impl Filter<'_> {
+    fn active(&self) -> bool {
+        !self.states.is_empty() || !self.groups.is_empty()
+    }
+
+    fn lets(&self, t: &TaskRecord) -> bool {
+        let state = self.states.is_empty() || self.states.iter().any(|s| s.matches(&t.state));
+        let group = self.groups.is_empty()
+            || t.group
+                .as_ref()
+                .is_some_and(|g| self.groups.iter().any(|want| want == g));
+        state && group
+    }
+}
+
 /// Every stored task, oldest first, a page at a time; with `--limit`, the newest N.
 async fn list_all(
     client: &Client,
     a: &LsArgs,
     unseen: &BTreeMap<TaskId, TaskRecord>,
-    out: &mut Output<impl Write>,
+    out: &mut Output<'_, impl Write>,
 ) -> anyhow::Result<()> {
     if let Some(limit) = a.limit {
         let mut newest = Vec::new();
         let mut cursor = None;
         while newest.len() < limit {
-            let want = (limit - newest.len()).min(PAGE as usize) as u32;
+            // With filters, a page holds fewer rows that count: ask for whole pages.
+            let want = match out.filter.active() {
+                true => PAGE,
+                false => (limit - newest.len()).min(PAGE as usize) as u32,
+            };
             let page = page(client, true, cursor, ListOrder::NewestFirst, want).await?;
-            newest.extend(page.tasks);
+            let left = limit - newest.len();
+            newest.extend(
+                page.tasks
+                    .into_iter()
+                    .filter(|t| out.filter.lets(t))
+                    .take(left),
+            );
             cursor = page.next_cursor;
             if cursor.is_none() {
                 break;
@@ -118,24 +191,31 @@ async fn page(
 }
 
 /// Rows as they come: a table for people, or one JSON array.
-struct Output<W: Write> {
+struct Output<'a, W: Write> {
     json: bool,
+    filter: Filter<'a>,
     w: W,
     rows: usize,
-    unseen: bool,
+    /// The unseen tasks listed: only their notifications are acknowledged.
+    shown: BTreeSet<TaskId>,
 }
 
-impl<W: Write> Output<W> {
-    fn new(json: bool, w: W) -> Self {
+impl<'a, W: Write> Output<'a, W> {
+    fn new(json: bool, filter: Filter<'a>, w: W) -> Self {
         Self {
             json,
+            filter,
             w,
             rows: 0,
-            unseen: false,
+            shown: BTreeSet::new(),
         }
     }
 
+    /// Writes the task's row, if the filters let it through.
     fn row(&mut self, t: &TaskRecord, unseen: bool) -> anyhow::Result<()> {
+        if !self.filter.lets(t) {
+            return Ok(());
+        }
         if self.json {
             self.w
                 .write_all(if self.rows == 0 { b"[\n" } else { b",\n" })
@@ -156,31 +236,31 @@ impl<W: Write> Output<W> {
                 .map_err(StdoutError)?;
         }
         self.rows += 1;
-        self.unseen |= unseen;
+        if unseen {
+            self.shown.insert(t.id);
+        }
         Ok(())
     }
 
-    fn finish(mut self, all: bool) -> anyhow::Result<()> {
+    /// Ends the listing; returns the unseen tasks it showed, once it is written.
+    fn finish(mut self, all: bool) -> anyhow::Result<BTreeSet<TaskId>> {
+        let empty = match (all, self.filter.active()) {
+            (true, false) => "no tasks",
+            (false, false) => "no tasks running (aside ls --all shows finished ones)",
+            (true, true) => "no tasks match",
+            (false, true) => "no tasks match (aside ls --all looks through finished ones too)",
+        };
         match (self.json, self.rows) {
             (true, 0) => self.w.write_all(b"[]\n").map_err(StdoutError)?,
             (true, _) => self.w.write_all(b"\n]\n").map_err(StdoutError)?,
-            (false, 0) => writeln!(
-                self.w,
-                "no tasks{}",
-                if all {
-                    ""
-                } else {
-                    " running (aside ls --all shows finished ones)"
-                }
-            )
-            .map_err(StdoutError)?,
-            (false, _) if self.unseen => self
+            (false, 0) => writeln!(self.w, "{empty}").map_err(StdoutError)?,
+            (false, _) if !self.shown.is_empty() => self
                 .w
                 .write_all(render::UNSEEN_NOTE.as_bytes())
                 .map_err(StdoutError)?,
             (false, _) => {}
         }
         self.w.flush().map_err(StdoutError)?;
-        Ok(())
+        Ok(self.shown)
     }
 }

@@ -4,6 +4,7 @@ pub mod agent;
 pub mod agents;
 pub mod attach;
 pub mod clean;
+pub mod completions;
 pub mod daemon;
 pub mod detach;
 pub mod info;

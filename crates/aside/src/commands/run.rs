@@ -2,7 +2,6 @@
 //! detached.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 
 use aside_client::Client;
 use aside_protocol::rpc::{
@@ -18,6 +17,7 @@ use crate::commands::attach::{self, Session};
 use crate::connect::{self, Context};
 use crate::exit;
 use crate::render;
+use crate::status_line::StatusLine;
 use crate::stdout::{outln, StdoutError};
 
 /// Bytes asked for per read while streaming.
@@ -169,56 +169,64 @@ pub async fn follow(mut client: Client, task: TaskRecord) -> anyhow::Result<i32>
     // its end all the same. Only a task that was in the foreground ends the following by
     // being detached.
     let in_background = task.detached;
+    let mut status = StatusLine::new(&task);
     loop {
-        let read = client.request::<method::TaskRead>(ReadParams {
-            id,
-            after,
-            max_bytes: READ_BYTES,
-            wait_ms: Some(60_000),
-            foreground: !in_background,
-            until: None,
-            plain: false,
-            screen: None,
-        });
-        let r = tokio::select! {
-            r = read => match r {
-                Ok(r) => r,
-                Err(e) if Client::broke(&e) => {
-                    client = client.reconnect().await?;
-                    // A stop asked of the daemon that went away is asked again.
-                    if stopping {
-                        stop(&client, id).await?;
+        // The read stays in flight while signals and the status line are seen to: a read
+        // given up would still be waited on by the daemon.
+        let r = {
+            let mut read = std::pin::pin!(client.request::<method::TaskRead>(ReadParams {
+                id,
+                after,
+                max_bytes: READ_BYTES,
+                wait_ms: Some(60_000),
+                foreground: !in_background,
+                until: None,
+                plain: false,
+                screen: None,
+            }));
+            loop {
+                tokio::select! {
+                    r = &mut read => break r,
+                    _ = sigint.recv() => {
+                        if !stopping {
+                            stopping = true;
+                            match stop(&client, id).await {
+                                Ok(()) => {}
+                                // Asked again once connected to the next daemon.
+                                Err(e) if Client::broke(&e) => {}
+                                Err(e) => return Err(e.into()),
+                            }
+                        }
                     }
-                    continue;
+                    _ = sigtstp.recv() => {
+                        if in_background {
+                            status.clear();
+                            eprintln!("aside: task {id} continues in the background; follow it with: aside logs -f {id}");
+                            return Ok(exit::STILL_RUNNING);
+                        }
+                        let _: TaskRecord = client.request::<method::TaskDetach>(IdParams { id }).await?;
+                    }
+                    _ = status.due(), if status.on() => {
+                        let t = client.request::<method::TaskGet>(IdParams { id }).await;
+                        status.update(t.as_ref().ok());
+                    }
                 }
-                Err(e) => return Err(e.into()),
-            },
-            _ = sigint.recv() => {
-                if !stopping {
-                    stopping = true;
-                    match stop(&client, id).await {
-                        Ok(()) => {}
-                        // Asked again once connected to the next daemon.
-                        Err(e) if Client::broke(&e) => {}
-                        Err(e) => return Err(e.into()),
-                    }
+            }
+        };
+        let r = match r {
+            Ok(r) => r,
+            Err(e) if Client::broke(&e) => {
+                client = client.reconnect().await?;
+                // A stop asked of the daemon that went away is asked again.
+                if stopping {
+                    stop(&client, id).await?;
                 }
                 continue;
             }
-            _ = sigtstp.recv() => {
-                if in_background {
-                    eprintln!("aside: task {id} continues in the background; follow it with: aside logs -f {id}");
-                    return Ok(exit::STILL_RUNNING);
-                }
-                let _: TaskRecord = client.request::<method::TaskDetach>(IdParams { id }).await?;
-                continue;
-            }
+            Err(e) => return Err(e.into()),
         };
         let data = r.chunk.decode()?;
-        let written = match data.is_empty() {
-            true => Ok(()),
-            false => stdout.write_all(&data).and_then(|_| stdout.flush()),
-        };
+        let written = status.output(&mut stdout, &data, r.total);
         if let Err(e) = written {
             // Nobody can take its output any more: stop the task, as a pipe would, and say so.
             let why = match e.kind() {
@@ -236,10 +244,12 @@ pub async fn follow(mut client: Client, task: TaskRecord) -> anyhow::Result<i32>
         after = r.next;
         if let Some(t) = r.task {
             if t.is_terminal() && r.eof {
+                status.clear();
                 report_end(&t, stopping);
                 return Ok(exit::for_state(&t.state));
             }
             if t.detached && !t.is_terminal() && !in_background {
+                status.clear();
                 eprintln!(
                     "aside: task {id} continues in the background; follow it with: aside logs -f {id}"
                 );

@@ -2,12 +2,12 @@
 //! reads, a pipe for input, signals and resizes, `aside attach` under tmux as a person uses
 //! it, and a terminal that outlives a daemon restart.
 
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::support::{eventually, Aside};
+use crate::tmux::{has_tmux, Tmux};
 
 const LONG: Duration = Duration::from_secs(20);
 
@@ -247,81 +247,6 @@ fn a_terminal_outlives_a_daemon_restart_with_its_screen() {
     screen_shows(&a, &id, "again 42");
     a.ok(&["send", &id, "--key", "C-d"]);
     assert_eq!(a.wait_end(&id)["state"], "succeeded");
-}
-
-/// A tmux server of this test's own (its own socket), killed at the end.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn new(a: &Aside) -> Self {
-        Self {
-            socket: a.marker.clone(),
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux")
-    }
-
-    /// A window running `command` (with the test's environment) in a 100x30 terminal.
-    fn window(&self, a: &Aside, name: &str, command: &str) {
-        let env = format!(
-            "env -i PATH=\"$PATH\" HOME={h} ASIDE_HOME={h} XDG_RUNTIME_DIR={h} LC_ALL=C {m}={mv} TERM=xterm-256color",
-            h = a.home.display(),
-            m = crate::support::MARKER_VAR,
-            mv = a.marker
-        );
-        let line = format!("{env} {command}; echo EXIT=$?; sleep 60");
-        let out = self.cmd(&[
-            "new-session",
-            "-d",
-            "-s",
-            name,
-            "-x",
-            "100",
-            "-y",
-            "30",
-            &line,
-        ]);
-        assert!(out.status.success(), "tmux: {out:?}");
-    }
-
-    fn keys(&self, name: &str, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", name];
-        args.extend_from_slice(keys);
-        assert!(self.cmd(&args).status.success());
-    }
-
-    fn pane(&self, name: &str) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", name]).stdout).to_string()
-    }
-
-    fn shows(&self, name: &str, needle: &str) -> String {
-        let mut last = String::new();
-        let found = eventually(LONG, || {
-            last = self.pane(name);
-            last.contains(needle)
-        });
-        assert!(found, "tmux window {name} never showed {needle:?}:\n{last}");
-        last
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]);
-    }
-}
-
-fn has_tmux() -> bool {
-    Command::new("tmux").arg("-V").output().is_ok()
 }
 
 #[test]
