@@ -23,6 +23,8 @@ use crate::terminal::{self, RawMode};
 pub const DEFAULT_DETACH: u8 = 0x1c;
 /// Bytes asked for per read.
 const READ_BYTES: u64 = 1 << 20;
+/// How long a session waits for a task that is not reading its input before it tries again.
+const INPUT_RETRY: std::time::Duration = std::time::Duration::from_millis(20);
 /// Bytes of this process's input sent per write (the daemon takes up to 64 KiB).
 const INPUT_CHUNK: usize = 16 << 10;
 
@@ -171,8 +173,8 @@ async fn attached(mut client: Client, s: &Session) -> anyhow::Result<Left> {
                                 true => split_at_detach(&bytes, s.detach),
                                 false => (&bytes[..], false),
                             };
-                            if !keep.is_empty() {
-                                send(&client, id, keep, false).await?;
+                            if !keep.is_empty() && !pass_on(&client, id, keep, false).await? {
+                                input_open = false;
                             }
                             if detach {
                                 return leave(&client, s).await;
@@ -181,7 +183,7 @@ async fn attached(mut client: Client, s: &Session) -> anyhow::Result<Left> {
                         None => {
                             input_open = false;
                             if s.pipe {
-                                send(&client, id, &[], true).await?;
+                                pass_on(&client, id, &[], true).await?;
                             } else if !s.foreground && !raw {
                                 // Attached with no input left to send: nothing more to do.
                                 return Ok(Left::Gone);
@@ -273,6 +275,28 @@ pub async fn send(client: &Client, id: TaskId, data: &[u8], eof: bool) -> anyhow
         })
         .await?;
     Ok(())
+}
+
+/// Hands this process's input to the task, waiting while the task is not reading (it holds
+/// at most 1 MiB unread); `false` once the task has ended, which the next read reports.
+async fn pass_on(client: &Client, id: TaskId, data: &[u8], eof: bool) -> anyhow::Result<bool> {
+    loop {
+        let Err(e) = send(client, id, data, eof).await else {
+            return Ok(true);
+        };
+        let refused = e
+            .downcast_ref::<aside_client::ClientError>()
+            .and_then(|c| c.code())
+            == Some(aside_protocol::rpc::ErrorCode::InvalidState);
+        if !refused {
+            return Err(e);
+        }
+        let t: TaskRecord = client.request::<method::TaskGet>(IdParams { id }).await?;
+        if t.is_terminal() {
+            return Ok(false);
+        }
+        tokio::time::sleep(INPUT_RETRY).await;
+    }
 }
 
 /// Tells the task its terminal's size; a task that ended meanwhile says so on the next read.

@@ -304,3 +304,31 @@ fn attach_and_detach_under_tmux_with_two_viewers() {
     t.shows("two", "EXIT=0");
     assert_eq!(a.wait_end(&id)["state"], "succeeded");
 }
+
+#[test]
+fn a_program_that_stops_reading_its_input_early_ends_the_run_cleanly() {
+    let a = Aside::new();
+    // 400 KB of input for a program that takes 5 bytes and exits: the rest has nowhere to go.
+    let mut cmd = a.cmd(&["run", "--stdin", "--", "head", "-c", "5"]);
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        use std::io::Write;
+        let line = b"hello, this is more input than anyone reads\n".repeat(10_000);
+        let _ = stdin.write_all(&line);
+    });
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello");
+}
