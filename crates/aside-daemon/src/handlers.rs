@@ -290,6 +290,24 @@ impl Handlers for Call {
         self.shared.engine.detach(p.id).map_err(engine_err)
     }
 
+    async fn task_pause(&self, p: IdsParams) -> Result<TasksResult, RpcError> {
+        let tasks = self
+            .shared
+            .engine
+            .set_paused(&p.ids, true)
+            .map_err(engine_err)?;
+        Ok(TasksResult { tasks })
+    }
+
+    async fn task_resume(&self, p: IdsParams) -> Result<TasksResult, RpcError> {
+        let tasks = self
+            .shared
+            .engine
+            .set_paused(&p.ids, false)
+            .map_err(engine_err)?;
+        Ok(TasksResult { tasks })
+    }
+
     async fn task_clean(&self, p: CleanParams) -> Result<CleanResult, RpcError> {
         let removed = self
             .shared

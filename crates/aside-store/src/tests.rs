@@ -18,6 +18,7 @@ fn record(id: u64, state: TaskState) -> TaskRecord {
         dedupe_key: None,
         mode: StartMode::Background,
         detached: true,
+        paused: false,
         timeout_ms: None,
         created_at: Timestamp::from_unix_ms(1),
         state,

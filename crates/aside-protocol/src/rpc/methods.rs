@@ -143,6 +143,12 @@ methods! {
     TaskSignal = "task.signal", task_signal: SignalParams => TaskRecord;
     /// Moves a running foreground task to the background.
     TaskDetach = "task.detach", task_detach: IdParams => TaskRecord;
+    /// Stops (SIGSTOP) every process of running shell tasks; answers with their records,
+    /// `paused` set. Pausing a paused task changes nothing.
+    TaskPause = "task.pause", task_pause: IdsParams => TasksResult;
+    /// Continues (SIGCONT) every process of paused tasks; answers with their records.
+    /// Resuming a task that is not paused changes nothing.
+    TaskResume = "task.resume", task_resume: IdsParams => TasksResult;
     /// Removes finished tasks and their logs.
     TaskClean = "task.clean", task_clean: CleanParams => CleanResult;
     /// Subscribes to lifecycle events: then `event` notifications carrying an [`Event`](crate::Event).
