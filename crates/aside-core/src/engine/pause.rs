@@ -1,4 +1,5 @@
-//! Pausing and resuming running shell tasks.
+//! Pausing and resuming running shell tasks, and the spec a task was started from (what
+//! starting it again takes).
 //!
 //! A pause is the supervisor's: it stops (SIGSTOP) every process of the task's tree and
 //! remembers it, so a new engine that adopts the task learns from it whether the task is
@@ -7,7 +8,7 @@
 
 use std::sync::Arc;
 
-use aside_protocol::{EventKind, TaskId, TaskKind, TaskRecord};
+use aside_protocol::{EventKind, TaskId, TaskKind, TaskRecord, TaskSpec};
 
 use super::task::Phase;
 use super::{record_of, Engine, EngineError, SpecError};
@@ -45,6 +46,19 @@ impl Engine {
             }
         }
         ids.iter().map(|&id| record_of(self, id)).collect()
+    }
+
+    /// The spec task `id` was started from, without its environment: that is kept only
+    /// until the task starts, since it may hold secrets.
+    pub fn spec(&self, id: TaskId) -> Result<TaskSpec, EngineError> {
+        let mut spec = self
+            .inner
+            .store
+            .get_spec(id)?
+            .ok_or(EngineError::UnknownTask(id))?;
+        spec.env = None;
+        spec.env_extra.clear();
+        Ok(spec)
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 
 use super::types::*;
 use super::{ErrorCode, Method, RpcError};
-use crate::TaskRecord;
+use crate::{TaskRecord, TaskSpec};
 
 macro_rules! methods {
     ($(
@@ -149,6 +149,9 @@ methods! {
     /// Continues (SIGCONT) every process of paused tasks; answers with their records.
     /// Resuming a task that is not paused changes nothing.
     TaskResume = "task.resume", task_resume: IdsParams => TasksResult;
+    /// The spec a task was started from, without its environment (kept only until it
+    /// starts): what starting it again takes.
+    TaskSpecGet = "task.spec", task_spec: IdParams => TaskSpec;
     /// Removes finished tasks and their logs.
     TaskClean = "task.clean", task_clean: CleanParams => CleanResult;
     /// Subscribes to lifecycle events: then `event` notifications carrying an [`Event`](crate::Event).
