@@ -26,6 +26,7 @@ mod load;
 mod notifications;
 mod outlive;
 mod output;
+mod pause;
 mod recovery;
 mod resume;
 mod scheduling;
