@@ -180,11 +180,17 @@ impl Console {
         self.send(ToShim::Resize { cols, rows })
     }
 
+    /// Whether its supervisor can pause the task.
+    pub fn pauses(&self) -> Result<(), ConsoleError> {
+        match self.version < wire::PAUSE {
+            true => Err(ConsoleError::NoPause(self.id)),
+            false => Ok(()),
+        }
+    }
+
     /// Stops (`paused`) or continues every process of the task, through its supervisor.
     pub fn pause(&self, paused: bool) -> Result<(), ConsoleError> {
-        if self.version < wire::PAUSE {
-            return Err(ConsoleError::NoPause(self.id));
-        }
+        self.pauses()?;
         self.send(if paused {
             ToShim::Pause
         } else {

@@ -88,7 +88,7 @@ fn pausable(
             Err(refuse("it is being stopped"))
         }
         Phase::Running { console, .. } => match console {
-            Some(c) => Ok(c.clone()),
+            Some(c) => c.pauses().map(|()| c.clone()).map_err(EngineError::from),
             // Shell tasks of an engine without a supervisor program.
             None => Err(SpecError::NoSupervisor.into()),
         },
