@@ -1,5 +1,5 @@
 //! A running shell task's way in, through its supervisor: bytes for its input (a pipe or
-//! its terminal), signals, its terminal's size, and the screen its output drew.
+//! its terminal), signals, pausing, its terminal's size, and the screen its output drew.
 //!
 //! Input is bounded end to end: at most [`MAX_UNDER_WAY`] bytes may be sent and not yet
 //! taken by the task (the supervisor counts what the task took and says so), so a task that
@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aside_protocol::{Input, Screen, ScreenFormat, TaskId, TaskSignal, TermSize};
-use aside_shim::wire::ToShim;
+use aside_shim::wire::{self, ToShim};
 use base64::Engine as _;
 use tokio::sync::mpsc;
 
@@ -52,6 +52,11 @@ pub enum ConsoleError {
     )]
     Older(TaskId),
     #[error(
+        "task {0} was started by an older aside, whose supervisor cannot pause it (aside \
+         signal {0} STOP stops its process group)"
+    )]
+    NoPause(TaskId),
+    #[error(
         "a terminal is 1 to {} cells each way; {cols}x{rows} is not",
         TermSize::MAX
     )]
@@ -67,8 +72,9 @@ pub(crate) struct Console {
     sent: AtomicU64,
     done: AtomicU64,
     closed: AtomicBool,
-    /// Its supervisor understands signals and resizes (one of an older aside does not).
-    takes_signals: bool,
+    /// Its supervisor's wire version: an older one takes no signals and resizes, or does not
+    /// pause.
+    version: u32,
     size: Mutex<TermSize>,
     /// The screen, drawn from the output as far as `fed`; made at the first screen read.
     screen: Mutex<Option<Drawn>>,
@@ -81,13 +87,14 @@ struct Drawn {
 
 impl Console {
     /// A console for task `id`, and the receiving end its follower forwards to the
-    /// supervisor. `done` is what the supervisor counted already (an adopted one).
+    /// supervisor. `done` is what the supervisor counted already (an adopted one), `version`
+    /// the wire version it speaks.
     pub fn new(
         id: TaskId,
         input: Input,
         size: Option<TermSize>,
         done: u64,
-        takes_signals: bool,
+        version: u32,
     ) -> (Arc<Self>, mpsc::Receiver<ToShim>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let console = Console {
@@ -97,7 +104,7 @@ impl Console {
             sent: AtomicU64::new(done),
             done: AtomicU64::new(done),
             closed: AtomicBool::new(false),
-            takes_signals,
+            version,
             size: Mutex::new(size.or(input.pty()).unwrap_or_default()),
             screen: Mutex::new(None),
         };
@@ -145,7 +152,7 @@ impl Console {
     /// Sends a signal; WINCH resizes the terminal (and redraws the screen at the new size
     /// from there on).
     pub fn signal(&self, signal: TaskSignal, output: &Output) -> Result<(), ConsoleError> {
-        if !self.takes_signals {
+        if self.version < wire::SIGNALS {
             return Err(ConsoleError::Older(self.id));
         }
         let TaskSignal::Winch { cols, rows } = signal else {
@@ -171,6 +178,24 @@ impl Console {
         *self.size.lock().unwrap_or_else(|e| e.into_inner()) = size;
         drop(screen);
         self.send(ToShim::Resize { cols, rows })
+    }
+
+    /// Whether its supervisor can pause the task.
+    pub fn pauses(&self) -> Result<(), ConsoleError> {
+        match self.version < wire::PAUSE {
+            true => Err(ConsoleError::NoPause(self.id)),
+            false => Ok(()),
+        }
+    }
+
+    /// Stops (`paused`) or continues every process of the task, through its supervisor.
+    pub fn pause(&self, paused: bool) -> Result<(), ConsoleError> {
+        self.pauses()?;
+        self.send(if paused {
+            ToShim::Pause
+        } else {
+            ToShim::Resume
+        })
     }
 
     /// The terminal's screen as the output so far drew it.

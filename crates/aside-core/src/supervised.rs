@@ -71,8 +71,10 @@ pub(crate) struct Adopted {
     pub size: Option<TermSize>,
     /// Input the supervisor wrote to the task so far.
     pub input_done: u64,
-    /// The supervisor's wire version: older ones take no input or signals.
+    /// The supervisor's wire version: older ones take no input or signals, or do not pause.
     pub version: u32,
+    /// The supervisor paused the task (and did not resume it).
+    pub paused: bool,
 }
 
 /// A supervised task, started: its first process's pid, the future that follows it, and its
@@ -204,7 +206,7 @@ impl Supervisors {
             .map_err(|e| {
                 spawn_failure(format!("cannot follow the task's supervisor: {e}"), false)
             })?;
-        let (console, inbox) = Console::new(id, input, None, 0, true);
+        let (console, inbox) = Console::new(id, input, None, 0, wire::VERSION);
         let fut = follow(
             stream,
             Following {
@@ -340,6 +342,7 @@ impl Supervisors {
                 cgroup,
                 size,
                 input_done,
+                paused,
             } if (wire::OLDEST..=wire::VERSION).contains(&version) && task == id.get() => {
                 tracing::debug!("task {id}: adopted (its first process is {pid})");
                 Some(Adopted {
@@ -349,6 +352,7 @@ impl Supervisors {
                     size: size.map(|(cols, rows)| TermSize { cols, rows }),
                     input_done,
                     version,
+                    paused,
                 })
             }
             other => {

@@ -9,7 +9,9 @@ use aside_core::{ListQuery, Order};
 
 use crate::{engine_err, Shutdown};
 use aside_protocol::rpc::*;
-use aside_protocol::{CancelReason, Event, OutputChunk, StartMode, TaskRecord, PROTOCOL_VERSION};
+use aside_protocol::{
+    CancelReason, Event, OutputChunk, StartMode, TaskRecord, TaskSpec, PROTOCOL_VERSION,
+};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -288,6 +290,28 @@ impl Handlers for Call {
 
     async fn task_detach(&self, p: IdParams) -> Result<TaskRecord, RpcError> {
         self.shared.engine.detach(p.id).map_err(engine_err)
+    }
+
+    async fn task_pause(&self, p: IdsParams) -> Result<TasksResult, RpcError> {
+        let tasks = self
+            .shared
+            .engine
+            .set_paused(&p.ids, true)
+            .map_err(engine_err)?;
+        Ok(TasksResult { tasks })
+    }
+
+    async fn task_resume(&self, p: IdsParams) -> Result<TasksResult, RpcError> {
+        let tasks = self
+            .shared
+            .engine
+            .set_paused(&p.ids, false)
+            .map_err(engine_err)?;
+        Ok(TasksResult { tasks })
+    }
+
+    async fn task_spec(&self, p: IdParams) -> Result<TaskSpec, RpcError> {
+        self.shared.engine.spec(p.id).map_err(engine_err)
     }
 
     async fn task_clean(&self, p: CleanParams) -> Result<CleanResult, RpcError> {

@@ -43,9 +43,10 @@ pub(crate) fn engine_err(e: EngineError) -> RpcError {
         EngineError::Setup(_) | EngineError::Logs(_) => ErrorCode::Internal,
         EngineError::Console(ConsoleError::TooLarge { .. } | ConsoleError::BadSize { .. })
         | EngineError::Pattern(_) => ErrorCode::InvalidParams,
-        EngineError::Console(_) | EngineError::NotStarted { .. } | EngineError::Agent { .. } => {
-            ErrorCode::InvalidState
-        }
+        EngineError::Console(_)
+        | EngineError::NotStarted { .. }
+        | EngineError::Agent { .. }
+        | EngineError::CannotPause { .. } => ErrorCode::InvalidState,
     };
     RpcError::new(code, e.to_string())
 }

@@ -35,6 +35,10 @@ pub enum EventKind {
     Progress {
         progress: crate::AgentProgress,
     },
+    /// The task's processes were stopped (`task.pause`).
+    Paused,
+    /// The task's processes were continued (`task.resume`).
+    Resumed,
 }
 
 /// Why a foreground task went to the background.

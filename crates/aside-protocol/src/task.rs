@@ -465,6 +465,10 @@ pub struct TaskRecord {
     pub mode: StartMode,
     /// True when a foreground task was moved to the background (or it started there).
     pub detached: bool,
+    /// A running task whose processes are stopped (`task.pause`) until `task.resume`; its
+    /// timeout keeps running. Present only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
     /// The effective hard limit in milliseconds; absent for none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
@@ -534,6 +538,7 @@ mod tests {
             dedupe_key: None,
             mode: StartMode::Background,
             detached: true,
+            paused: false,
             timeout_ms: None,
             created_at: Timestamp::from_unix_ms(1000),
             state: TaskState::Failed {
@@ -552,8 +557,16 @@ mod tests {
         assert_eq!(v["exit_code"], 1);
         assert_eq!(v["kind"], "shell");
         assert_eq!(v["id"], "3");
+        assert!(v.get("paused").is_none(), "absent unless paused: {v}");
         let back: TaskRecord = serde_json::from_value(v).unwrap();
         assert_eq!(back, rec);
+        let paused = TaskRecord {
+            paused: true,
+            ..rec
+        };
+        let v = serde_json::to_value(&paused).unwrap();
+        assert_eq!(v["paused"], true);
+        assert_eq!(serde_json::from_value::<TaskRecord>(v).unwrap(), paused);
     }
 
     #[test]

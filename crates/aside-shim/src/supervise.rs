@@ -17,7 +17,7 @@ use crate::conn::{Conn, Incoming};
 use crate::input::{self, Flushed, InputEnd};
 use crate::log::{Log, Written};
 use crate::spawn::{self, Spawned};
-use crate::tree::Tree;
+use crate::tree::{self, Tree};
 use crate::wire::{self, Cause, End, Exit, FromShim, Launch, ToShim, VERSION};
 
 /// Bytes of output moved before looking at anything else.
@@ -104,6 +104,8 @@ struct Shim {
     /// Input done through an input end now closed, or sent when there was none.
     input_gone: u64,
     end: Option<End>,
+    /// Its processes were stopped (Pause) and not continued since.
+    paused: bool,
 }
 
 impl Shim {
@@ -147,8 +149,13 @@ impl Shim {
             .cgroup
             .clone()
             .filter(|_| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        let tag = l.env.iter().find(|(k, _)| k == tree::TAG_VAR);
         Ok(Self {
-            tree: Tree { pgid: pid, cgroup },
+            tree: Tree {
+                pgid: pid,
+                cgroup,
+                tag: tag.map(|(_, v)| v.clone()),
+            },
             child: Some(Pid::from_raw(pid)),
             exit: None,
             pipe: Some(output),
@@ -165,6 +172,7 @@ impl Shim {
             signals,
             reported: 0,
             end: None,
+            paused: false,
             launch: l,
         })
     }
@@ -362,8 +370,7 @@ impl Shim {
             return;
         }
         self.tree.signal(Signal::SIGTERM);
-        // SIGTERM does not wake a stopped process; SIGCONT lets it act on it.
-        self.tree.signal(Signal::SIGCONT);
+        self.wake();
         self.stop = Some(Stop {
             kill_at: Instant::now() + grace,
             killing: None,
@@ -435,9 +442,29 @@ impl Shim {
                         i.resize(cols, rows);
                     }
                 }
+                // A tree being stopped is not paused: it must act on its SIGTERM.
+                ToShim::Pause if self.stop.is_some() => {}
+                ToShim::Pause => self.pause(true),
+                ToShim::Resume => self.pause(false),
             }
         }
         None
+    }
+
+    /// Stops or continues the whole tree, a terminal's foreground job included.
+    fn pause(&mut self, paused: bool) {
+        let job = self.input.as_ref().and_then(InputEnd::foreground);
+        self.tree.pause(job, paused);
+        self.paused = paused;
+    }
+
+    /// SIGTERM does not wake a stopped process; SIGCONT lets it act on it (every process a
+    /// pause reached, when the task is paused).
+    fn wake(&mut self) {
+        match self.paused {
+            true => self.pause(false),
+            false => self.tree.signal(Signal::SIGCONT),
+        }
     }
 
     /// Bytes of input written to the task, or dropped.
@@ -477,6 +504,7 @@ impl Shim {
             cgroup: self.tree.cgroup.clone(),
             size: self.input.as_ref().and_then(InputEnd::size),
             input_done: self.input_done(),
+            paused: self.paused,
         });
         self.reported = self.log.total;
         // A new daemon counts input from here.
@@ -538,7 +566,7 @@ impl Shim {
             return;
         }
         self.tree.signal(Signal::SIGTERM);
-        self.tree.signal(Signal::SIGCONT);
+        self.wake();
         let kill_at = Instant::now() + Duration::from_millis(self.launch.grace_ms);
         let give_up = kill_at + KILL_WAIT;
         loop {

@@ -1,7 +1,8 @@
 //! The task's processes as the supervisor finds them: its process group, its cgroup (where
 //! it has one), and the supervisor's own children. The supervisor is the subreaper of the
 //! tree, so anything that leaves the group (setsid, a double fork) comes back to it as a
-//! child once its parent dies: nothing of the task can outlive a stop for long.
+//! child once its parent dies: nothing of the task can outlive a stop for long. A pause must
+//! reach such a process while its parent still lives, so it also looks for the task's tag.
 
 use std::fs;
 use std::io::Write;
@@ -9,10 +10,16 @@ use std::io::Write;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 
+/// The variable every process of a task inherits, `ASIDE_TASK_TAG=<instance>-<id>` (the
+/// engine's `proctree::TAG_VAR`).
+pub const TAG_VAR: &str = "ASIDE_TASK_TAG";
+
 pub(crate) struct Tree {
     pub pgid: i32,
     /// The task's cgroup folder.
     pub cgroup: Option<String>,
+    /// The value of the task's [`TAG_VAR`], when its environment has one.
+    pub tag: Option<String>,
 }
 
 impl Tree {
@@ -38,6 +45,40 @@ impl Tree {
         }
     }
 
+    /// Stops (`paused`) or continues every process of the task: its group, the supervisor's
+    /// children, its cgroup, what carries its tag, and `foreground`, a terminal's foreground
+    /// group (a job that a shell on the terminal started in a group of its own). Stopping
+    /// goes twice, so that a process forked while the first pass ran is caught by the
+    /// second; continuing starts with the foreground job, so that its shell, continued
+    /// after it, finds it running rather than stopped.
+    pub fn pause(&self, foreground: Option<Pid>, paused: bool) {
+        let sig = if paused {
+            Signal::SIGSTOP
+        } else {
+            Signal::SIGCONT
+        };
+        let job = || {
+            if let Some(group) = foreground.filter(|g| g.as_raw() != self.pgid) {
+                let _ = killpg(group, sig);
+            }
+        };
+        if !paused {
+            job();
+        }
+        for _ in 0..if paused { 2 } else { 1 } {
+            self.signal(sig);
+            if let Some(tag) = &self.tag {
+                let me = std::process::id() as i32;
+                for pid in tagged(tag).into_iter().filter(|p| *p != me) {
+                    let _ = kill(Pid::from_raw(pid), sig);
+                }
+            }
+            if paused {
+                job();
+            }
+        }
+    }
+
     /// Removes the (empty) cgroup; refused while anything is left in it.
     pub fn remove_cgroup(&self) {
         if let Some(dir) = &self.cgroup {
@@ -56,6 +97,22 @@ fn children() -> Vec<i32> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Processes whose environment holds exactly `TAG_VAR=tag` (those of other users cannot be
+/// read, and are not the task's).
+fn tagged(tag: &str) -> Vec<i32> {
+    let needle = format!("{TAG_VAR}={tag}");
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))
+        })
+        .collect()
 }
 
 fn pids(dir: &str) -> Vec<i32> {

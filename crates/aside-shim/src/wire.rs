@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! engine → keeper Launch (one packet, the control socket attached)
-//! engine → shim   Stop, Write, CloseInput, Signal, Resize and Ack
+//! engine → shim   Stop, Write, CloseInput, Signal, Resize, Pause, Resume and Ack
 //! shim → engine   Started or SpawnFailed; Hello (to a daemon that connects); Output;
 //!                 Input; Exited
 //! ```
@@ -19,10 +19,15 @@
 use serde::{Deserialize, Serialize};
 
 /// Bumped when a message changes shape: a daemon adopts only supervisors it can speak to.
-/// Version 2 added input (Write, CloseInput), signals and resizes.
-pub const VERSION: u32 = 2;
+/// Version 2 added input (Write, CloseInput), signals and resizes; version 3 pausing (Pause,
+/// Resume, and `paused` in Hello).
+pub const VERSION: u32 = 3;
 /// The oldest supervisor a daemon adopts: it is sent only Stop and Ack.
 pub const OLDEST: u32 = 1;
+/// The first version that takes signals, input and resizes.
+pub const SIGNALS: u32 = 2;
+/// The first version that pauses.
+pub const PAUSE: u32 = 3;
 
 /// The task to run, and where its supervisor keeps what outlives the daemon.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,6 +107,9 @@ pub enum FromShim {
         /// Bytes of input written to the task so far (or dropped).
         #[serde(default)]
         input_done: u64,
+        /// The task is paused: its processes were stopped and not continued since.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        paused: bool,
     },
     /// Bytes of output in the log so far.
     Output {
@@ -132,6 +140,10 @@ pub enum ToShim {
     Signal { signal: i32 },
     /// A terminal task's new size.
     Resize { cols: u16, rows: u16 },
+    /// Stop every process of the task (SIGSTOP) until Resume.
+    Pause,
+    /// Continue every process of the task (SIGCONT).
+    Resume,
 }
 
 /// How the task ended, as the supervisor saw it.
@@ -218,6 +230,17 @@ mod tests {
         assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 1);
         let back: FromShim = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(back, FromShim::Exited { end });
+    }
+
+    #[test]
+    fn a_hello_without_paused_is_one_of_a_task_running() {
+        let old = br#"{"type":"hello","version":2,"task":4,"pid":9,"total":0,"cgroup":null}"#;
+        match serde_json::from_slice::<FromShim>(old).unwrap() {
+            FromShim::Hello { paused, .. } => assert!(!paused),
+            other => panic!("{other:?}"),
+        }
+        let bytes = line(&ToShim::Pause);
+        assert_eq!(bytes, b"{\"type\":\"pause\"}\n");
     }
 
     #[test]

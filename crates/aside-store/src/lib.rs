@@ -266,6 +266,17 @@ impl Store {
         Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
     }
 
+    /// The spec a task was started from, as stored: without its environment once the task
+    /// started.
+    pub fn get_spec(&self, id: TaskId) -> Result<Option<TaskSpec>, StoreError> {
+        let conn = self.reader();
+        let body: Option<String> = conn
+            .prepare_cached("SELECT spec FROM tasks WHERE id = ?1")?
+            .query_row([id.get() as i64], |r| r.get(0))
+            .optional()?;
+        Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
+    }
+
     /// Up to `limit` records after `cursor` (exclusive) in `order`, of `owner` only when given.
     pub fn list_page(
         &self,

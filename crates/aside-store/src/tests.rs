@@ -18,6 +18,7 @@ fn record(id: u64, state: TaskState) -> TaskRecord {
         dedupe_key: None,
         mode: StartMode::Background,
         detached: true,
+        paused: false,
         timeout_ms: None,
         created_at: Timestamp::from_unix_ms(1),
         state,
@@ -89,6 +90,10 @@ fn records_events_and_notifications_survive_reopen() {
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0].record.state.name(), "queued");
     assert_eq!(tasks[0].spec, spec);
+    // A finished task's spec stays readable: what starting it again takes.
+    let one = TaskId::new(1).unwrap();
+    assert_eq!(store.get_spec(one).unwrap(), Some(spec.clone()));
+    assert_eq!(store.get_spec(TaskId::new(9).unwrap()).unwrap(), None);
     assert_eq!(store.last_task_id().unwrap(), 2);
     assert_eq!(store.events_after(0, 10).unwrap().len(), 1);
     assert!(store

@@ -55,6 +55,19 @@ pub enum Command {
     Stop(StopArgs),
     /// Move a running foreground task to the background.
     Detach(IdArg),
+    /// Pause running tasks: every process of their tree is stopped (SIGSTOP) until resumed.
+    ///
+    /// A paused task keeps its slot, and its --timeout keeps running. `aside stop` ends a
+    /// paused task as any other. Pausing a paused task changes nothing.
+    Pause(PauseArgs),
+    /// Resume paused tasks: every process of their tree continues (SIGCONT).
+    Resume(PauseArgs),
+    /// Run a finished task again, as a new task: prints the new task's id.
+    ///
+    /// The same command, working directory, name, group, timeout, dedupe key and input
+    /// (--pty, --stdin), with this shell's environment, as `aside run` would have (the
+    /// stored task keeps no environment). In the background unless --fg.
+    Restart(RestartArgs),
     /// Type into a task's terminal (--pty) or write to its input (--stdin).
     ///
     /// The text goes first, then the keys in order: `aside send 3 'print(6*7)' --key Enter`.
@@ -312,6 +325,30 @@ pub struct StopArgs {
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
     #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PauseArgs {
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+    /// Print the records as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RestartArgs {
+    /// The finished task to run again.
+    pub id: String,
+    /// Follow it in the foreground, as `aside run` does (live output, its exit code).
+    #[arg(long)]
+    pub fg: bool,
+    /// Set an environment variable (repeatable): the first run's --env are not kept.
+    #[arg(long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Print the new task's whole record as JSON instead of its id (without --fg).
+    #[arg(long, conflicts_with = "fg")]
     pub json: bool,
 }
 

@@ -37,7 +37,7 @@ pub fn table_header() -> String {
 
 /// One row of the `ls` table; `unseen` marks a task that ended since the owner last looked.
 pub fn table_row(t: &TaskRecord, unseen: bool) -> String {
-    let state = format!("{}{}", t.state.name(), if unseen { "*" } else { "" });
+    let state = format!("{}{}", state_name(t), if unseen { "*" } else { "" });
     let mut command = match &t.name {
         Some(n) => format!("[{n}] {}", t.kind.display()),
         None => t.kind.display(),
@@ -95,6 +95,14 @@ pub fn outcome(state: &TaskState) -> String {
     }
 }
 
+/// A task's state as a word: `paused` for a running task that is.
+fn state_name(t: &TaskRecord) -> &'static str {
+    match t.paused {
+        true => "paused",
+        false => t.state.name(),
+    }
+}
+
 /// The line under a table with unseen tasks.
 pub const UNSEEN_NOTE: &str = "* ended since you last looked\n";
 
@@ -108,7 +116,11 @@ pub fn record(t: &TaskRecord) -> String {
     if let Some(n) = &t.name {
         lines.push(format!("name:       {n}"));
     }
-    lines.push(format!("state:      {}", t.state.describe()));
+    lines.push(format!(
+        "state:      {}{}",
+        t.state.describe(),
+        if t.paused { ", paused" } else { "" }
+    ));
     if let Some(code) = t.state.exit_code() {
         lines.push(format!("exit code:  {code}"));
     }

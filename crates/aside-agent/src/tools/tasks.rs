@@ -184,7 +184,12 @@ pub fn describe_outcome(t: &TaskRecord) -> String {
     } else {
         ""
     };
-    format!("task {} ({what}): {state}{bg}", t.id)
+    let paused = if t.paused {
+        ", paused (aside resume)"
+    } else {
+        ""
+    };
+    format!("task {} ({what}): {state}{paused}{bg}", t.id)
 }
 
 pub(super) fn output_of(t: &TaskRecord) -> ToolOutput {

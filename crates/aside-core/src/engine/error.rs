@@ -40,6 +40,12 @@ pub enum EngineError {
     NotStarted { id: TaskId },
     #[error("task {id} is an agent: it has no input, terminal or processes of its own to signal")]
     Agent { id: TaskId },
+    #[error("task {id} cannot be {verb}: {why}")]
+    CannotPause {
+        id: TaskId,
+        verb: &'static str,
+        why: &'static str,
+    },
     #[error(transparent)]
     Pattern(#[from] super::PatternError),
 }

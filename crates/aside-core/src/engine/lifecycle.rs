@@ -191,7 +191,7 @@ impl Engine {
 
     /// After a change to a live task's record: saves it with the event that says what
     /// changed; the event is announced once saved.
-    fn record_changed(&self, st: &mut State, id: TaskId, kind: EventKind) {
+    pub(super) fn record_changed(&self, st: &mut State, id: TaskId, kind: EventKind) {
         let Some(task) = st.tasks.get(&id) else {
             return;
         };

@@ -10,6 +10,7 @@
 //! - [`read_wait`]: records, listings, output reads and waits;
 //! - [`until`]: reads without escape sequences, and reads that wait for a pattern;
 //! - [`terminal`]: input, signals and screens, through a running task's console;
+//! - [`pause`]: pausing and resuming a task's processes, and the spec it was started from;
 //! - [`notices`]: events for subscribers and notifications for owners;
 //! - [`handles`]: bearer names for tasks whose holder fetches their end (MCP task ids);
 //! - [`recover`]: what a previous run left behind ([`resume`]: agents that run again);
@@ -26,6 +27,7 @@ mod handles;
 mod lifecycle;
 mod notices;
 mod outcome;
+mod pause;
 mod read_wait;
 mod recover;
 mod resume;

@@ -95,6 +95,21 @@ pub(super) fn open(
         match (record.state.clone(), found) {
             (TaskState::Running { .. }, Some(Found::Running(a))) => {
                 cleared.pop();
+                // Its supervisor knows whether it is paused: a pause (or resume) whose
+                // record was not durable yet, or that never reached it, is set right.
+                if record.paused != a.paused {
+                    record.paused = a.paused;
+                    let kind = match a.paused {
+                        true => EventKind::Paused,
+                        false => EventKind::Resumed,
+                    };
+                    let event = st.event(&record, kind);
+                    ops.push(Op::PutTask {
+                        record: Box::new(record.clone()),
+                        spec: None,
+                    });
+                    ops.push(Op::Event(event));
+                }
                 adopted.push((record, a));
             }
             (TaskState::Running { started_at, .. }, Some(Found::Ended(end))) => {
@@ -281,9 +296,8 @@ fn adopt(
         TaskKind::Shell { input, .. } => *input,
         TaskKind::Agent { .. } => Input::None,
     };
-    // A supervisor of an older aside understands only stops.
-    let takes_signals = a.version >= 2;
-    let (console, inbox) = Console::new(id, input, a.size, a.input_done, takes_signals);
+    // A supervisor of an older aside understands less (only stops, for the oldest).
+    let (console, inbox) = Console::new(id, input, a.size, a.input_done, a.version);
     let following = Following {
         engine: engine.clone(),
         console: console.clone(),

@@ -194,6 +194,7 @@ impl Engine {
             dedupe_key: spec.dedupe_key.clone(),
             mode: spec.mode,
             detached: background,
+            paused: false,
             timeout_ms: timeout.map(|d| d.as_millis() as u64),
             created_at: Timestamp::now(),
             state: TaskState::Queued,

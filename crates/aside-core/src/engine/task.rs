@@ -252,6 +252,8 @@ impl Task {
             }
         }
         let retained_bytes = retained.as_ref().map(|o| o.retained_bytes() as u64);
+        // A task that ended runs no more, paused or not.
+        self.record.paused = false;
         let mut record = self.record.clone();
         record.state = outcome.clone();
         self.phase = Phase::Ending { outcome, retained };
@@ -304,6 +306,16 @@ impl Task {
         self.bump();
     }
 
+    /// Its processes were stopped or continued. Returns whether that changed the record.
+    pub fn set_paused(&mut self, paused: bool) -> bool {
+        if self.record.paused == paused {
+            return false;
+        }
+        self.record.paused = paused;
+        self.bump();
+        true
+    }
+
     pub fn set_progress(&mut self, progress: aside_protocol::AgentProgress) {
         self.record.progress = Some(progress);
         self.bump();
@@ -342,6 +354,7 @@ mod tests {
             dedupe_key: None,
             mode: StartMode::Background,
             detached,
+            paused: false,
             timeout_ms: None,
             created_at: Timestamp::from_unix_ms(1),
             state: TaskState::Queued,
@@ -419,6 +432,22 @@ mod tests {
         );
         assert!(ended.record.log_path.is_some());
         assert!(!t.ended());
+    }
+
+    #[test]
+    fn a_paused_task_is_no_longer_paused_once_it_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut t, _go) = task(true);
+        t.begin_start(output(&dir, true)).unwrap();
+        t.started(Timestamp::from_unix_ms(2), Some(42), None)
+            .unwrap();
+        assert!(t.set_paused(true));
+        assert!(!t.set_paused(true), "paused once");
+        assert!(t.snapshot().paused);
+        let ended = t.end(cancelled()).unwrap();
+        assert!(!ended.record.paused, "the record stored at the end");
+        assert!(!t.ended());
+        assert!(!t.record().paused);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 
 use super::types::*;
 use super::{ErrorCode, Method, RpcError};
-use crate::TaskRecord;
+use crate::{TaskRecord, TaskSpec};
 
 macro_rules! methods {
     ($(
@@ -143,6 +143,15 @@ methods! {
     TaskSignal = "task.signal", task_signal: SignalParams => TaskRecord;
     /// Moves a running foreground task to the background.
     TaskDetach = "task.detach", task_detach: IdParams => TaskRecord;
+    /// Stops (SIGSTOP) every process of running shell tasks; answers with their records,
+    /// `paused` set. Pausing a paused task changes nothing.
+    TaskPause = "task.pause", task_pause: IdsParams => TasksResult;
+    /// Continues (SIGCONT) every process of paused tasks; answers with their records.
+    /// Resuming a task that is not paused changes nothing.
+    TaskResume = "task.resume", task_resume: IdsParams => TasksResult;
+    /// The spec a task was started from, without its environment (kept only until it
+    /// starts): what starting it again takes.
+    TaskSpecGet = "task.spec", task_spec: IdParams => TaskSpec;
     /// Removes finished tasks and their logs.
     TaskClean = "task.clean", task_clean: CleanParams => CleanResult;
     /// Subscribes to lifecycle events: then `event` notifications carrying an [`Event`](crate::Event).

@@ -234,6 +234,19 @@ pub struct StopResult {
     pub tasks: Vec<TaskRecord>,
 }
 
+/// Tasks named by id, for methods that act on several at once.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdsParams {
+    pub ids: Vec<TaskId>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TasksResult {
+    /// The records, in request order.
+    pub tasks: Vec<TaskRecord>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StopParams {

@@ -8,7 +8,7 @@ use aside_client::Client;
 use aside_protocol::rpc::{
     method, AckParams, ListOrder, ListParams, ListResult, NotificationsResult, TakeParams,
 };
-use aside_protocol::{TaskId, TaskRecord, TaskState};
+use aside_protocol::{TaskId, TaskRecord};
 use clap::ValueEnum;
 
 use crate::cli::LsArgs;
@@ -92,12 +92,16 @@ pub enum StateFilter {
     Lost,
     /// Any state a task ends in.
     Ended,
+    /// Running, and paused (`aside pause`).
+    Paused,
 }
 
 impl StateFilter {
-    fn matches(self, state: &TaskState) -> bool {
+    fn matches(self, t: &TaskRecord) -> bool {
+        let state = &t.state;
         match self {
             StateFilter::Ended => state.is_terminal(),
+            StateFilter::Paused => t.paused,
             // By the record's own name for its state, so the two cannot drift apart.
             s => s
                 .to_possible_value()
@@ -118,7 +122,7 @@ impl Filter<'_> {
     }
 
     fn lets(&self, t: &TaskRecord) -> bool {
-        let state = self.states.is_empty() || self.states.iter().any(|s| s.matches(&t.state));
+        let state = self.states.is_empty() || self.states.iter().any(|s| s.matches(t));
         let group = self.groups.is_empty()
             || t.group
                 .as_ref()

@@ -11,6 +11,8 @@ pub mod info;
 pub mod logs;
 pub mod ls;
 pub mod mcp;
+pub mod pause;
+pub mod restart;
 pub mod run;
 pub mod schema;
 pub mod send;

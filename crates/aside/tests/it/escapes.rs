@@ -10,7 +10,7 @@ use crate::support::*;
 
 /// Which cgroups the test's daemon sees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Cgroups {
+pub(crate) enum Cgroups {
     /// Whatever the machine has: a group per task where cgroup v2 is writable.
     AsIs,
     /// None: the daemon runs where no cgroup v2 is mounted, so only the fallback holds.
@@ -19,7 +19,7 @@ enum Cgroups {
 
 /// The test's environment, its daemon started as `mode` asks; `None` (the reason printed)
 /// when the machine cannot hide cgroups from a daemon (that needs a mount namespace: root).
-fn setup(mode: Cgroups) -> Option<Aside> {
+pub(crate) fn setup(mode: Cgroups) -> Option<Aside> {
     let a = Aside::new();
     if mode == Cgroups::AsIs {
         return Some(a);
@@ -62,7 +62,7 @@ fn cgroup2_mounts() -> Vec<String> {
 }
 
 /// Whether `pid` sits in a task group of an aside daemon.
-fn in_task_group(pid: i32) -> bool {
+pub(crate) fn in_task_group(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
         .unwrap_or_default()
         .lines()

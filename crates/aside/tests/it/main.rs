@@ -29,6 +29,7 @@ mod logs_json;
 mod notifications;
 mod outlive;
 mod output;
+mod pause;
 mod recovery;
 mod resume;
 mod scheduling;
