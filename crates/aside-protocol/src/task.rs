@@ -126,6 +126,14 @@ impl TaskKind {
         }
     }
 
+    /// A shell task's input; an agent takes none.
+    pub fn input(&self) -> Input {
+        match self {
+            TaskKind::Shell { input, .. } => *input,
+            TaskKind::Agent { .. } => Input::None,
+        }
+    }
+
     /// The session of an agent task.
     pub fn session_id(&self) -> Option<&str> {
         match self {

@@ -205,10 +205,7 @@ async fn until(ctx: &ToolContext, id: TaskId, a: &TaskOutputArgs, pattern: &str)
 
 /// The terminal a shell task runs on, if it runs on one.
 pub(super) fn terminal(t: &TaskRecord) -> Option<TermSize> {
-    match &t.kind {
-        TaskKind::Shell { input, .. } => input.pty(),
-        TaskKind::Agent { .. } => None,
-    }
+    t.kind.input().pty()
 }
 
 /// A task's screen as text. Drawing it may replay megabytes of a log: off the runtime.

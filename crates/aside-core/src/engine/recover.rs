@@ -13,7 +13,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aside_protocol::{EventKind, Input, TaskId, TaskKind, TaskState, Timestamp};
+use aside_protocol::{EventKind, TaskId, TaskKind, TaskState, Timestamp};
 use aside_store::{Op, Store};
 use tokio::sync::{broadcast, oneshot};
 
@@ -292,10 +292,7 @@ fn adopt(
         .cgroup
         .as_deref()
         .and_then(|dir| inner.cgroups.as_ref()?.adopt(Path::new(dir)));
-    let input = match &record.kind {
-        TaskKind::Shell { input, .. } => *input,
-        TaskKind::Agent { .. } => Input::None,
-    };
+    let input = record.kind.input();
     // A supervisor of an older aside understands less (only stops, for the oldest).
     let (console, inbox) = Console::new(id, input, a.size, a.input_done, a.version);
     let following = Following {

@@ -34,7 +34,7 @@ impl Engine {
 
     fn final_screen(&self, id: TaskId, format: ScreenFormat) -> Result<Screen, EngineError> {
         let record = record_of(self, id)?;
-        let Some(size) = terminal_size(&record) else {
+        let Some(size) = record.kind.input().pty() else {
             return Err(console::ConsoleError::NoTerminal(id).into());
         };
         let total = record.output_bytes;
@@ -85,13 +85,5 @@ fn not_running(record: &TaskRecord) -> EngineError {
     } else {
         // A running shell task without a supervisor (an engine without one).
         EngineError::BadSpec(SpecError::NoSupervisor)
-    }
-}
-
-/// The size a terminal task was started with.
-fn terminal_size(record: &TaskRecord) -> Option<aside_protocol::TermSize> {
-    match &record.kind {
-        TaskKind::Shell { input, .. } => input.pty(),
-        TaskKind::Agent { .. } => None,
     }
 }

@@ -62,7 +62,7 @@ pub async fn run(ctx: &Context, a: AttachArgs) -> anyhow::Result<i32> {
             task.state.describe()
         );
     }
-    if pty_size(&task).is_none() {
+    if task.kind.input().pty().is_none() {
         anyhow::bail!(
             "task {id} has no terminal (it was not started with --pty); follow its output \
              with: aside logs -f {id}"
@@ -90,13 +90,6 @@ pub fn detach_byte(ctx: &Context, flag: Option<&str>) -> anyhow::Result<u8> {
         _ => anyhow::bail!(
             "--detach-key {name:?}: name one key that sends a single byte, such as C-\\ or C-]"
         ),
-    }
-}
-
-fn pty_size(task: &TaskRecord) -> Option<TermSize> {
-    match &task.kind {
-        aside_protocol::TaskKind::Shell { input, .. } => input.pty(),
-        aside_protocol::TaskKind::Agent { .. } => None,
     }
 }
 

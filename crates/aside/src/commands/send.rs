@@ -2,7 +2,7 @@
 
 use aside_protocol::keys;
 use aside_protocol::rpc::{method, IdParams};
-use aside_protocol::{TaskKind, TaskRecord};
+use aside_protocol::TaskRecord;
 
 use crate::cli::SendArgs;
 use crate::commands::attach;
@@ -16,7 +16,7 @@ pub async fn run(ctx: &Context, a: SendArgs) -> anyhow::Result<i32> {
     let client = ctx.client().await?;
     let task: TaskRecord = client.request::<method::TaskGet>(IdParams { id }).await?;
     // A terminal's Enter is a carriage return; a pipe's is a newline.
-    let pty = matches!(&task.kind, TaskKind::Shell { input, .. } if input.pty().is_some());
+    let pty = task.kind.input().pty().is_some();
     let mut data = a.text.unwrap_or_default().into_bytes();
     for k in &a.keys {
         match keys::bytes(k, pty) {
