@@ -18,4 +18,5 @@ pub mod schema;
 pub mod send;
 pub mod signal;
 pub mod stop;
+pub mod top;
 pub mod wait;
