@@ -19,6 +19,8 @@ fn record(id: u64, state: TaskState) -> TaskRecord {
         mode: StartMode::Background,
         detached: true,
         paused: false,
+        labels: Default::default(),
+        after: Vec::new(),
         timeout_ms: None,
         created_at: Timestamp::from_unix_ms(1),
         state,

@@ -133,6 +133,14 @@ pub struct RunArgs {
     /// Return the live task holding this key instead of starting another.
     #[arg(long, value_name = "KEY")]
     pub dedupe: Option<String>,
+    /// A label of your own, shown in listings and filtered on with `aside ls --label`
+    /// (repeatable).
+    #[arg(long = "label", value_name = "K=V")]
+    pub labels: Vec<String>,
+    /// Start only once these tasks have succeeded (repeatable); if one does not, this task
+    /// fails with "dependency failed" without running.
+    #[arg(long, value_name = "ID", num_args = 1.., value_delimiter = ',')]
+    pub after: Vec<String>,
     /// With --bg, print the whole record as JSON instead of the id.
     #[arg(long)]
     pub json: bool,
@@ -274,6 +282,10 @@ pub struct LsArgs {
     /// listed.
     #[arg(long = "group", value_name = "G")]
     pub groups: Vec<String>,
+    /// Only tasks with this label (K=V), or with this key whatever its value (K)
+    /// (repeatable: every one must match).
+    #[arg(long = "label", value_name = "K=V")]
+    pub labels: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -195,6 +195,8 @@ impl Engine {
             mode: spec.mode,
             detached: background,
             paused: false,
+            labels: spec.labels.clone(),
+            after: spec.after.clone(),
             timeout_ms: timeout.map(|d| d.as_millis() as u64),
             created_at: Timestamp::now(),
             state: TaskState::Queued,

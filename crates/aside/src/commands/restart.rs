@@ -37,6 +37,8 @@ pub async fn run(ctx: &Context, a: RestartArgs) -> anyhow::Result<i32> {
     // Where it ran, as the daemon resolved it.
     spec.cwd = Some(old.cwd.clone());
     spec.env = Some(client_env());
+    // What it waited for has run: the new task starts now, labels and all.
+    spec.after.clear();
     for kv in &a.env {
         let (k, v) = kv
             .split_once('=')
