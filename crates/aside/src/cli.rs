@@ -137,9 +137,9 @@ pub struct RunArgs {
     /// (repeatable).
     #[arg(long = "label", value_name = "K=V")]
     pub labels: Vec<String>,
-    /// Start only once these tasks have succeeded (repeatable); if one does not, this task
-    /// fails with "dependency failed" without running.
-    #[arg(long, value_name = "ID", num_args = 1.., value_delimiter = ',')]
+    /// Start only once these tasks have succeeded (repeatable, or a comma list: --after 3,4);
+    /// if one does not, this task fails with "dependency failed" without running.
+    #[arg(long, value_name = "ID", value_delimiter = ',')]
     pub after: Vec<String>,
     /// With --bg, print the whole record as JSON instead of the id.
     #[arg(long)]

@@ -201,10 +201,16 @@ pub(super) fn open(
         tokio::spawn(async move { proctree::terminate(&tree, &reaper, grace).await });
     }
     let mut drives = Vec::new();
+    let mut waiting = Vec::new();
     for (record, spec) in queued {
         let id = record.id;
         st.claim_names(&record);
-        st.sched.enqueue(id, record.group.as_deref());
+        if record.after.is_empty() {
+            st.sched.enqueue(id, record.group.as_deref());
+        } else {
+            // Once every task is back in the map: what it waits for may be among them.
+            waiting.push((id, record.group.clone()));
+        }
         let (go, rx) = oneshot::channel();
         let abort = Arc::new(Abort::default());
         let timeout = record.timeout_ms.map(Duration::from_millis);
@@ -232,6 +238,11 @@ pub(super) fn open(
         drives.push(super::resume::resume(
             &engine, &mut st, record, spec, &mut fx,
         ));
+    }
+    for (id, group) in waiting {
+        if engine.wait_for_after(&mut st, id, &mut fx) {
+            st.sched.enqueue(id, group.as_deref());
+        }
     }
     if !drives.is_empty() {
         tracing::info!(

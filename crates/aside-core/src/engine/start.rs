@@ -69,6 +69,7 @@ impl Engine {
                 return Err(SpecError::UnknownSession(s.clone()).into());
             }
         }
+        self.check_after(&spec.after)?;
         if self.inner.store.low_on_space() {
             // A commit tells whether room came back (the reserve is kept again).
             self.flush().await?;
@@ -249,7 +250,10 @@ impl Engine {
             // Stopped before its record was even durable.
             return;
         }
-        st.sched.enqueue(id, task.record().group.as_deref());
+        let group = task.record().group.clone();
+        if self.wait_for_after(st, id, fx) {
+            st.sched.enqueue(id, group.as_deref());
+        }
         self.spawn_drive(
             id,
             drive.go,

@@ -113,11 +113,7 @@ fn build_spec(a: &RunArgs) -> anyhow::Result<TaskSpec> {
     spec.after = a
         .after
         .iter()
-        .map(|s| {
-            connect::parse_id(s).map_err(|e| {
-                anyhow::anyhow!("--after {s:?}: {e} (put -- between the ids and the command)")
-            })
-        })
+        .map(|s| connect::parse_id(s).map_err(|e| anyhow::anyhow!("--after {s:?}: {e}")))
         .collect::<anyhow::Result<_>>()?;
     spec.timeout = connect::parse_opt_limit(a.timeout.as_deref(), "timeout")?;
     spec.wait = connect::parse_opt_limit(a.wait.as_deref(), "wait")?;
@@ -296,6 +292,18 @@ pub(crate) fn report_end(t: &TaskRecord, stopped_here: bool) {
     }
 }
 
+/// `--label K=V` arguments as a map (a key given twice keeps its last value).
+pub fn parse_labels(args: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    args.iter()
+        .map(|kv| {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--label {kv:?}: write it as KEY=VALUE"))?;
+            Ok((k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::needs_shell;
@@ -308,16 +316,4 @@ mod tests {
         assert!(needs_shell("a|b"));
         assert!(needs_shell("$HOME"));
     }
-}
-
-/// `--label K=V` arguments as a map (a key given twice keeps its last value).
-pub fn parse_labels(args: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
-    args.iter()
-        .map(|kv| {
-            let (k, v) = kv
-                .split_once('=')
-                .ok_or_else(|| anyhow::anyhow!("--label {kv:?}: write it as KEY=VALUE"))?;
-            Ok((k.to_string(), v.to_string()))
-        })
-        .collect()
 }

@@ -254,7 +254,7 @@ fn labels_are_shown_and_filtered_on() {
 
     assert_eq!(
         ids(&a, &["ls", "--all", "--label", "env=prod"]),
-        [web.clone()]
+        std::slice::from_ref(&web)
     );
     assert_eq!(
         ids(&a, &["ls", "--all", "--label", "env"]),

@@ -8,6 +8,7 @@ mod mcp_tasks;
 mod model_server;
 mod support;
 
+mod after;
 mod agents;
 
 mod autostart;
