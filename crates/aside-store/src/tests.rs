@@ -394,3 +394,31 @@ fn a_handle_names_its_task_across_a_reopen_and_goes_with_it() {
     assert_eq!(s.task_of_handle("h-1").unwrap(), None);
     assert!(!s.has_handle(id).unwrap());
 }
+
+#[test]
+fn settings_are_kept_replaced_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.setting("slots").unwrap(), None);
+    for value in ["{\"global\":3}", "{\"global\":4}"] {
+        store
+            .apply(vec![Op::PutSetting {
+                key: "slots",
+                value: Some(value.into()),
+            }])
+            .unwrap();
+    }
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(
+        store.setting("slots").unwrap().as_deref(),
+        Some("{\"global\":4}")
+    );
+    store
+        .apply(vec![Op::PutSetting {
+            key: "slots",
+            value: None,
+        }])
+        .unwrap();
+    assert_eq!(store.setting("slots").unwrap(), None);
+}

@@ -68,6 +68,13 @@ pub enum Command {
     /// (--pty, --stdin), with this shell's environment, as `aside run` would have (the
     /// stored task keeps no environment). In the background unless --fg.
     Restart(RestartArgs),
+    /// Show or change how many tasks may run at once: over all, or in a group.
+    ///
+    /// `aside slots` shows the limits and their use; `aside slots 4` sets the global limit;
+    /// `aside slots build 2` sets group build's. A change applies at once (raising a limit
+    /// starts queued tasks; lowering one stops nothing) and is kept across daemon restarts,
+    /// ahead of the config file, until `aside slots [GROUP] default` goes back to it.
+    Slots(SlotsArgs),
     /// Type into a task's terminal (--pty) or write to its input (--stdin).
     ///
     /// The text goes first, then the keys in order: `aside send 3 'print(6*7)' --key Enter`.
@@ -158,6 +165,16 @@ pub struct RunArgs {
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SlotsArgs {
+    /// A group's name, and the limit to set (a number, or default for the config file's).
+    #[arg(value_names = ["GROUP", "N"], num_args = 0..=2)]
+    pub args: Vec<String>,
+    /// Print the limits in force as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

@@ -48,6 +48,8 @@ pub enum EngineError {
     },
     #[error(transparent)]
     Pattern(#[from] super::PatternError),
+    #[error("a slot limit is 1 to {max}; {0} is not", max = super::slots::MAX_SLOTS)]
+    BadSlotLimit(u32),
 }
 
 /// Why a task spec was refused.

@@ -34,6 +34,7 @@ mod recover;
 mod resume;
 mod retention;
 mod schedule;
+mod slots;
 mod start;
 mod state;
 mod task;

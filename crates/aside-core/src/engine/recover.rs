@@ -47,6 +47,7 @@ pub(super) fn open(
         last_seq + 1,
         store.last_notification_seq()? + 1,
     );
+    st.sched.set_changes(super::slots::stored_changes(&store));
     let (stored, damaged) = store.load_live_tasks()?;
     for (id, why) in damaged {
         tracing::warn!("task {id}: its stored record cannot be read and is skipped: {why}");

@@ -17,5 +17,6 @@ pub mod run;
 pub mod schema;
 pub mod send;
 pub mod signal;
+pub mod slots;
 pub mod stop;
 pub mod wait;
