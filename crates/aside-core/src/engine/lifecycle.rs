@@ -340,6 +340,7 @@ impl Engine {
         let cap = self.inner.config.kill_grace + self.inner.config.drain + Duration::from_secs(2);
         let _ = self.wait(&running, Some(cap)).await;
         let _ = tokio::time::timeout(cap, self.inner.reaper.swept()).await;
+        self.inner.hooks.stop_all();
         if let Err(e) = self.flush().await {
             tracing::error!("could not save the last task states: {e}");
         }
@@ -385,6 +386,7 @@ impl Engine {
     /// in this process (agents, shell tasks without a supervisor) ends with it.
     pub async fn release(&self) {
         self.lock().shutting_down = true;
+        self.inner.hooks.stop_all();
         if let Err(e) = self.flush().await {
             tracing::error!("could not save the last task states: {e}");
         }

@@ -25,6 +25,7 @@
 mod after;
 mod error;
 mod handles;
+mod hook;
 mod lifecycle;
 mod notices;
 mod outcome;
@@ -96,6 +97,8 @@ pub(crate) struct Inner {
     /// Where shell tasks get a supervisor of their own, so that they outlive the engine;
     /// `None`: they run under the engine's process and end with it.
     supervisors: Option<Arc<Supervisors>>,
+    /// Completion hooks running now.
+    hooks: hook::RunningHooks,
 }
 
 /// The task engine. Cheap to clone; all clones share one engine.

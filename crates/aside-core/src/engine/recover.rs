@@ -189,6 +189,7 @@ pub(super) fn open(
             logs,
             leases: Mutex::default(),
             supervisors,
+            hooks: Default::default(),
         }),
     };
     let grace = engine.inner.config.kill_grace;
@@ -269,6 +270,7 @@ pub(super) fn open(
         sup.sweep(|id| engine.lock().tasks.contains_key(&id));
     }
     engine.spawn_retention();
+    engine.spawn_hook(last_seq);
     Ok(engine)
 }
 

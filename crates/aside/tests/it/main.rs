@@ -24,6 +24,7 @@ mod events;
 mod flood;
 mod foreground;
 mod help;
+mod hook;
 mod listing;
 mod load;
 mod logs_json;
