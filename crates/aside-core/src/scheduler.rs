@@ -4,15 +4,46 @@
 //! looks only at the head of each group's queue, so it costs O(groups), not O(queued). The
 //! scheduler remembers which task holds which slot, so giving a slot back needs only the id
 //! and cannot free a slot twice.
+//!
+//! The limits are the config file's, except where `aside slots` changed one at runtime
+//! ([`SlotChanges`], kept in the store).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
+use aside_protocol::rpc::{GroupSlots, SlotsStatus};
 use aside_protocol::TaskId;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 
+/// Limits changed at runtime, ahead of the config file's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotChanges {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global: Option<usize>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub groups: BTreeMap<String, usize>,
+}
+
+impl SlotChanges {
+    /// The store's key for them.
+    pub const SETTING: &'static str = "slots";
+
+    fn max_running(&self, config: &Config) -> usize {
+        self.global.unwrap_or(config.max_running)
+    }
+
+    fn group_limit(&self, config: &Config, group: &str) -> Option<usize> {
+        match self.groups.get(group) {
+            Some(n) => Some(*n),
+            None => config.group_limit(group),
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Scheduler {
+    changes: SlotChanges,
     /// Queues by group ("" for tasks without a group), each entry `(arrival, id)`.
     queues: HashMap<String, VecDeque<(u64, TaskId)>>,
     /// The group each queued task waits in.
@@ -47,7 +78,7 @@ impl Scheduler {
 
     /// The next task to start, if a slot is free for it; its slot is taken.
     pub fn next(&mut self, config: &Config) -> Option<TaskId> {
-        if self.holding.len() >= config.max_running {
+        if self.holding.len() >= self.changes.max_running(config) {
             return None;
         }
         let mut best: Option<(u64, &str)> = None;
@@ -56,7 +87,7 @@ impl Scheduler {
                 continue;
             };
             let has_room = group.is_empty()
-                || config.group_limit(group).is_none_or(|limit| {
+                || self.changes.group_limit(config, group).is_none_or(|limit| {
                     self.running_by_group.get(group).copied().unwrap_or(0) < limit
                 });
             if has_room && best.is_none_or(|(a, _)| *arrival < a) {
@@ -92,6 +123,63 @@ impl Scheduler {
             *n = n.saturating_sub(1);
         }
         true
+    }
+
+    pub fn changes(&self) -> &SlotChanges {
+        &self.changes
+    }
+
+    /// Sets the global limit (no group) or a group's; `None` goes back to the config's.
+    pub fn set_limit(&mut self, group: Option<&str>, limit: Option<usize>) {
+        match (group, limit) {
+            (None, limit) => self.changes.global = limit,
+            (Some(g), Some(n)) => {
+                self.changes.groups.insert(g.to_string(), n);
+            }
+            (Some(g), None) => {
+                self.changes.groups.remove(g);
+            }
+        }
+    }
+
+    pub fn set_changes(&mut self, changes: SlotChanges) {
+        self.changes = changes;
+    }
+
+    /// The limits in force and their use, for `daemon.status`.
+    pub fn status(&self, config: &Config) -> SlotsStatus {
+        let mut names: std::collections::BTreeSet<&str> =
+            config.groups.keys().map(String::as_str).collect();
+        names.extend(self.changes.groups.keys().map(String::as_str));
+        names.extend(
+            self.running_by_group
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(g, _)| g.as_str()),
+        );
+        names.extend(
+            self.queues
+                .iter()
+                .filter(|(_, q)| !q.is_empty())
+                .map(|(g, _)| g.as_str()),
+        );
+        names.remove("");
+        let groups = names
+            .into_iter()
+            .map(|g| GroupSlots {
+                group: g.to_string(),
+                limit: self.changes.group_limit(config, g),
+                running: self.running_by_group.get(g).copied().unwrap_or(0),
+                queued: self.queues.get(g).map_or(0, VecDeque::len),
+                changed: self.changes.groups.contains_key(g),
+            })
+            .collect();
+        SlotsStatus {
+            limit: self.changes.max_running(config),
+            running: self.holding.len(),
+            changed: self.changes.global.is_some(),
+            groups,
+        }
     }
 
     #[cfg(test)]
@@ -163,5 +251,29 @@ mod tests {
         assert_eq!(s.next(&config), Some(id(2)));
         assert_eq!(s.queued(), 0);
         assert!(s.holds_slot(id(2)));
+    }
+
+    #[test]
+    fn limits_changed_at_runtime_win_over_the_configs() {
+        let config = Config::parse("max_running = 1\n[groups]\nbuild = 1").unwrap();
+        let mut s = Scheduler::default();
+        for n in 1..=4 {
+            s.enqueue(id(n), Some("build"));
+        }
+        assert_eq!(s.next(&config), Some(id(1)));
+        assert_eq!(s.next(&config), None);
+        s.set_limit(None, Some(3));
+        assert_eq!(s.next(&config), None, "build still holds one");
+        s.set_limit(Some("build"), Some(2));
+        assert_eq!(s.next(&config), Some(id(2)));
+        assert_eq!(s.next(&config), None);
+        let status = s.status(&config);
+        assert_eq!((status.limit, status.running, status.changed), (3, 2, true));
+        assert_eq!(status.groups[0].limit, Some(2));
+        assert_eq!(status.groups[0].queued, 2);
+        s.set_limit(Some("build"), None);
+        s.set_limit(None, None);
+        assert_eq!(s.changes(), &SlotChanges::default());
+        assert_eq!(s.status(&config).groups[0].limit, Some(1));
     }
 }

@@ -106,7 +106,16 @@ impl Handlers for Call {
             started_at: engine.started_at(),
             queued,
             running,
+            slots: engine.slots(),
         })
+    }
+
+    async fn slots_set(&self, p: SlotsParams) -> Result<SlotsStatus, RpcError> {
+        self.shared
+            .engine
+            .set_slots(p.group.as_deref(), p.limit)
+            .await
+            .map_err(engine_err)
     }
 
     async fn daemon_shutdown(&self, p: ShutdownParams) -> Result<Empty, RpcError> {

@@ -42,7 +42,8 @@ pub(crate) fn engine_err(e: EngineError) -> RpcError {
         EngineError::ShuttingDown => ErrorCode::ShuttingDown,
         EngineError::Setup(_) | EngineError::Logs(_) => ErrorCode::Internal,
         EngineError::Console(ConsoleError::TooLarge { .. } | ConsoleError::BadSize { .. })
-        | EngineError::Pattern(_) => ErrorCode::InvalidParams,
+        | EngineError::Pattern(_)
+        | EngineError::BadSlotLimit(_) => ErrorCode::InvalidParams,
         EngineError::Console(_)
         | EngineError::NotStarted { .. }
         | EngineError::Agent { .. }

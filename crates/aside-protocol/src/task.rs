@@ -222,6 +222,13 @@ pub struct TaskSpec {
     pub dedupe_key: Option<String>,
     #[serde(default)]
     pub mode: StartMode,
+    /// Key=value pairs of the caller's own, shown in listings and filtered on.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Tasks that must succeed first: the task waits, queued, until they have, and fails
+    /// (`dependency`) as soon as one ends otherwise. Each must exist when this one starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<TaskId>,
 }
 
 impl TaskSpec {
@@ -244,6 +251,8 @@ impl TaskSpec {
         "wait",
         "dedupe_key",
         "mode",
+        "labels",
+        "after",
     ];
 
     pub fn shell(command: ShellCommand) -> Self {
@@ -266,6 +275,8 @@ impl TaskSpec {
             wait: None,
             dedupe_key: None,
             mode: StartMode::Foreground,
+            labels: BTreeMap::new(),
+            after: Vec::new(),
         }
     }
 }
@@ -321,6 +332,12 @@ pub enum Failure {
     Worker { error: String },
     /// An agent could not go on: its model failed, or answered with something unusable.
     Agent { error: String },
+    /// A task it was to run after (`after`) did not succeed; it never started.
+    Dependency {
+        task_id: TaskId,
+        /// How that task ended, for people.
+        outcome: String,
+    },
 }
 
 impl std::fmt::Display for Failure {
@@ -335,6 +352,9 @@ impl std::fmt::Display for Failure {
             }
             Failure::Worker { error } => write!(f, "{error}"),
             Failure::Agent { error } => write!(f, "the agent failed: {error}"),
+            Failure::Dependency { task_id, outcome } => {
+                write!(f, "dependency failed: task {task_id} {outcome}")
+            }
         }
     }
 }
@@ -477,6 +497,12 @@ pub struct TaskRecord {
     /// timeout keeps running. Present only when true.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
+    /// The spec's labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// The tasks it runs after (the spec's `after`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<TaskId>,
     /// The effective hard limit in milliseconds; absent for none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
@@ -547,6 +573,8 @@ mod tests {
             mode: StartMode::Background,
             detached: true,
             paused: false,
+            labels: Default::default(),
+            after: Vec::new(),
             timeout_ms: None,
             created_at: Timestamp::from_unix_ms(1000),
             state: TaskState::Failed {

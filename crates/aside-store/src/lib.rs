@@ -27,7 +27,7 @@ pub use writer::Done;
 
 use checkpoint::Checkpointer;
 use reserve::Reserve;
-use schema::{high_water, EVENT_SEQ, NOTE_SEQ};
+use schema::{high_water, EVENT_SEQ, NOTE_SEQ, SETTING_PREFIX};
 use writer::{Job, Writer};
 
 /// Version of the on-disk format this build reads and writes.
@@ -64,6 +64,12 @@ pub enum Op {
     AckNotifications {
         owner: String,
         seqs: Vec<u64>,
+    },
+    /// Keep a setting changed at runtime (`aside slots`), as JSON under its key; `None`
+    /// removes it.
+    PutSetting {
+        key: &'static str,
+        value: Option<String>,
     },
     /// Writes nothing. Once the commit that carries it is durable, the next checkpoint also
     /// empties the WAL, so that what the commit overwrote (a task's environment, which may
@@ -211,6 +217,18 @@ impl Store {
             )
             .optional()?;
         Ok(n.unwrap_or(0).max(0) as u64)
+    }
+
+    /// A setting kept with [`Op::PutSetting`].
+    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .reader()
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [format!("{SETTING_PREFIX}{key}")],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// The highest event seq ever handed out, deleted events included.

@@ -10,6 +10,8 @@ use crate::{StoreError, FORMAT_VERSION};
 /// are never handed out twice (a client resuming after a seq would miss the reused ones).
 pub(crate) const EVENT_SEQ: &str = "event_seq";
 pub(crate) const NOTE_SEQ: &str = "notification_seq";
+/// Meta keys of settings changed at runtime start with this.
+pub(crate) const SETTING_PREFIX: &str = "setting.";
 
 /// Opens a connection on the database of `dir` with the settings every connection shares.
 pub(crate) fn connect(dir: &Path) -> Result<Connection, StoreError> {

@@ -19,6 +19,8 @@ fn record(id: u64, state: TaskState) -> TaskRecord {
         mode: StartMode::Background,
         detached: true,
         paused: false,
+        labels: Default::default(),
+        after: Vec::new(),
         timeout_ms: None,
         created_at: Timestamp::from_unix_ms(1),
         state,
@@ -391,4 +393,32 @@ fn a_handle_names_its_task_across_a_reopen_and_goes_with_it() {
     s.apply(vec![Op::Remove(id)]).unwrap();
     assert_eq!(s.task_of_handle("h-1").unwrap(), None);
     assert!(!s.has_handle(id).unwrap());
+}
+
+#[test]
+fn settings_are_kept_replaced_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.setting("slots").unwrap(), None);
+    for value in ["{\"global\":3}", "{\"global\":4}"] {
+        store
+            .apply(vec![Op::PutSetting {
+                key: "slots",
+                value: Some(value.into()),
+            }])
+            .unwrap();
+    }
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(
+        store.setting("slots").unwrap().as_deref(),
+        Some("{\"global\":4}")
+    );
+    store
+        .apply(vec![Op::PutSetting {
+            key: "slots",
+            value: None,
+        }])
+        .unwrap();
+    assert_eq!(store.setting("slots").unwrap(), None);
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, Transaction};
 
 use crate::reserve::Reserve;
-use crate::schema::{keep_high_water, EVENT_SEQ, NOTE_SEQ};
+use crate::schema::{keep_high_water, EVENT_SEQ, NOTE_SEQ, SETTING_PREFIX};
 use crate::{Op, StoreError};
 
 /// The most writes committed together; more wait for the next commit.
@@ -399,6 +399,20 @@ fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
             ])?;
         }
         Op::Scrub => {}
+        Op::PutSetting { key, value } => {
+            let key = format!("{SETTING_PREFIX}{key}");
+            match value {
+                Some(v) => conn
+                    .prepare_cached(
+                        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    )?
+                    .execute(params![key, v])?,
+                None => conn
+                    .prepare_cached("DELETE FROM meta WHERE key = ?1")?
+                    .execute([key])?,
+            };
+        }
         Op::DiscardNotification(task) => {
             conn.prepare_cached("DELETE FROM notifications WHERE task_id = ?1")?
                 .execute([task.get() as i64])?;

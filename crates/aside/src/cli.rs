@@ -68,6 +68,13 @@ pub enum Command {
     /// (--pty, --stdin), with this shell's environment, as `aside run` would have (the
     /// stored task keeps no environment). In the background unless --fg.
     Restart(RestartArgs),
+    /// Show or change how many tasks may run at once: over all, or in a group.
+    ///
+    /// `aside slots` shows the limits and their use; `aside slots 4` sets the global limit;
+    /// `aside slots build 2` sets group build's. A change applies at once (raising a limit
+    /// starts queued tasks; lowering one stops nothing) and is kept across daemon restarts,
+    /// ahead of the config file, until `aside slots [GROUP] default` goes back to it.
+    Slots(SlotsArgs),
     /// Type into a task's terminal (--pty) or write to its input (--stdin).
     ///
     /// The text goes first, then the keys in order: `aside send 3 'print(6*7)' --key Enter`.
@@ -139,6 +146,14 @@ pub struct RunArgs {
     /// Return the live task holding this key instead of starting another.
     #[arg(long, value_name = "KEY")]
     pub dedupe: Option<String>,
+    /// A label of your own, shown in listings and filtered on with `aside ls --label`
+    /// (repeatable).
+    #[arg(long = "label", value_name = "K=V")]
+    pub labels: Vec<String>,
+    /// Start only once these tasks have succeeded (repeatable, or a comma list: --after 3,4);
+    /// if one does not, this task fails with "dependency failed" without running.
+    #[arg(long, value_name = "ID", value_delimiter = ',')]
+    pub after: Vec<String>,
     /// With --bg, print the whole record as JSON instead of the id.
     #[arg(long)]
     pub json: bool,
@@ -156,6 +171,16 @@ pub struct RunArgs {
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SlotsArgs {
+    /// A group's name, and the limit to set (a number, or default for the config file's).
+    #[arg(value_names = ["GROUP", "N"], num_args = 0..=2)]
+    pub args: Vec<String>,
+    /// Print the limits in force as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -280,6 +305,10 @@ pub struct LsArgs {
     /// listed.
     #[arg(long = "group", value_name = "G")]
     pub groups: Vec<String>,
+    /// Only tasks with this label (K=V), or with this key whatever its value (K)
+    /// (repeatable: every one must match).
+    #[arg(long = "label", value_name = "K=V")]
+    pub labels: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -24,7 +24,8 @@ pub fn for_state(state: &TaskState) -> i32 {
             Failure::Capture { .. }
             | Failure::OutputCap { .. }
             | Failure::Worker { .. }
-            | Failure::Agent { .. } => 1,
+            | Failure::Agent { .. }
+            | Failure::Dependency { .. } => 1,
         },
         TaskState::Cancelled { .. } => CANCELLED,
         TaskState::TimedOut { .. } => TIMED_OUT,

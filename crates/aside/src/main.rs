@@ -92,6 +92,7 @@ fn run(cli: Cli, paths: Result<aside_core::Paths, aside_core::PathsError>) -> an
             Command::Pause(a) => commands::pause::run(&ctx, a, true).await,
             Command::Resume(a) => commands::pause::run(&ctx, a, false).await,
             Command::Restart(a) => commands::restart::run(&ctx, a).await,
+            Command::Slots(a) => commands::slots::run(&ctx, a).await,
             Command::Send(a) => commands::send::run(&ctx, a).await,
             Command::Signal(a) => commands::signal::run(&ctx, a).await,
             Command::Attach(a) => commands::attach::run(&ctx, a).await,

@@ -38,10 +38,13 @@ pub fn table_header() -> String {
 /// One row of the `ls` table; `unseen` marks a task that ended since the owner last looked.
 pub fn table_row(t: &TaskRecord, unseen: bool) -> String {
     let state = format!("{}{}", state_name(t), if unseen { "*" } else { "" });
-    let mut command = match &t.name {
-        Some(n) => format!("[{n}] {}", t.kind.display()),
-        None => t.kind.display(),
-    };
+    let mut command = t.kind.display();
+    if !t.labels.is_empty() {
+        command = format!("{{{}}} {command}", labels(t));
+    }
+    if let Some(n) = &t.name {
+        command = format!("[{n}] {command}");
+    }
     if let (Some(p), false) = (&t.progress, t.is_terminal()) {
         command = format!("({}) {command}", p.describe());
     }
@@ -50,12 +53,29 @@ pub fn table_row(t: &TaskRecord, unseen: bool) -> String {
         t.id.to_string(),
         t.kind.name(),
         state,
-        truncate(&outcome(&t.state), RESULT_WIDTH),
+        truncate(&result(t), RESULT_WIDTH),
         if t.detached { "yes" } else { "no" },
         truncate(t.group.as_deref().unwrap_or("-"), GROUP_WIDTH),
         age(t.created_at),
         truncate(&command, 80)
     )
+}
+
+/// A task's labels as `k=v k2=v2`.
+pub fn labels(t: &TaskRecord) -> String {
+    let pairs: Vec<String> = t.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    pairs.join(" ")
+}
+
+/// The RESULT column: how the task ended, or what a queued one waits for.
+fn result(t: &TaskRecord) -> String {
+    match (&t.state, t.after.is_empty()) {
+        (TaskState::Queued, false) => {
+            let ids: Vec<String> = t.after.iter().map(|id| id.to_string()).collect();
+            format!("after {}", ids.join(","))
+        }
+        (state, _) => outcome(state),
+    }
 }
 
 /// How an ended task ended, in a few words (`exit 2`, `signal 9`, `timed out`, `stopped:
@@ -80,6 +100,7 @@ pub fn outcome(state: &TaskState) -> String {
             Failure::OutputCap { .. } => "output cap".into(),
             Failure::Worker { .. } => "error".into(),
             Failure::Agent { .. } => "agent error".into(),
+            Failure::Dependency { task_id, .. } => format!("dependency {task_id} failed"),
         },
         TaskState::Cancelled { reason, .. } => match reason {
             CancelReason::UserStop { message: Some(m) } => format!("stopped: {m}"),
@@ -128,6 +149,13 @@ pub fn record(t: &TaskRecord) -> String {
     lines.push(format!("cwd:        {}", t.cwd));
     if let Some(g) = &t.group {
         lines.push(format!("group:      {g}"));
+    }
+    if !t.labels.is_empty() {
+        lines.push(format!("labels:     {}", labels(t)));
+    }
+    if !t.after.is_empty() {
+        let ids: Vec<String> = t.after.iter().map(|id| id.to_string()).collect();
+        lines.push(format!("after:      {}", ids.join(", ")));
     }
     lines.push(format!("mode:       {:?}", t.mode).to_lowercase());
     lines.push(format!("detached:   {}", t.detached));

@@ -81,6 +81,16 @@ pub struct Config {
     #[serde(with = "units::limit")]
     #[schemars(with = "String")]
     pub retention: Option<Duration>,
+    /// Run (sh -c) when a task ends; blank for none.
+    ///
+    /// The completion hook: the task's record arrives as JSON on its stdin, and
+    /// ASIDE_TASK_ID, ASIDE_TASK_STATE, ASIDE_TASK_EXIT_CODE, ASIDE_TASK_NAME,
+    /// ASIDE_TASK_GROUP and ASIDE_TASK_OWNER in its environment. It runs in the task's
+    /// working directory, beside the daemon (never blocking it), at most 4 at once, and is
+    /// killed after 1 minute; its output and its failures go to the daemon's log.
+    #[serde(with = "units::blank_is_none")]
+    #[schemars(with = "String")]
+    pub on_end: Option<String>,
     /// Leaves `aside attach` and `aside run --pty`, e.g. "C-]".
     ///
     /// The key that detaches a terminal attached to a task, which runs on.
@@ -208,6 +218,7 @@ impl Default for Config {
             tail: 64 << 10,
             retained_memory: 16 << 20,
             retention: Some(Duration::from_secs(7 * 24 * 3600)),
+            on_end: None,
             detach_key: "C-\\".into(),
             agent: AgentConfig::default(),
             providers: BTreeMap::new(),

@@ -48,6 +48,8 @@ pub enum EngineError {
     },
     #[error(transparent)]
     Pattern(#[from] super::PatternError),
+    #[error("a slot limit is 1 to {max}; {0} is not", max = super::slots::MAX_SLOTS)]
+    BadSlotLimit(u32),
 }
 
 /// Why a task spec was refused.
@@ -95,4 +97,21 @@ pub enum SpecError {
     BadEnv(String),
     #[error("task ids are used up")]
     IdsExhausted,
+    #[error(
+        "label {0:?}: a key is 1 to {max} letters, digits or . _ - /, and a value has no \
+         control characters",
+        max = super::validate::MAX_LABEL_KEY
+    )]
+    BadLabel(String),
+    #[error("{count} labels, more than the limit of {max}", max = super::validate::MAX_LABELS)]
+    TooManyLabels { count: usize },
+    #[error(
+        "{count} tasks to run after, more than the limit of {max}",
+        max = super::validate::MAX_AFTER
+    )]
+    TooManyDependencies { count: usize },
+    /// Checked against the store: a task can only wait for one that exists, so waits never
+    /// form a cycle.
+    #[error("no task {0} to run after (a task can only wait for one that already exists)")]
+    UnknownDependency(TaskId),
 }

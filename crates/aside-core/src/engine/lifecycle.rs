@@ -11,6 +11,7 @@ use aside_store::Op;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::after::DepEnd;
 use super::outcome::classify;
 use super::state::State;
 use super::task::Phase;
@@ -109,6 +110,22 @@ impl Engine {
     /// its slot back, decides what is kept of its output, and records the end with its event
     /// and its owner's notification in one write. Waiters learn of it once that is durable.
     pub(super) fn settle(&self, st: &mut State, id: TaskId, state: TaskState, fx: &mut Effects) {
+        // Tasks that waited for this one and cannot run now end too, each in turn.
+        let mut work = vec![(id, state)];
+        while let Some((id, state)) = work.pop() {
+            self.settle_one(st, id, state, fx, &mut work);
+        }
+        self.schedule(st, fx);
+    }
+
+    fn settle_one(
+        &self,
+        st: &mut State,
+        id: TaskId,
+        state: TaskState,
+        fx: &mut Effects,
+        failed_waiters: &mut Vec<(TaskId, TaskState)>,
+    ) {
         let Some(task) = st.tasks.get_mut(&id) else {
             return;
         };
@@ -121,6 +138,7 @@ impl Engine {
         }
         fx.close.extend(ended.output);
         let record = ended.record;
+        let dep_end = DepEnd::of(&record.state);
         st.release_names(&record);
         if let Some(bytes) = ended.retained_bytes {
             let budget = self.inner.config.retained_memory;
@@ -152,7 +170,8 @@ impl Engine {
             });
         }
         self.persist(st, ops, vec![event], Some(id));
-        self.schedule(st, fx);
+        st.waits.forget(id);
+        self.release_waiters(st, id, &dep_end, failed_waiters);
     }
 
     /// Moves a foreground task to the background. The caller waiting on it is released; the
@@ -321,6 +340,7 @@ impl Engine {
         let cap = self.inner.config.kill_grace + self.inner.config.drain + Duration::from_secs(2);
         let _ = self.wait(&running, Some(cap)).await;
         let _ = tokio::time::timeout(cap, self.inner.reaper.swept()).await;
+        self.inner.hooks.stop_all();
         if let Err(e) = self.flush().await {
             tracing::error!("could not save the last task states: {e}");
         }
@@ -366,6 +386,7 @@ impl Engine {
     /// in this process (agents, shell tasks without a supervisor) ends with it.
     pub async fn release(&self) {
         self.lock().shutting_down = true;
+        self.inner.hooks.stop_all();
         if let Err(e) = self.flush().await {
             tracing::error!("could not save the last task states: {e}");
         }

@@ -22,8 +22,10 @@
 //! [`Effects`] the decision left. Events are published, and waiters of an ending task woken,
 //! only once the store has committed them.
 
+mod after;
 mod error;
 mod handles;
+mod hook;
 mod lifecycle;
 mod notices;
 mod outcome;
@@ -33,6 +35,7 @@ mod recover;
 mod resume;
 mod retention;
 mod schedule;
+mod slots;
 mod start;
 mod state;
 mod task;
@@ -94,6 +97,8 @@ pub(crate) struct Inner {
     /// Where shell tasks get a supervisor of their own, so that they outlive the engine;
     /// `None`: they run under the engine's process and end with it.
     supervisors: Option<Arc<Supervisors>>,
+    /// Completion hooks running now.
+    hooks: hook::RunningHooks,
 }
 
 /// The task engine. Cheap to clone; all clones share one engine.
@@ -170,6 +175,8 @@ pub(crate) struct Effects {
     close: Vec<Arc<Output>>,
     /// Outputs of detached tasks, to move to their log files.
     to_disk: Vec<(Arc<Output>, Arc<Abort>)>,
+    /// `(waiter, task)`: a task named in `after` that had already ended, to look up.
+    after_ended: Vec<(TaskId, TaskId)>,
 }
 
 impl Engine {
@@ -218,7 +225,7 @@ impl Engine {
     /// (queued, running) counts.
     pub fn counts(&self) -> (usize, usize) {
         let st = self.lock();
-        (st.sched.queued(), st.sched.running())
+        (st.sched.queued() + st.waits.len(), st.sched.running())
     }
 
     /// Submits a write. `_st` is the lock's guard: writes are submitted under it, so the
@@ -287,6 +294,7 @@ impl Engine {
     /// to disk, starts processes (which may free or take more slots, and so on).
     fn act(&self, mut fx: Effects) {
         loop {
+            self.resolve_after(&mut fx);
             for out in fx.close.drain(..) {
                 out.close();
             }
@@ -296,7 +304,7 @@ impl Engine {
                     abort.abort(AbortReason::Capture(e.to_string()));
                 }
             }
-            if fx.launches.is_empty() {
+            if fx.launches.is_empty() && fx.after_ended.is_empty() {
                 return;
             }
             for job in std::mem::take(&mut fx.launches) {

@@ -47,6 +47,7 @@ pub(super) fn open(
         last_seq + 1,
         store.last_notification_seq()? + 1,
     );
+    st.sched.set_changes(super::slots::stored_changes(&store));
     let (stored, damaged) = store.load_live_tasks()?;
     for (id, why) in damaged {
         tracing::warn!("task {id}: its stored record cannot be read and is skipped: {why}");
@@ -188,6 +189,7 @@ pub(super) fn open(
             logs,
             leases: Mutex::default(),
             supervisors,
+            hooks: Default::default(),
         }),
     };
     let grace = engine.inner.config.kill_grace;
@@ -201,10 +203,16 @@ pub(super) fn open(
         tokio::spawn(async move { proctree::terminate(&tree, &reaper, grace).await });
     }
     let mut drives = Vec::new();
+    let mut waiting = Vec::new();
     for (record, spec) in queued {
         let id = record.id;
         st.claim_names(&record);
-        st.sched.enqueue(id, record.group.as_deref());
+        if record.after.is_empty() {
+            st.sched.enqueue(id, record.group.as_deref());
+        } else {
+            // Once every task is back in the map: what it waits for may be among them.
+            waiting.push((id, record.group.clone()));
+        }
         let (go, rx) = oneshot::channel();
         let abort = Arc::new(Abort::default());
         let timeout = record.timeout_ms.map(Duration::from_millis);
@@ -233,6 +241,11 @@ pub(super) fn open(
             &engine, &mut st, record, spec, &mut fx,
         ));
     }
+    for (id, group) in waiting {
+        if engine.wait_for_after(&mut st, id, &mut fx) {
+            st.sched.enqueue(id, group.as_deref());
+        }
+    }
     if !drives.is_empty() {
         tracing::info!(
             "{} running tasks adopted, {} queued again",
@@ -257,6 +270,7 @@ pub(super) fn open(
         sup.sweep(|id| engine.lock().tasks.contains_key(&id));
     }
     engine.spawn_retention();
+    engine.spawn_hook(last_seq);
     Ok(engine)
 }
 

@@ -69,6 +69,7 @@ impl Engine {
                 return Err(SpecError::UnknownSession(s.clone()).into());
             }
         }
+        self.check_after(&spec.after)?;
         if self.inner.store.low_on_space() {
             // A commit tells whether room came back (the reserve is kept again).
             self.flush().await?;
@@ -195,6 +196,8 @@ impl Engine {
             mode: spec.mode,
             detached: background,
             paused: false,
+            labels: spec.labels.clone(),
+            after: spec.after.clone(),
             timeout_ms: timeout.map(|d| d.as_millis() as u64),
             created_at: Timestamp::now(),
             state: TaskState::Queued,
@@ -247,7 +250,10 @@ impl Engine {
             // Stopped before its record was even durable.
             return;
         }
-        st.sched.enqueue(id, task.record().group.as_deref());
+        let group = task.record().group.clone();
+        if self.wait_for_after(st, id, fx) {
+            st.sched.enqueue(id, group.as_deref());
+        }
         self.spawn_drive(
             id,
             drive.go,

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aside_protocol::{Event, EventKind, TaskId, TaskRecord, Timestamp};
 
+use super::after::Waits;
 use super::retention::Retained;
 use super::task::Task;
 use crate::scheduler::Scheduler;
@@ -20,6 +21,8 @@ pub(super) struct State {
     next_seq: u64,
     next_note: u64,
     pub sched: Scheduler,
+    /// Tasks waiting for others to succeed first (`after`).
+    pub waits: Waits,
     /// Dedupe keys of live tasks.
     pub dedupe: HashMap<String, TaskId>,
     /// The live run of each conversation: one at a time.
@@ -90,6 +93,6 @@ impl State {
     }
 
     pub fn live_count(&self) -> usize {
-        self.sched.queued() + self.sched.running()
+        self.sched.queued() + self.waits.len() + self.sched.running()
     }
 }

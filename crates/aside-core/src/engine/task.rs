@@ -355,6 +355,8 @@ mod tests {
             mode: StartMode::Background,
             detached,
             paused: false,
+            labels: Default::default(),
+            after: Vec::new(),
             timeout_ms: None,
             created_at: Timestamp::from_unix_ms(1),
             state: TaskState::Queued,

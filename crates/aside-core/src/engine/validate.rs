@@ -20,6 +20,12 @@ pub const MAX_ARG: usize = 128 << 10;
 pub const MAX_ARGS_TOTAL: usize = 2 << 20;
 /// The longest agent prompt.
 pub const MAX_PROMPT: usize = 1 << 20;
+/// The most labels on a task, the longest key and the longest value.
+pub const MAX_LABELS: usize = 32;
+pub const MAX_LABEL_KEY: usize = 64;
+pub const MAX_LABEL_VALUE: usize = 256;
+/// The most tasks one task may run after.
+pub const MAX_AFTER: usize = 64;
 
 fn at_most(what: &'static str, text: &str, max: usize) -> Result<(), SpecError> {
     if text.len() > max {
@@ -143,7 +149,38 @@ pub(super) fn validate(spec: &TaskSpec) -> Result<(), SpecError> {
     if let Some(env) = &spec.env {
         check_env(env)?;
     }
-    check_env(&spec.env_extra)
+    check_env(&spec.env_extra)?;
+    check_labels(&spec.labels)?;
+    if spec.after.len() > MAX_AFTER {
+        return Err(SpecError::TooManyDependencies {
+            count: spec.after.len(),
+        });
+    }
+    Ok(())
+}
+
+/// Labels are shown in every listing and typed in filters (`--label K=V`): keys are plain
+/// words, values one line.
+fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), SpecError> {
+    if labels.len() > MAX_LABELS {
+        return Err(SpecError::TooManyLabels {
+            count: labels.len(),
+        });
+    }
+    for (k, v) in labels {
+        let key_ok = !k.is_empty()
+            && k.len() <= MAX_LABEL_KEY
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b));
+        if !key_ok {
+            return Err(SpecError::BadLabel(k.clone()));
+        }
+        at_most("label value", v, MAX_LABEL_VALUE)?;
+        if v.chars().any(char::is_control) {
+            return Err(SpecError::BadLabel(format!("{k}={v}")));
+        }
+    }
+    Ok(())
 }
 
 fn check_env(env: &BTreeMap<String, String>) -> Result<(), SpecError> {

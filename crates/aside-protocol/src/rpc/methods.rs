@@ -125,6 +125,9 @@ methods! {
     /// Stops running tasks (cancelled, reason shutdown) and exits; with `keep_tasks`, leaves
     /// them running for the next daemon to adopt.
     DaemonShutdown = "daemon.shutdown", daemon_shutdown: ShutdownParams => Empty;
+    /// Changes the global or a group's slot limit at runtime, durably; answers with the
+    /// limits in force.
+    SlotsSet = "slots.set", slots_set: SlotsParams => SlotsStatus;
     /// Starts a task; answers once it is recorded.
     TaskStart = "task.start", task_start: StartParams => StartResult;
     /// A task's record.

@@ -48,6 +48,44 @@ pub struct DaemonStatusResult {
     pub started_at: Timestamp,
     pub queued: usize,
     pub running: usize,
+    /// The slot limits in force and their use.
+    pub slots: SlotsStatus,
+}
+
+/// `slots.set`: changes the global limit (no `group`) or a group's, at runtime. Kept across
+/// daemon restarts, ahead of the config file, until set back with `limit` absent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlotsParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Tasks at once, at least 1; absent: back to the config file's limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// How many tasks may run at once, and how many do: over all, and per group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SlotsStatus {
+    pub limit: usize,
+    pub running: usize,
+    /// Set with `slots.set` rather than taken from the config file.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub changed: bool,
+    /// Groups with a limit, or with tasks running or queued; by name.
+    pub groups: Vec<GroupSlots>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct GroupSlots {
+    pub group: String,
+    /// Absent: only the global limit applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    pub running: usize,
+    pub queued: usize,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub changed: bool,
 }
 
 /// A task spec as `task.start` takes it. Unknown fields are refused (a misspelt

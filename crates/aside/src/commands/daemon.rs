@@ -52,6 +52,8 @@ pub async fn run(ctx: &Context, a: DaemonArgs) -> anyhow::Result<i32> {
                     outln!("state:   {}", s.home)?;
                     outln!("version: {} (protocol {})", s.version, s.protocol_version)?;
                     outln!("tasks:   {} running, {} queued", s.running, s.queued)?;
+                    outln!("slots:")?;
+                    crate::commands::slots::print(&s.slots, None, "  ")?;
                 }
                 Ok(0)
             }

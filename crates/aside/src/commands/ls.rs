@@ -38,9 +38,18 @@ pub async fn run(ctx: &Context, a: LsArgs) -> anyhow::Result<i32> {
         .into_iter()
         .map(|n| (n.task.id, n.task))
         .collect();
+    let labels: Vec<(&str, Option<&str>)> = a
+        .labels
+        .iter()
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (l.as_str(), None),
+        })
+        .collect();
     let filter = Filter {
         states: &a.states,
         groups: &a.groups,
+        labels: &labels,
     };
     let mut out = Output::new(a.json, filter, std::io::stdout().lock());
     if a.all {
@@ -110,15 +119,17 @@ impl StateFilter {
     }
 }
 
-/// What `--state` and `--group` let through: each, when given, must match.
+/// What `--state`, `--group` and `--label` let through: each, when given, must match.
 struct Filter<'a> {
     states: &'a [StateFilter],
     groups: &'a [String],
+    /// Each key must be there, with the value where one is given.
+    labels: &'a [(&'a str, Option<&'a str>)],
 }
 
 impl Filter<'_> {
     fn active(&self) -> bool {
-        !self.states.is_empty() || !self.groups.is_empty()
+        !self.states.is_empty() || !self.groups.is_empty() || !self.labels.is_empty()
     }
 
     fn lets(&self, t: &TaskRecord) -> bool {
@@ -127,7 +138,12 @@ impl Filter<'_> {
             || t.group
                 .as_ref()
                 .is_some_and(|g| self.groups.iter().any(|want| want == g));
-        state && group
+        let labels = self.labels.iter().all(|(k, v)| {
+            t.labels
+                .get(*k)
+                .is_some_and(|have| v.is_none_or(|want| want == have))
+        });
+        state && group && labels
     }
 }
 

@@ -17,6 +17,7 @@ pub mod run;
 pub mod schema;
 pub mod send;
 pub mod signal;
+pub mod slots;
 pub mod stop;
 pub mod top;
 pub mod wait;

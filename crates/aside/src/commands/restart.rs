@@ -94,6 +94,8 @@ pub async fn spec_again(
     // Where it ran, as the daemon resolved it.
     spec.cwd = Some(old.cwd.clone());
     spec.env = Some(client_env());
+    // What it waited for has run: the new task starts now, labels and all.
+    spec.after.clear();
     for kv in env {
         let (k, v) = kv
             .split_once('=')

@@ -109,6 +109,12 @@ fn build_spec(a: &RunArgs) -> anyhow::Result<TaskSpec> {
     spec.name = a.name.clone();
     spec.group = a.group.clone();
     spec.dedupe_key = a.dedupe.clone();
+    spec.labels = parse_labels(&a.labels)?;
+    spec.after = a
+        .after
+        .iter()
+        .map(|s| connect::parse_id(s).map_err(|e| anyhow::anyhow!("--after {s:?}: {e}")))
+        .collect::<anyhow::Result<_>>()?;
     spec.timeout = connect::parse_opt_limit(a.timeout.as_deref(), "timeout")?;
     spec.wait = connect::parse_opt_limit(a.wait.as_deref(), "wait")?;
     if a.pty || a.stdin {
@@ -284,6 +290,18 @@ pub(crate) fn report_end(t: &TaskRecord, stopped_here: bool) {
         }
         other => eprintln!("aside: task {} {}", t.id, other.describe()),
     }
+}
+
+/// `--label K=V` arguments as a map (a key given twice keeps its last value).
+pub fn parse_labels(args: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    args.iter()
+        .map(|kv| {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--label {kv:?}: write it as KEY=VALUE"))?;
+            Ok((k.to_string(), v.to_string()))
+        })
+        .collect()
 }
 
 #[cfg(test)]

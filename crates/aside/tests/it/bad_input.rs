@@ -302,7 +302,7 @@ fn parallel_spawn_failures_all_end_with_the_os_error_and_free_their_slots() {
 fn unknown_flags_of_run_are_refused_not_run() {
     let a = Aside::new();
     for args in [
-        &["run", "--after", "1", "--", "true"][..],
+        &["run", "--depends-on", "1", "--", "true"][..],
         &["run", "--session", "s999", "--", "true"],
         &["run", "--bg", "--no-such-flag", "--", "true"],
         &["run"],

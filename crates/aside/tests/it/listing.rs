@@ -229,3 +229,54 @@ fn without_all_filters_apply_to_live_and_unseen_tasks_and_leave_the_rest_unseen(
     a.open("go");
     a.wait_end(&live);
 }
+
+#[test]
+fn labels_are_shown_and_filtered_on() {
+    let a = Aside::new();
+    let web = a.bg_with(&["--label", "env=prod", "--label", "team=web"], "true");
+    let db = a.bg_with(&["--label", "env=staging"], "true");
+    let plain = a.bg("true");
+    for id in [&web, &db, &plain] {
+        a.wait_end(id);
+    }
+    let info = a.info(&web);
+    assert_eq!(info["labels"]["env"], "prod");
+    assert_eq!(info["labels"]["team"], "web");
+    assert!(a.info(&plain).get("labels").is_none(), "omitted when empty");
+
+    let table = a.ok(&["ls", "--all"]).text();
+    assert!(
+        row(&table, &web).contains("{env=prod team=web} sh -c true"),
+        "{table}"
+    );
+    let text = a.ok(&["info", &web]).text();
+    assert!(text.contains("labels:     env=prod team=web"), "{text}");
+
+    assert_eq!(
+        ids(&a, &["ls", "--all", "--label", "env=prod"]),
+        std::slice::from_ref(&web)
+    );
+    assert_eq!(
+        ids(&a, &["ls", "--all", "--label", "env"]),
+        [web.clone(), db.clone()],
+        "a key alone matches any value"
+    );
+    assert_eq!(
+        ids(
+            &a,
+            &["ls", "--all", "--label", "env=prod", "--label", "team=db"]
+        ),
+        Vec::<String>::new(),
+        "every label must match"
+    );
+
+    for (label, error) in [
+        ("nokey", "write it as KEY=VALUE"),
+        ("=v", "is 1 to 64 letters"),
+        ("sp ace=v", "is 1 to 64 letters"),
+    ] {
+        let out = a.run(&["run", "--bg", "--label", label, "--", "true"]);
+        assert_ne!(out.code, 0);
+        assert!(out.stderr.contains(error), "{label}: {}", out.stderr);
+    }
+}

@@ -8,6 +8,7 @@ mod mcp_tasks;
 mod model_server;
 mod support;
 
+mod after;
 mod agents;
 
 mod autostart;
@@ -23,6 +24,7 @@ mod events;
 mod flood;
 mod foreground;
 mod help;
+mod hook;
 mod listing;
 mod load;
 mod logs_json;

@@ -200,3 +200,77 @@ fn a_detached_foreground_task_keeps_its_slot() {
     a.wait_end(&first);
     assert_eq!(a.wait_end(&second)["state"], "succeeded");
 }
+
+#[test]
+fn slots_change_at_runtime_and_the_change_outlives_the_daemon() {
+    let a = Aside::with_config("max_running = 1\n[groups]\nbuild = 1\n");
+    let gate = a.gate("go");
+    let ids: Vec<String> = (0..3).map(|_| a.bg(&gate)).collect();
+    a.wait_state(&ids[0], "running");
+    assert_eq!(a.state(&ids[2]), "queued");
+
+    let out = a.ok(&["slots", "3"]);
+    assert!(
+        out.text()
+            .contains("all: 3 running of 3 (set with aside slots)"),
+        "{out:?}"
+    );
+    for id in &ids {
+        a.wait_state(id, "running");
+    }
+    a.ok(&["slots", "build", "2"]);
+    let status = a.json(&["daemon", "status", "--json"]);
+    assert_eq!(status["slots"]["limit"], 3);
+    assert_eq!(status["slots"]["changed"], true);
+    let build = &status["slots"]["groups"][0];
+    assert_eq!(
+        (&build["group"], &build["limit"]),
+        (&"build".into(), &2.into())
+    );
+    let text = a.ok(&["daemon", "status"]).text();
+    assert!(
+        text.contains("  build: 0 running of 2, 0 queued (set with aside slots)"),
+        "{text}"
+    );
+
+    // Kept across a restart, ahead of the config file.
+    a.ok(&["daemon", "restart"]);
+    let kept = a.json(&["slots", "--json"]);
+    assert_eq!(kept["limit"], 3, "{kept}");
+    assert_eq!(kept["running"], 3, "{kept}");
+    let group = a.ok(&["slots", "build"]).text();
+    assert_eq!(
+        group,
+        "build: 0 running of 2, 0 queued (set with aside slots)\n"
+    );
+
+    // Lowered, running tasks go on; back to the config's, fewer start.
+    let back = a.json(&["slots", "default", "--json"]);
+    assert_eq!((&back["limit"], back.get("changed")), (&1.into(), None));
+    a.ok(&["slots", "build", "default"]);
+    let waiting = a.bg("true");
+    assert_eq!(a.state(&waiting), "queued");
+    for id in &ids {
+        assert_eq!(a.state(id), "running");
+    }
+    a.open("go");
+    assert_eq!(a.wait_end(&waiting)["state"], "succeeded");
+
+    for (args, error) in [
+        (&["slots", "0"][..], "a slot limit is 1 to 10000; 0 is not"),
+        (
+            &["slots", "build", "many"],
+            "\"many\" is not a number of slots",
+        ),
+        (&["slots", "no such", "2"], "group"),
+    ] {
+        let out = a.run(args);
+        assert_ne!(out.code, 0, "{args:?}");
+        assert!(out.stderr.contains(error), "{args:?}: {}", out.stderr);
+    }
+    assert_eq!(
+        a.json(&["slots", "--json"])["limit"],
+        1,
+        "a refused change changes nothing"
+    );
+}
