@@ -322,6 +322,10 @@ pub struct TopArgs {
     /// Only tasks in these states (repeatable, or a comma list), as in ls; f changes it.
     #[arg(long = "state", value_name = "STATE", value_delimiter = ',')]
     pub states: Vec<crate::commands::ls::StateFilter>,
+    /// Only tasks with this label (K=V), or with this key whatever its value (K)
+    /// (repeatable: every one must match).
+    #[arg(long = "label", value_name = "K=V")]
+    pub labels: Vec<String>,
 }
 
 #[derive(Args, Debug)]

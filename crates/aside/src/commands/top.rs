@@ -37,6 +37,8 @@ use crate::connect::Context;
 const FRAME: Duration = Duration::from_millis(50);
 /// Ages and rates move on by themselves: a frame at least this often.
 const TICK: Duration = Duration::from_secs(1);
+/// Ticks between two looks at the slot limits.
+const LIMITS_EVERY: u32 = 10;
 
 pub async fn run(ctx: &Context, a: TopArgs) -> anyhow::Result<i32> {
     if !crate::terminal::interactive() {
@@ -46,7 +48,8 @@ pub async fn run(ctx: &Context, a: TopArgs) -> anyhow::Result<i32> {
         states: a.states,
         owners: a.owners,
         groups: a.groups,
-        ..Filter::default()
+        labels: a.labels.iter().map(|l| filter::parse_label(l)).collect(),
+        text: String::new(),
     };
     let client = Arc::new(ctx.client().await?);
     let mut model = Model::new(filter);
@@ -62,6 +65,7 @@ pub async fn run(ctx: &Context, a: TopArgs) -> anyhow::Result<i32> {
             confirm: None,
             log: None,
             height: 0,
+            slots: None,
         },
         tx,
         rx,
@@ -69,8 +73,10 @@ pub async fn run(ctx: &Context, a: TopArgs) -> anyhow::Result<i32> {
         sampler: None,
         select_when_seen: None,
         attach: None,
+        ticks: 0,
         quit: false,
     };
+    feed::limits(&app.client, &app.tx);
     let (guard, mut tui) = term::Guard::enter()?;
     let r = app.run(&mut tui).await;
     drop(tui);
@@ -92,6 +98,7 @@ struct App {
     select_when_seen: Option<TaskId>,
     /// A task to attach to, once the key that asked is handled.
     attach: Option<TaskId>,
+    ticks: u32,
     quit: bool,
 }
 
@@ -127,7 +134,13 @@ impl App {
                     None => return Ok(()),
                 },
                 Some(news) = self.rx.recv() => self.news(news),
-                _ = tick.tick() => self.sample(),
+                _ = tick.tick() => {
+                    self.ticks = self.ticks.wrapping_add(1);
+                    if self.ticks % LIMITS_EVERY == 0 {
+                        feed::limits(&self.client, &self.tx);
+                    }
+                    self.sample();
+                }
                 _ = tokio::time::sleep_until(draw_at), if dirty => {
                     tui.draw(|f| view::draw(f, &mut self.ui, &mut self.model))?;
                     drawn = Instant::now();
@@ -212,15 +225,15 @@ impl App {
                 _ => app.ui.status = format!("task {id} is queued: only a running task pauses"),
             }),
             Action::Restart => self.restart(),
-            Action::Attach => {
-                self.on_live(|app, id, t| match (&t.state, t.kind.input().pty()) {
-                    (TaskState::Running { .. }, Some(_)) => app.attach = Some(id),
-                    (TaskState::Running { .. }, None) => app.ui.status = format!(
+            Action::Attach => self.on_live(|app, id, t| match (&t.state, t.kind.input().pty()) {
+                (TaskState::Running { .. }, Some(_)) => app.attach = Some(id),
+                (TaskState::Running { .. }, None) => {
+                    app.ui.status = format!(
                         "task {id} has no terminal (not started with --pty): l follows its output"
-                    ),
-                    _ => app.ui.status = format!("task {id} is queued: attach once it runs"),
-                })
-            }
+                    )
+                }
+                _ => app.ui.status = format!("task {id} is queued: attach once it runs"),
+            }),
             Action::EditFilter => {
                 // A new text each time, as a search is.
                 self.model.filter.text.clear();
@@ -309,6 +322,7 @@ impl App {
                     p.end = Some(why);
                 }
             }
+            News::Limits(s) => self.ui.slots = Some(s),
         }
     }
 
@@ -331,6 +345,7 @@ impl App {
         let client = Arc::new(self.client.reconnect().await?);
         self.model.load(feed::load(&client).await?);
         self.client = client;
+        feed::limits(&self.client, &self.tx);
         self.ui.status = "connected again to the daemon".into();
         Ok(())
     }

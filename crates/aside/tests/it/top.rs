@@ -91,7 +91,9 @@ fn the_dashboard_shows_every_task_and_new_ones_without_a_key() {
             .contains("4 tasks: 1 running, 1 succeeded, 1 failed, 1 cancelled"),
         "{pane}"
     );
-    assert!(t.pane("top").contains("slots in use: build 1"));
+    let limits = eventually(SOON, || t.pane("top").contains("slots in use: 1/"));
+    assert!(limits, "{}", t.pane("top"));
+    assert!(t.pane("top").contains("; build 1"), "{}", t.pane("top"));
     // Newest first.
     let ids: Vec<String> = t
         .pane("top")
@@ -119,6 +121,46 @@ fn the_dashboard_shows_every_task_and_new_ones_without_a_key() {
     assert!(found, "a removed task stayed:\n{}", t.pane("top"));
     row_shows(&t, "top", &running, &["running"]);
     quit_leaves_the_terminal_restored(&t, "top");
+}
+
+#[test]
+fn labels_show_in_a_column_of_their_own_and_filter_with_slot_limits_in_the_header() {
+    tmux_or_fail();
+    let a = Aside::new();
+    a.ok(&["slots", "web", "3"]);
+    let prod = a.bg_with(&["--label", "env=prod", "--group", "web"], "sleep 300");
+    let dev = a.bg_with(&["--label", "env=dev", "--label", "team=ui"], "sleep 300");
+    let bare = a.bg("sleep 300");
+    let t = Tmux::new(&a);
+    open(&t, &a, "all", "", "");
+    let pane = t.shows("all", "LABELS");
+    row_shows(&t, "all", &prod, &["env=prod"]);
+    row_shows(&t, "all", &dev, &["env=dev team=ui"]);
+    let header = eventually(SOON, || t.pane("all").contains("; web 1/3"));
+    assert!(header, "{}", t.pane("all"));
+    assert!(row(&pane, &bare).is_some());
+    // --label K=V, and K whatever its value.
+    open(&t, &a, "prod", "", "--label env=prod");
+    row_shows(&t, "prod", &prod, &["running"]);
+    let pane = t.shows("prod", "showing 1 of 3 (label env=prod)");
+    assert!(
+        row(&pane, &dev).is_none() && row(&pane, &bare).is_none(),
+        "{pane}"
+    );
+    open(&t, &a, "env", "", "--label env --state running");
+    let pane = t.shows("env", "showing 2 of 3 (state=running label env)");
+    assert!(
+        row(&pane, &prod).is_some() && row(&pane, &dev).is_some(),
+        "{pane}"
+    );
+    // The text filter looks in labels too; without labels in sight there is no column.
+    filter(&t, "all", "team=ui");
+    let pane = t.shows("all", "showing 1 of 3");
+    assert!(row(&pane, &dev).is_some(), "{pane}");
+    filter(&t, "all", "zzz");
+    let gone = eventually(SOON, || !t.pane("all").contains("LABELS"));
+    assert!(gone, "{}", t.pane("all"));
+    quit_leaves_the_terminal_restored(&t, "all");
 }
 
 #[test]

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use aside_client::Client;
 use aside_protocol::rpc::{
-    method, IdParams, IdsParams, ListOrder, ListParams, ReadParams, StartParams, StopParams,
-    SubscribeParams,
+    method, Empty, IdParams, IdsParams, ListOrder, ListParams, ReadParams, SlotsStatus,
+    StartParams, StopParams, SubscribeParams,
 };
 use aside_protocol::{StartMode, TaskId, TaskRecord};
 use tokio::sync::mpsc::UnboundedSender;
@@ -36,6 +36,8 @@ pub enum News {
     Output(TaskId, Vec<u8>),
     /// That task's output is all read: how it ended, or why reading stopped.
     OutputEnd(TaskId, String),
+    /// The slot limits in force.
+    Limits(SlotsStatus),
 }
 
 pub type Tx = UnboundedSender<News>;
@@ -75,6 +77,17 @@ pub fn fetch(client: &Arc<Client>, id: TaskId, tx: &Tx) {
             .await
             .ok();
         let _ = tx.send(News::Fetched(id, rec));
+    });
+}
+
+/// The slot limits in force (`daemon.status`). They change only by `aside slots`, which no
+/// event tells of: asked for when the dashboard opens and now and then after.
+pub fn limits(client: &Arc<Client>, tx: &Tx) {
+    let (client, tx) = (client.clone(), tx.clone());
+    tokio::spawn(async move {
+        if let Ok(s) = client.request::<method::DaemonStatus>(Empty {}).await {
+            let _ = tx.send(News::Limits(s.slots));
+        }
     });
 }
 

@@ -21,9 +21,10 @@ pub struct Filter {
     pub states: Vec<StateFilter>,
     pub owners: Vec<String>,
     pub groups: Vec<String>,
-    /// `K=V` pairs: the task's label K has the value V.
-    pub labels: Vec<(String, String)>,
-    /// Looked for, case-insensitively, in a task's id, name, command, group and owner.
+    /// Labels the task must have: the key, with this value where one is given.
+    pub labels: Vec<(String, Option<String>)>,
+    /// Looked for, case-insensitively, in a task's id, name, command, group, owner and
+    /// labels.
     pub text: String,
 }
 
@@ -36,7 +37,11 @@ impl Filter {
             || t.group
                 .as_ref()
                 .is_some_and(|g| self.groups.iter().any(|want| want == g));
-        let labels = self.labels.iter().all(|(k, v)| label(t, k) == Some(v));
+        let labels = self.labels.iter().all(|(k, v)| {
+            t.labels
+                .get(k)
+                .is_some_and(|have| v.as_ref().is_none_or(|want| want == have))
+        });
         let text = self.text.is_empty() || haystack.contains(&self.text.to_lowercase());
         state && owner && group && labels && text
     }
@@ -62,7 +67,10 @@ impl Filter {
             parts.push(format!("group={}", self.groups.join(",")));
         }
         for (k, v) in &self.labels {
-            parts.push(format!("label {k}={v}"));
+            match v {
+                Some(v) => parts.push(format!("label {k}={v}")),
+                None => parts.push(format!("label {k}")),
+            }
         }
         if !self.text.is_empty() {
             parts.push(format!("/{}", self.text));
@@ -78,22 +86,26 @@ fn state_name(s: StateFilter) -> String {
         .unwrap_or_default()
 }
 
-/// The value of a task's label (none until records carry labels).
-fn label<'a>(_t: &'a TaskRecord, _key: &str) -> Option<&'a String> {
-    None
-}
-
 /// What the text filter searches in a task, lowercase: its parts never change.
 pub fn haystack(t: &TaskRecord) -> String {
     format!(
-        "{} {} {} {} {}",
+        "{} {} {} {} {} {}",
         t.id,
         t.name.as_deref().unwrap_or(""),
         t.kind.display(),
         t.group.as_deref().unwrap_or(""),
-        t.owner
+        t.owner,
+        crate::render::labels(t)
     )
     .to_lowercase()
+}
+
+/// Reads `--label K=V`, or `K` for the key whatever its value.
+pub fn parse_label(l: &str) -> (String, Option<String>) {
+    match l.split_once('=') {
+        Some((k, v)) => (k.to_string(), Some(v.to_string())),
+        None => (l.to_string(), None),
+    }
 }
 
 #[cfg(test)]

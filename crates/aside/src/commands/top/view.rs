@@ -2,11 +2,14 @@
 //! of the rows in sight, or one task's output, the status line and the keys. Only the rows
 //! on screen are built, whatever the number of records.
 
+use aside_protocol::rpc::SlotsStatus;
 use aside_protocol::{TaskId, TaskRecord, TaskState};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row as TableRow, Table, TableState};
+use ratatui::widgets::{
+    Block, Borders, Cell, Clear, Paragraph, Row as TableRow, Table, TableState,
+};
 use ratatui::Frame;
 
 use super::keys::{self, Mode};
@@ -25,6 +28,8 @@ pub struct Ui {
     pub log: Option<LogPane>,
     /// Rows of tasks the last frame had room for (paging, sampling).
     pub height: usize,
+    /// The slot limits, once the daemon told them.
+    pub slots: Option<SlotsStatus>,
 }
 
 /// Colours, or none: `NO_COLOR` leaves only reverse video for the selection.
@@ -112,20 +117,49 @@ fn header(f: &mut Frame<'_>, area: Rect, ui: &Ui, model: &Model) {
         Span::styled("aside top", ui.theme.bold()),
         Span::raw(format!("  {} tasks: {}", t.total, counts.join(", "))),
     ]);
-    let slots: Vec<String> = t.groups.iter().map(|(g, n)| format!("{g} {n}")).collect();
-    let mut second = format!(
-        "slots in use: {}",
-        match slots.is_empty() {
-            true => "no group running".to_string(),
-            false => slots.join(", "),
-        }
-    );
+    let mut second = format!("slots in use: {}", slots(model, ui.slots.as_ref()));
     let filter = model.filter.describe();
     second.push_str(&format!("   showing {} of {}", model.shown(), t.total));
     if !filter.is_empty() {
         second.push_str(&format!(" ({filter})"));
     }
     f.render_widget(Paragraph::new(vec![first, Line::raw(second)]), area);
+}
+
+/// Slots in use over all and per group, with their limits where the daemon has told them:
+/// `3/8; build 2/4, test 1`. The counts are the records' own, current with every event.
+fn slots(model: &Model, limits: Option<&SlotsStatus>) -> String {
+    let t = model.tally();
+    let running = t
+        .states
+        .iter()
+        .find(|(s, _)| *s == "running")
+        .map_or(0, |(_, n)| *n);
+    let mut groups: std::collections::BTreeMap<&str, (usize, Option<usize>)> = t
+        .groups
+        .iter()
+        .map(|(g, n)| (g.as_str(), (*n, None)))
+        .collect();
+    let mut all = running.to_string();
+    if let Some(l) = limits {
+        all = format!("{running}/{}", l.limit);
+        for g in &l.groups {
+            if let Some(limit) = g.limit {
+                groups.entry(g.group.as_str()).or_default().1 = Some(limit);
+            }
+        }
+    }
+    let groups: Vec<String> = groups
+        .iter()
+        .map(|(g, (n, limit))| match limit {
+            Some(l) => format!("{g} {n}/{l}"),
+            None => format!("{g} {n}"),
+        })
+        .collect();
+    match groups.is_empty() {
+        true => all,
+        false => format!("{all}; {}", groups.join(", ")),
+    }
 }
 
 const WIDTHS: [Constraint; 10] = [
@@ -149,14 +183,30 @@ fn table(f: &mut Frame<'_>, area: Rect, ui: &mut Ui, model: &mut Model) {
     let theme = ui.theme;
     let (ids, sel) = model.window(ui.height);
     let ids = ids.to_vec();
-    let rows: Vec<TableRow<'_>> = ids
+    let shown: Vec<&Row> = ids.iter().filter_map(|id| model.row(*id)).collect();
+    // A LABELS column only while a row in sight has labels, as wide as they need (to a cap).
+    let labels: Vec<String> = shown.iter().map(|r| render::labels(&r.rec)).collect();
+    let label_width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let mut widths = WIDTHS.to_vec();
+    let mut titles = TITLES.to_vec();
+    if label_width > 0 {
+        widths.insert(9, Constraint::Length(label_width.clamp(6, 24) as u16));
+        titles.insert(9, "LABELS");
+    }
+    let rows: Vec<TableRow<'_>> = shown
         .iter()
-        .filter_map(|id| model.row(*id))
-        .map(|r| table_row(r, theme))
+        .zip(labels)
+        .map(|(r, labels)| {
+            let mut cells = cells(r, theme);
+            if label_width > 0 {
+                cells.insert(9, labels.into());
+            }
+            TableRow::new(cells)
+        })
         .collect();
     let empty = rows.is_empty();
-    let table = Table::new(rows, WIDTHS)
-        .header(TableRow::new(TITLES).style(theme.bold()))
+    let table = Table::new(rows, widths)
+        .header(TableRow::new(titles).style(theme.bold()))
         .row_highlight_style(theme.selected());
     let mut state = TableState::default().with_selected(sel);
     f.render_stateful_widget(table, area, &mut state);
@@ -174,7 +224,7 @@ fn table(f: &mut Frame<'_>, area: Rect, ui: &mut Ui, model: &mut Model) {
     }
 }
 
-fn table_row(r: &Row, theme: Theme) -> TableRow<'static> {
+fn cells(r: &Row, theme: Theme) -> Vec<Cell<'static>> {
     let t = &r.rec;
     let state = match t.paused {
         true => "paused",
@@ -192,10 +242,10 @@ fn table_row(r: &Row, theme: Theme) -> TableRow<'static> {
         Some(n) => format!("[{n}] {}", t.kind.display()),
         None => t.kind.display(),
     };
-    TableRow::new(vec![
-        ratatui::widgets::Cell::from(t.id.to_string()),
+    vec![
+        Cell::from(t.id.to_string()),
         t.kind.name().into(),
-        ratatui::widgets::Cell::from(state).style(theme.state(t)),
+        Cell::from(state).style(theme.state(t)),
         mode.into(),
         t.group.clone().unwrap_or_else(|| "-".into()).into(),
         t.owner.clone().into(),
@@ -203,10 +253,11 @@ fn table_row(r: &Row, theme: Theme) -> TableRow<'static> {
         rate.into(),
         result(t).into(),
         command.replace('\n', " ").into(),
-    ])
+    ]
 }
 
-/// How an ended task ended; how far a running agent is; else its pid.
+/// How an ended task ended; how far a running agent is; what a queued task waits for; else
+/// a running task's pid.
 fn result(t: &TaskRecord) -> String {
     match (&t.state, &t.progress) {
         (TaskState::Running { .. } | TaskState::Queued, Some(p)) => {
@@ -220,7 +271,7 @@ fn result(t: &TaskRecord) -> String {
             s
         }
         (TaskState::Running { pid: Some(pid), .. }, None) => format!("pid {pid}"),
-        (state, _) => render::outcome(state),
+        _ => render::result(t),
     }
 }
 
