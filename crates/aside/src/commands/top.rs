@@ -136,7 +136,7 @@ impl App {
                 Some(news) = self.rx.recv() => self.news(news),
                 _ = tick.tick() => {
                     self.ticks = self.ticks.wrapping_add(1);
-                    if self.ticks % LIMITS_EVERY == 0 {
+                    if self.ticks.is_multiple_of(LIMITS_EVERY) {
                         feed::limits(&self.client, &self.tx);
                     }
                     self.sample();
@@ -296,7 +296,7 @@ impl App {
     fn news(&mut self, news: News) {
         match news {
             News::Fetched(id, rec) => {
-                self.model.fetched(id, rec);
+                self.model.fetched(id, rec.map(|r| *r));
                 if self.select_when_seen == Some(id) {
                     self.select_when_seen = None;
                     self.model.select(id);

@@ -25,7 +25,7 @@ const READ_WAIT_MS: u64 = 30_000;
 
 pub enum News {
     /// A record asked for because an event named an unknown task (`None`: it is gone).
-    Fetched(TaskId, Option<TaskRecord>),
+    Fetched(TaskId, Option<Box<TaskRecord>>),
     /// Output sizes of running tasks, for their rates.
     Sampled(Vec<(TaskId, u64, Instant)>),
     /// A line for the status bar: what an action did, or why it failed.
@@ -75,7 +75,8 @@ pub fn fetch(client: &Arc<Client>, id: TaskId, tx: &Tx) {
         let rec = client
             .request::<method::TaskGet>(IdParams { id })
             .await
-            .ok();
+            .ok()
+            .map(Box::new);
         let _ = tx.send(News::Fetched(id, rec));
     });
 }

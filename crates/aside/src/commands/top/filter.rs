@@ -32,7 +32,7 @@ impl Filter {
     /// Whether `t`, whose searchable text is `haystack` (lowercase), is let through.
     pub fn lets(&self, t: &TaskRecord, haystack: &str) -> bool {
         let state = self.states.is_empty() || self.states.iter().any(|s| s.matches(t));
-        let owner = self.owners.is_empty() || self.owners.iter().any(|o| *o == t.owner);
+        let owner = self.owners.is_empty() || self.owners.contains(&t.owner);
         let group = self.groups.is_empty()
             || t.group
                 .as_ref()

@@ -302,7 +302,7 @@ mod tests {
     /// leaves out.
     fn record(id: u64, state: &str) -> TaskRecord {
         let mut v = serde_json::json!({
-            "id": id.to_string(), "kind": "shell", "command": ["true"], "owner": "cli",
+            "id": id.to_string(), "kind": "shell", "command": {"argv": ["true"]}, "owner": "cli",
             "cwd": "/", "mode": "background", "detached": true,
             "created_at": "2026-01-01T00:00:00.000Z", "state": state, "output_bytes": 0,
         });
@@ -351,7 +351,6 @@ mod tests {
             [(2, "running", true), (1, "running", false)],
             "newest first"
         );
-        let ended = record(2, "cancelled");
         let outcome = TaskState::Cancelled {
             started_at: None,
             ended_at: Timestamp::now(),
@@ -361,7 +360,7 @@ mod tests {
         // Older news of a task that ended changes nothing.
         m.apply(event(4, 2, EventKind::Started { pid: None }));
         m.apply(event(5, 2, EventKind::Paused));
-        assert_eq!(states(&mut m)[0], (2, ended.state.name(), false));
+        assert_eq!(states(&mut m)[0], (2, "cancelled", false));
         m.apply(event(6, 1, EventKind::Removed));
         assert_eq!(states(&mut m), [(2, "cancelled", false)]);
     }
