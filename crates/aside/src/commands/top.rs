@@ -241,7 +241,7 @@ impl App {
                 self.ui.mode = Mode::Filter;
             }
             Action::Type(c) => {
-                self.model.filter.text.push(c);
+                self.model.filter.text.extend(c.to_lowercase());
                 self.model.touch();
             }
             Action::Erase => {

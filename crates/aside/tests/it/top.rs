@@ -336,6 +336,22 @@ fn sigterm_and_sighup_leave_the_terminal_as_it_was() {
 }
 
 #[test]
+fn after_a_daemon_restart_it_connects_again_and_goes_on() {
+    tmux_or_fail();
+    let a = Aside::new();
+    let before = a.bg("sleep 300");
+    let t = Tmux::new(&a);
+    open(&t, &a, "top", "", "");
+    row_shows(&t, "top", &before, &["running"]);
+    a.ok(&["daemon", "restart"]);
+    t.shows("top", "connected again to the daemon");
+    let after = a.bg("sleep 0.2; exit 5");
+    row_shows(&t, "top", &after, &["failed", "exit 5"]);
+    row_shows(&t, "top", &before, &["running"]);
+    quit_leaves_the_terminal_restored(&t, "top");
+}
+
+#[test]
 fn without_a_terminal_it_says_it_needs_one() {
     let a = Aside::new();
     let out = a.run(&["top"]);

@@ -23,8 +23,8 @@ pub struct Filter {
     pub groups: Vec<String>,
     /// Labels the task must have: the key, with this value where one is given.
     pub labels: Vec<(String, Option<String>)>,
-    /// Looked for, case-insensitively, in a task's id, name, command, group, owner and
-    /// labels.
+    /// Looked for in a task's id, name, command, group, owner and labels; lowercase, as
+    /// they are searched, so that case does not count.
     pub text: String,
 }
 
@@ -42,7 +42,7 @@ impl Filter {
                 .get(k)
                 .is_some_and(|have| v.as_ref().is_none_or(|want| want == have))
         });
-        let text = self.text.is_empty() || haystack.contains(&self.text.to_lowercase());
+        let text = self.text.is_empty() || haystack.contains(&self.text);
         state && owner && group && labels && text
     }
 

@@ -29,8 +29,9 @@ impl Guard {
                 before(info);
             }));
         });
-        hold()?;
+        // Made first: whatever part of the hold failed is undone as it drops.
         let guard = Guard;
+        hold()?;
         let tui = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
         Ok((guard, tui))
     }
