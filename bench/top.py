@@ -163,7 +163,7 @@ def part_top(bins, records, runs):
           f"{htop_cpu / IDLE_SECONDS * 100:.2f}")
     t.note("The baseline has no dashboard. A first frame is the first screen capture-pane "
            "shows with a task's row (aside top: one task.list page after another, then the "
-           "first draw) or a process row under htop's header (htop reads /proc, a few hundred "
+           "first draw) or a process row under htop's header (htop reads /proc: the machine's "
            "processes, not 10,000 records). Idle: aside top is woken once a second to redraw "
            "ages; htop refreshes every 1.5 s by default.")
     t.print()
