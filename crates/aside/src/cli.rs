@@ -64,7 +64,7 @@ pub enum Command {
     Resume(PauseArgs),
     /// Run a finished task again, as a new task: prints the new task's id.
     ///
-    /// The same command, working directory, name, group, timeout, dedupe key and input
+    /// The same command, working directory, name, group, labels, timeout, dedupe key and input
     /// (--pty, --stdin), with this shell's environment, as `aside run` would have (the
     /// stored task keeps no environment). In the background unless --fg.
     Restart(RestartArgs),
