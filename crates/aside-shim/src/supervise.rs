@@ -18,7 +18,11 @@ use crate::input::{self, Flushed, InputEnd};
 use crate::log::{Log, Written};
 use crate::spawn::{self, Spawned};
 use crate::tree::{self, Tree};
-use crate::wire::{self, Cause, End, Exit, FromShim, Launch, ToShim, VERSION};
+use crate::wire::{Cause, End, Exit, FromShim, Launch, ToShim, VERSION};
+
+mod end;
+
+use end::socket_id;
 
 /// Bytes of output moved before looking at anything else.
 const PUMP_BUDGET: usize = 4 << 20;
@@ -270,26 +274,6 @@ impl Shim {
         }
     }
 
-    /// The task's stop, if any, is over (or was given up on).
-    fn stopped(&self) -> bool {
-        match &self.stop {
-            None => true,
-            Some(s) => s.killing.is_some_and(|k| k.elapsed() >= KILL_WAIT) || !self.tree.alive(),
-        }
-    }
-
-    fn decide_end(&mut self) -> End {
-        let (exit, ended_at_ms) = self.exit.unwrap_or((Exit::Signal(libc::SIGKILL), now_ms()));
-        let end = End {
-            exit,
-            ended_at_ms,
-            total: self.log.total,
-            cause: self.cause.clone(),
-        };
-        self.end = Some(end.clone());
-        end
-    }
-
     fn timeout(&self) -> PollTimeout {
         let now = Instant::now();
         let mut next: Option<Duration> = None;
@@ -356,25 +340,6 @@ impl Shim {
                 }
             }
         }
-    }
-
-    /// The output cannot be kept: the task is stopped, for that reason.
-    fn fail(&mut self, cause: Cause) {
-        self.pipe = None;
-        self.cause.get_or_insert(cause);
-        self.begin_stop(Duration::from_millis(self.launch.grace_ms));
-    }
-
-    fn begin_stop(&mut self, grace: Duration) {
-        if self.stop.is_some() {
-            return;
-        }
-        self.tree.signal(Signal::SIGTERM);
-        self.wake();
-        self.stop = Some(Stop {
-            kill_at: Instant::now() + grace,
-            killing: None,
-        });
     }
 
     fn reap(&mut self) {
@@ -515,87 +480,6 @@ impl Shim {
         }
         self.conn = Some(conn);
     }
-
-    fn timers(&mut self) {
-        let now = Instant::now();
-        if self.drain_until.is_some_and(|t| now >= t) && self.pipe.is_some() {
-            // Descendants still hold the output after the first process exited: stop reading.
-            self.pipe = None;
-        }
-        if let Some(s) = self.stop.as_mut().filter(|_| self.end.is_none()) {
-            if now >= s.kill_at {
-                s.killing.get_or_insert(now);
-                self.tree.signal(Signal::SIGKILL);
-            }
-            self.reap_children();
-        }
-    }
-
-    /// No daemon to tell the end to: it goes to the status file, for the next daemon, and the
-    /// supervisor finishes (`Some` exit code). Where it cannot be written (a full disk) the
-    /// supervisor stays, with the end in memory, for the next daemon to connect (`None`).
-    fn park_end(&mut self) -> Option<i32> {
-        let end = self.end.as_ref()?;
-        match write_status(&self.launch.status, end) {
-            Ok(()) => Some(self.finish()),
-            Err(e) => {
-                say(&format!(
-                    "aside-shim: task {}: cannot keep its end ({e}); waiting for a daemon",
-                    self.launch.task
-                ));
-                None
-            }
-        }
-    }
-
-    /// The end is told or kept: what the task left is stopped, and the supervisor goes.
-    fn finish(&mut self) -> i32 {
-        if self.bound.is_some() && socket_id(&self.launch.socket) == self.bound {
-            let _ = std::fs::remove_file(&self.launch.socket);
-        }
-        drop(self.pipe.take());
-        self.sweep();
-        0
-    }
-
-    /// What the task left running goes too: SIGTERM, the grace, SIGKILL.
-    fn sweep(&mut self) {
-        self.reap_children();
-        if !self.tree.alive() {
-            self.tree.remove_cgroup();
-            return;
-        }
-        self.tree.signal(Signal::SIGTERM);
-        self.wake();
-        let kill_at = Instant::now() + Duration::from_millis(self.launch.grace_ms);
-        let give_up = kill_at + KILL_WAIT;
-        loop {
-            std::thread::sleep(STOP_TICK);
-            self.reap_children();
-            if !self.tree.alive() || Instant::now() >= give_up {
-                break;
-            }
-            if Instant::now() >= kill_at {
-                self.tree.signal(Signal::SIGKILL);
-            }
-        }
-        self.tree.remove_cgroup();
-    }
-}
-
-/// The device and inode of the socket file at `path`.
-fn socket_id(path: &str) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::symlink_metadata(path)
-        .ok()
-        .map(|m| (m.dev(), m.ino()))
-}
-
-/// Written whole or not at all: a new name, then renamed over.
-fn write_status(path: &str, end: &End) -> std::io::Result<()> {
-    let tmp = format!("{path}.tmp");
-    std::fs::write(&tmp, wire::line(end))?;
-    std::fs::rename(&tmp, path)
 }
 
 /// A line on stderr (the daemon's log). Never fails: a full disk must not stop a supervisor

@@ -64,7 +64,7 @@ pub enum Command {
     Resume(PauseArgs),
     /// Run a finished task again, as a new task: prints the new task's id.
     ///
-    /// The same command, working directory, name, group, timeout, dedupe key and input
+    /// The same command, working directory, name, group, labels, timeout, dedupe key and input
     /// (--pty, --stdin), with this shell's environment, as `aside run` would have (the
     /// stored task keeps no environment). In the background unless --fg.
     Restart(RestartArgs),
@@ -162,8 +162,8 @@ pub struct RunArgs {
     #[arg(long, conflicts_with = "stdin")]
     pub pty: bool,
     /// The terminal's size, COLSxROWS (default: this terminal's, else 120x40).
-    #[arg(long, value_name = "COLSxROWS", requires = "pty")]
-    pub size: Option<String>,
+    #[arg(long, value_name = "COLSxROWS", requires = "pty", value_parser = term_size)]
+    pub size: Option<aside_protocol::TermSize>,
     /// Give the task a pipe as its input: in the foreground this process's stdin goes to it;
     /// in the background, write to it with `aside send`.
     #[arg(long)]
@@ -204,8 +204,8 @@ pub struct SignalArgs {
     /// INT, TERM, HUP, QUIT, KILL, USR1, USR2, STOP, CONT or WINCH (with or without SIG).
     pub signal: String,
     /// For WINCH: the terminal's new size, COLSxROWS.
-    #[arg(long, value_name = "COLSxROWS")]
-    pub size: Option<String>,
+    #[arg(long, value_name = "COLSxROWS", value_parser = term_size)]
+    pub size: Option<aside_protocol::TermSize>,
 }
 
 #[derive(Args, Debug)]
@@ -487,4 +487,14 @@ Exit codes:
        budget ran out, or aside wait --timeout expired)
   aside logs --until: 0 on a match, 1 if the task ended first, 124 if --timeout ran out"
     )
+}
+
+/// `--size COLSxROWS`, checked where it is read.
+fn term_size(s: &str) -> anyhow::Result<aside_protocol::TermSize> {
+    aside_protocol::TermSize::parse(s).ok_or_else(|| {
+        anyhow::anyhow!(
+            "write it as COLSxROWS, each 1 to {}",
+            aside_protocol::TermSize::MAX
+        )
+    })
 }

@@ -119,7 +119,7 @@ fn build_spec(a: &RunArgs) -> anyhow::Result<TaskSpec> {
     spec.wait = connect::parse_opt_limit(a.wait.as_deref(), "wait")?;
     if a.pty || a.stdin {
         let input = match a.pty {
-            true => Input::Pty(terminal_size(a)?),
+            true => Input::Pty(terminal_size(a)),
             false => Input::Pipe,
         };
         if let TaskKind::Shell { input: i, .. } = &mut spec.kind {
@@ -135,17 +135,10 @@ fn build_spec(a: &RunArgs) -> anyhow::Result<TaskSpec> {
 }
 
 /// `--size`, else (in the foreground) this terminal's, else the default.
-fn terminal_size(a: &RunArgs) -> anyhow::Result<TermSize> {
-    if let Some(s) = &a.size {
-        return TermSize::parse(s).ok_or_else(|| {
-            anyhow::anyhow!(
-                "--size {s:?}: write it as COLSxROWS, each 1 to {}",
-                TermSize::MAX
-            )
-        });
-    }
-    let here = (!a.bg).then(crate::terminal::size).flatten();
-    Ok(here.unwrap_or_default())
+fn terminal_size(a: &RunArgs) -> TermSize {
+    a.size
+        .or_else(|| (!a.bg).then(crate::terminal::size).flatten())
+        .unwrap_or_default()
 }
 
 /// This process's environment (variables that are valid UTF-8).

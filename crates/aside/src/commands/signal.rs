@@ -1,23 +1,14 @@
 //! `aside signal`: a signal to a task's processes, or a new size for its terminal.
 
 use aside_protocol::rpc::{method, SignalParams};
-use aside_protocol::{TaskRecord, TaskSignal, TermSize};
+use aside_protocol::{TaskRecord, TaskSignal};
 
 use crate::cli::SignalArgs;
 use crate::connect::{self, Context};
 
 pub async fn run(ctx: &Context, a: SignalArgs) -> anyhow::Result<i32> {
     let id = connect::parse_id(&a.id)?;
-    let size = match a.size.as_deref() {
-        Some(s) => Some(TermSize::parse(s).ok_or_else(|| {
-            anyhow::anyhow!(
-                "--size {s:?}: write it as COLSxROWS, each 1 to {}",
-                TermSize::MAX
-            )
-        })?),
-        None => None,
-    };
-    let Some(signal) = TaskSignal::parse(&a.signal, size) else {
+    let Some(signal) = TaskSignal::parse(&a.signal, a.size) else {
         if a.signal.trim().to_ascii_uppercase().ends_with("WINCH") {
             anyhow::bail!("WINCH resizes the terminal: give its new size with --size COLSxROWS");
         }

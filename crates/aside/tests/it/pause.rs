@@ -289,6 +289,8 @@ fn a_finished_task_restarts_as_a_new_one_with_this_shells_environment() {
         "sub",
         "--env",
         "EXTRA=kept-not",
+        "--label",
+        "env=prod",
         "--",
         "sh",
         "-c",
@@ -318,6 +320,7 @@ fn a_finished_task_restarts_as_a_new_one_with_this_shells_environment() {
     let end = a.wait_end(&new);
     assert_eq!(end["exit_code"], 3, "{end}");
     assert_eq!(end["name"], "again");
+    assert_eq!(end["labels"]["env"], "prod", "{end}");
     assert_eq!(end["timeout_ms"], 3_600_000);
     let sub = a.path("sub").display().to_string();
     assert_eq!(end["cwd"], sub.as_str());
