@@ -41,6 +41,8 @@ Parts and targets (the candidate should meet each):
               median; peer: tmux (bench/terminal.py)
   terminals   100 idle terminal tasks: aside's processes at most 32 MiB PSS in total; peer:
               a tmux server with 100 windows (bench/terminal.py)
+  top         `aside top` with 10,000 finished tasks: its first frame with rows in at most
+              500 ms (median), at most 1 % of a core while idle; peer: htop (bench/top.py)
 """
 
 import argparse
@@ -62,11 +64,12 @@ from benchlib import (  # noqa: E402
 from mcp_tasks import part_mcp  # noqa: E402
 from outlive import part_adopt, part_supervisors  # noqa: E402
 from terminal import part_keys, part_terminals  # noqa: E402
+from top import part_top  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PUEUE_ROOT = os.path.join(CACHE, "pueue")
 PARTS = ["throughput", "foreground", "gigabyte", "sleepers", "agents", "submit", "listing",
-         "notify", "mcp", "supervisors", "adopt", "keys", "terminals"]
+         "notify", "mcp", "supervisors", "adopt", "keys", "terminals", "top"]
 
 
 class Settings:
@@ -958,6 +961,7 @@ def run_part(p, bins, s, args, hist):
         "adopt": lambda: part_adopt(bins, s.sleepers),
         "keys": lambda: part_keys(bins, 100 if s.quick else 1000),
         "terminals": lambda: part_terminals(bins, 100),
+        "top": lambda: part_top(bins, 1000 if s.quick else 10000, 3 if s.quick else 7),
     }[p]()
 
 

@@ -91,6 +91,12 @@ pub enum Command {
     /// Keys go to the task; the detach key (Ctrl+\ unless --detach-key or the config's
     /// detach_key say otherwise) leaves it running. Several terminals may attach at once.
     Attach(AttachArgs),
+    /// A live dashboard of tasks: states, groups and slots in use, ages, output rates,
+    /// agents' progress, how ended tasks ended.
+    ///
+    /// Kept current by the daemon's events. Keys (? lists them): follow a task's output,
+    /// stop, detach, pause/resume, restart, attach; / and f filter. NO_COLOR turns colours off.
+    Top(TopArgs),
     /// Show a task's whole record.
     Info(InfoArgs),
     /// Remove finished tasks and their logs.
@@ -299,6 +305,23 @@ pub struct LsArgs {
     /// listed.
     #[arg(long = "group", value_name = "G")]
     pub groups: Vec<String>,
+    /// Only tasks with this label (K=V), or with this key whatever its value (K)
+    /// (repeatable: every one must match).
+    #[arg(long = "label", value_name = "K=V")]
+    pub labels: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    /// Only tasks of this owner (repeatable).
+    #[arg(long = "owner", value_name = "OWNER")]
+    pub owners: Vec<String>,
+    /// Only tasks of this concurrency group (repeatable).
+    #[arg(long = "group", value_name = "G")]
+    pub groups: Vec<String>,
+    /// Only tasks in these states (repeatable, or a comma list), as in ls; f changes it.
+    #[arg(long = "state", value_name = "STATE", value_delimiter = ',')]
+    pub states: Vec<crate::commands::ls::StateFilter>,
     /// Only tasks with this label (K=V), or with this key whatever its value (K)
     /// (repeatable: every one must match).
     #[arg(long = "label", value_name = "K=V")]

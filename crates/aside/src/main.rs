@@ -96,6 +96,7 @@ fn run(cli: Cli, paths: Result<aside_core::Paths, aside_core::PathsError>) -> an
             Command::Send(a) => commands::send::run(&ctx, a).await,
             Command::Signal(a) => commands::signal::run(&ctx, a).await,
             Command::Attach(a) => commands::attach::run(&ctx, a).await,
+            Command::Top(a) => commands::top::run(&ctx, a).await,
             Command::Info(a) => commands::info::run(&ctx, a).await,
             Command::Clean(a) => commands::clean::run(&ctx, a).await,
             Command::Daemon(a) => commands::daemon::run(&ctx, a).await,

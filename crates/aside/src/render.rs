@@ -68,7 +68,7 @@ pub fn labels(t: &TaskRecord) -> String {
 }
 
 /// The RESULT column: how the task ended, or what a queued one waits for.
-fn result(t: &TaskRecord) -> String {
+pub fn result(t: &TaskRecord) -> String {
     match (&t.state, t.after.is_empty()) {
         (TaskState::Queued, false) => {
             let ids: Vec<String> = t.after.iter().map(|id| id.to_string()).collect();

@@ -106,7 +106,7 @@ pub enum StateFilter {
 }
 
 impl StateFilter {
-    fn matches(self, t: &TaskRecord) -> bool {
+    pub fn matches(self, t: &TaskRecord) -> bool {
         let state = &t.state;
         match self {
             StateFilter::Ended => state.is_terminal(),

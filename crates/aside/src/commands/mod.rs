@@ -19,4 +19,5 @@ pub mod send;
 pub mod signal;
 pub mod slots;
 pub mod stop;
+pub mod top;
 pub mod wait;

@@ -41,5 +41,6 @@ mod stop;
 mod terminal;
 mod terminal_tools;
 mod tmux;
+mod top;
 mod until;
 mod wire;
