@@ -58,6 +58,7 @@ const BAD: &[(&str, &str)] = &[
     ("[agent]\nbase_url = true", "agent.base_url"),
     ("[agent]\nmax_running = 0", "agent.max_running"),
     ("detach_key = \"Up\"", "detach_key"),
+    ("on_end = 5", "on_end"),
     ("[agent]\nmax_depth = -1", "agent.max_depth"),
     ("[agent]\nmax_turns = 0", "agent.max_turns"),
     ("[agent]\nstall = \"a while\"", "agent.stall"),
