@@ -197,6 +197,23 @@ fn default_read_bytes() -> u64 {
     64 * 1024
 }
 
+impl ReadParams {
+    /// A plain read of up to `max_bytes` from `after`, answered at once; set the other
+    /// fields with struct update syntax.
+    pub fn new(id: TaskId, after: u64, max_bytes: u64) -> Self {
+        Self {
+            id,
+            after,
+            max_bytes,
+            wait_ms: None,
+            foreground: false,
+            until: None,
+            plain: false,
+            screen: None,
+        }
+    }
+}
+
 /// How long a read with `until` and no `wait_ms` waits for its match.
 pub const UNTIL_WAIT_MS: u64 = 30_000;
 

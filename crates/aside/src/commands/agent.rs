@@ -101,14 +101,9 @@ async fn json_lines(client: &Client, task: TaskRecord) -> anyhow::Result<i32> {
     loop {
         let r: ReadResult = client
             .request::<method::TaskRead>(ReadParams {
-                id,
-                after,
-                max_bytes: 1 << 20,
                 wait_ms: Some(1000),
                 foreground: true,
-                until: None,
-                plain: false,
-                screen: None,
+                ..ReadParams::new(id, after, 1 << 20)
             })
             .await?;
         let data = r.chunk.decode()?;

@@ -247,14 +247,10 @@ async fn read(
 ) -> Result<ReadResult, aside_client::ClientError> {
     client
         .request::<method::TaskRead>(ReadParams {
-            id: s.id,
-            after,
-            max_bytes: READ_BYTES,
             wait_ms,
             foreground: s.foreground,
-            until: None,
-            plain: false,
             screen,
+            ..ReadParams::new(s.id, after, READ_BYTES)
         })
         .await
 }

@@ -27,14 +27,8 @@ const OVERLAP: usize = aside_core::MATCH_CARRY;
 async fn screen(client: &Client, id: TaskId) -> anyhow::Result<i32> {
     let r = client
         .request::<method::TaskRead>(ReadParams {
-            id,
-            after: 0,
-            max_bytes: 1,
-            wait_ms: None,
-            foreground: false,
-            until: None,
-            plain: false,
             screen: Some(ScreenFormat::Text),
+            ..ReadParams::new(id, 0, 1)
         })
         .await?;
     if let Some(s) = r.screen {
@@ -92,14 +86,8 @@ pub async fn run(ctx: &Context, a: LogsArgs) -> anyhow::Result<i32> {
     loop {
         let read = client
             .request::<method::TaskRead>(ReadParams {
-                id,
-                after,
-                max_bytes: CHUNK,
                 wait_ms: a.follow.then_some(30_000),
-                foreground: false,
-                until: None,
-                plain: false,
-                screen: None,
+                ..ReadParams::new(id, after, CHUNK)
             })
             .await;
         let r: ReadResult = match read {
@@ -182,14 +170,9 @@ async fn until(
         }
         let read = client
             .request::<method::TaskRead>(ReadParams {
-                id: want.id,
-                after: scan,
-                max_bytes: CHUNK,
                 wait_ms: Some(wait.as_millis() as u64),
-                foreground: false,
                 until: Some(want.pattern.to_string()),
-                plain: false,
-                screen: None,
+                ..ReadParams::new(want.id, scan, CHUNK)
             })
             .await;
         let r: ReadResult = match read {
@@ -267,16 +250,7 @@ async fn copy(
     let mut at = range.start;
     while at < range.end {
         let r: ReadResult = client
-            .request::<method::TaskRead>(ReadParams {
-                id,
-                after: at,
-                max_bytes: (range.end - at).min(CHUNK),
-                wait_ms: None,
-                foreground: false,
-                until: None,
-                plain: false,
-                screen: None,
-            })
+            .request::<method::TaskRead>(ReadParams::new(id, at, (range.end - at).min(CHUNK)))
             .await?;
         let chunk = r.chunk.decode()?;
         if chunk.is_empty() {
@@ -316,16 +290,7 @@ async fn tail_offset(client: &Client, id: TaskId, total: u64, lines: usize) -> a
     loop {
         let start = total.saturating_sub(window);
         let r: ReadResult = client
-            .request::<method::TaskRead>(ReadParams {
-                id,
-                after: start,
-                max_bytes: total - start,
-                wait_ms: None,
-                foreground: false,
-                until: None,
-                plain: false,
-                screen: None,
-            })
+            .request::<method::TaskRead>(ReadParams::new(id, start, total - start))
             .await?;
         let data = r.chunk.decode()?;
         // A trailing newline ends the last line; it does not start another.

@@ -174,14 +174,9 @@ pub async fn follow(mut client: Client, task: TaskRecord) -> anyhow::Result<i32>
         // given up would still be waited on by the daemon.
         let r = {
             let mut read = std::pin::pin!(client.request::<method::TaskRead>(ReadParams {
-                id,
-                after,
-                max_bytes: READ_BYTES,
                 wait_ms: Some(60_000),
                 foreground: !in_background,
-                until: None,
-                plain: false,
-                screen: None,
+                ..ReadParams::new(id, after, READ_BYTES)
             }));
             loop {
                 tokio::select! {

@@ -129,14 +129,9 @@ async fn read_on(client: &Client, id: TaskId, tx: &Tx) -> anyhow::Result<String>
     loop {
         let read = conn
             .request::<method::TaskRead>(ReadParams {
-                id,
-                after,
-                max_bytes: READ_BYTES,
                 wait_ms: Some(READ_WAIT_MS),
-                foreground: false,
-                until: None,
                 plain: true,
-                screen: None,
+                ..ReadParams::new(id, after, READ_BYTES)
             })
             .await;
         let r = match read {
