@@ -300,7 +300,7 @@ pub struct LsArgs {
     /// Only tasks in these states (repeatable, or a comma list); `ended` is any state a
     /// task ends in. It filters what is listed: add --all to look through finished tasks.
     #[arg(long = "state", value_name = "STATE", value_delimiter = ',')]
-    pub states: Vec<crate::commands::ls::StateFilter>,
+    pub states: Vec<crate::task_filter::StateFilter>,
     /// Only tasks of this concurrency group (repeatable). Like --state, it filters what is
     /// listed.
     #[arg(long = "group", value_name = "G")]
@@ -308,7 +308,7 @@ pub struct LsArgs {
     /// Only tasks with this label (K=V), or with this key whatever its value (K)
     /// (repeatable: every one must match).
     #[arg(long = "label", value_name = "K=V")]
-    pub labels: Vec<String>,
+    pub labels: Vec<crate::task_filter::LabelFilter>,
 }
 
 #[derive(Args, Debug)]
@@ -321,11 +321,11 @@ pub struct TopArgs {
     pub groups: Vec<String>,
     /// Only tasks in these states (repeatable, or a comma list), as in ls; f changes it.
     #[arg(long = "state", value_name = "STATE", value_delimiter = ',')]
-    pub states: Vec<crate::commands::ls::StateFilter>,
+    pub states: Vec<crate::task_filter::StateFilter>,
     /// Only tasks with this label (K=V), or with this key whatever its value (K)
     /// (repeatable: every one must match).
     #[arg(long = "label", value_name = "K=V")]
-    pub labels: Vec<String>,
+    pub labels: Vec<crate::task_filter::LabelFilter>,
 }
 
 #[derive(Args, Debug)]

@@ -8,6 +8,7 @@ mod json_chunks;
 mod render;
 mod status_line;
 mod stdout;
+mod task_filter;
 mod terminal;
 
 use clap::{CommandFactory, FromArgMatches};

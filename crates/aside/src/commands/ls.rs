@@ -9,12 +9,12 @@ use aside_protocol::rpc::{
     method, AckParams, ListOrder, ListParams, ListResult, NotificationsResult, TakeParams,
 };
 use aside_protocol::{TaskId, TaskRecord};
-use clap::ValueEnum;
 
 use crate::cli::LsArgs;
 use crate::connect::Context;
 use crate::render;
 use crate::stdout::StdoutError;
+use crate::task_filter::TaskFilter;
 
 /// Records asked for per page.
 const PAGE: u32 = 500;
@@ -38,20 +38,12 @@ pub async fn run(ctx: &Context, a: LsArgs) -> anyhow::Result<i32> {
         .into_iter()
         .map(|n| (n.task.id, n.task))
         .collect();
-    let labels: Vec<(&str, Option<&str>)> = a
-        .labels
-        .iter()
-        .map(|l| match l.split_once('=') {
-            Some((k, v)) => (k, Some(v)),
-            None => (l.as_str(), None),
-        })
-        .collect();
-    let filter = Filter {
-        states: &a.states,
-        groups: &a.groups,
-        labels: &labels,
+    let filter = TaskFilter {
+        states: a.states.clone(),
+        groups: a.groups.clone(),
+        labels: a.labels.clone(),
     };
-    let mut out = Output::new(a.json, filter, std::io::stdout().lock());
+    let mut out = Output::new(a.json, &filter, std::io::stdout().lock());
     if a.all {
         list_all(&client, &a, &unseen, &mut out).await?;
     } else {
@@ -88,65 +80,6 @@ pub async fn run(ctx: &Context, a: LsArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// A state `aside ls --state` asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum StateFilter {
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
-    Cancelled,
-    #[value(name = "timed_out")]
-    TimedOut,
-    Lost,
-    /// Any state a task ends in.
-    Ended,
-    /// Running, and paused (`aside pause`).
-    Paused,
-}
-
-impl StateFilter {
-    pub fn matches(self, t: &TaskRecord) -> bool {
-        let state = &t.state;
-        match self {
-            StateFilter::Ended => state.is_terminal(),
-            StateFilter::Paused => t.paused,
-            // By the record's own name for its state, so the two cannot drift apart.
-            s => s
-                .to_possible_value()
-                .is_some_and(|v| v.get_name() == state.name()),
-        }
-    }
-}
-
-/// What `--state`, `--group` and `--label` let through: each, when given, must match.
-struct Filter<'a> {
-    states: &'a [StateFilter],
-    groups: &'a [String],
-    /// Each key must be there, with the value where one is given.
-    labels: &'a [(&'a str, Option<&'a str>)],
-}
-
-impl Filter<'_> {
-    fn active(&self) -> bool {
-        !self.states.is_empty() || !self.groups.is_empty() || !self.labels.is_empty()
-    }
-
-    fn lets(&self, t: &TaskRecord) -> bool {
-        let state = self.states.is_empty() || self.states.iter().any(|s| s.matches(t));
-        let group = self.groups.is_empty()
-            || t.group
-                .as_ref()
-                .is_some_and(|g| self.groups.iter().any(|want| want == g));
-        let labels = self.labels.iter().all(|(k, v)| {
-            t.labels
-                .get(*k)
-                .is_some_and(|have| v.is_none_or(|want| want == have))
-        });
-        state && group && labels
-    }
-}
-
 /// Every stored task, oldest first, a page at a time; with `--limit`, the newest N.
 async fn list_all(
     client: &Client,
@@ -159,7 +92,7 @@ async fn list_all(
         let mut cursor = None;
         while newest.len() < limit {
             // With filters, a page holds fewer rows that count: ask for whole pages.
-            let want = match out.filter.active() {
+            let want = match out.filter.is_active() {
                 true => PAGE,
                 false => (limit - newest.len()).min(PAGE as usize) as u32,
             };
@@ -213,7 +146,7 @@ async fn page(
 /// Rows as they come: a table for people, or one JSON array.
 struct Output<'a, W: Write> {
     json: bool,
-    filter: Filter<'a>,
+    filter: &'a TaskFilter,
     w: W,
     rows: usize,
     /// The unseen tasks listed: only their notifications are acknowledged.
@@ -221,7 +154,7 @@ struct Output<'a, W: Write> {
 }
 
 impl<'a, W: Write> Output<'a, W> {
-    fn new(json: bool, filter: Filter<'a>, w: W) -> Self {
+    fn new(json: bool, filter: &'a TaskFilter, w: W) -> Self {
         Self {
             json,
             filter,
@@ -264,7 +197,7 @@ impl<'a, W: Write> Output<'a, W> {
 
     /// Ends the listing; returns the unseen tasks it showed, once it is written.
     fn finish(mut self, all: bool) -> anyhow::Result<BTreeSet<TaskId>> {
-        let empty = match (all, self.filter.active()) {
+        let empty = match (all, self.filter.is_active()) {
             (true, false) => "no tasks",
             (false, false) => "no tasks running (aside ls --all shows finished ones)",
             (true, true) => "no tasks match",

@@ -32,6 +32,7 @@ use self::term::Tui;
 use self::view::{Theme, Ui};
 use crate::cli::TopArgs;
 use crate::connect::Context;
+use crate::task_filter::TaskFilter;
 
 /// The shortest time between two frames.
 const FRAME: Duration = Duration::from_millis(50);
@@ -45,10 +46,12 @@ pub async fn run(ctx: &Context, a: TopArgs) -> anyhow::Result<i32> {
         anyhow::bail!("aside top needs a terminal (its input and output on one)");
     }
     let filter = Filter {
-        states: a.states,
+        task: TaskFilter {
+            states: a.states,
+            groups: a.groups,
+            labels: a.labels,
+        },
         owners: a.owners,
-        groups: a.groups,
-        labels: a.labels.iter().map(|l| filter::parse_label(l)).collect(),
         text: String::new(),
     };
     let client = Arc::new(ctx.client().await?);

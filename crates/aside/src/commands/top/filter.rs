@@ -1,8 +1,9 @@
-//! What the dashboard lets through: states, owners, groups, labels and a text to look for.
+//! What the dashboard lets through: what `aside ls` filters on (states, groups, labels),
+//! owners, and a text to look for.
 
 use aside_protocol::TaskRecord;
 
-use crate::commands::ls::StateFilter;
+use crate::task_filter::{StateFilter, TaskFilter};
 
 /// The state filters `f` steps through, in order; the empty one lets every task through.
 const CYCLE: &[&[StateFilter]] = &[
@@ -18,11 +19,9 @@ const CYCLE: &[&[StateFilter]] = &[
 /// Each part, when set, must match (any of its values).
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
-    pub states: Vec<StateFilter>,
+    /// States, groups and labels, as `aside ls` has them.
+    pub task: TaskFilter,
     pub owners: Vec<String>,
-    pub groups: Vec<String>,
-    /// Labels the task must have: the key, with this value where one is given.
-    pub labels: Vec<(String, Option<String>)>,
     /// Looked for in a task's id, name, command, group, owner and labels; lowercase, as
     /// they are searched, so that case does not count.
     pub text: String,
@@ -31,59 +30,41 @@ pub struct Filter {
 impl Filter {
     /// Whether `t`, whose searchable text is `haystack` (lowercase), is let through.
     pub fn lets(&self, t: &TaskRecord, haystack: &str) -> bool {
-        let state = self.states.is_empty() || self.states.iter().any(|s| s.matches(t));
         let owner = self.owners.is_empty() || self.owners.contains(&t.owner);
-        let group = self.groups.is_empty()
-            || t.group
-                .as_ref()
-                .is_some_and(|g| self.groups.iter().any(|want| want == g));
-        let labels = self.labels.iter().all(|(k, v)| {
-            t.labels
-                .get(k)
-                .is_some_and(|have| v.as_ref().is_none_or(|want| want == have))
-        });
         let text = self.text.is_empty() || haystack.contains(&self.text);
-        state && owner && group && labels && text
+        self.task.lets(t) && owner && text
     }
 
     /// The next state filter of the cycle (from a set given on the command line, the first).
     pub fn cycle_states(&mut self) {
-        let at = CYCLE.iter().position(|c| *c == self.states.as_slice());
+        let states = &mut self.task.states;
+        let at = CYCLE.iter().position(|c| *c == states.as_slice());
         let next = at.map_or(0, |i| (i + 1) % CYCLE.len());
-        self.states = CYCLE[next].to_vec();
+        *states = CYCLE[next].to_vec();
     }
 
     /// The filters in force, for the title line: `state=running group=build /text`.
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
-        if !self.states.is_empty() {
-            let names: Vec<String> = self.states.iter().map(|s| state_name(*s)).collect();
+        let f = &self.task;
+        if !f.states.is_empty() {
+            let names: Vec<String> = f.states.iter().map(|s| s.name()).collect();
             parts.push(format!("state={}", names.join(",")));
         }
         if !self.owners.is_empty() {
             parts.push(format!("owner={}", self.owners.join(",")));
         }
-        if !self.groups.is_empty() {
-            parts.push(format!("group={}", self.groups.join(",")));
+        if !f.groups.is_empty() {
+            parts.push(format!("group={}", f.groups.join(",")));
         }
-        for (k, v) in &self.labels {
-            match v {
-                Some(v) => parts.push(format!("label {k}={v}")),
-                None => parts.push(format!("label {k}")),
-            }
+        for l in &f.labels {
+            parts.push(format!("label {l}"));
         }
         if !self.text.is_empty() {
             parts.push(format!("/{}", self.text));
         }
         parts.join(" ")
     }
-}
-
-fn state_name(s: StateFilter) -> String {
-    use clap::ValueEnum;
-    s.to_possible_value()
-        .map(|v| v.get_name().to_string())
-        .unwrap_or_default()
 }
 
 /// What the text filter searches in a task, lowercase: its parts never change.
@@ -100,26 +81,19 @@ pub fn haystack(t: &TaskRecord) -> String {
     .to_lowercase()
 }
 
-/// Reads `--label K=V`, or `K` for the key whatever its value.
-pub fn parse_label(l: &str) -> (String, Option<String>) {
-    match l.split_once('=') {
-        Some((k, v)) => (k.to_string(), Some(v.to_string())),
-        None => (l.to_string(), None),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_state_cycle_comes_back_round() {
-        let mut f = Filter {
-            states: vec![StateFilter::Lost],
-            ..Filter::default()
-        };
+        let mut f = Filter::default();
+        f.task.states = vec![StateFilter::Lost];
         f.cycle_states();
-        assert!(f.states.is_empty(), "a set of its own starts the cycle");
+        assert!(
+            f.task.states.is_empty(),
+            "a set of its own starts the cycle"
+        );
         let mut seen = vec![f.describe()];
         for _ in 0..CYCLE.len() {
             f.cycle_states();
