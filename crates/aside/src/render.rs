@@ -198,6 +198,22 @@ pub fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Says how the task ended, unless its output or the person who stopped it already did.
+pub fn report_end(t: &TaskRecord, stopped_here: bool) {
+    match &t.state {
+        TaskState::Failed {
+            failure: Failure::Exit { .. },
+            ..
+        }
+        | TaskState::Succeeded { .. } => {}
+        // Ctrl+C here: one line, as Ctrl+Z has.
+        TaskState::Cancelled { .. } if stopped_here => {
+            eprintln!("aside: task {} stopped (Ctrl+C)", t.id)
+        }
+        other => eprintln!("aside: task {} {}", t.id, other.describe()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

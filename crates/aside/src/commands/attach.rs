@@ -113,7 +113,7 @@ pub async fn session(client: Client, s: Session) -> anyhow::Result<i32> {
     }?;
     match left {
         Left::Ended(t) => {
-            crate::commands::run::report_end(&t, false);
+            crate::render::report_end(&t, false);
             Ok(exit::for_state(&t.state))
         }
         Left::Detached if s.foreground => {

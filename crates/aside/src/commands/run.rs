@@ -239,7 +239,7 @@ pub async fn follow(mut client: Client, task: TaskRecord) -> anyhow::Result<i32>
         if let Some(t) = r.task {
             if t.is_terminal() && r.eof {
                 status.clear();
-                report_end(&t, stopping);
+                render::report_end(&t, stopping);
                 return Ok(exit::for_state(&t.state));
             }
             if t.detached && !t.is_terminal() && !in_background {
@@ -261,23 +261,6 @@ async fn stop(client: &Client, id: TaskId) -> Result<(), aside_client::ClientErr
         })
         .await
         .map(|_| ())
-}
-
-/// Says how the task ended, unless its output or the person who stopped it already did.
-pub(crate) fn report_end(t: &TaskRecord, stopped_here: bool) {
-    use aside_protocol::{Failure, TaskState};
-    match &t.state {
-        TaskState::Failed {
-            failure: Failure::Exit { .. },
-            ..
-        }
-        | TaskState::Succeeded { .. } => {}
-        // Ctrl+C here: one line, as Ctrl+Z has.
-        TaskState::Cancelled { .. } if stopped_here => {
-            eprintln!("aside: task {} stopped (Ctrl+C)", t.id)
-        }
-        other => eprintln!("aside: task {} {}", t.id, other.describe()),
-    }
 }
 
 /// `--label K=V` arguments as a map (a key given twice keeps its last value).
