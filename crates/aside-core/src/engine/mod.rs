@@ -42,6 +42,7 @@ mod task;
 mod terminal;
 mod until;
 mod validate;
+mod waits;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};

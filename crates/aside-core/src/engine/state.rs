@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use aside_protocol::{Event, EventKind, TaskId, TaskRecord, Timestamp};
 
-use super::after::Waits;
 use super::retention::Retained;
 use super::task::Task;
+use super::waits::Waits;
 use crate::scheduler::Scheduler;
 
 #[derive(Default)]
