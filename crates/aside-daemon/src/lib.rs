@@ -40,7 +40,9 @@ pub(crate) fn engine_err(e: EngineError) -> RpcError {
         EngineError::NotRetained { .. } => ErrorCode::NotRetained,
         EngineError::Store(_) | EngineError::Output(_) => ErrorCode::Storage,
         EngineError::ShuttingDown => ErrorCode::ShuttingDown,
-        EngineError::Setup(_) | EngineError::Logs(_) => ErrorCode::Internal,
+        EngineError::Setup(_) | EngineError::Logs(_) | EngineError::SlotRecord(_) => {
+            ErrorCode::Internal
+        }
         EngineError::Console(ConsoleError::TooLarge { .. } | ConsoleError::BadSize { .. })
         | EngineError::Pattern(_)
         | EngineError::BadSlotLimit(_) => ErrorCode::InvalidParams,

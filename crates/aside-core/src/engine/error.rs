@@ -50,6 +50,8 @@ pub enum EngineError {
     Pattern(#[from] super::PatternError),
     #[error("a slot limit is 1 to {max}; {0} is not", max = super::slots::MAX_SLOTS)]
     BadSlotLimit(u32),
+    #[error("cannot record the slot limits: {0}")]
+    SlotRecord(#[source] serde_json::Error),
 }
 
 /// Why a task spec was refused.

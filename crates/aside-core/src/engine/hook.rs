@@ -163,41 +163,34 @@ async fn run_queue(engine: Weak<Inner>, command: Arc<str>, mut queue: mpsc::Rece
         let command = command.clone();
         tokio::spawn(async move {
             if let Err(e) = run_one(&inner, &command, &record).await {
-                tracing::warn!("completion hook for task {}: {e}", record.id);
+                tracing::warn!("completion hook for task {}: `{command}` {e}", record.id);
             }
             drop(permit);
         });
     }
 }
 
-/// Why a hook did not succeed.
+/// Why a hook did not succeed; the log line names the command before it.
 #[derive(Debug, thiserror::Error)]
 enum HookError {
-    #[error("cannot start `{command}`: {source}")]
-    Spawn {
-        command: String,
-        source: std::io::Error,
-    },
-    #[error("`{command}` exited with code {code}")]
-    Exit { command: String, code: i32 },
-    #[error("`{command}` was killed by signal {signal}")]
-    Signal { command: String, signal: i32 },
+    #[error("cannot be started: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("exited with code {0}")]
+    Exit(i32),
+    #[error("was killed by signal {0}")]
+    Signal(i32),
     #[error(
-        "`{command}` ran past {} and was killed",
+        "ran past {} and was killed",
         aside_protocol::format_duration(TIME_LIMIT)
     )]
-    TooLong { command: String },
-    #[error("cannot encode the record: {0}")]
+    TooLong,
+    #[error("was not run: cannot encode the record: {0}")]
     Encode(#[from] serde_json::Error),
 }
 
 async fn run_one(inner: &Inner, command: &str, record: &TaskRecord) -> Result<(), HookError> {
     let input = serde_json::to_vec(record)?;
-    let spawn_err = |source| HookError::Spawn {
-        command: command.to_string(),
-        source,
-    };
-    let (stdin_read, mut stdin_write) = std::io::pipe().map_err(spawn_err)?;
+    let (stdin_read, mut stdin_write) = std::io::pipe().map_err(HookError::Spawn)?;
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c").arg(command);
     let cwd = std::path::Path::new(&record.cwd);
@@ -226,7 +219,7 @@ async fn run_one(inner: &Inner, command: &str, record: &TaskRecord) -> Result<()
     let Some(started) = inner.hooks.start(|| inner.reaper.spawn(&mut cmd, None)) else {
         return Ok(());
     };
-    let (pid, exit) = started.map_err(spawn_err)?;
+    let (pid, exit) = started.map_err(HookError::Spawn)?;
     drop(cmd);
     // A hook that does not read its input must not hold a thread forever: the write ends
     // when the hook does (a closed pipe), and the hook ends within its time limit.
@@ -240,15 +233,12 @@ async fn run_one(inner: &Inner, command: &str, record: &TaskRecord) -> Result<()
         let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
     }
     let Ok(exit) = exit else {
-        return Err(HookError::TooLong {
-            command: command.to_string(),
-        });
+        return Err(HookError::TooLong);
     };
-    let command = command.to_string();
     match exit {
         Ok(Exit::Code(0)) => Ok(()),
-        Ok(Exit::Code(code)) => Err(HookError::Exit { command, code }),
-        Ok(Exit::Signal(signal)) => Err(HookError::Signal { command, signal }),
+        Ok(Exit::Code(code)) => Err(HookError::Exit(code)),
+        Ok(Exit::Signal(signal)) => Err(HookError::Signal(signal)),
         // The reaper went away: the process is gone with it.
         Err(_) => Ok(()),
     }

@@ -40,10 +40,7 @@ impl Engine {
             let changes = st.sched.changes();
             let value = match changes == &SlotChanges::default() {
                 true => None,
-                false => Some(
-                    serde_json::to_string(changes)
-                        .map_err(|e| EngineError::Setup(std::io::Error::other(e)))?,
-                ),
+                false => Some(serde_json::to_string(changes).map_err(EngineError::SlotRecord)?),
             };
             let op = Op::PutSetting {
                 key: SlotChanges::SETTING,
