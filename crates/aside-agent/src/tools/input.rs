@@ -5,7 +5,7 @@ use aside_protocol::{keys, Input, TaskKind};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::tasks::{describe_outcome, engine_error, id_text, output_of, parse_id};
+use super::record::{describe_outcome, engine_error, id_text, output_of, parse_id};
 use super::{ToolContext, ToolOutput};
 
 #[derive(Debug, Deserialize, JsonSchema)]

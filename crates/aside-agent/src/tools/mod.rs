@@ -7,6 +7,7 @@
 pub mod files;
 mod input;
 mod output;
+mod record;
 mod tasks;
 
 use std::collections::BTreeMap;
@@ -23,7 +24,8 @@ use serde_json::Value;
 use crate::definitions::Catalog;
 use crate::model::ToolSpec;
 
-pub use tasks::{describe_outcome, ended_result, notification_message};
+pub use record::describe_outcome;
+pub use tasks::{ended_result, notification_message};
 
 /// The environment every command run for an agent gets, so output stays plain.
 pub const QUIET_ENV: &[(&str, &str)] = &[

@@ -13,7 +13,7 @@ use aside_protocol::{
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::tasks::{describe_outcome, engine_error, id_text, output_of, parse_id};
+use super::record::{describe_outcome, engine_error, id_text, output_of, parse_id};
 use super::{cap_text, ToolContext, ToolOutput};
 
 /// Bytes read from each end of a long output when building a result.

@@ -1,17 +1,18 @@
-//! The tools that start and manage tasks: `bash`, `task`, `task_list`, `task_stop`, and what
-//! every task tool shares (ids, outcomes, errors). `task_output` is in [`super::output`],
-//! `task_input` in [`super::input`].
+//! The tools that start and manage tasks: `bash`, `task`, `task_list`, `task_stop`.
+//! `task_output` is in [`super::output`], `task_input` in [`super::input`], and what every
+//! task tool shares (ids, outcomes, errors) in [`super::record`].
 
 use std::time::Duration;
 
-use aside_core::{Config, ConsoleError, Engine, EngineError, ListQuery, Order};
+use aside_core::{Config, Engine, EngineError, ListQuery, Order};
 use aside_protocol::{
     format_duration, CancelReason, Input, Limit, Notification, ShellCommand, StartMode, TaskId,
-    TaskKind, TaskRecord, TaskSpec, TaskState, TermSize,
+    TaskKind, TaskRecord, TaskSpec, TermSize,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::record::{describe_outcome, engine_error, id_text, output_of, parse_id};
 use super::{output, ToolContext, ToolOutput, QUIET_ENV};
 
 /// The longest a `bash` call may ask for as its timeout.
@@ -68,17 +69,6 @@ pub struct TaskArgs {
 
 fn general() -> String {
     "general".into()
-}
-
-/// Models often send ids as numbers: both are accepted.
-pub(super) fn id_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    match serde_json::Value::deserialize(d)? {
-        serde_json::Value::String(s) => Ok(s),
-        serde_json::Value::Number(n) => Ok(n.to_string()),
-        other => Err(serde::de::Error::custom(format!(
-            "task_id must be a string such as \"12\", not {other}"
-        ))),
-    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -140,69 +130,6 @@ pub fn task_description(c: &Config) -> String {
         n = c.agent.max_running,
         depth = c.agent.max_depth,
     )
-}
-
-pub(super) fn parse_id(s: &str) -> Result<TaskId, ToolOutput> {
-    s.trim()
-        .parse::<TaskId>()
-        .map_err(|e| ToolOutput::error(format!("task_id: {e}")))
-}
-
-/// An engine error as a tool error: where the engine's message names a CLI flag, the tool
-/// that does it is named instead.
-pub(super) fn engine_error(e: EngineError) -> ToolOutput {
-    ToolOutput::error(match e {
-        EngineError::Console(ConsoleError::NoInput(id)) => {
-            format!("task {id} takes no input: start it with bash pty: true (a terminal)")
-        }
-        EngineError::Console(ConsoleError::NoTerminal(id)) => {
-            format!("task {id} has no terminal: start it with bash pty: true")
-        }
-        other => other.to_string(),
-    })
-}
-
-/// One line on how a task ended or where it is.
-pub fn describe_outcome(t: &TaskRecord) -> String {
-    let what = match &t.kind {
-        TaskKind::Shell { command, .. } => format!("shell `{}`", command.display()),
-        TaskKind::Agent { agent, .. } => format!("agent {agent}"),
-    };
-    let state = match (&t.state, &t.progress) {
-        (
-            TaskState::Succeeded {
-                exit_code: Some(c), ..
-            },
-            _,
-        ) => format!("succeeded (exit code {c})"),
-        // A subagent at work shows how far it is, as `aside ls` does.
-        (TaskState::Running { .. }, Some(p)) => format!("running ({})", p.describe()),
-        (other, _) => other.describe(),
-    };
-    let bg = if t.detached && !t.is_terminal() {
-        ", in the background"
-    } else {
-        ""
-    };
-    let paused = if t.paused {
-        ", paused (aside resume)"
-    } else {
-        ""
-    };
-    format!("task {} ({what}): {state}{paused}{bg}", t.id)
-}
-
-pub(super) fn output_of(t: &TaskRecord) -> ToolOutput {
-    ToolOutput {
-        task_id: Some(t.id),
-        session_id: t.kind.session_id().map(str::to_string),
-        log_path: t.log_path.clone(),
-        is_error: matches!(
-            t.state,
-            TaskState::Failed { .. } | TaskState::TimedOut { .. } | TaskState::Lost { .. }
-        ),
-        ..ToolOutput::default()
-    }
 }
 
 /// Waits until a foreground task ends or moves to the background.
