@@ -278,6 +278,57 @@ fn a_killed_keeper_loses_nothing_and_is_replaced_at_the_next_start() {
     assert_eq!(a.logs(&first), b"first\n");
 }
 
+/// A supervisor whose task is over serves the next one: the same process, holding nothing
+/// of the last task (as many descriptors), in its own cgroup while its task is in the
+/// task's. One killed while idle is passed over; idle ones go with the daemon.
+#[test]
+fn an_idle_supervisor_serves_the_next_task_and_goes_with_the_daemon() {
+    let a = Aside::new();
+    // The supervisor, its descriptors, its cgroup and the task's.
+    let probe = "echo $PPID; ls /proc/$PPID/fd | wc -l; \
+                 grep ^0:: /proc/$PPID/cgroup; grep ^0:: /proc/self/cgroup";
+    let run = || {
+        let out = a.ok(&["run", "--", "sh", "-c", probe]);
+        let text = out.text();
+        let l: Vec<&str> = text.lines().collect();
+        assert_eq!(l.len(), 4, "{text}");
+        let pid: i32 = l[0].parse().unwrap();
+        let fds: usize = l[1].trim().parse().unwrap();
+        (pid, fds, l[2].to_string(), l[3].to_string())
+    };
+    // Idle: its task's things are gone (no signalfd), and it has said so.
+    let until_idle = |pid: i32| {
+        assert!(
+            eventually(SOON, || std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .unwrap()
+                .flatten()
+                .all(|e| !std::fs::read_link(e.path())
+                    .is_ok_and(|l| l.to_string_lossy().contains("signalfd")))),
+            "supervisor {pid} never went idle"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let (first, fds, own, task) = run();
+    if task.contains("/task-") {
+        assert_ne!(own, task, "the supervisor steps out of its task's cgroup");
+    }
+    until_idle(first);
+    for _ in 0..2 {
+        let (again, fds_again, own_again, _) = run();
+        assert_eq!(again, first, "the idle supervisor serves the next task");
+        assert_eq!(fds_again, fds, "nothing is left of the last task");
+        assert_eq!(own_again, own);
+        until_idle(first);
+    }
+    kill(first, libc::SIGKILL);
+    assert_all_dead(&[first], SOON, "the idle supervisor");
+    let (next, ..) = run();
+    assert_ne!(next, first);
+    until_idle(next);
+    a.ok(&["daemon", "stop"]);
+    assert_all_dead(&[next], SOON, "an idle supervisor after its daemon stopped");
+}
+
 /// Only the daemon talks to a supervisor: another connection to its socket is turned away
 /// and takes nothing from the task.
 #[test]
