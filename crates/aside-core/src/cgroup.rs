@@ -69,6 +69,8 @@ mod linux {
         name: PathBuf,
         /// The daemon's own group's `cgroup.procs`, to step back into after a spawn.
         home: File,
+        /// The daemon's own group (supervisors step back into it after a spawn too).
+        home_dir: PathBuf,
         /// The daemon could not step back out of a task's group: no more groups.
         off: AtomicBool,
         /// Making or entering a task's group failed once already (said once).
@@ -150,9 +152,22 @@ mod linux {
                 name: own.join(group),
                 dir,
                 home,
+                home_dir: parent,
                 off: AtomicBool::new(false),
                 warned: AtomicBool::new(false),
             })
+        }
+
+        /// The daemon's own group.
+        pub(crate) fn home_dir(&self) -> &Path {
+            &self.home_dir
+        }
+
+        /// Removes the instance's group as the engine stops; refused while a task group is
+        /// left in it (a task kept running, or a process that outlived SIGKILL): the next
+        /// engine cleans it.
+        pub(crate) fn leave(&self) {
+            let _ = fs::remove_dir(&self.dir);
         }
 
         /// A new group for the task `id`; `None` (said once) when it cannot be made.
@@ -300,11 +315,9 @@ mod linux {
         fn drop(&mut self) {
             // Refused while a process is left in it (it outlived SIGKILL): then the next
             // daemon removes it.
-            if fs::remove_dir(&self.dir).is_ok() {
-                // The instance's group goes with its last task group; one still in use
-                // refuses.
-                let _ = fs::remove_dir(&self.owner.dir);
-            }
+            // The instance's group stays while the engine runs: making and removing it
+            // with every task cost two more cgroups a task ([`Cgroups::leave`] removes it).
+            let _ = fs::remove_dir(&self.dir);
         }
     }
 
@@ -381,14 +394,16 @@ mod linux {
         }
     }
 
-    /// Makes the new group `dir` in `parent`, making `parent` too: it goes when its last
-    /// group does, which may be just now, so its absence is retried a few times.
+    /// Makes the new group `dir` in `parent`, making `parent` too when it is not there (the
+    /// first task, or someone removed it).
     fn make_in(parent: &Path, dir: &Path) -> io::Result<()> {
         let mut tries = 0;
         loop {
-            make(parent)?;
             match fs::create_dir(dir) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 3 => tries += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 3 => {
+                    tries += 1;
+                    make(parent)?;
+                }
                 r => return r,
             }
         }
@@ -547,6 +562,14 @@ mod elsewhere {
         }
 
         pub(crate) fn create(self: &Arc<Self>, _id: &str) -> Option<TaskCgroup> {
+            match self.0 {}
+        }
+
+        pub(crate) fn leave(&self) {
+            match self.0 {}
+        }
+
+        pub(crate) fn home_dir(&self) -> &Path {
             match self.0 {}
         }
 

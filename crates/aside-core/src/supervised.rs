@@ -21,8 +21,8 @@ use aside_shim::keeper::MAX_LAUNCH;
 use aside_shim::wire::{self, Cause, End, FromShim, Launch, ToShim};
 use nix::errno::Errno;
 use nix::sys::socket::{
-    sendmsg, setsockopt, socketpair, sockopt, AddressFamily, ControlMessage, MsgFlags, SockFlag,
-    SockType,
+    recv, sendmsg, setsockopt, socketpair, sockopt, AddressFamily, ControlMessage, MsgFlags,
+    SockFlag, SockType,
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -159,6 +159,10 @@ impl Supervisors {
             env: with_term(shell::task_env_vars(&l), input),
             cwd: l.cwd.to_string(),
             cgroup: cgroup.as_ref().map(|g| g.dir().display().to_string()),
+            home_cgroup: cgroup
+                .as_ref()
+                .and(l.cgroups)
+                .map(|c| c.home_dir().display().to_string()),
             logs: l
                 .output
                 .path()
@@ -324,7 +328,7 @@ impl Supervisors {
             );
             return None;
         }
-        let line = match wire::read_line(By::new(&stream, HELLO_WAIT), MAX_LINE) {
+        let line = match By::new(&stream, HELLO_WAIT).line(MAX_LINE) {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(
@@ -386,8 +390,8 @@ fn started(stream: &UnixStream) -> Result<u32, (String, bool)> {
         let _ = (&*stream).write_all(&wire::line(&stop));
         (format!("the task's supervisor failed: {e}"), false)
     };
-    // A byte at a time: what follows the answer is the follower's to read.
-    let line = wire::read_line(By::new(stream, ANSWER_WAIT), MAX_LINE).map_err(broke)?;
+    // What follows the answer is the follower's to read.
+    let line = By::new(stream, ANSWER_WAIT).line(MAX_LINE).map_err(broke)?;
     stream.set_read_timeout(None).map_err(broke)?;
     match serde_json::from_slice::<FromShim>(&line) {
         Ok(FromShim::Started { pid }) => Ok(pid),
@@ -423,8 +427,9 @@ impl<'a> By<'a> {
     }
 }
 
-impl Read for By<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+impl By<'_> {
+    /// Lowers the socket's timeout to what is left (not at every call: once per halving).
+    fn arm(&mut self) -> std::io::Result<()> {
         let left = self
             .deadline
             .saturating_duration_since(std::time::Instant::now());
@@ -435,7 +440,44 @@ impl Read for By<'_> {
             self.stream.set_read_timeout(Some(left))?;
             self.set = Some(left);
         }
-        (&*self.stream).read(buf)
+        Ok(())
+    }
+
+    /// One line, its newline included (empty at the end of the stream), and not a byte
+    /// more: what follows is left in the socket. It looks before it takes (`MSG_PEEK`), so
+    /// a line costs two system calls, not one per byte.
+    fn line(mut self, max: usize) -> std::io::Result<Vec<u8>> {
+        let mut line = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            self.arm()?;
+            let seen = match recv(self.stream.as_raw_fd(), &mut buf, MsgFlags::MSG_PEEK) {
+                Ok(n) => n,
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => return Err(std::io::ErrorKind::TimedOut.into()),
+                Err(e) => return Err(e.into()),
+            };
+            if seen == 0 {
+                return Ok(line);
+            }
+            let take = buf[..seen]
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(seen, |i| i + 1);
+            // What was seen is there: this takes it without waiting.
+            let mut stream = self.stream;
+            let got = stream.read(&mut buf[..take])?;
+            line.extend_from_slice(&buf[..got]);
+            if line.last() == Some(&b'\n') {
+                return Ok(line);
+            }
+            if line.len() >= max {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "a line too long",
+                ));
+            }
+        }
     }
 }
 
@@ -548,4 +590,51 @@ pub fn default_program() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let shim = exe.with_file_name("aside-shim");
     shim.is_file().then_some(shim)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reading_a_line_leaves_the_next_one_unread() {
+        let (a, b) = UnixStream::pair().unwrap();
+        (&a).write_all(b"{\"a\":1}\n{\"b\":2}\n").unwrap();
+        let first = By::new(&b, Duration::from_secs(5)).line(100).unwrap();
+        assert_eq!(first, b"{\"a\":1}\n");
+        let mut rest = [0u8; 8];
+        (&b).read_exact(&mut rest).unwrap();
+        assert_eq!(&rest, b"{\"b\":2}\n");
+    }
+
+    #[test]
+    fn a_line_may_come_in_pieces_and_ends_with_the_stream() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let writer = std::thread::spawn(move || {
+            (&a).write_all(b"{\"a\":").unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            (&a).write_all(b"1}\nnext").unwrap();
+            drop(a);
+        });
+        let first = By::new(&b, Duration::from_secs(5)).line(100).unwrap();
+        assert_eq!(first, b"{\"a\":1}\n");
+        writer.join().unwrap();
+        // Without a newline the stream's end ends the line.
+        assert_eq!(
+            By::new(&b, Duration::from_secs(5)).line(100).unwrap(),
+            b"next"
+        );
+        assert_eq!(By::new(&b, Duration::from_secs(5)).line(100).unwrap(), b"");
+    }
+
+    #[test]
+    fn a_line_too_long_or_too_slow_is_an_error() {
+        let (a, b) = UnixStream::pair().unwrap();
+        (&a).write_all(b"0123456789").unwrap();
+        let e = By::new(&b, Duration::from_secs(5)).line(4).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+        let (_a, b) = UnixStream::pair().unwrap();
+        let e = By::new(&b, Duration::from_millis(50)).line(4).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+    }
 }

@@ -2,12 +2,15 @@
 //! `/dev/null`, a pipe or that terminal, its own process group (a session of its own on a
 //! terminal), and its cgroup joined before exec.
 
-use std::io::ErrorKind;
+use std::fs::File;
+use std::io::{ErrorKind, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 
 use crate::input::InputEnd;
 use crate::wire::{FromShim, Input, Launch};
@@ -87,13 +90,8 @@ pub(crate) fn spawn(l: &Launch) -> Result<Spawned, FromShim> {
     };
     // Where the cgroup cannot be entered the task runs without one, as the daemon's tasks do
     // where there are none.
-    let procs = l.cgroup.as_deref().and_then(|p| {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(format!("{p}/cgroup.procs"))
-            .ok()
-    });
-    if let Some(procs) = &procs {
+    let join = Join::open(l);
+    if let Join::BeforeExec(procs) = &join {
         let fd = procs.as_raw_fd();
         // SAFETY: between fork and exec the hook calls write(2) only, which is
         // async-signal-safe, on a descriptor opened before the fork; it allocates nothing
@@ -106,7 +104,17 @@ pub(crate) fn spawn(l: &Launch) -> Result<Spawned, FromShim> {
             });
         }
     }
-    let child = cmd.spawn().map_err(|e| {
+    let inside = join.step_in();
+    let spawned = cmd.spawn();
+    if let Err(error) = join.step_out(inside) {
+        // A supervisor left inside would be killed with the task's group: the task does not
+        // run, and this supervisor serves no other (its start fails, and it exits).
+        if let Ok(child) = &spawned {
+            let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+        }
+        return Err(fail(error));
+    }
+    let child = spawned.map_err(|e| {
         let not_found = e.kind() == ErrorKind::NotFound;
         let error = match not_found {
             true => format!("{}: command not found", l.program),
@@ -114,7 +122,6 @@ pub(crate) fn spawn(l: &Launch) -> Result<Spawned, FromShim> {
         };
         FromShim::SpawnFailed { error, not_found }
     })?;
-    drop(procs);
     // Dropping the command closes this process's copies of the task's ends (the pipe's
     // write end, the terminal's slave side), so the output ends once the task's processes
     // are gone.
@@ -148,4 +155,59 @@ fn open_pty(cols: u16, rows: u16) -> Result<(OwnedFd, OwnedFd), FromShim> {
             .map_err(|e| fail(format!("cannot set up a terminal: {e}")))?;
     }
     Ok((pty.master, pty.slave))
+}
+
+/// How the task's first process comes to be born in its cgroup.
+enum Join {
+    /// It has none (or the group cannot be entered).
+    None,
+    /// The supervisor steps into the group for the spawn, then back out to `home`: the
+    /// spawn can then be a `vfork` (std's `posix_spawn`), not a copy of the supervisor.
+    StepIn { task: File, home: File },
+    /// The child joins between fork and exec (where the supervisor's own group is unknown).
+    BeforeExec(File),
+}
+
+impl Join {
+    fn open(l: &Launch) -> Self {
+        let procs = |dir: &str| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(format!("{dir}/cgroup.procs"))
+                .ok()
+        };
+        let Some(task) = l.cgroup.as_deref().and_then(procs) else {
+            return Join::None;
+        };
+        match l.home_cgroup.as_deref().and_then(procs) {
+            Some(home) => Join::StepIn { task, home },
+            None => Join::BeforeExec(task),
+        }
+    }
+
+    /// Moves the supervisor into the task's group; whether it went.
+    fn step_in(&self) -> bool {
+        match self {
+            // "0" is the writing process (the supervisor has one thread).
+            Join::StepIn { task, .. } => {
+                let mut task = task;
+                task.write_all(b"0").is_ok()
+            }
+            _ => false,
+        }
+    }
+
+    /// Back to the supervisor's own group, if it stepped in (tried twice).
+    fn step_out(&self, inside: bool) -> Result<(), String> {
+        let Join::StepIn { home, .. } = self else {
+            return Ok(());
+        };
+        if !inside {
+            return Ok(());
+        }
+        let mut home = home;
+        home.write_all(b"0")
+            .or_else(|_| home.write_all(b"0"))
+            .map_err(|e| format!("cannot step out of the task's cgroup: {e}"))
+    }
 }

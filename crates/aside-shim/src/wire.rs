@@ -40,9 +40,12 @@ pub struct Launch {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub cwd: String,
-    /// The `cgroup.procs` of the task's cgroup, where it has one: its first process joins it
-    /// before exec.
+    /// The task's cgroup, where it has one: its first process is born in it.
     pub cgroup: Option<String>,
+    /// The supervisor's own cgroup (the daemon's), where the task has one: the supervisor
+    /// steps into the task's group to start its first process there, then back out here.
+    #[serde(default)]
+    pub home_cgroup: Option<String>,
     /// The logs folder and the log's name in it.
     pub logs: String,
     pub log: String,
@@ -179,31 +182,6 @@ pub enum Cause {
     },
 }
 
-/// Reads one line a byte at a time, so that nothing after it is taken from the socket: what
-/// follows is read by whoever reads next. Fails past `max` bytes.
-pub fn read_line(mut from: impl std::io::Read, max: usize) -> std::io::Result<Vec<u8>> {
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    loop {
-        match from.read(&mut byte) {
-            Ok(0) => return Ok(line),
-            Ok(_) if byte[0] == b'\n' => {
-                line.push(b'\n');
-                return Ok(line);
-            }
-            Ok(_) if line.len() >= max => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "a line too long",
-                ))
-            }
-            Ok(_) => line.push(byte[0]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 /// One message as a line.
 pub fn line<T: Serialize>(msg: &T) -> Vec<u8> {
     // These types hold only strings and numbers: serializing them cannot fail.
@@ -241,13 +219,5 @@ mod tests {
         }
         let bytes = line(&ToShim::Pause);
         assert_eq!(bytes, b"{\"type\":\"pause\"}\n");
-    }
-
-    #[test]
-    fn reading_a_line_leaves_the_next_one_unread() {
-        let mut two: &[u8] = b"{\"a\":1}\n{\"b\":2}\n";
-        assert_eq!(read_line(&mut two, 100).unwrap(), b"{\"a\":1}\n");
-        assert_eq!(two, b"{\"b\":2}\n");
-        assert!(read_line(&b"0123456789"[..], 4).is_err());
     }
 }

@@ -344,6 +344,9 @@ impl Engine {
         if let Err(e) = self.flush().await {
             tracing::error!("could not save the last task states: {e}");
         }
+        if let Some(c) = &self.inner.cgroups {
+            c.leave();
+        }
     }
 }
 
@@ -389,6 +392,10 @@ impl Engine {
         self.inner.hooks.stop_all();
         if let Err(e) = self.flush().await {
             tracing::error!("could not save the last task states: {e}");
+        }
+        // Refused while a task kept running holds its group.
+        if let Some(c) = &self.inner.cgroups {
+            c.leave();
         }
     }
 }
