@@ -299,11 +299,24 @@ impl Shim {
     }
 
     fn pump(&mut self) {
+        // One buffer for the supervisor's life: a 64 KiB allocation freed at every wake-up
+        // made the allocator consolidate its free lists each time.
+        thread_local! {
+            static CHUNK: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        CHUNK.with_borrow_mut(|buf| {
+            if buf.len() < READ_CHUNK {
+                buf.resize(READ_CHUNK, 0);
+            }
+            self.pump_with(buf);
+        });
+    }
+
+    fn pump_with(&mut self, buf: &mut [u8]) {
         let Some(pipe) = &self.pipe else { return };
-        let mut buf = vec![0u8; READ_CHUNK];
         let mut moved = 0;
         loop {
-            match nix::unistd::read(pipe, &mut buf) {
+            match nix::unistd::read(pipe, buf) {
                 Ok(0) => {
                     self.pipe = None;
                     return;
