@@ -284,17 +284,31 @@ fn a_killed_keeper_loses_nothing_and_is_replaced_at_the_next_start() {
 #[test]
 fn an_idle_supervisor_serves_the_next_task_and_goes_with_the_daemon() {
     let a = Aside::new();
-    // The supervisor, its descriptors, its cgroup and the task's.
-    let probe = "echo $PPID; ls /proc/$PPID/fd | wc -l; \
-                 grep ^0:: /proc/$PPID/cgroup; grep ^0:: /proc/self/cgroup";
-    let run = || {
-        let out = a.ok(&["run", "--", "sh", "-c", probe]);
-        let text = out.text();
-        let l: Vec<&str> = text.lines().collect();
-        assert_eq!(l.len(), 4, "{text}");
-        let pid: i32 = l[0].parse().unwrap();
-        let fds: usize = l[1].trim().parse().unwrap();
-        (pid, fds, l[2].to_string(), l[3].to_string())
+    let cgroup = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("0::"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    // A task held running: its supervisor, the supervisor's descriptors and cgroup, and the
+    // task's cgroup. Once the task is `running` the supervisor has said it started, and has
+    // let go of what the start took.
+    let mut n = 0;
+    let mut run = || {
+        n += 1;
+        let id = a.bg(&a.gate(&format!("go{n}")));
+        a.wait_state(&id, "running");
+        let sup = a.supervisor_of(&id);
+        let fds = std::fs::read_dir(format!("/proc/{sup}/fd"))
+            .unwrap()
+            .count();
+        let task = a.info(&id)["pid"].as_i64().unwrap() as i32;
+        let seen = (sup, fds, cgroup(sup), cgroup(task));
+        a.open(&format!("go{n}"));
+        assert_eq!(a.wait_end(&id)["state"], "succeeded");
+        seen
     };
     // Idle: its task's things are gone (no signalfd), and it has said so.
     let until_idle = |pid: i32| {
