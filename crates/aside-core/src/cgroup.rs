@@ -198,6 +198,7 @@ mod linux {
                     dir,
                     procs: Some(procs),
                     owner: self.clone(),
+                    remove: true,
                 }),
                 Err(e) => {
                     self.warn_once(&format!("cannot make the cgroup {} ({e})", dir.display()));
@@ -219,6 +220,7 @@ mod linux {
                 dir: dir.to_path_buf(),
                 procs: None,
                 owner: self.clone(),
+                remove: true,
             })
         }
 
@@ -237,6 +239,8 @@ mod linux {
         /// Its `cgroup.procs`, open until the spawn.
         procs: Option<File>,
         owner: Arc<Cgroups>,
+        /// Removed when dropped (not when its supervisor removes it).
+        remove: bool,
     }
 
     impl TaskCgroup {
@@ -264,6 +268,12 @@ mod linux {
         /// Its folder.
         pub(crate) fn dir(&self) -> &Path {
             &self.dir
+        }
+
+        /// Lets go of it without removing it: the task's supervisor does, once it has swept
+        /// up what the task left (off the path from one task's end to the next one's start).
+        pub(crate) fn leave_to_supervisor(mut self) {
+            self.remove = false;
         }
 
         /// The processes in it now (never the daemon).
@@ -317,7 +327,9 @@ mod linux {
             // daemon removes it.
             // The instance's group stays while the engine runs: making and removing it
             // with every task cost two more cgroups a task ([`Cgroups::leave`] removes it).
-            let _ = fs::remove_dir(&self.dir);
+            if self.remove {
+                let _ = fs::remove_dir(&self.dir);
+            }
         }
     }
 
@@ -586,6 +598,10 @@ mod elsewhere {
         }
 
         pub(crate) fn dir(&self) -> &Path {
+            match self.0 {}
+        }
+
+        pub(crate) fn leave_to_supervisor(self) {
             match self.0 {}
         }
 

@@ -527,6 +527,9 @@ async fn follow(stream: tokio::net::UnixStream, mut f: Following) -> RunOutcome 
                     Some(FromShim::Output { total }) => f.output.advance(total),
                     Some(FromShim::Input { done }) => f.console.set_done(done),
                     Some(FromShim::Exited { end }) => {
+                        if let Some(group) = f.tree.cgroup.take() {
+                            group.leave_to_supervisor();
+                        }
                         f.output.advance(end.total);
                         if let Some(reason) = abort_reason(end.cause) {
                             f.abort.abort(reason);
