@@ -106,7 +106,7 @@ pub(crate) fn spawn(l: &Launch) -> Result<Spawned, FromShim> {
     }
     let inside = join.step_in();
     let spawned = cmd.spawn();
-    if let Err(error) = join.step_out(inside) {
+    if let Some(Err(error)) = inside.map(Inside::leave) {
         // A supervisor left inside would be killed with the task's group: the task does not
         // run, and this supervisor serves no other (its start fails, and it exits).
         if let Ok(child) = &spawned {
@@ -185,27 +185,28 @@ impl Join {
         }
     }
 
-    /// Moves the supervisor into the task's group; whether it went.
-    fn step_in(&self) -> bool {
-        match self {
-            // "0" is the writing process (the supervisor has one thread).
-            Join::StepIn { task, .. } => {
-                let mut task = task;
-                task.write_all(b"0").is_ok()
-            }
-            _ => false,
-        }
-    }
-
-    /// Back to the supervisor's own group, if it stepped in (tried twice).
-    fn step_out(&self, inside: bool) -> Result<(), String> {
-        let Join::StepIn { home, .. } = self else {
-            return Ok(());
+    /// Moves the supervisor into the task's group, if it has one to step into.
+    fn step_in(&self) -> Option<Inside<'_>> {
+        let Join::StepIn { task, home } = self else {
+            return None;
         };
-        if !inside {
-            return Ok(());
-        }
-        let mut home = home;
+        // "0" is the writing process (the supervisor has one thread). Where it cannot go
+        // in, the task starts without a group.
+        let mut task = task;
+        task.write_all(b"0").ok()?;
+        Some(Inside { home })
+    }
+}
+
+/// The supervisor inside a task's group, for a spawn.
+struct Inside<'a> {
+    home: &'a File,
+}
+
+impl Inside<'_> {
+    /// Back to the supervisor's own group (tried twice).
+    fn leave(self) -> Result<(), String> {
+        let mut home = self.home;
         home.write_all(b"0")
             .or_else(|_| home.write_all(b"0"))
             .map_err(|e| format!("cannot step out of the task's cgroup: {e}"))
