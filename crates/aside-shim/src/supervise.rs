@@ -305,8 +305,9 @@ impl Shim {
             static CHUNK: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
         CHUNK.with_borrow_mut(|buf| {
-            if buf.len() < READ_CHUNK {
-                buf.resize(READ_CHUNK, 0);
+            if buf.is_empty() {
+                // Zeroed by the allocator (fresh pages): only what reads fill is touched.
+                *buf = vec![0u8; READ_CHUNK];
             }
             self.pump_with(buf);
         });
