@@ -21,6 +21,7 @@ use nix::sys::socket::{
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use crate::listen::Listen;
 use crate::supervise;
 
 /// Idle supervisors kept at most: enough for the slots of a busy daemon to find one free
@@ -166,18 +167,25 @@ pub(crate) struct Idle {
     announce: OwnedFd,
     /// Room for the largest launch.
     buf: Vec<u8>,
+    /// Its socket, set aside between two tasks (removed when it goes).
+    socket: Option<Listen>,
 }
 
 impl Idle {
     pub fn new(announce: OwnedFd, buf: Vec<u8>) -> Self {
-        Self { announce, buf }
+        Self {
+            announce,
+            buf,
+            socket: None,
+        }
     }
 
     /// Serves the launch in its buffer's first `len` bytes, then every launch the keeper
     /// hands it while idle; the process's exit code.
     pub fn serve(mut self, mut len: usize, mut control: OwnedFd) -> i32 {
         loop {
-            let code = supervise::serve(&self.buf[..len], control);
+            let (code, socket) = supervise::serve(&self.buf[..len], control, self.socket.take());
+            self.socket = socket;
             if code != 0 || !childless() {
                 return code;
             }

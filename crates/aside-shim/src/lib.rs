@@ -16,6 +16,7 @@ mod conn;
 mod idle;
 mod input;
 pub mod keeper;
+pub mod listen;
 mod log;
 mod spawn;
 mod supervise;

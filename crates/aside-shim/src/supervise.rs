@@ -2,7 +2,7 @@
 //! connecting, and the timers of a stop.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -15,14 +15,13 @@ use base64::Engine as _;
 
 use crate::conn::{Conn, Incoming};
 use crate::input::{self, Flushed, InputEnd};
+use crate::listen::Listen;
 use crate::log::{Log, Written};
 use crate::spawn::{self, Spawned};
 use crate::tree::{self, Tree};
 use crate::wire::{Cause, End, Exit, FromShim, Launch, ToShim, VERSION};
 
 mod end;
-
-use end::socket_id;
 
 /// Bytes of output moved before looking at anything else.
 const PUMP_BUDGET: usize = 4 << 20;
@@ -34,13 +33,19 @@ const KILL_WAIT: Duration = Duration::from_secs(5);
 const STOP_TICK: Duration = Duration::from_millis(10);
 
 /// Runs one task's supervisor, forked by the keeper: `launch` is the task, `control` the
-/// supervisor's end of its socket to the daemon. Returns the process's exit code.
-pub fn serve(launch: &[u8], control: OwnedFd) -> i32 {
+/// supervisor's end of its socket to the daemon, `socket` the one it kept from its last
+/// task, if any. Returns the process's exit code, and its socket set aside for another task
+/// when it could be.
+pub(crate) fn serve(
+    launch: &[u8],
+    control: OwnedFd,
+    socket: Option<Listen>,
+) -> (i32, Option<Listen>) {
     let mut conn = match Conn::new(UnixStream::from(control)) {
         Ok(c) => c,
         Err(e) => {
             say(&format!("aside-shim: {e}"));
-            return 1;
+            return (1, None);
         }
     };
     let launch: Launch = match serde_json::from_slice(launch) {
@@ -51,21 +56,22 @@ pub fn serve(launch: &[u8], control: OwnedFd) -> i32 {
                 not_found: false,
             });
             answer_now(&mut conn);
-            return 1;
+            return (1, None);
         }
     };
-    match Shim::new(launch) {
+    match Shim::new(launch, socket) {
         Ok(mut shim) => {
             conn.send(&FromShim::Started {
                 pid: shim.tree.pgid as u32,
             });
             shim.conn = Some(conn);
-            shim.run()
+            let code = shim.run();
+            (code, shim.socket.take())
         }
         Err(failed) => {
             conn.send(&failed);
             answer_now(&mut conn);
-            1
+            (1, None)
         }
     }
 }
@@ -95,9 +101,9 @@ struct Shim {
     cause: Option<Cause>,
     log: Log,
     conn: Option<Conn>,
-    listener: UnixListener,
-    /// The socket file this supervisor bound (device, inode): only that one is removed.
-    bound: Option<(u64, u64)>,
+    /// Where a new daemon finds it; once the end is told, under its idle name, for the next
+    /// task (or gone).
+    socket: Option<Listen>,
     signals: SignalFd,
     /// Output total last told to the connected daemon.
     reported: u64,
@@ -114,7 +120,7 @@ struct Shim {
 
 impl Shim {
     /// Starts the task. The error is the answer to send.
-    fn new(l: Launch) -> Result<Self, FromShim> {
+    fn new(l: Launch, kept: Option<Listen>) -> Result<Self, FromShim> {
         let fail = |error: String| FromShim::SpawnFailed {
             error,
             not_found: false,
@@ -144,10 +150,11 @@ impl Shim {
             .map_err(|e| fail(format!("{}: {e}", l.logs)))?;
         // Bound before the command runs: a task that cannot be adopted does not start.
         let _ = std::fs::remove_file(&l.socket);
-        let listener = UnixListener::bind(&l.socket)
-            .map_err(|e| fail(format!("cannot listen on {}: {e}", l.socket)))?;
-        let bound = socket_id(&l.socket);
-        let _ = listener.set_nonblocking(true);
+        let socket = match kept.and_then(|k| k.move_to(&l.socket)) {
+            Some(s) => s,
+            None => Listen::bind(&l.socket)
+                .map_err(|e| fail(format!("cannot listen on {}: {e}", l.socket)))?,
+        };
         let Spawned { pid, output, input } = spawn::spawn(&l)?;
         let cgroup = l
             .cgroup
@@ -171,8 +178,7 @@ impl Shim {
             cause: None,
             log,
             conn: None,
-            listener,
-            bound,
+            socket: Some(socket),
             signals,
             reported: 0,
             end: None,
@@ -181,7 +187,7 @@ impl Shim {
         })
     }
 
-    fn run(mut self) -> i32 {
+    fn run(&mut self) -> i32 {
         loop {
             if self.end.is_none() && self.exit.is_some() && self.pipe.is_none() && self.stopped() {
                 let end = self.decide_end();
@@ -216,10 +222,11 @@ impl Shim {
             }
             let timeout = self.timeout();
             let (pipe_ev, sig_ev, conn_ev, listen_ev, input_ev) = {
-                let mut fds = vec![
-                    PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
-                    PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
-                ];
+                let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
+                let listen_at = self.socket.as_ref().map(|s| {
+                    fds.push(PollFd::new(s.listener().as_fd(), PollFlags::POLLIN));
+                    fds.len() - 1
+                });
                 let conn_at = self.conn.as_ref().map(|c| {
                     let mut flags = PollFlags::POLLIN;
                     if c.wants_write() {
@@ -249,7 +256,7 @@ impl Shim {
                     pipe_at.is_some_and(ready),
                     ready(0),
                     conn_at.is_some_and(ready),
-                    ready(1),
+                    listen_at.is_some_and(ready),
                     input_at.is_some_and(ready),
                 )
             };
@@ -463,7 +470,7 @@ impl Shim {
 
     /// A new daemon: it replaces the old one's connection, if any.
     fn accept(&mut self) {
-        let Ok((stream, _)) = self.listener.accept() else {
+        let Some(Ok((stream, _))) = self.socket.as_ref().map(|s| s.listener().accept()) else {
             return;
         };
         // One daemon at a time: a new one comes only once the last one's connection closed

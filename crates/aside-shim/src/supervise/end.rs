@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use super::{now_ms, say, Shim, Stop, KILL_WAIT, STOP_TICK};
+use crate::listen::Listen;
 use crate::wire::{self, Cause, End, Exit};
 
 impl Shim {
@@ -81,11 +82,11 @@ impl Shim {
         }
     }
 
-    /// The end is told or kept: what the task left is stopped, and the supervisor goes.
+    /// The end is told or kept: no daemon finds the task any more (its socket is set aside
+    /// for another task, or removed), what the task left is stopped, and the supervisor is
+    /// done with it.
     pub(super) fn finish(&mut self) -> i32 {
-        if self.bound.is_some() && socket_id(&self.launch.socket) == self.bound {
-            let _ = std::fs::remove_file(&self.launch.socket);
-        }
+        self.socket = self.socket.take().and_then(Listen::set_aside);
         drop(self.pipe.take());
         self.sweep();
         0
@@ -114,14 +115,6 @@ impl Shim {
         }
         self.tree.remove_cgroup();
     }
-}
-
-/// The device and inode of the socket file at `path`.
-pub(super) fn socket_id(path: &str) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::symlink_metadata(path)
-        .ok()
-        .map(|m| (m.dev(), m.ino()))
 }
 
 /// Written whole or not at all: a new name, then renamed over.

@@ -280,10 +280,13 @@ fn a_killed_keeper_loses_nothing_and_is_replaced_at_the_next_start() {
 
 /// A supervisor whose task is over serves the next one: the same process, holding nothing
 /// of the last task (as many descriptors), in its own cgroup while its task is in the
-/// task's. One killed while idle is passed over; idle ones go with the daemon.
+/// task's, its socket moved from task to task (and adopted there across a restart). One
+/// killed while idle is passed over and what it left is swept; idle ones go with the daemon.
 #[test]
 fn an_idle_supervisor_serves_the_next_task_and_goes_with_the_daemon() {
     let a = Aside::new();
+    let run_dir = a.home.join("run");
+    let idle_socket = |pid: i32| run_dir.join(format!("idle-{pid}.sock"));
     let cgroup = |pid: i32| {
         std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
             .unwrap()
@@ -292,55 +295,92 @@ fn an_idle_supervisor_serves_the_next_task_and_goes_with_the_daemon() {
             .unwrap_or_default()
             .to_string()
     };
-    // A task held running: its supervisor, the supervisor's descriptors and cgroup, and the
-    // task's cgroup. Once the task is `running` the supervisor has said it started, and has
-    // let go of what the start took.
+    // A task held running until `go` opens: its id and supervisor.
     let mut n = 0;
-    let mut run = || {
+    let mut hold = || {
         n += 1;
-        let id = a.bg(&a.gate(&format!("go{n}")));
+        let gate = format!("go{n}");
+        let id = a.bg(&a.gate(&gate));
         a.wait_state(&id, "running");
-        let sup = a.supervisor_of(&id);
+        (id.clone(), a.supervisor_of(&id), gate)
+    };
+    // Once the task is `running` its supervisor has said it started, and has let go of what
+    // the start took: its descriptors, its cgroup and the task's.
+    let look = |id: &str, sup: i32| {
         let fds = std::fs::read_dir(format!("/proc/{sup}/fd"))
             .unwrap()
             .count();
-        let task = a.info(&id)["pid"].as_i64().unwrap() as i32;
-        let seen = (sup, fds, cgroup(sup), cgroup(task));
-        a.open(&format!("go{n}"));
-        assert_eq!(a.wait_end(&id)["state"], "succeeded");
-        seen
+        let task = a.info(id)["pid"].as_i64().unwrap() as i32;
+        (fds, cgroup(sup), cgroup(task))
     };
-    // Idle: its task's things are gone (no signalfd), and it has said so.
+    let finish = |id: &str, gate: &str| {
+        a.open(gate);
+        assert_eq!(a.wait_end(id)["state"], "succeeded");
+    };
+    // Idle: its task's things are gone (no signalfd), and its socket is under its idle name.
     let until_idle = |pid: i32| {
         assert!(
-            eventually(SOON, || std::fs::read_dir(format!("/proc/{pid}/fd"))
-                .unwrap()
-                .flatten()
-                .all(|e| !std::fs::read_link(e.path())
-                    .is_ok_and(|l| l.to_string_lossy().contains("signalfd")))),
+            eventually(SOON, || idle_socket(pid).exists()
+                && std::fs::read_dir(format!("/proc/{pid}/fd"))
+                    .unwrap()
+                    .flatten()
+                    .all(|e| !std::fs::read_link(e.path())
+                        .is_ok_and(|l| l.to_string_lossy().contains("signalfd")))),
             "supervisor {pid} never went idle"
         );
         std::thread::sleep(Duration::from_millis(200));
     };
-    let (first, fds, own, task) = run();
+    let (id, first, gate) = hold();
+    let (fds, own, task) = look(&id, first);
     if task.contains("/task-") {
         assert_ne!(own, task, "the supervisor steps out of its task's cgroup");
     }
+    finish(&id, &gate);
     until_idle(first);
     for _ in 0..2 {
-        let (again, fds_again, own_again, _) = run();
+        let (id, again, gate) = hold();
         assert_eq!(again, first, "the idle supervisor serves the next task");
-        assert_eq!(fds_again, fds, "nothing is left of the last task");
-        assert_eq!(own_again, own);
+        let (fds_again, own_again, _) = look(&id, again);
+        assert_eq!(
+            (fds_again, own_again),
+            (fds, own.clone()),
+            "nothing is left"
+        );
+        assert!(run_dir.join(format!("{id}.sock")).exists());
+        assert!(
+            !idle_socket(first).exists(),
+            "its socket moved to the task's name"
+        );
+        finish(&id, &gate);
+        assert!(!run_dir.join(format!("{id}.sock")).exists());
         until_idle(first);
     }
-    kill(first, libc::SIGKILL);
-    assert_all_dead(&[first], SOON, "the idle supervisor");
-    let (next, ..) = run();
-    assert_ne!(next, first);
+    // A task on a reused supervisor is adopted across a restart; that supervisor's keeper is
+    // gone after it, so it goes once its task is over, its socket with it.
+    let (id, again, gate) = hold();
+    assert_eq!(again, first);
+    a.ok(&["daemon", "restart"]);
+    finish(&id, &gate);
+    assert_all_dead(&[first], SOON, "a supervisor whose keeper is gone");
+    assert!(!idle_socket(first).exists());
+    // One killed while idle is passed over; what it left goes at the next daemon's start.
+    let (id, killed, gate) = hold();
+    finish(&id, &gate);
+    until_idle(killed);
+    kill(killed, libc::SIGKILL);
+    assert_all_dead(&[killed], SOON, "the idle supervisor");
+    let (id, next, gate) = hold();
+    assert_ne!(next, killed);
+    finish(&id, &gate);
     until_idle(next);
     a.ok(&["daemon", "stop"]);
     assert_all_dead(&[next], SOON, "an idle supervisor after its daemon stopped");
+    assert!(!idle_socket(next).exists());
+    a.ok(&["daemon", "start"]);
+    assert!(
+        eventually(SOON, || !idle_socket(killed).exists()),
+        "a killed idle supervisor's socket is swept"
+    );
 }
 
 /// Only the daemon talks to a supervisor: another connection to its socket is turned away

@@ -1,0 +1,79 @@
+//! The supervisor's socket, where a new daemon finds it: bound under its task's name before
+//! the task starts, so that a task that cannot be adopted does not start. A supervisor that
+//! serves one task after another keeps its socket: renamed to an idle name between tasks
+//! and to the next task's name, one rename instead of making and deleting a socket file.
+
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+
+/// The prefix of an idle supervisor's socket name in the `run` folder (`idle-PID.sock`).
+pub const IDLE_PREFIX: &str = "idle-";
+
+pub(crate) struct Listen {
+    listener: UnixListener,
+    /// Where its file is now.
+    path: String,
+    /// The file this supervisor bound (device, inode): only that one is ever renamed or
+    /// removed.
+    id: Option<(u64, u64)>,
+}
+
+impl Listen {
+    /// Binds `path`, replacing what a previous supervisor left there.
+    pub fn bind(path: &str) -> std::io::Result<Self> {
+        let _ = std::fs::remove_file(path);
+        let listener = UnixListener::bind(path)?;
+        listener.set_nonblocking(true)?;
+        Ok(Self {
+            listener,
+            path: path.to_string(),
+            id: socket_id(path),
+        })
+    }
+
+    /// The same socket under `path`, for the next task; `None` (and its file removed) when
+    /// it cannot be moved there: then a new one is bound.
+    pub fn move_to(mut self, path: &str) -> Option<Self> {
+        if !self.ours() || std::fs::rename(&self.path, path).is_err() {
+            return None;
+        }
+        self.path = path.to_string();
+        // Whoever connected while it was idle came for no task of this one's.
+        while self.listener.accept().is_ok() {}
+        Some(self)
+    }
+
+    /// Kept for another task: moved to this supervisor's idle name beside where it is.
+    /// `None` (and its file removed) when it cannot be.
+    pub fn set_aside(self) -> Option<Self> {
+        let dir = Path::new(&self.path).parent()?.to_path_buf();
+        let idle = dir.join(format!("{IDLE_PREFIX}{}.sock", std::process::id()));
+        let idle = idle.to_str()?.to_string();
+        self.move_to(&idle)
+    }
+
+    pub fn listener(&self) -> &UnixListener {
+        &self.listener
+    }
+
+    /// Its file is still the one this supervisor bound.
+    fn ours(&self) -> bool {
+        self.id.is_some() && socket_id(&self.path) == self.id
+    }
+}
+
+impl Drop for Listen {
+    fn drop(&mut self) {
+        if self.ours() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The device and inode of the socket file at `path`.
+fn socket_id(path: &str) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
