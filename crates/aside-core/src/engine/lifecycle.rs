@@ -19,6 +19,29 @@ use super::{far_future, record_of, Effects, Engine, EngineError};
 use crate::abort::{Abort, AbortReason};
 use crate::run::{RunFuture, RunOutcome};
 
+/// What [`Engine::spawn_drive`] takes for a task found running when the engine opened (an
+/// adopted or resumed one).
+pub(super) type DriveArgs = (
+    TaskId,
+    oneshot::Receiver<RunFuture>,
+    Option<Duration>,
+    Duration,
+    Arc<Abort>,
+);
+
+/// How long a task recorded as running has run already: its timeout counts from its real
+/// start, not from this engine's.
+pub(super) fn ran_so_far(state: &TaskState) -> Duration {
+    match state {
+        TaskState::Running { started_at, .. } => Duration::from_millis(
+            Timestamp::now()
+                .unix_ms()
+                .saturating_sub(started_at.unix_ms()),
+        ),
+        _ => Duration::ZERO,
+    }
+}
+
 impl Engine {
     pub(super) fn spawn_drive(
         &self,

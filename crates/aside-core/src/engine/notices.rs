@@ -49,6 +49,13 @@ pub struct NoticeConsumer {
 pub const MAX_BACKLOG: usize = 100_000;
 
 impl Engine {
+    /// Whether a handle was given out for the task (then its end is not announced).
+    pub(super) fn has_handle(&self, id: TaskId) -> bool {
+        self.inner.store.has_handle(id).unwrap_or(false)
+    }
+}
+
+impl Engine {
     /// Events after `after` from the store, then a receiver for new ones, and the seq of the
     /// newest event published when subscribing. Events may appear in both; skip those with
     /// `seq` at or below the last one seen.

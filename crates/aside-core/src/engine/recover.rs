@@ -17,6 +17,7 @@ use aside_protocol::{EventKind, TaskId, TaskKind, TaskState, Timestamp};
 use aside_store::{Op, Store};
 use tokio::sync::{broadcast, oneshot};
 
+use super::lifecycle::{ran_so_far, DriveArgs};
 use super::state::State;
 use super::task::{RunLink, Task};
 use super::{Effects, Engine, EngineError, Inner};
@@ -217,7 +218,7 @@ pub(super) fn open(
         let abort = Arc::new(Abort::default());
         let timeout = record.timeout_ms.map(Duration::from_millis);
         drives.push((id, rx, timeout, Duration::ZERO, abort.clone()));
-        let quiet = store_has_handle(&engine, id);
+        let quiet = engine.has_handle(id);
         let mut task = Task::queued(record, spec, RunLink { abort, go });
         task.quiet = quiet;
         st.tasks.insert(id, task);
@@ -274,14 +275,6 @@ pub(super) fn open(
     Ok(engine)
 }
 
-pub(super) type DriveArgs = (
-    TaskId,
-    oneshot::Receiver<crate::run::RunFuture>,
-    Option<Duration>,
-    Duration,
-    Arc<Abort>,
-);
-
 /// Takes over a running task whose supervisor answered: it keeps its slot, its names and
 /// its timeout (counted from its real start), and this engine follows its supervisor.
 fn adopt(
@@ -331,26 +324,13 @@ fn adopt(
     });
     let ran = ran_so_far(&record.state);
     let timeout = record.timeout_ms.map(Duration::from_millis);
-    let quiet = store_has_handle(engine, id);
+    let quiet = engine.has_handle(id);
     let mut task = Task::adopted(record, abort.clone(), output, console);
     task.quiet = quiet;
     st.tasks.insert(id, task);
     let (go, rx) = oneshot::channel();
     let _ = go.send(run);
     (id, rx, timeout, ran, abort)
-}
-
-/// How long a task recorded as running has run already: its timeout counts from its real
-/// start, not from this engine's.
-pub(super) fn ran_so_far(state: &TaskState) -> Duration {
-    match state {
-        TaskState::Running { started_at, .. } => Duration::from_millis(
-            Timestamp::now()
-                .unix_ms()
-                .saturating_sub(started_at.unix_ms()),
-        ),
-        _ => Duration::ZERO,
-    }
 }
 
 /// The writes that record a task's end found at the start: its record, its event, and its
@@ -384,9 +364,4 @@ fn ended_ops(
         });
     }
     Ok(())
-}
-
-/// Whether a handle was given out for the task (then its end is not announced).
-pub(super) fn store_has_handle(engine: &Engine, id: aside_protocol::TaskId) -> bool {
-    engine.inner.store.has_handle(id).unwrap_or(false)
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use aside_protocol::{TaskKind, TaskRecord, TaskSpec, TaskState};
 use tokio::sync::oneshot;
 
+use super::lifecycle::{ran_so_far, DriveArgs};
 use super::schedule::Launching;
 use super::state::State;
 use super::task::{RunLink, Task};
@@ -36,7 +37,7 @@ pub(super) fn resume(
     record: TaskRecord,
     spec: TaskSpec,
     fx: &mut Effects,
-) -> super::recover::DriveArgs {
+) -> DriveArgs {
     let id = record.id;
     let cfg = &engine.inner.config;
     st.claim_names(&record);
@@ -50,7 +51,7 @@ pub(super) fn resume(
         cfg.spill,
         cfg.tail,
     ));
-    let ran = super::recover::ran_so_far(&record.state);
+    let ran = ran_so_far(&record.state);
     let timeout = record.timeout_ms.map(Duration::from_millis);
     let abort = Arc::new(Abort::default());
     let (go, rx) = oneshot::channel();
@@ -58,7 +59,7 @@ pub(super) fn resume(
         abort: abort.clone(),
         go,
     };
-    let quiet = super::recover::store_has_handle(engine, id);
+    let quiet = engine.has_handle(id);
     let mut task = Task::resuming(record.clone(), run, output.clone());
     task.quiet = quiet;
     st.tasks.insert(id, task);
