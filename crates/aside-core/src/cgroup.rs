@@ -163,11 +163,17 @@ mod linux {
             &self.home_dir
         }
 
-        /// Removes the instance's group as the engine stops; refused while a task group is
-        /// left in it (a task kept running, or a process that outlived SIGKILL): the next
-        /// engine cleans it.
-        pub(crate) fn leave(&self) {
-            let _ = fs::remove_dir(&self.dir);
+        /// Removes the instance's group as the engine stops, waiting up to `within` for the
+        /// task groups in it to go (supervisors remove theirs just after their task's end is
+        /// acknowledged). Refused while a task group is left in it (a task kept running, or a
+        /// process that outlived SIGKILL): the next engine cleans it.
+        pub(crate) fn leave(&self, within: Duration) {
+            let deadline = Instant::now() + within;
+            while fs::remove_dir(&self.dir).is_err_and(|e| e.kind() != io::ErrorKind::NotFound)
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
 
         /// A new group for the task `id`; `None` (said once) when it cannot be made.
@@ -318,6 +324,13 @@ mod linux {
                     "the daemon could not step back out of a task's cgroup ({e}); tasks run without cgroups from now on"
                 );
             }
+        }
+    }
+
+    /// An engine dropped without stopping (embedded, in tests) leaves no empty group.
+    impl Drop for Cgroups {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir(&self.dir);
         }
     }
 
@@ -577,7 +590,7 @@ mod elsewhere {
             match self.0 {}
         }
 
-        pub(crate) fn leave(&self) {
+        pub(crate) fn leave(&self, _within: std::time::Duration) {
             match self.0 {}
         }
 

@@ -368,7 +368,8 @@ impl Engine {
             tracing::error!("could not save the last task states: {e}");
         }
         if let Some(c) = &self.inner.cgroups {
-            c.leave();
+            let c = c.clone();
+            let _ = tokio::task::spawn_blocking(move || c.leave(Duration::from_secs(1))).await;
         }
     }
 }
@@ -418,7 +419,7 @@ impl Engine {
         }
         // Refused while a task kept running holds its group.
         if let Some(c) = &self.inner.cgroups {
-            c.leave();
+            c.leave(Duration::ZERO);
         }
     }
 }

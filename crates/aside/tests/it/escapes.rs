@@ -362,3 +362,41 @@ fn a_restarted_daemon_kills_what_a_lost_task_left_in_its_cgroup() {
     assert_eq!(a.state(&id), "lost");
     e.assert_gone(SOON, "after the restart");
 }
+
+/// The daemon's group for its tasks' groups stays while it runs (made once, not with every
+/// task) and goes when it stops, running tasks and all; with `--keep-tasks` the groups of
+/// the tasks kept stay for the next daemon, which removes them once they end.
+#[test]
+fn a_daemon_leaves_no_cgroup_behind_when_it_stops() {
+    let a = Aside::new();
+    let first = a.bg("sleep 300");
+    a.wait_state(&first, "running");
+    let Ok(line) = std::fs::read_to_string(a.path("cgroup")) else {
+        return; // No cgroups here: nothing to leave.
+    };
+    let group = std::path::PathBuf::from(line.trim_end());
+    let tasks = |g: &std::path::Path| {
+        std::fs::read_dir(g).map_or(0, |d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("task-"))
+                .count()
+        })
+    };
+    let ended = a.bg("true");
+    a.wait_end(&ended);
+    assert!(group.is_dir(), "it stays while the daemon runs");
+    let second = a.bg("sleep 300");
+    a.wait_state(&second, "running");
+    a.ok(&["daemon", "stop", "--keep-tasks"]);
+    assert_eq!(tasks(&group), 2, "the kept tasks keep their groups");
+    a.ok(&["daemon", "start"]);
+    assert_eq!(a.state(&first), "running");
+    // Many running at the stop: each supervisor removes its task's group just after the
+    // stopped task's end is acknowledged, and the daemon waits for them.
+    let more: Vec<String> = (0..12).map(|_| a.bg("sleep 300")).collect();
+    for id in &more {
+        a.wait_state(id, "running");
+    }
+    a.ok(&["daemon", "stop"]);
+    assert!(!group.exists(), "{} is left", group.display());
+}
