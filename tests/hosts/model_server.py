@@ -56,8 +56,11 @@ class Script:
         }
 
     def background_command(self):
+        # It ends while the foreground call (2 s) runs: its notice comes with that call's
+        # result. Without the pause it could end before its own call's result was written,
+        # and its notice would come with that result instead (tasks start in a few ms).
         path = os.path.join(self.project, "bg-marker.txt")
-        return f"echo {self.marker} > {path} && cat {path}"
+        return f"sleep 0.5; echo {self.marker} > {path} && cat {path}"
 
     def check(self, name, ok, detail):
         self.report["checks"][name] = {"ok": bool(ok), "detail": detail}
