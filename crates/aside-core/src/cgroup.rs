@@ -337,9 +337,7 @@ mod linux {
     impl Drop for TaskCgroup {
         fn drop(&mut self) {
             // Refused while a process is left in it (it outlived SIGKILL): then the next
-            // daemon removes it.
-            // The instance's group stays while the engine runs: making and removing it
-            // with every task cost two more cgroups a task ([`Cgroups::leave`] removes it).
+            // daemon removes it. The instance's group stays ([`Cgroups::leave`]).
             if self.remove {
                 let _ = fs::remove_dir(&self.dir);
             }

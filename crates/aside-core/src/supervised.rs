@@ -123,12 +123,7 @@ impl Supervisors {
         for e in entries.flatten() {
             let name = e.file_name();
             // An idle supervisor's socket, left by one that was killed.
-            if let Some(pid) = name
-                .to_str()
-                .and_then(|n| n.strip_prefix(aside_shim::listen::IDLE_PREFIX))
-                .and_then(|n| n.strip_suffix(".sock"))
-                .and_then(|p| p.parse::<i32>().ok())
-            {
+            if let Some(pid) = name.to_str().and_then(aside_shim::listen::idle_owner) {
                 if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
                     == Err(Errno::ESRCH)
                 {

@@ -2,8 +2,8 @@
 //!
 //! The engine's keeper (see [`keeper`]) hands each shell task (see [`wire::Launch`]) to a
 //! supervisor that is idle between two tasks, or forks a new one. A supervisor runs one task
-//! at a time. It starts the task's first process in a process group (and cgroup) of its own, is the
-//! subreaper of the whole tree, writes the output to the task's log, stops the task at the
+//! at a time. It starts the task's first process in a process group (and cgroup) of its own,
+//! is the subreaper of the whole tree, writes the output to the task's log, stops the task at the
 //! output cap, and records how it ended. None of that needs a daemon: when the daemon goes
 //! away the task runs on, and the supervisor waits on its socket in the state directory for
 //! the next one to adopt it. A task that ends while no daemon is there leaves its end in the

@@ -6,8 +6,18 @@
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 
-/// The prefix of an idle supervisor's socket name in the `run` folder (`idle-PID.sock`).
-pub const IDLE_PREFIX: &str = "idle-";
+/// An idle supervisor's socket name in the `run` folder: `idle-PID.sock`.
+fn idle_name(pid: u32) -> String {
+    format!("idle-{pid}.sock")
+}
+
+/// The supervisor whose idle socket `name` is, if it is one.
+pub fn idle_owner(name: &str) -> Option<i32> {
+    name.strip_prefix("idle-")?
+        .strip_suffix(".sock")?
+        .parse()
+        .ok()
+}
 
 pub(crate) struct Listen {
     listener: UnixListener,
@@ -47,7 +57,7 @@ impl Listen {
     /// `None` (and its file removed) when it cannot be.
     pub fn set_aside(self) -> Option<Self> {
         let dir = Path::new(&self.path).parent()?.to_path_buf();
-        let idle = dir.join(format!("{IDLE_PREFIX}{}.sock", std::process::id()));
+        let idle = dir.join(idle_name(std::process::id()));
         let idle = idle.to_str()?.to_string();
         self.move_to(&idle)
     }
@@ -76,4 +86,17 @@ fn socket_id(path: &str) -> Option<(u64, u64)> {
     std::fs::symlink_metadata(path)
         .ok()
         .map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_name_names_its_supervisor_and_nothing_else_does() {
+        assert_eq!(idle_owner(&idle_name(42)), Some(42));
+        assert_eq!(idle_owner("3.sock"), None);
+        assert_eq!(idle_owner("3.end"), None);
+        assert_eq!(idle_owner("idle-x.sock"), None);
+    }
 }

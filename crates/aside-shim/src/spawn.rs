@@ -1,6 +1,6 @@
 //! Starting the task's first process: its output on a pipe or a terminal, its input from
 //! `/dev/null`, a pipe or that terminal, its own process group (a session of its own on a
-//! terminal), and its cgroup joined before exec.
+//! terminal), and born in its cgroup.
 
 use std::fs::File;
 use std::io::{ErrorKind, Write};

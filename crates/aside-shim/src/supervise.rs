@@ -149,7 +149,6 @@ impl Shim {
         let log = Log::open(&l.logs, &l.log, l.cap, l.reserve)
             .map_err(|e| fail(format!("{}: {e}", l.logs)))?;
         // Bound before the command runs: a task that cannot be adopted does not start.
-        let _ = std::fs::remove_file(&l.socket);
         let socket = match kept.and_then(|k| k.move_to(&l.socket)) {
             Some(s) => s,
             None => Listen::bind(&l.socket)
