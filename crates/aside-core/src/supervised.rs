@@ -14,9 +14,10 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aside_protocol::{Failure, Input, TaskId, TermSize};
+use aside_shim::idle::{IDLE_FOR, MAX_IDLE};
 use aside_shim::keeper::MAX_LAUNCH;
 use aside_shim::wire::{self, Cause, End, FromShim, Launch, ToShim};
 use nix::errno::Errno;
@@ -43,6 +44,8 @@ const ANSWER_WAIT: Duration = Duration::from_secs(10);
 const HELLO_WAIT: Duration = Duration::from_secs(10);
 /// The longest line a supervisor sends.
 const MAX_LINE: usize = 64 << 10;
+/// An idle supervisor this close to the end of its wait is not sent a launch.
+const IDLE_MARGIN: Duration = Duration::from_millis(500);
 
 /// Where the supervisors of one state directory are, the program that is one, and the
 /// keeper that forks them.
@@ -51,6 +54,9 @@ pub(crate) struct Supervisors {
     run: PathBuf,
     /// The daemon's end of its keeper's socket; started with the first task.
     keeper: Mutex<Option<OwnedFd>>,
+    /// Supervisors whose last task is over, newest last, each with when it said so: the
+    /// next launch goes to one of them on its connection, without the keeper.
+    idle: Mutex<Vec<(UnixStream, Instant)>>,
 }
 
 /// What a new engine finds of a task it recorded as running.
@@ -98,6 +104,7 @@ impl Supervisors {
             program,
             run,
             keeper: Mutex::new(None),
+            idle: Mutex::new(Vec::new()),
         })
     }
 
@@ -147,7 +154,7 @@ impl Supervisors {
     /// Starts `l`'s task under a new supervisor. Blocks until the task's first process runs
     /// (or could not be started): about as long as starting it directly.
     pub fn launch(
-        &self,
+        self: &Arc<Self>,
         reaper: &Arc<Reaper>,
         engine: &Engine,
         id: TaskId,
@@ -159,7 +166,7 @@ impl Supervisors {
         let Some(path) = shell::resolve(program, l.env, l.env_extra, Path::new(l.cwd)) else {
             return Err(spawn_failure(format!("{program}: command not found"), true));
         };
-        let cgroup = l.cgroups.and_then(|c| c.create(&l.task_id));
+        let cgroup = l.cgroups.and_then(|c| c.create_for_supervisor(&l.task_id));
         let launch = Launch {
             version: wire::VERSION,
             task: id.get(),
@@ -199,19 +206,11 @@ impl Supervisors {
                 },
             },
         };
-        let (ours, theirs) = UnixStream::pair()
-            .map_err(|e| spawn_failure(format!("cannot create a socket pair: {e}"), false))?;
-        self.hand_over(reaper, &wire::line(&launch), theirs.as_raw_fd())
-            .map_err(|e| {
-                spawn_failure(
-                    format!(
-                        "cannot start the task's supervisor ({}): {e}",
-                        self.program.display()
-                    ),
-                    false,
-                )
-            })?;
-        drop(theirs);
+        let line = wire::line(&launch);
+        let ours = match self.hand_to_idle(&line) {
+            Some(stream) => stream,
+            None => self.hand_to_new(reaper, &line)?,
+        };
         let pid = started(&ours).map_err(|(error, not_found)| spawn_failure(error, not_found))?;
         let stream = ours
             .set_nonblocking(true)
@@ -237,12 +236,60 @@ impl Supervisors {
                 grace: l.kill_grace,
                 reaper: reaper.clone(),
             },
+            Some(self.clone()),
         );
         Ok(Launched {
             pid,
             run: Box::pin(fut),
             console,
         })
+    }
+
+    /// Sends the launch to the newest idle supervisor: its connection, once one took it.
+    /// One that let its wait end, or went, refuses it (the send fails) and the next is tried.
+    fn hand_to_idle(&self, launch: &[u8]) -> Option<UnixStream> {
+        loop {
+            let (stream, since) = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()?;
+            // Close to the end of its wait: likely to refuse, and not worth the try.
+            if since.elapsed() + IDLE_MARGIN >= IDLE_FOR {
+                continue;
+            }
+            if send_all(&stream, launch).is_ok() {
+                return Some(stream);
+            }
+        }
+    }
+
+    /// A supervisor whose task is over and who said it is idle: kept for the next launch.
+    fn rest(&self, stream: UnixStream) {
+        if stream.set_nonblocking(false).is_err() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        // Those near the end of their wait, and the longest idle past the most kept, go: their
+        // connections close and they exit.
+        idle.retain(|(_, since)| since.elapsed() + IDLE_MARGIN < IDLE_FOR);
+        if idle.len() >= MAX_IDLE {
+            idle.remove(0);
+        }
+        idle.push((stream, Instant::now()));
+    }
+
+    /// Has the keeper fork a new supervisor for the launch: the engine's end of its socket.
+    fn hand_to_new(&self, reaper: &Reaper, launch: &[u8]) -> Result<UnixStream, Failure> {
+        let (ours, theirs) = UnixStream::pair()
+            .map_err(|e| spawn_failure(format!("cannot create a socket pair: {e}"), false))?;
+        self.hand_over(reaper, launch, theirs.as_raw_fd())
+            .map_err(|e| {
+                spawn_failure(
+                    format!(
+                        "cannot start the task's supervisor ({}): {e}",
+                        self.program.display()
+                    ),
+                    false,
+                )
+            })?;
+        Ok(ours)
     }
 
     /// Gives the keeper a launch and the supervisor's end of its socket; starts the keeper
@@ -375,12 +422,13 @@ impl Supervisors {
         }
     }
 
-    /// Follows an adopted supervisor as if this engine had started it.
+    /// Follows an adopted supervisor as if this engine had started it, but gives it no other
+    /// task after this one: it may be of the aside before an upgrade.
     pub fn follow_adopted(&self, a: Adopted, f: Following) -> std::io::Result<RunFuture> {
         a.stream.set_nonblocking(true)?;
         a.stream.set_read_timeout(None)?;
         let stream = tokio::net::UnixStream::from_std(a.stream)?;
-        Ok(Box::pin(follow(stream, f)))
+        Ok(Box::pin(follow(stream, f, None)))
     }
 }
 
@@ -506,7 +554,11 @@ pub(crate) struct Following {
 }
 
 /// The engine's side of one supervised task, to its end.
-async fn follow(stream: tokio::net::UnixStream, mut f: Following) -> RunOutcome {
+async fn follow(
+    stream: tokio::net::UnixStream,
+    mut f: Following,
+    reuse: Option<Arc<Supervisors>>,
+) -> RunOutcome {
     let (read, mut write) = stream.into_split();
     let mut inbox_open = true;
     let mut lines = tokio::io::BufReader::new(read).lines();
@@ -544,11 +596,17 @@ async fn follow(stream: tokio::net::UnixStream, mut f: Following) -> RunOutcome 
                             f.abort.abort(reason);
                         }
                         // Acknowledged once the end is durable: until then the supervisor
-                        // keeps it for whichever engine comes next.
+                        // keeps it for whichever engine comes next. Then it may say it can
+                        // serve another task.
                         let (engine, id) = (f.engine.clone(), f.id);
                         tokio::spawn(async move {
                             engine.until_ended(id).await;
-                            let _ = write.write_all(&wire::line(&ToShim::Ack)).await;
+                            let acked = write.write_all(&wire::line(&ToShim::Ack)).await;
+                            if let (Ok(()), Some(supervisors)) = (acked, reuse) {
+                                if let Some(stream) = idle_after(lines, write).await {
+                                    supervisors.rest(stream);
+                                }
+                            }
                         });
                         return RunOutcome::Exited(exit_of(end.exit));
                     }
@@ -570,6 +628,39 @@ async fn follow(stream: tokio::net::UnixStream, mut f: Following) -> RunOutcome 
     // The supervisor died without telling the end (killed): what it held goes too.
     proctree::terminate(&f.tree, &f.reaper, f.grace).await;
     RunOutcome::Lost("the task's supervisor died; its processes were killed".into())
+}
+
+/// The supervisor's connection, once it said it is idle after its acknowledged end; `None`
+/// when it said anything else, or went.
+async fn idle_after(
+    mut lines: tokio::io::Lines<tokio::io::BufReader<tokio::net::unix::OwnedReadHalf>>,
+    write: tokio::net::unix::OwnedWriteHalf,
+) -> Option<UnixStream> {
+    let line = tokio::time::timeout(IDLE_FOR, lines.next_line())
+        .await
+        .ok()?
+        .ok()??;
+    if !matches!(serde_json::from_str(&line), Ok(FromShim::Idle)) {
+        return None;
+    }
+    let read = lines.into_inner();
+    // Nothing may follow `Idle` until a launch is sent.
+    if !read.buffer().is_empty() {
+        return None;
+    }
+    read.into_inner().reunite(write).ok()?.into_std().ok()
+}
+
+/// Writes all of `bytes`, or fails; never raises SIGPIPE.
+fn send_all(stream: &UnixStream, mut bytes: &[u8]) -> nix::Result<()> {
+    while !bytes.is_empty() {
+        match nix::sys::socket::send(stream.as_raw_fd(), bytes, MsgFlags::MSG_NOSIGNAL) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// The engine's reason for a stop the supervisor reports.

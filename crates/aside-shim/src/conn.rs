@@ -76,6 +76,25 @@ impl Conn {
         true
     }
 
+    /// Writes all that is queued, waiting as long as it takes; `false` once the daemon is
+    /// gone.
+    pub fn flush_all(&mut self) -> bool {
+        if self.stream.set_nonblocking(false).is_err() {
+            return false;
+        }
+        let flushed = self.flush();
+        self.stream.set_nonblocking(true).is_ok() && flushed && self.outbox.is_empty()
+    }
+
+    /// Moves what was read but not yet taken as a message to the start of `buf`: its length,
+    /// `None` when it does not fit.
+    pub fn take_unread(&mut self, buf: &mut [u8]) -> Option<usize> {
+        let n = self.inbuf.len();
+        buf.get_mut(..n)?.copy_from_slice(&self.inbuf);
+        self.inbuf.clear();
+        Some(n)
+    }
+
     pub fn read(&mut self) -> Incoming {
         let mut buf = [0u8; 4096];
         let mut closed = false;

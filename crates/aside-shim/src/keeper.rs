@@ -1,26 +1,39 @@
 //! The keeper: a fork server for supervisors. The daemon starts one (`aside-shim keeper`)
-//! and hands it each task as one message on a sequenced-packet socket: the launch, with the
-//! supervisor's end of its control socket attached. The keeper gives it to an idle
-//! supervisor (see [`crate::idle`]) or forks a new one. A fork of this small process shares
+//! and, when no supervisor is idle (see [`crate::idle`]), hands it a task as one message on
+//! a sequenced-packet socket: the launch, with the supervisor's end of its control socket
+//! attached. The keeper forks a new supervisor for it. A fork of this small process shares
 //! every page it does not write with the keeper and its siblings, so a supervisor costs a
 //! few pages of its own instead of a whole program's start (dynamic linking, relocations):
 //! less memory per running task, and a faster start.
 //!
 //! The keeper holds no task: when the daemon goes away it exits, and the supervisors it
-//! forked run on (idle ones exit with it). The next daemon starts a keeper of its own.
+//! forked run on. The next daemon starts a keeper of its own.
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::IoSliceMut;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::errno::Errno;
 use nix::sys::signal::{signal, SigHandler, Signal};
-use nix::sys::socket::{socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use nix::unistd::{fork, ForkResult};
 
-use crate::idle::{self, Idle, Received};
+use crate::conn::Conn;
+use crate::idle::Idle;
 use crate::supervise;
 
 /// The largest launch message (the task's environment travels in it).
 pub const MAX_LAUNCH: usize = 1 << 20;
+
+/// What the daemon's socket gave.
+enum Received {
+    /// A launch of `len` bytes, and the control socket that came with it.
+    Launch { len: usize, control: OwnedFd },
+    /// A message without a socket.
+    NoSocket,
+    /// The daemon is gone.
+    Closed,
+}
 
 /// Serves the daemon on stdin until it goes away; the process's exit code.
 pub fn run() -> i32 {
@@ -30,105 +43,69 @@ pub fn run() -> i32 {
         supervise::say(&format!("aside-shim keeper: {e}"));
         return 1;
     }
-    // Supervisors whose task is over say so on `announce` (theirs), with a socket to send
-    // them the next launch on; the keeper reads them on `heard`.
-    let (heard, announce) = match socketpair(
-        AddressFamily::Unix,
-        SockType::Datagram,
-        None,
-        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-    ) {
-        Ok(pair) => pair,
-        Err(e) => {
-            supervise::say(&format!("aside-shim keeper: {e}"));
-            return 1;
-        }
-    };
     let daemon: RawFd = 0;
     let mut buf = vec![0u8; MAX_LAUNCH];
-    let mut pool = idle::Pool::default();
     loop {
-        let timeout = pool.next_expiry().map_or(PollTimeout::NONE, |d| {
-            PollTimeout::try_from(d).unwrap_or(PollTimeout::MAX)
-        });
-        let (from_daemon, from_idle) = {
-            // SAFETY: fd 0 is the daemon's socket for the keeper's whole life.
-            let stdin = unsafe { std::os::fd::BorrowedFd::borrow_raw(daemon) };
-            let mut fds = [
-                PollFd::new(stdin, PollFlags::POLLIN),
-                PollFd::new(heard.as_fd(), PollFlags::POLLIN),
-            ];
-            match poll(&mut fds, timeout) {
-                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => {
-                    supervise::say(&format!("aside-shim keeper: poll: {e}"));
-                    return 1;
-                }
-            }
-            let ready = |i: usize| fds[i].revents().is_some_and(|r| !r.is_empty());
-            (ready(0), ready(1))
-        };
-        if from_idle {
-            pool.hear(&heard);
-        }
-        pool.expire();
-        if !from_daemon {
-            continue;
-        }
-        let (len, control) = match idle::receive(daemon, &mut buf, MsgFlags::empty()) {
+        let (len, control) = match receive(daemon, &mut buf) {
             Ok(Received::Launch { len, control }) => (len, control),
-            // The daemon went away.
             Ok(Received::Closed) => return 0,
             Ok(Received::NoSocket) => {
                 supervise::say("aside-shim keeper: a launch without its control socket");
                 continue;
             }
-            Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => continue,
+            Err(Errno::EINTR | Errno::EAGAIN) => continue,
             Err(e) => {
                 supervise::say(&format!("aside-shim keeper: {e}"));
                 return 1;
             }
         };
-        let launch = &buf[..len];
-        // An idle supervisor takes it; the newest first (its pages are the warmest).
-        let control = match pool.hand(launch, control) {
-            Ok(()) => continue,
-            Err(control) => control,
-        };
-        start(daemon, &heard, &announce, &mut pool, &mut buf, len, control);
+        start(daemon, &mut buf, len, control);
     }
 }
 
+/// Reads one launch message (with the descriptor it carries) from `from` into `buf`.
+fn receive(from: RawFd, buf: &mut [u8]) -> nix::Result<Received> {
+    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = recvmsg::<()>(from, &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)?;
+    let mut fd = None;
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            for raw in fds {
+                // SAFETY: the kernel just gave this process the descriptor; nothing else
+                // owns it (a second one is closed when its `OwnedFd` drops).
+                let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                fd.get_or_insert(owned);
+            }
+        }
+    }
+    Ok(match (msg.bytes, fd) {
+        (0, _) => Received::Closed,
+        (len, Some(control)) => Received::Launch { len, control },
+        (_, None) => Received::NoSocket,
+    })
+}
+
 /// Forks a new supervisor for the launch in `buf[..len]`.
-fn start(
-    daemon: RawFd,
-    heard: &OwnedFd,
-    announce: &OwnedFd,
-    pool: &mut idle::Pool,
-    buf: &mut Vec<u8>,
-    len: usize,
-    control: OwnedFd,
-) {
+fn start(daemon: RawFd, buf: &mut Vec<u8>, len: usize, control: OwnedFd) {
     // SAFETY: the keeper has one thread, so the child starts in a consistent state.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
-            // The daemon's socket, the idle supervisors' sockets and the keeper's end of the
-            // announcements are the keeper's, not the supervisor's.
+            // The daemon's socket is the keeper's, not the supervisor's.
             if let Ok(null) = std::fs::File::open("/dev/null") {
                 // SAFETY: dup2 on two descriptors this process holds; fd 0 is replaced.
                 unsafe { libc::dup2(null.as_raw_fd(), daemon) };
             }
-            pool.forget();
-            // SAFETY: the child never returns to the keeper's loop (it exits below), so the
-            // keeper's owners of these two descriptors never drop here: closing `heard` and
-            // taking over `announce` leaves each with one owner.
-            let announce = unsafe {
-                libc::close(heard.as_raw_fd());
-                OwnedFd::from_raw_fd(announce.as_raw_fd())
-            };
             // SAFETY: back to the default disposition: a supervisor waits for its children.
             let _ = unsafe { signal(Signal::SIGCHLD, SigHandler::SigDfl) };
-            std::process::exit(Idle::new(announce, std::mem::take(buf)).serve(len, control));
+            let code = match Conn::new(UnixStream::from(control)) {
+                Ok(conn) => Idle::new(std::mem::take(buf)).serve(len, conn),
+                Err(e) => {
+                    supervise::say(&format!("aside-shim: {e}"));
+                    1
+                }
+            };
+            std::process::exit(code);
         }
         Ok(ForkResult::Parent { .. }) => drop(control),
         Err(e) => {

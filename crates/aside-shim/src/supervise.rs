@@ -32,22 +32,15 @@ const KILL_WAIT: Duration = Duration::from_secs(5);
 /// How often a stop looks again at what is left.
 const STOP_TICK: Duration = Duration::from_millis(10);
 
-/// Runs one task's supervisor, forked by the keeper: `launch` is the task, `control` the
-/// supervisor's end of its socket to the daemon, `socket` the one it kept from its last
-/// task, if any. Returns the process's exit code, and its socket set aside for another task
-/// when it could be.
+/// Runs one task's supervisor: `launch` is the task, `conn` the connection to the daemon it
+/// came on, `socket` the one it kept from its last task, if any. Returns the process's exit
+/// code, its socket set aside for another task when it could be, and the connection of the
+/// daemon that acknowledged the end, when one did.
 pub(crate) fn serve(
     launch: &[u8],
-    control: OwnedFd,
+    mut conn: Conn,
     socket: Option<Listen>,
-) -> (i32, Option<Listen>) {
-    let mut conn = match Conn::new(UnixStream::from(control)) {
-        Ok(c) => c,
-        Err(e) => {
-            say(&format!("aside-shim: {e}"));
-            return (1, None);
-        }
-    };
+) -> (i32, Option<Listen>, Option<Conn>) {
     let launch: Launch = match serde_json::from_slice(launch) {
         Ok(l) => l,
         Err(e) => {
@@ -56,7 +49,7 @@ pub(crate) fn serve(
                 not_found: false,
             });
             answer_now(&mut conn);
-            return (1, None);
+            return (1, None, None);
         }
     };
     match Shim::new(launch, socket) {
@@ -66,12 +59,12 @@ pub(crate) fn serve(
             });
             shim.conn = Some(conn);
             let code = shim.run();
-            (code, shim.socket.take())
+            (code, shim.socket.take(), shim.conn.take())
         }
         Err(failed) => {
             conn.send(&failed);
             answer_now(&mut conn);
-            (1, None)
+            (1, None, None)
         }
     }
 }

@@ -5,13 +5,15 @@
 //!
 //! ```text
 //! engine → keeper Launch (one packet, the control socket attached)
-//! engine → shim   Stop, Write, CloseInput, Signal, Resize, Pause, Resume and Ack
+//! engine → shim   Stop, Write, CloseInput, Signal, Resize, Pause, Resume and Ack;
+//!                 a Launch line once the supervisor said Idle
 //! shim → engine   Started or SpawnFailed; Hello (to a daemon that connects); Output;
-//!                 Input; Exited
+//!                 Input; Exited; Idle (after the Ack, when it can serve another task)
 //! ```
 //!
 //! Messages and fields added since version 1 are optional, so that a daemon adopts the
-//! supervisors an older one started (it sends them only what they know).
+//! supervisors an older one started (it sends them only what they know). A daemon that does
+//! not know `Idle` ignores it and closes the connection, and the supervisor exits.
 //!
 //! An `Exited` is repeated to every daemon until one acknowledges it (`Ack`, sent once the
 //! end is durable); with no daemon there, the end goes to the status file instead.
@@ -91,6 +93,9 @@ pub enum FromShim {
     Started {
         pid: u32,
     },
+    /// The task's end is acknowledged and the supervisor is as it was before it: the next
+    /// line on this connection may be a launch (a whole [`Launch`], on one line).
+    Idle,
     /// The task's process could not be started; the supervisor exits.
     SpawnFailed {
         error: String,

@@ -355,8 +355,8 @@ fn an_idle_supervisor_serves_the_next_task_and_goes_with_the_daemon() {
         assert!(!run_dir.join(format!("{id}.sock")).exists());
         until_idle(first);
     }
-    // A task on a reused supervisor is adopted across a restart; that supervisor's keeper is
-    // gone after it, so it goes once its task is over, its socket with it.
+    // A task on a reused supervisor is adopted across a restart; the new daemon gives an
+    // adopted supervisor no other task, so it goes once its task is over, its socket with it.
     let (id, again, gate) = hold();
     assert_eq!(again, first);
     a.ok(&["daemon", "restart"]);
