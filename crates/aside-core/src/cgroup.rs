@@ -176,8 +176,19 @@ mod linux {
             }
         }
 
-        /// A new group for the task `id`; `None` (said once) when it cannot be made.
+        /// A new group for the task `id`, for the daemon to start its first process in;
+        /// `None` (said once) when it cannot be made.
         pub(crate) fn create(self: &Arc<Self>, id: &str) -> Option<TaskCgroup> {
+            self.make(id, true)
+        }
+
+        /// A new group for the task `id`, for its supervisor to start its first process in
+        /// (the daemon does not step in: it opens nothing there).
+        pub(crate) fn create_for_supervisor(self: &Arc<Self>, id: &str) -> Option<TaskCgroup> {
+            self.make(id, false)
+        }
+
+        fn make(self: &Arc<Self>, id: &str, step_in: bool) -> Option<TaskCgroup> {
             if self.off.load(Ordering::Relaxed) {
                 return None;
             }
@@ -194,15 +205,19 @@ mod linux {
             }
             let dir = self.dir.join(&leaf);
             let opened = made.and_then(|()| {
-                OpenOptions::new()
-                    .write(true)
-                    .open(dir.join("cgroup.procs"))
+                step_in
+                    .then(|| {
+                        OpenOptions::new()
+                            .write(true)
+                            .open(dir.join("cgroup.procs"))
+                    })
+                    .transpose()
             });
             match opened {
                 Ok(procs) => Some(TaskCgroup {
                     name: self.name.join(&leaf),
                     dir,
-                    procs: Some(procs),
+                    procs,
                     owner: self.clone(),
                     remove: true,
                 }),
@@ -585,6 +600,10 @@ mod elsewhere {
         }
 
         pub(crate) fn create(self: &Arc<Self>, _id: &str) -> Option<TaskCgroup> {
+            match self.0 {}
+        }
+
+        pub(crate) fn create_for_supervisor(self: &Arc<Self>, _id: &str) -> Option<TaskCgroup> {
             match self.0 {}
         }
 
