@@ -9,7 +9,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
-use nix::sys::signal::{killpg, Signal};
+use nix::sys::signal::{killpg, SigSet, SigmaskHow, Signal};
 use nix::unistd::Pid;
 
 use crate::input::InputEnd;
@@ -22,6 +22,26 @@ pub(crate) struct Spawned {
     /// non-blocking.
     pub output: OwnedFd,
     pub input: Option<InputEnd>,
+}
+
+/// Runs `spawn` with no signal blocked, so that the process it starts has none blocked
+/// either: the supervisor blocks SIGCHLD (it reads it from a signalfd) and SIGXFSZ, and a
+/// spawn hands the caller's mask on to the child. A SIGCHLD that comes meanwhile may be
+/// taken by its default action rather than the signalfd: the supervisor looks for ended
+/// children once after the start (see `Shim::run`), so none goes unseen.
+fn with_no_signal_blocked<T>(spawn: impl FnOnce() -> T) -> T {
+    let mut was = SigSet::empty();
+    let unblocked = nix::sys::signal::pthread_sigmask(
+        SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::empty()),
+        Some(&mut was),
+    )
+    .is_ok();
+    let spawned = spawn();
+    if unblocked {
+        let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&was), None);
+    }
+    spawned
 }
 
 fn fail(error: String) -> FromShim {
@@ -105,7 +125,7 @@ pub(crate) fn spawn(l: &Launch) -> Result<Spawned, FromShim> {
         }
     }
     let inside = join.step_in();
-    let spawned = cmd.spawn();
+    let spawned = with_no_signal_blocked(|| cmd.spawn());
     if let Some(Err(error)) = inside.map(Inside::leave) {
         // A supervisor left inside would be killed with the task's group: the task does not
         // run, and this supervisor serves no other (its start fails, and it exits).

@@ -180,6 +180,9 @@ impl Shim {
     }
 
     fn run(&mut self) -> i32 {
+        // The task may have ended while its start had SIGCHLD unblocked (see `spawn`), its
+        // signal not queued on the signalfd.
+        self.reap_children();
         loop {
             if self.end.is_none() && self.exit.is_some() && self.pipe.is_none() && self.stopped() {
                 let end = self.decide_end();

@@ -61,6 +61,29 @@ fn foreground_exit_codes_follow_shell_conventions() {
     assert_eq!(killed["signal"], 9);
 }
 
+/// A task starts as any program would from a shell: no signal blocked. (Its supervisor
+/// blocks SIGCHLD and SIGXFSZ for itself, and a spawn hands the caller's mask on.)
+#[test]
+fn a_task_starts_with_no_signal_blocked_whatever_its_input() {
+    let a = Aside::new();
+    // Read by the task's own first process (grep), not by a shell that may reset it.
+    let blocked = |flags: &[&str]| {
+        let mut args = vec!["run", "--bg"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["--", "grep", "SigBlk", "/proc/self/status"]);
+        let id = a.ok(&args).text().trim().to_string();
+        assert_eq!(a.wait_end(&id)["state"], "succeeded");
+        String::from_utf8_lossy(&a.logs(&id)).trim().to_string()
+    };
+    for flags in [&[][..], &["--stdin"], &["--pty"]] {
+        assert_eq!(
+            blocked(flags),
+            "SigBlk:\t0000000000000000",
+            "a task run with {flags:?}"
+        );
+    }
+}
+
 #[test]
 fn tasks_run_in_the_callers_directory_and_environment_with_stdin_closed() {
     let a = Aside::new();
