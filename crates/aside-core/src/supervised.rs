@@ -262,7 +262,12 @@ impl Supervisors {
 
     /// A supervisor whose task is over and who said it is idle: kept for the next launch.
     fn rest(&self, stream: UnixStream) {
-        if stream.set_nonblocking(false).is_err() {
+        // A launch larger than the socket's buffer waits for the supervisor to read it; one
+        // that stopped reading (stopped by a signal) is given up on, as a keeper would be.
+        let blocking = stream
+            .set_nonblocking(false)
+            .and_then(|()| stream.set_write_timeout(Some(ANSWER_WAIT)));
+        if blocking.is_err() {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
