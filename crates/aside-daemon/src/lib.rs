@@ -61,9 +61,19 @@ pub(crate) struct Shared {
     pub shutdown: watch::Sender<Option<Shutdown>>,
 }
 
+/// The state directory's lock, held by the daemon that serves it. Returned by [`serve`] for
+/// the caller to drop only once the runtime is gone: until then the runtime's tasks hold
+/// connections to supervisors, and a supervisor turns a next daemon away while its last
+/// daemon's connection is open. A next daemon that took the lock sooner would find running
+/// tasks' supervisors refusing it, and record those tasks as lost.
+#[must_use = "dropped only after the runtime that served"]
+pub struct Served {
+    _lock: Flock<std::fs::File>,
+}
+
 /// Serves until asked to shut down (a `daemon.shutdown` request, SIGTERM or SIGINT); then stops
-/// running tasks and returns.
-pub async fn serve(paths: Paths, config: Config) -> Result<(), DaemonError> {
+/// running tasks (or leaves them to their supervisors) and returns the lock.
+pub async fn serve(paths: Paths, config: Config) -> Result<Served, DaemonError> {
     let setup = |what: &str, e: &dyn std::fmt::Display| DaemonError::Setup(format!("{what}: {e}"));
     std::fs::create_dir_all(&paths.home)
         .map_err(|e| setup(&paths.home.display().to_string(), &e))?;
@@ -178,8 +188,7 @@ pub async fn serve(paths: Paths, config: Config) -> Result<(), DaemonError> {
     // Give answers already queued (the reply to `daemon.shutdown` among them) a moment to
     // reach their clients before the runtime goes away with the writers.
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    drop(lock);
-    Ok(())
+    Ok(Served { _lock: lock })
 }
 
 /// How the daemon was asked to go.

@@ -144,8 +144,16 @@ pub fn run_foreground(paths: Paths) -> anyhow::Result<i32> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    match rt.block_on(aside_daemon::serve(paths, config)) {
-        Ok(()) => Ok(0),
+    let served = rt.block_on(aside_daemon::serve(paths, config));
+    // The runtime goes first, with every connection to a supervisor; only then the lock, for
+    // a next daemon to adopt them. A blocking call that does not end in time is left to the
+    // process's exit.
+    rt.shutdown_timeout(Duration::from_secs(5));
+    match served {
+        Ok(lock) => {
+            drop(lock);
+            Ok(0)
+        }
         // Another client started a daemon at the same moment: it serves; this one is not needed.
         Err(aside_daemon::DaemonError::AlreadyRunning(_)) => Ok(0),
         Err(e) => Err(e.into()),

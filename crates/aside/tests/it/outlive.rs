@@ -429,3 +429,49 @@ fn a_follower_does_not_undo_a_daemon_stop() {
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(a.logs(&queued), b"ran\n");
 }
+
+/// A daemon that stops and leaves its tasks running lets go of the state directory's lock
+/// only once its connections to their supervisors are closed: a next daemon that takes the
+/// lock at once finds each supervisor free to be adopted (one still held by the last daemon
+/// turns a newcomer away, and its task would be recorded as lost).
+#[test]
+fn a_stopping_daemon_lets_go_of_its_supervisors_before_its_lock() {
+    use std::io::BufRead;
+    use std::os::fd::AsRawFd;
+    let a = Aside::new();
+    let id = a.bg(&a.gate("go"));
+    a.wait_state(&id, "running");
+    let socket = a.home.join("run").join(format!("{id}.sock"));
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(a.home.join("daemon.lock"))
+        .unwrap();
+    for round in 0..10 {
+        let stop = a.spawn(&["daemon", "stop", "--keep-tasks"]);
+        // Taken the moment the stopping daemon lets go of it, as a next daemon would.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        // SAFETY: flock on a descriptor this test holds open.
+        while unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            assert!(std::time::Instant::now() < deadline, "the lock stays taken");
+            std::hint::spin_loop();
+        }
+        let adopter = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        adopter
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut hello = String::new();
+        let _ = std::io::BufReader::new(&adopter).read_line(&mut hello);
+        assert!(
+            hello.contains("\"type\":\"hello\""),
+            "round {round}: the task's supervisor turned away the next holder of the lock: {hello:?}"
+        );
+        drop(adopter);
+        // SAFETY: as above.
+        unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_UN) };
+        assert_eq!(stop.finish_within(Duration::from_secs(30)).unwrap().code, 0);
+        a.ok(&["daemon", "start"]);
+        assert_eq!(a.state(&id), "running", "round {round}");
+    }
+    a.open("go");
+    assert_eq!(a.wait_end(&id)["state"], "succeeded");
+}
