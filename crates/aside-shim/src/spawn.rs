@@ -9,7 +9,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
-use nix::sys::signal::{killpg, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{killpg, signal, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::unistd::Pid;
 
 use crate::input::InputEnd;
@@ -30,6 +30,14 @@ pub(crate) struct Spawned {
 /// taken by its default action rather than the signalfd: the supervisor looks for ended
 /// children once after the start (see `Shim::run`), so none goes unseen.
 fn with_no_signal_blocked<T>(spawn: impl FnOnce() -> T) -> T {
+    // A SIGXFSZ left pending by a log write past a file-size limit (during an earlier task of
+    // this supervisor) would kill it once unblocked: setting a signal to be ignored discards
+    // it, and the default comes back before anything can raise another.
+    // SAFETY: SIG_IGN and SIG_DFL install no handler code.
+    unsafe {
+        let _ = signal(Signal::SIGXFSZ, SigHandler::SigIgn);
+        let _ = signal(Signal::SIGXFSZ, SigHandler::SigDfl);
+    }
     let mut was = SigSet::empty();
     let unblocked = nix::sys::signal::pthread_sigmask(
         SigmaskHow::SIG_SETMASK,
