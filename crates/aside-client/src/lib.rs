@@ -68,6 +68,17 @@ pub struct Launcher {
 type Reply = Result<Box<RawValue>, RpcError>;
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Reply>>>>;
 
+/// The result of a call to `M`, once its answer comes.
+async fn answer<M: Method>(rx: oneshot::Receiver<Reply>) -> Result<M::Result, ClientError> {
+    let raw = rx.await.map_err(|_| {
+        ClientError::Io(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "the daemon closed the connection",
+        ))
+    })??;
+    serde_json::from_str(raw.get()).map_err(|e| ClientError::Protocol(format!("{}: {e}", M::NAME)))
+}
+
 /// How long a client whose daemon went away tries to reach the next one.
 pub const RECONNECT_WAIT: Duration = Duration::from_secs(30);
 
@@ -90,27 +101,59 @@ impl Client {
         launcher: Option<&Launcher>,
         owner: Option<String>,
     ) -> Result<Self, ClientError> {
-        let stream = match UnixStream::connect(socket).await {
-            Ok(s) => s,
-            Err(e) => match launcher {
-                Some(l) if absent(&e) => launch::start_daemon(socket, l).await?,
-                _ => {
-                    return Err(ClientError::Connect {
-                        socket: socket.display().to_string(),
-                        reason: if absent(&e) {
-                            "no daemon is running".into()
-                        } else {
-                            e.to_string()
-                        },
-                    })
-                }
-            },
-        };
+        let stream = Self::reach(socket, launcher).await?;
         let mut client = Self::from_stream(stream).await;
         client.socket = socket.to_path_buf();
         client.launcher = launcher.cloned();
         client.hello(owner).await?;
         Ok(client)
+    }
+
+    /// [`Client::connect`], with a first call `M` sent right behind `hello`, not after its
+    /// answer: one round trip less. The daemon answers `hello` before it reads the next
+    /// line, so the call is made as this client's owner. `M`'s own result comes second.
+    pub async fn connect_with<M: Method>(
+        socket: &Path,
+        launcher: Option<&Launcher>,
+        owner: Option<String>,
+        params: M::Params,
+    ) -> Result<(Self, Result<M::Result, ClientError>), ClientError> {
+        let stream = Self::reach(socket, launcher).await?;
+        let mut client = Self::from_stream(stream).await;
+        client.socket = socket.to_path_buf();
+        client.launcher = launcher.cloned();
+        let hello = client
+            .send::<method::Hello>(HelloParams {
+                protocol_version: PROTOCOL_VERSION.into(),
+                owner: owner.clone(),
+            })
+            .await?;
+        let first = client.send::<M>(params).await;
+        client.daemon = answer::<method::Hello>(hello).await?;
+        client.owner = owner;
+        let first = match first {
+            Ok(rx) => answer::<M>(rx).await,
+            Err(e) => Err(e),
+        };
+        Ok((client, first))
+    }
+
+    /// A connection to the daemon at `socket`, started with `launcher` when none runs.
+    async fn reach(socket: &Path, launcher: Option<&Launcher>) -> Result<UnixStream, ClientError> {
+        match UnixStream::connect(socket).await {
+            Ok(s) => Ok(s),
+            Err(e) => match launcher {
+                Some(l) if absent(&e) => launch::start_daemon(socket, l).await,
+                _ => Err(ClientError::Connect {
+                    socket: socket.display().to_string(),
+                    reason: if absent(&e) {
+                        "no daemon is running".into()
+                    } else {
+                        e.to_string()
+                    },
+                }),
+            },
+        }
     }
 
     /// Connects again as this client did, after its connection broke (the daemon restarted,
@@ -177,6 +220,15 @@ impl Client {
 
     /// Calls method `M` and waits for its result.
     pub async fn request<M: Method>(&self, params: M::Params) -> Result<M::Result, ClientError> {
+        let rx = self.send::<M>(params).await?;
+        answer::<M>(rx).await
+    }
+
+    /// Sends a call to method `M`: where its answer will come.
+    async fn send<M: Method>(
+        &self,
+        params: M::Params,
+    ) -> Result<oneshot::Receiver<Reply>, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending
@@ -187,14 +239,7 @@ impl Client {
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         line.push(b'\n');
         self.writer.lock().await.write_all(&line).await?;
-        let raw = rx.await.map_err(|_| {
-            ClientError::Io(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the daemon closed the connection",
-            ))
-        })??;
-        serde_json::from_str(raw.get())
-            .map_err(|e| ClientError::Protocol(format!("{}: {e}", M::NAME)))
+        Ok(rx)
     }
 
     /// The next event pushed to this connection (after `events.subscribe`); `None` once the

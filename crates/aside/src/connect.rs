@@ -19,6 +19,19 @@ impl Context {
         Ok(client)
     }
 
+    /// Connects, starting the daemon when none runs, and makes a first call `M` in the same
+    /// round trip as the greeting: the client, and that call's result.
+    pub async fn client_with<M: aside_protocol::rpc::Method>(
+        &self,
+        params: M::Params,
+    ) -> anyhow::Result<(Client, M::Result)> {
+        let socket = self.paths.checked_socket().map_err(anyhow::Error::msg)?;
+        let (client, first) =
+            Client::connect_with::<M>(&socket, Some(&self.launcher()?), owner(), params).await?;
+        warn_if_outdated(&client);
+        Ok((client, first?))
+    }
+
     /// Connects as `owner`, starting the daemon when none runs.
     pub async fn client_as(&self, owner: String) -> anyhow::Result<Client> {
         let socket = self.paths.checked_socket().map_err(anyhow::Error::msg)?;

@@ -30,9 +30,8 @@ pub async fn run(ctx: &Context, a: RunArgs) -> anyhow::Result<i32> {
         true => Some(attach::detach_byte(ctx, None)?),
         false => None,
     };
-    let client = ctx.client().await?;
-    let started: StartResult = client
-        .request::<method::TaskStart>(StartParams { spec })
+    let (client, started): (_, StartResult) = ctx
+        .client_with::<method::TaskStart>(StartParams { spec })
         .await?;
     let task = started.task;
     if a.bg {
