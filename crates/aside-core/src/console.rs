@@ -16,8 +16,8 @@ use tokio::sync::mpsc;
 
 use crate::output::Output;
 
-/// Bytes one write may carry.
-pub const MAX_WRITE: usize = 64 << 10;
+/// Bytes one write may carry (one message to the supervisor).
+pub use aside_shim::wire::MAX_WRITE;
 /// Bytes of input sent to a task and not yet taken by it, at most.
 pub const MAX_UNDER_WAY: u64 = 1 << 20;
 /// Messages queued for one supervisor at most (each a write of at most [`MAX_WRITE`]).

@@ -6,8 +6,9 @@ use std::os::unix::net::UnixStream;
 
 use crate::wire::{self, FromShim, ToShim};
 
-/// A line longer than this from the daemon is not one of ours: the connection is dropped.
-const MAX_LINE: usize = 64 << 10;
+/// A line longer than the daemon's longest message (a write of [`wire::MAX_WRITE`] bytes in
+/// base64, with its JSON around it) is not one of ours: the connection is dropped.
+const MAX_LINE: usize = wire::MAX_WRITE.div_ceil(3) * 4 + 1024;
 
 pub(crate) struct Conn {
     pub stream: UnixStream,
@@ -95,6 +96,11 @@ impl Conn {
         Some(n)
     }
 
+    /// Gives back bytes read past a message taken elsewhere: they are read first.
+    pub fn put_back(&mut self, bytes: &[u8]) {
+        self.inbuf.splice(0..0, bytes.iter().copied());
+    }
+
     pub fn read(&mut self) -> Incoming {
         let mut buf = [0u8; 4096];
         let mut closed = false;
@@ -128,5 +134,57 @@ impl Conn {
             return Incoming::Closed;
         }
         Incoming::Messages(msgs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use base64::Engine as _;
+
+    use super::*;
+
+    /// The largest write the daemon sends, as it sends it.
+    fn largest_write() -> Vec<u8> {
+        let data = base64::engine::general_purpose::STANDARD.encode(vec![b'x'; wire::MAX_WRITE]);
+        wire::line(&ToShim::Write { data })
+    }
+
+    #[test]
+    fn the_largest_write_is_taken_even_when_it_comes_in_pieces() {
+        let (shim, daemon) = UnixStream::pair().unwrap();
+        let mut conn = Conn::new(shim).unwrap();
+        let line = largest_write();
+        let (first, rest) = line.split_at(line.len() - 10);
+        // Most of it, read before the rest is there.
+        (&daemon).write_all(first).unwrap();
+        match conn.read() {
+            Incoming::Messages(m) => assert!(m.is_empty()),
+            Incoming::Closed => panic!("a write cut in two closed the connection"),
+        }
+        (&daemon).write_all(rest).unwrap();
+        match conn.read() {
+            Incoming::Messages(m) => assert!(matches!(m.as_slice(), [ToShim::Write { .. }])),
+            Incoming::Closed => panic!("the write closed the connection"),
+        }
+    }
+
+    #[test]
+    fn a_line_longer_than_any_message_closes_the_connection() {
+        let (shim, daemon) = UnixStream::pair().unwrap();
+        let mut conn = Conn::new(shim).unwrap();
+        let junk = vec![b'x'; MAX_LINE + 1];
+        let writer = std::thread::spawn(move || (&daemon).write_all(&junk));
+        let mut closed = false;
+        for _ in 0..1000 {
+            if matches!(conn.read(), Incoming::Closed) {
+                closed = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(closed);
+        let _ = writer.join();
     }
 }

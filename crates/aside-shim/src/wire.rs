@@ -31,6 +31,9 @@ pub const SIGNALS: u32 = 2;
 /// The first version that pauses.
 pub const PAUSE: u32 = 3;
 
+/// Bytes of input one `Write` carries at most (base64 in the message).
+pub const MAX_WRITE: usize = 64 << 10;
+
 /// The task to run, and where its supervisor keeps what outlives the daemon.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Launch {
