@@ -75,6 +75,8 @@ fn next_launch(mut conn: Conn, buf: &mut [u8], wait: Duration) -> Option<(usize,
     let deadline = Instant::now() + wait;
     loop {
         if let Some(nl) = buf[..len].iter().position(|b| *b == b'\n') {
+            // What came after the launch is the daemon's next message.
+            conn.put_back(&buf[nl + 1..len]);
             return Some((nl, conn));
         }
         if len == buf.len() {
@@ -94,6 +96,7 @@ fn next_launch(mut conn: Conn, buf: &mut [u8], wait: Duration) -> Option<(usize,
                 }
             }
             let nl = buf[..len].iter().position(|b| *b == b'\n')?;
+            conn.put_back(&buf[nl + 1..len]);
             return Some((nl, conn));
         }
         let timeout =
@@ -160,6 +163,23 @@ mod tests {
         let (len, _conn) = next_launch(conn, &mut buf, Duration::from_secs(5)).unwrap();
         assert_eq!(&buf[..len], b"{\"task\":7}");
         drop(sender.join().unwrap());
+    }
+
+    #[test]
+    fn a_message_right_behind_the_launch_is_kept_for_the_supervisor() {
+        let (conn, daemon) = pair();
+        (&daemon)
+            .write_all(b"{\"task\":9}\n{\"type\":\"ack\"}\n")
+            .unwrap();
+        let mut buf = vec![0u8; 1024];
+        let (len, mut conn) = next_launch(conn, &mut buf, Duration::from_secs(5)).unwrap();
+        assert_eq!(&buf[..len], b"{\"task\":9}");
+        match conn.read() {
+            crate::conn::Incoming::Messages(m) => {
+                assert!(matches!(m.as_slice(), [crate::wire::ToShim::Ack]))
+            }
+            crate::conn::Incoming::Closed => panic!("closed"),
+        }
     }
 
     #[test]
