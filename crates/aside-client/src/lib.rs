@@ -79,6 +79,9 @@ async fn answer<M: Method>(rx: oneshot::Receiver<Reply>) -> Result<M::Result, Cl
     serde_json::from_str(raw.get()).map_err(|e| ClientError::Protocol(format!("{}: {e}", M::NAME)))
 }
 
+/// How long a client whose daemon dies as it connects tries to reach the next one.
+const DYING_WAIT: Duration = Duration::from_secs(5);
+
 /// How long a client whose daemon went away tries to reach the next one.
 pub const RECONNECT_WAIT: Duration = Duration::from_secs(30);
 
@@ -101,12 +104,23 @@ impl Client {
         launcher: Option<&Launcher>,
         owner: Option<String>,
     ) -> Result<Self, ClientError> {
-        let stream = Self::reach(socket, launcher).await?;
-        let mut client = Self::from_stream(stream).await;
-        client.socket = socket.to_path_buf();
-        client.launcher = launcher.cloned();
-        client.hello(owner).await?;
-        Ok(client)
+        let deadline = Instant::now() + DYING_WAIT;
+        loop {
+            let stream = Self::reach(socket, launcher).await?;
+            let mut client = Self::from_stream(stream).await;
+            client.socket = socket.to_path_buf();
+            client.launcher = launcher.cloned();
+            match client.hello(owner.clone()).await {
+                Ok(()) => return Ok(client),
+                // A daemon dying as this client connected: its socket took the connection
+                // (a killed daemon's does until its last thread has exited) and closed it
+                // unanswered. The next daemon is reached, started where this client may.
+                Err(e) if Self::broke(&e) && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// [`Client::connect`], with a first call `M` sent right behind `hello`, not after its

@@ -353,3 +353,21 @@ fn a_relative_state_directory_is_the_same_for_the_daemon_in_its_root_directory()
     let daemon = the_daemon(&a);
     assert_eq!(link(format!("/proc/{daemon}/cwd")), Path::new("/"));
 }
+
+/// A daemon that dies as a client connects (its socket still took the connection, as a
+/// killed daemon's does while its last threads exit) is no error: the client reaches the
+/// next daemon, starting one.
+#[test]
+fn a_client_whose_daemon_dies_as_it_connects_reaches_the_next_one() {
+    let a = Aside::new();
+    // The dying daemon: its socket takes connections and answers none, then closes.
+    let dying = std::os::unix::net::UnixListener::bind(a.home.join("aside.sock")).unwrap();
+    let client = a.spawn(&["ls"]);
+    std::thread::sleep(Duration::from_millis(300));
+    drop(dying);
+    let out = client
+        .finish_within(Duration::from_secs(30))
+        .expect("ls ends");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(a.daemon_pid().is_some(), "a daemon was started");
+}
