@@ -231,8 +231,20 @@ impl Aside {
     /// The task's record (`aside info ID --json`).
     pub fn info(&self, id: &str) -> Value {
         let out = self.run(&["info", id, "--json"]);
-        assert_eq!(out.code, 0, "aside info {id}: {out:?}");
+        assert_eq!(
+            out.code,
+            0,
+            "aside info {id}: {out:?}; daemon.log ends:\n{}",
+            self.daemon_log_tail()
+        );
         out.json()
+    }
+
+    /// The last lines of the daemon's log, to show with a failure.
+    pub fn daemon_log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.home.join("daemon.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
     pub fn state(&self, id: &str) -> String {
@@ -663,10 +675,18 @@ pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 pub fn is_dead(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))
-            .unwrap_or(true),
+        Ok(stat) => {
+            let zombie = stat
+                .rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))
+                .unwrap_or(true);
+            // A killed process's first thread is a zombie while its other threads still
+            // exit, with its descriptors (its socket, its lock) still open.
+            let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+                .map(|d| d.count())
+                .unwrap_or(0);
+            zombie && threads <= 1
+        }
     }
 }
 
