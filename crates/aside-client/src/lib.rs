@@ -79,6 +79,14 @@ async fn answer<M: Method>(rx: oneshot::Receiver<Reply>) -> Result<M::Result, Cl
     serde_json::from_str(raw.get()).map_err(|e| ClientError::Protocol(format!("{}: {e}", M::NAME)))
 }
 
+/// What a client says first: the protocol it speaks, and whom it acts for.
+fn hello_params(owner: &Option<String>) -> HelloParams {
+    HelloParams {
+        protocol_version: PROTOCOL_VERSION.into(),
+        owner: owner.clone(),
+    }
+}
+
 /// How long a client whose daemon dies as it connects tries to reach the next one.
 const DYING_WAIT: Duration = Duration::from_secs(5);
 
@@ -106,10 +114,7 @@ impl Client {
     ) -> Result<Self, ClientError> {
         let deadline = Instant::now() + DYING_WAIT;
         loop {
-            let stream = Self::reach(socket, launcher).await?;
-            let mut client = Self::from_stream(stream).await;
-            client.socket = socket.to_path_buf();
-            client.launcher = launcher.cloned();
+            let mut client = Self::open(socket, launcher).await?;
             match client.hello(owner.clone()).await {
                 Ok(()) => return Ok(client),
                 // A daemon dying as this client connected: its socket took the connection
@@ -132,16 +137,8 @@ impl Client {
         owner: Option<String>,
         params: M::Params,
     ) -> Result<(Self, Result<M::Result, ClientError>), ClientError> {
-        let stream = Self::reach(socket, launcher).await?;
-        let mut client = Self::from_stream(stream).await;
-        client.socket = socket.to_path_buf();
-        client.launcher = launcher.cloned();
-        let hello = client
-            .send::<method::Hello>(HelloParams {
-                protocol_version: PROTOCOL_VERSION.into(),
-                owner: owner.clone(),
-            })
-            .await?;
+        let mut client = Self::open(socket, launcher).await?;
+        let hello = client.send::<method::Hello>(hello_params(&owner)).await?;
         let first = client.send::<M>(params).await;
         client.daemon = answer::<method::Hello>(hello).await?;
         client.owner = owner;
@@ -150,6 +147,16 @@ impl Client {
             Err(e) => Err(e),
         };
         Ok((client, first))
+    }
+
+    /// A client on a new connection to the daemon at `socket` (started with `launcher` when
+    /// none runs), not yet greeted.
+    async fn open(socket: &Path, launcher: Option<&Launcher>) -> Result<Self, ClientError> {
+        let stream = Self::reach(socket, launcher).await?;
+        let mut client = Self::from_stream(stream).await;
+        client.socket = socket.to_path_buf();
+        client.launcher = launcher.cloned();
+        Ok(client)
     }
 
     /// A connection to the daemon at `socket`, started with `launcher` when none runs.
@@ -222,12 +229,7 @@ impl Client {
     }
 
     async fn hello(&mut self, owner: Option<String>) -> Result<(), ClientError> {
-        self.daemon = self
-            .request::<method::Hello>(HelloParams {
-                protocol_version: PROTOCOL_VERSION.into(),
-                owner: owner.clone(),
-            })
-            .await?;
+        self.daemon = self.request::<method::Hello>(hello_params(&owner)).await?;
         self.owner = owner;
         Ok(())
     }

@@ -9,7 +9,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
-use nix::sys::signal::{killpg, signal, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{killpg, pthread_sigmask, signal, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::unistd::Pid;
 
 use crate::input::InputEnd;
@@ -39,7 +39,7 @@ fn with_no_signal_blocked<T>(spawn: impl FnOnce() -> T) -> T {
         let _ = signal(Signal::SIGXFSZ, SigHandler::SigDfl);
     }
     let mut was = SigSet::empty();
-    let unblocked = nix::sys::signal::pthread_sigmask(
+    let unblocked = pthread_sigmask(
         SigmaskHow::SIG_SETMASK,
         Some(&SigSet::empty()),
         Some(&mut was),
@@ -47,7 +47,7 @@ fn with_no_signal_blocked<T>(spawn: impl FnOnce() -> T) -> T {
     .is_ok();
     let spawned = spawn();
     if unblocked {
-        let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&was), None);
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&was), None);
     }
     spawned
 }

@@ -71,8 +71,7 @@ pub(crate) fn serve(
 
 /// Sends what is queued before the supervisor exits: the daemon waits for this answer.
 fn answer_now(conn: &mut Conn) {
-    let _ = conn.stream.set_nonblocking(false);
-    conn.flush();
+    let _ = conn.flush_all();
 }
 
 /// A stop under way.
