@@ -9,10 +9,11 @@
 //! posix_spawn (a vfork), which costs in proportion to the daemon's memory; and
 //! `clone3(CLONE_INTO_CGROUP)` is not something std can spawn with.
 //!
-//! The groups of one state directory are `aside-<instance>/task-<id>`, under the daemon's
-//! own cgroup in the cgroup v2 mount (found in `/proc/self/mountinfo`, not assumed at
-//! `/sys/fs/cgroup`). `aside-<instance>` is made with a task's group and removed with the
-//! last one. The state directory's `cgroup` file names it, so that a daemon restarted in
+//! The groups of one state directory are in `aside-<instance>`, under the daemon's own
+//! cgroup in the cgroup v2 mount (found in `/proc/self/mountinfo`, not assumed at
+//! `/sys/fs/cgroup`): `task-<id>` for a task the daemon starts itself, `sup-<pid>-<n>` for
+//! a task supervisor's (see [`Cgroups::create_for_supervisor`]). `aside-<instance>` is
+//! made with a task's group and removed with the last one. The state directory's `cgroup` file names it, so that a daemon restarted in
 //! another cgroup still finds, and kills, what a previous one left.
 //!
 //! Linux only. Where groups cannot be made (no cgroup v2, no write access, a read-only
@@ -31,7 +32,7 @@ mod linux {
     use std::io::{self, Write};
     use std::os::unix::ffi::{OsStrExt, OsStringExt};
     use std::path::{Path, PathBuf};
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
@@ -75,6 +76,8 @@ mod linux {
         off: AtomicBool,
         /// Making or entering a task's group failed once already (said once).
         warned: AtomicBool,
+        /// The number in the name of the next supervisor's group.
+        next_supervisor: AtomicU64,
     }
 
     impl Cgroups {
@@ -155,6 +158,7 @@ mod linux {
                 home_dir: parent,
                 off: AtomicBool::new(false),
                 warned: AtomicBool::new(false),
+                next_supervisor: AtomicU64::new(1),
             })
         }
 
@@ -179,20 +183,24 @@ mod linux {
         /// A new group for the task `id`, for the daemon to start its first process in;
         /// `None` (said once) when it cannot be made.
         pub(crate) fn create(self: &Arc<Self>, id: &str) -> Option<TaskCgroup> {
-            self.make(id, true)
+            self.make(&format!("task-{id}"), true)
         }
 
-        /// A new group for the task `id`, for its supervisor to start its first process in
-        /// (the daemon does not step in: it opens nothing there).
-        pub(crate) fn create_for_supervisor(self: &Arc<Self>, id: &str) -> Option<TaskCgroup> {
-            self.make(id, false)
+        /// A new group for a task supervisor to start its tasks in, one at a time: it keeps
+        /// the group, empty, from one task to the next, and removes it when it exits. Making
+        /// and removing a group cost more than a short task's whole start (the kernel sets
+        /// up and tears down its files and its accounting each time). The daemon does not
+        /// step in: it opens nothing there.
+        pub(crate) fn create_for_supervisor(self: &Arc<Self>) -> Option<TaskCgroup> {
+            let n = self.next_supervisor.fetch_add(1, Ordering::Relaxed);
+            self.make(&format!("sup-{}-{n}", std::process::id()), false)
         }
 
-        fn make(self: &Arc<Self>, id: &str, step_in: bool) -> Option<TaskCgroup> {
+        fn make(self: &Arc<Self>, name: &str, step_in: bool) -> Option<TaskCgroup> {
             if self.off.load(Ordering::Relaxed) {
                 return None;
             }
-            let mut leaf = format!("task-{id}");
+            let mut leaf = name.to_string();
             let mut made = make_in(&self.dir, &self.dir.join(&leaf));
             // A group is never shared, so that the daemon never steps into one being killed:
             // a task that starts a second process gets a second group.
@@ -200,7 +208,7 @@ mod linux {
                 if !matches!(&made, Err(e) if e.kind() == io::ErrorKind::AlreadyExists) {
                     break;
                 }
-                leaf = format!("task-{id}.{n}");
+                leaf = format!("{name}.{n}");
                 made = make_in(&self.dir, &self.dir.join(&leaf));
             }
             let dir = self.dir.join(&leaf);
@@ -233,7 +241,7 @@ mod linux {
         pub(crate) fn adopt(self: &Arc<Self>, dir: &Path) -> Option<TaskCgroup> {
             let leaf = dir.file_name()?.to_str()?;
             let parent = dir.parent()?;
-            let ours = leaf.starts_with("task-")
+            let ours = is_task_group(leaf)
                 && parent.file_name() == self.dir.file_name()
                 && is_ours(parent, &self.dir.file_name()?.to_string_lossy());
             ours.then(|| TaskCgroup {
@@ -425,6 +433,11 @@ mod linux {
                 .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
     }
 
+    /// A task's group, or a supervisor's, by its name.
+    fn is_task_group(leaf: &str) -> bool {
+        leaf.starts_with("task-") || leaf.starts_with("sup-")
+    }
+
     fn make(dir: &Path) -> io::Result<()> {
         match fs::create_dir(dir) {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
@@ -483,7 +496,7 @@ mod linux {
         };
         let groups: Vec<PathBuf> = entries
             .flatten()
-            .filter(|e| e.file_name().as_bytes().starts_with(b"task-"))
+            .filter(|e| e.file_name().to_str().is_some_and(is_task_group))
             .filter(|e| !e.file_name().to_str().is_some_and(keep))
             .map(|e| e.path())
             .filter(|p| p.is_dir())
@@ -603,7 +616,7 @@ mod elsewhere {
             match self.0 {}
         }
 
-        pub(crate) fn create_for_supervisor(self: &Arc<Self>, _id: &str) -> Option<TaskCgroup> {
+        pub(crate) fn create_for_supervisor(self: &Arc<Self>) -> Option<TaskCgroup> {
             match self.0 {}
         }
 

@@ -14,7 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aside_protocol::{Failure, Input, TaskId, TermSize};
 use aside_shim::wire::{self, Cause, End, FromShim, Launch, ToShim};
@@ -24,6 +24,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use crate::abort::{Abort, AbortReason};
+use crate::cgroup::TaskCgroup;
 use crate::console::Console;
 use crate::output::Output;
 use crate::proctree::{self, Tree};
@@ -49,9 +50,9 @@ pub(crate) struct Supervisors {
     run: PathBuf,
     /// The daemon's end of its keeper's socket; started with the first task.
     keeper: Mutex<Option<OwnedFd>>,
-    /// Supervisors whose last task is over, newest last, each with when it said so: the
-    /// next launch goes to one of them on its connection, without the keeper.
-    idle: Mutex<Vec<(UnixStream, Instant)>>,
+    /// Supervisors whose last task is over, newest last: the next launch goes to one of them
+    /// on its connection, without the keeper.
+    idle: Mutex<Vec<handoff::Resting>>,
 }
 
 /// What a new engine finds of a task it recorded as running.
@@ -161,19 +162,16 @@ impl Supervisors {
         let Some(path) = shell::resolve(program, l.env, l.env_extra, Path::new(l.cwd)) else {
             return Err(spawn_failure(format!("{program}: command not found"), true));
         };
-        let cgroup = l.cgroups.and_then(|c| c.create_for_supervisor(&l.task_id));
-        let launch = Launch {
+        let mut launch = Launch {
             version: wire::VERSION,
             task: id.get(),
             program: path.display().to_string(),
             args: args.iter().map(|a| a.to_string()).collect(),
             env: with_term(shell::task_env_vars(&l), input),
             cwd: l.cwd.to_string(),
-            cgroup: cgroup.as_ref().map(|g| g.dir().display().to_string()),
-            home_cgroup: cgroup
-                .as_ref()
-                .and(l.cgroups)
-                .map(|c| c.home_dir().display().to_string()),
+            // Set for the supervisor that takes it (`line_for`).
+            cgroup: None,
+            home_cgroup: None,
             logs: l
                 .output
                 .path()
@@ -201,10 +199,19 @@ impl Supervisors {
                 },
             },
         };
-        let line = wire::line(&launch);
-        let ours = match self.hand_to_idle(&line) {
-            Some(stream) => stream,
-            None => self.hand_to_new(reaper, &line)?,
+        let home = l.cgroups.map(|c| c.home_dir().display().to_string());
+        let mut line_for = |group: Option<&TaskCgroup>| {
+            launch.cgroup = group.map(|g| g.dir().display().to_string());
+            launch.home_cgroup = group.and(home.clone());
+            wire::line(&launch)
+        };
+        let (ours, cgroup) = match self.hand_to_idle(l.cgroups, &mut line_for) {
+            Some(taken) => taken,
+            None => {
+                let group = l.cgroups.and_then(|c| c.create_for_supervisor());
+                let line = line_for(group.as_ref());
+                (self.hand_to_new(reaper, &line)?, group)
+            }
         };
         let pid = started(&ours).map_err(|(error, not_found)| spawn_failure(error, not_found))?;
         let stream = ours
@@ -475,9 +482,8 @@ async fn follow(
                     Some(FromShim::Output { total }) => f.output.advance(total),
                     Some(FromShim::Input { done }) => f.console.set_done(done),
                     Some(FromShim::Exited { end }) => {
-                        if let Some(group) = f.tree.cgroup.take() {
-                            group.leave_to_supervisor();
-                        }
+                        // The supervisor keeps its group for its next task, if it gets one.
+                        let group = f.tree.cgroup.take();
                         f.output.advance(end.total);
                         if let Some(reason) = abort_reason(end.cause) {
                             f.abort.abort(reason);
@@ -491,8 +497,13 @@ async fn follow(
                             let acked = write.write_all(&wire::line(&ToShim::Ack)).await;
                             if let (Ok(()), Some(supervisors)) = (acked, reuse) {
                                 if let Some(stream) = handoff::idle_after(lines, write).await {
-                                    supervisors.rest(stream);
+                                    supervisors.rest(stream, group);
+                                    return;
                                 }
+                            }
+                            // Not serving another task: it removes its group as it exits.
+                            if let Some(group) = group {
+                                group.leave_to_supervisor();
                             }
                         });
                         return RunOutcome::Exited(exit_of(end.exit));

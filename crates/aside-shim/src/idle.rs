@@ -37,24 +37,47 @@ pub(crate) struct Idle {
     buf: Vec<u8>,
     /// Its socket, set aside between two tasks (removed when it goes).
     socket: Option<Listen>,
+    /// Its cgroup, kept between two tasks.
+    group: Option<Group>,
+}
+
+/// A supervisor's cgroup: its tasks start there one after another, and it is removed when
+/// the supervisor goes (or is given another). It is empty between two tasks: a supervisor
+/// serves another task only once nothing of the last one is left (`childless`), and it is
+/// the subreaper of everything in the group.
+struct Group(String);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        // Refused while a process is left in it: the next daemon removes it then.
+        let _ = std::fs::remove_dir(&self.0);
+    }
 }
 
 impl Idle {
     pub fn new(buf: Vec<u8>) -> Self {
-        Self { buf, socket: None }
+        Self {
+            buf,
+            socket: None,
+            group: None,
+        }
     }
 
     /// Serves the launch in its buffer's first `len` bytes, then every launch the daemon
-    /// sends it while idle; the process's exit code.
+    /// sends it while idle; the process's exit code. Its group goes with it.
     pub fn serve(mut self, mut len: usize, mut conn: Conn) -> i32 {
         loop {
-            let (code, socket, kept) = supervise::serve(&self.buf[..len], conn, self.socket.take());
-            self.socket = socket;
-            if code != 0 || !childless() {
-                return code;
+            let served = supervise::serve(&self.buf[..len], conn, self.socket.take());
+            // A group the launch did not name again (the daemon gave it another) goes.
+            if self.group.as_ref().map(|g| &g.0) != served.group.as_ref() {
+                self.group = served.group.map(Group);
+            }
+            self.socket = served.socket;
+            if served.code != 0 || !childless() {
+                return served.code;
             }
             // Told its end to no daemon (it went to the status file): nobody to serve.
-            let Some(kept) = kept else { return 0 };
+            let Some(kept) = served.conn else { return 0 };
             match next_launch(kept, &mut self.buf, IDLE_FOR) {
                 Some((l, c)) => (len, conn) = (l, c),
                 None => return 0,

@@ -32,15 +32,21 @@ const KILL_WAIT: Duration = Duration::from_secs(5);
 /// How often a stop looks again at what is left.
 const STOP_TICK: Duration = Duration::from_millis(10);
 
+/// What a supervisor has after a task.
+pub(crate) struct Served {
+    /// The process's exit code.
+    pub code: i32,
+    /// Its socket, set aside for another task when it could be.
+    pub socket: Option<Listen>,
+    /// The connection of the daemon that acknowledged the end, when one did.
+    pub conn: Option<Conn>,
+    /// The cgroup the launch named: the supervisor's, for its next task too.
+    pub group: Option<String>,
+}
+
 /// Runs one task's supervisor: `launch` is the task, `conn` the connection to the daemon it
-/// came on, `socket` the one it kept from its last task, if any. Returns the process's exit
-/// code, its socket set aside for another task when it could be, and the connection of the
-/// daemon that acknowledged the end, when one did.
-pub(crate) fn serve(
-    launch: &[u8],
-    mut conn: Conn,
-    socket: Option<Listen>,
-) -> (i32, Option<Listen>, Option<Conn>) {
+/// came on, `socket` the one it kept from its last task, if any.
+pub(crate) fn serve(launch: &[u8], mut conn: Conn, socket: Option<Listen>) -> Served {
     let launch: Launch = match serde_json::from_slice(launch) {
         Ok(l) => l,
         Err(e) => {
@@ -49,9 +55,10 @@ pub(crate) fn serve(
                 not_found: false,
             });
             answer_now(&mut conn);
-            return (1, None, None);
+            return Served::failed(None);
         }
     };
+    let group = launch.cgroup.clone();
     match Shim::new(launch, socket) {
         Ok(mut shim) => {
             conn.send(&FromShim::Started {
@@ -59,12 +66,28 @@ pub(crate) fn serve(
             });
             shim.conn = Some(conn);
             let code = shim.run();
-            (code, shim.socket.take(), shim.conn.take())
+            Served {
+                code,
+                socket: shim.socket.take(),
+                conn: shim.conn.take(),
+                group,
+            }
         }
         Err(failed) => {
             conn.send(&failed);
             answer_now(&mut conn);
-            (1, None, None)
+            Served::failed(group)
+        }
+    }
+}
+
+impl Served {
+    fn failed(group: Option<String>) -> Self {
+        Self {
+            code: 1,
+            socket: None,
+            conn: None,
+            group,
         }
     }
 }

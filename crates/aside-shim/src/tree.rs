@@ -78,13 +78,6 @@ impl Tree {
             }
         }
     }
-
-    /// Removes the (empty) cgroup; refused while anything is left in it.
-    pub fn remove_cgroup(&self) {
-        if let Some(dir) = &self.cgroup {
-            let _ = fs::remove_dir(dir);
-        }
-    }
 }
 
 /// The supervisor's children (it has one thread).

@@ -367,6 +367,10 @@ impl Engine {
         if let Err(e) = self.flush().await {
             tracing::error!("could not save the last task states: {e}");
         }
+        if let Some(s) = &self.inner.supervisors {
+            // Idle supervisors hold their (empty) groups: they go first.
+            s.dismiss_idle();
+        }
         if let Some(c) = &self.inner.cgroups {
             let c = c.clone();
             let _ = tokio::task::spawn_blocking(move || c.leave(Duration::from_secs(1))).await;
@@ -416,6 +420,9 @@ impl Engine {
         self.inner.hooks.stop_all();
         if let Err(e) = self.flush().await {
             tracing::error!("could not save the last task states: {e}");
+        }
+        if let Some(s) = &self.inner.supervisors {
+            s.dismiss_idle();
         }
         // Refused while a task kept running holds its group.
         if let Some(c) = &self.inner.cgroups {

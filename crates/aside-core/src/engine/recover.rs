@@ -65,13 +65,16 @@ pub(super) fn open(
             }
         }
     }
+    // The groups the answering supervisors hold, as each names its own.
     let alive: BTreeSet<String> = found
-        .iter()
-        .filter(|(_, f)| matches!(f, Found::Running(_)))
-        .map(|(id, _)| format!("task-{id}"))
+        .values()
+        .filter_map(|f| match f {
+            Found::Running(a) => Path::new(a.cgroup.as_deref()?).file_name(),
+            _ => None,
+        })
+        .map(|leaf| leaf.to_string_lossy().into_owned())
         .collect();
-    // A task's group is `task-<id>`, or `task-<id>.<n>` for a second one.
-    let keep = |leaf: &str| alive.contains(leaf.split('.').next().unwrap_or(leaf));
+    let keep = |leaf: &str| alive.contains(leaf);
     // Before any task of this engine starts in a group of the same name.
     let cgroups = Cgroups::open(home, store.instance(), &keep);
     // One look at the process table for every process this state directory's tasks left.

@@ -6,6 +6,7 @@ use std::io::IoSlice;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aside_protocol::Failure;
@@ -19,29 +20,50 @@ use nix::sys::socket::{
 };
 
 use super::{spawn_failure, Supervisors, ANSWER_WAIT};
+use crate::cgroup::{Cgroups, TaskCgroup};
 use crate::reaper::Reaper;
 
 /// An idle supervisor this close to the end of its wait is not sent a launch.
 const IDLE_MARGIN: Duration = Duration::from_millis(500);
 
+/// A supervisor whose task is over and who said it is idle: its connection, when it said
+/// so, and the group it keeps, empty, for its next task.
+pub(super) struct Resting {
+    stream: UnixStream,
+    since: Instant,
+    /// Dropped with the supervisor: removed if still there (the supervisor removes it too as
+    /// it exits; whichever comes first does).
+    group: Option<TaskCgroup>,
+}
+
 impl Supervisors {
-    /// Sends the launch to the newest idle supervisor: its connection, once one took it.
-    /// One that let its wait end, or went, refuses it (the send fails) and the next is tried.
-    pub(super) fn hand_to_idle(&self, launch: &[u8]) -> Option<UnixStream> {
+    /// Sends a launch to the newest idle supervisor: its connection, and the group its task
+    /// starts in, once one took it. `line_for` writes the launch for a group (the one the
+    /// supervisor kept, or a new one when it kept none). One that let its wait end, or went,
+    /// refuses it (the send fails) and the next is tried.
+    pub(super) fn hand_to_idle(
+        &self,
+        cgroups: Option<&Arc<Cgroups>>,
+        line_for: &mut dyn FnMut(Option<&TaskCgroup>) -> Vec<u8>,
+    ) -> Option<(UnixStream, Option<TaskCgroup>)> {
         loop {
-            let (stream, since) = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()?;
+            let r = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()?;
             // Close to the end of its wait: likely to refuse, and not worth the try.
-            if !fresh(since) {
+            if !fresh(r.since) {
                 continue;
             }
-            if send_all(&stream, launch).is_ok() {
-                return Some(stream);
+            let group = r
+                .group
+                .or_else(|| cgroups.and_then(|c| c.create_for_supervisor()));
+            if send_all(&r.stream, &line_for(group.as_ref())).is_ok() {
+                return Some((r.stream, group));
             }
         }
     }
 
-    /// A supervisor whose task is over and who said it is idle: kept for the next launch.
-    pub(super) fn rest(&self, stream: UnixStream) {
+    /// A supervisor whose task is over and who said it is idle: kept for the next launch,
+    /// with its group.
+    pub(super) fn rest(&self, stream: UnixStream, group: Option<TaskCgroup>) {
         // A launch larger than the socket's buffer waits for the supervisor to read it; one
         // that stopped reading (stopped by a signal) is given up on, as a keeper would be.
         let blocking = stream
@@ -50,14 +72,32 @@ impl Supervisors {
         if blocking.is_err() {
             return;
         }
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         // Those near the end of their wait, and the longest idle past the most kept, go: their
-        // connections close and they exit.
-        idle.retain(|(_, since)| fresh(*since));
-        if idle.len() >= MAX_IDLE {
-            idle.remove(0);
-        }
-        idle.push((stream, Instant::now()));
+        // connections close and they exit (their groups are removed outside the lock).
+        let gone: Vec<Resting> = {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let (keep, mut gone): (Vec<Resting>, Vec<Resting>) = std::mem::take(&mut *idle)
+                .into_iter()
+                .partition(|r| fresh(r.since));
+            *idle = keep;
+            if idle.len() >= MAX_IDLE {
+                gone.push(idle.remove(0));
+            }
+            idle.push(Resting {
+                stream,
+                since: Instant::now(),
+                group,
+            });
+            gone
+        };
+        drop(gone);
+    }
+
+    /// Lets every idle supervisor go (the engine is stopping): they exit, and their groups
+    /// are removed.
+    pub(crate) fn dismiss_idle(&self) {
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()));
+        drop(idle);
     }
 
     /// Has the keeper fork a new supervisor for the launch: the engine's end of its socket.

@@ -92,11 +92,11 @@ impl Shim {
         0
     }
 
-    /// What the task left running goes too: SIGTERM, the grace, SIGKILL.
+    /// What the task left running goes too: SIGTERM, the grace, SIGKILL. The group stays,
+    /// for the supervisor's next task (see `idle::Group`).
     pub(super) fn sweep(&mut self) {
         self.reap_children();
         if !self.tree.alive() {
-            self.tree.remove_cgroup();
             return;
         }
         self.tree.signal(Signal::SIGTERM);
@@ -113,7 +113,6 @@ impl Shim {
                 self.tree.signal(Signal::SIGKILL);
             }
         }
-        self.tree.remove_cgroup();
     }
 }
 

@@ -66,7 +66,11 @@ pub(crate) fn in_task_group(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
         .unwrap_or_default()
         .lines()
-        .any(|l| l.starts_with("0::") && l.contains("/aside-") && l.contains("/task-"))
+        .any(|l| {
+            l.starts_with("0::")
+                && l.contains("/aside-")
+                && (l.contains("/task-") || l.contains("/sup-"))
+        })
 }
 
 /// A `sleep` the task starts with a duration no other process has (`600.<digits>`), found
@@ -378,7 +382,10 @@ fn a_daemon_leaves_no_cgroup_behind_when_it_stops() {
     let tasks = |g: &std::path::Path| {
         std::fs::read_dir(g).map_or(0, |d| {
             d.flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with("task-"))
+                .filter(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.starts_with("task-") || name.starts_with("sup-")
+                })
                 .count()
         })
     };

@@ -280,8 +280,9 @@ fn a_killed_keeper_loses_nothing_and_is_replaced_at_the_next_start() {
 
 /// A supervisor whose task is over serves the next one: the same process, holding nothing
 /// of the last task (as many descriptors), in its own cgroup while its task is in the
-/// task's, its socket moved from task to task (and adopted there across a restart). One
-/// killed while idle is passed over and what it left is swept; idle ones go with the daemon.
+/// supervisor's group (the same group from task to task), its socket moved from task to task
+/// (and adopted there across a restart). One killed while idle is passed over and what it
+/// left is swept; idle ones go with the daemon, and their groups with them.
 #[test]
 fn an_idle_supervisor_serves_the_next_task_and_goes_with_the_daemon() {
     let a = Aside::new();
@@ -332,7 +333,8 @@ fn an_idle_supervisor_serves_the_next_task_and_goes_with_the_daemon() {
     };
     let (id, first, gate) = hold();
     let (fds, own, task) = look(&id, first);
-    if task.contains("/task-") {
+    let grouped = task.contains("/sup-");
+    if grouped {
         assert_ne!(own, task, "the supervisor steps out of its task's cgroup");
     }
     finish(&id, &gate);
@@ -340,11 +342,15 @@ fn an_idle_supervisor_serves_the_next_task_and_goes_with_the_daemon() {
     for _ in 0..2 {
         let (id, again, gate) = hold();
         assert_eq!(again, first, "the idle supervisor serves the next task");
-        let (fds_again, own_again, _) = look(&id, again);
+        let (fds_again, own_again, task_again) = look(&id, again);
         assert_eq!(
             (fds_again, own_again),
             (fds, own.clone()),
             "nothing is left"
+        );
+        assert_eq!(
+            task_again, task,
+            "the next task starts in the supervisor's group"
         );
         assert!(run_dir.join(format!("{id}.sock")).exists());
         assert!(
@@ -376,6 +382,13 @@ fn an_idle_supervisor_serves_the_next_task_and_goes_with_the_daemon() {
     a.ok(&["daemon", "stop"]);
     assert_all_dead(&[next], SOON, "an idle supervisor after its daemon stopped");
     assert!(!idle_socket(next).exists());
+    if grouped {
+        let groups = std::fs::read_to_string(a.path("cgroup")).map_or(0, |dir| {
+            std::fs::read_dir(dir.trim_end())
+                .map_or(0, |d| d.flatten().filter(|e| e.path().is_dir()).count())
+        });
+        assert_eq!(groups, 0, "no supervisor's group is left after the stop");
+    }
     a.ok(&["daemon", "start"]);
     assert!(
         eventually(SOON, || !idle_socket(killed).exists()),

@@ -805,7 +805,8 @@ fn remove_task_cgroups(home: &Path) {
     }
     if let Ok(entries) = std::fs::read_dir(&dir) {
         for e in entries.flatten() {
-            if e.file_name().to_string_lossy().starts_with("task-") {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("task-") || name.starts_with("sup-") {
                 let _ = std::fs::remove_dir(e.path());
             }
         }
