@@ -1,12 +1,15 @@
 //! Starting the task's first process: its output on a pipe or a terminal, its input from
 //! `/dev/null`, a pipe or that terminal, its own process group (a session of its own on a
-//! terminal), and born in its cgroup.
+//! terminal), and born in its cgroup. By `clone3` where the kernel has it (`clone`), else by
+//! std's spawn.
 
 use std::fs::File;
 use std::io::{ErrorKind, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::signal::{killpg, pthread_sigmask, signal, SigHandler, SigSet, SigmaskHow, Signal};
@@ -14,6 +17,8 @@ use nix::unistd::Pid;
 
 use crate::input::InputEnd;
 use crate::wire::{FromShim, Input, Launch};
+
+mod clone;
 
 /// The task's first process, started.
 pub(crate) struct Spawned {
@@ -59,63 +64,160 @@ fn fail(error: String) -> FromShim {
     }
 }
 
+/// The task's ends of its standard input, output and error, and the supervisor's.
+struct Ends {
+    /// The child's stdin, and its stdout, which is its stderr too.
+    stdin: OwnedFd,
+    stdout: OwnedFd,
+    /// Where its output comes out.
+    output: OwnedFd,
+    input: Option<InputEnd>,
+    /// A terminal task leads a session of its own (its terminal is its stdin too).
+    session: bool,
+}
+
+impl Ends {
+    fn open(l: &Launch) -> Result<Self, FromShim> {
+        match l.input {
+            Input::Pty { cols, rows } => {
+                let (master, slave) = open_pty(cols, rows)?;
+                let input = InputEnd::new(dup(&master)?, true);
+                Ok(Self {
+                    stdin: dup(&slave)?,
+                    stdout: slave,
+                    output: master,
+                    input: Some(input),
+                    session: true,
+                })
+            }
+            Input::Pipe | Input::None => {
+                let (read_end, write_end) = pipe()?;
+                // A larger pipe means fewer wake-ups for chatty commands; failing to grow it
+                // is harmless.
+                let _ = fcntl(&read_end, FcntlArg::F_SETPIPE_SZ(1 << 20));
+                let (stdin, input) = match l.input {
+                    Input::Pipe => {
+                        let (stdin, ours) = pipe()?;
+                        (stdin, Some(InputEnd::new(ours, false)))
+                    }
+                    _ => {
+                        let null = File::open("/dev/null")
+                            .map_err(|e| fail(format!("cannot open /dev/null: {e}")))?;
+                        (OwnedFd::from(null), None)
+                    }
+                };
+                Ok(Self {
+                    stdin,
+                    stdout: write_end,
+                    output: read_end,
+                    input,
+                    session: false,
+                })
+            }
+        }
+    }
+}
+
+fn dup(fd: &OwnedFd) -> Result<OwnedFd, FromShim> {
+    fd.try_clone()
+        .map_err(|e| fail(format!("cannot duplicate a descriptor: {e}")))
+}
+
+/// Set (to anything) in a supervisor's environment, it starts tasks with std's spawn only:
+/// how the tests reach the path taken where `clone3` is refused.
+pub const STD_SPAWN_VAR: &str = "ASIDE_SHIM_STD_SPAWN";
+
+fn clone_allowed() -> bool {
+    static ALLOWED: OnceLock<bool> = OnceLock::new();
+    *ALLOWED.get_or_init(|| std::env::var_os(STD_SPAWN_VAR).is_none())
+}
+
 pub(crate) fn spawn(l: &Launch) -> Result<Spawned, FromShim> {
+    let ends = Ends::open(l)?;
+    let plan = clone_allowed().then(|| {
+        clone::Plan::new(
+            &l.program,
+            &l.args,
+            &l.env,
+            &l.cwd,
+            [&ends.stdin, &ends.stdout, &ends.stdout].map(|fd| fd.as_raw_fd()),
+            ends.session,
+        )
+    });
+    let started = match plan.flatten() {
+        Some(plan) => {
+            let group = l.cgroup.as_deref().and_then(|dir| {
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_DIRECTORY)
+                    .open(dir)
+                    .ok()
+            });
+            clone::start(&plan, group.as_ref())
+        }
+        // A NUL byte in an argument or a variable (std's spawn says so), or no clone3 asked.
+        None => clone::Started::Unsupported,
+    };
+    let Ends {
+        stdin,
+        stdout,
+        output,
+        input,
+        session,
+    } = ends;
+    let pid = match started {
+        clone::Started::Running(pid) => pid,
+        clone::Started::Failed(e) => return Err(spawn_error(l, e)),
+        clone::Started::Unsupported => with_std(l, stdin, stdout, session)?,
+    };
+    // Closing this process's copies of the task's ends (the pipe's write end, the terminal's
+    // slave side) here means the output ends once the task's processes are gone.
+    let _ = fcntl(&output, FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+    if let Some(i) = &input {
+        let _ = fcntl(i.fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+    }
+    Ok(Spawned { pid, output, input })
+}
+
+fn spawn_error(l: &Launch, e: std::io::Error) -> FromShim {
+    let not_found = e.kind() == ErrorKind::NotFound;
+    let error = match not_found {
+        true => format!("{}: command not found", l.program),
+        false => format!("{}: {e}", l.program),
+    };
+    FromShim::SpawnFailed { error, not_found }
+}
+
+/// Starts the task with std's spawn (glibc's posix_spawn), where `clone3` is not to be had:
+/// the supervisor steps into the task's group for it (see [`Join`]). Its pid.
+/// `stdout` is its stderr too.
+fn with_std(l: &Launch, stdin: OwnedFd, stdout: OwnedFd, session: bool) -> Result<i32, FromShim> {
     let mut cmd = Command::new(&l.program);
     cmd.env_clear()
         .envs(l.env.iter().map(|(k, v)| (k, v)))
         .args(&l.args)
         .current_dir(&l.cwd);
-    let (output, input) = match l.input {
-        Input::Pty { cols, rows } => {
-            let (master, slave) = open_pty(cols, rows)?;
-            let dup = |fd: &OwnedFd| {
-                fd.try_clone()
-                    .map_err(|e| fail(format!("cannot duplicate a terminal: {e}")))
-            };
-            cmd.stdin(Stdio::from(dup(&slave)?))
-                .stdout(Stdio::from(dup(&slave)?))
-                .stderr(Stdio::from(slave));
-            // SAFETY: between fork and exec the hook makes async-signal-safe calls only
-            // (setsid, ioctl) on the descriptors std has just put in place; it allocates
-            // nothing and takes no lock.
-            unsafe {
-                cmd.pre_exec(|| {
-                    // A session of its own, led by the task's first process, with the terminal
-                    // as its controlling terminal: Ctrl+C, job control and SIGWINCH work.
-                    if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-            let input = InputEnd::new(dup(&master)?, true);
-            (master, Some(input))
-        }
-        Input::Pipe | Input::None => {
-            let (read_end, write_end) = pipe()?;
-            // A larger pipe means fewer wake-ups for chatty commands; failing to grow it is
-            // harmless.
-            let _ = fcntl(&read_end, FcntlArg::F_SETPIPE_SZ(1 << 20));
-            let stderr_end = write_end
-                .try_clone()
-                .map_err(|e| fail(format!("cannot duplicate a pipe: {e}")))?;
-            cmd.stdout(Stdio::from(write_end))
-                .stderr(Stdio::from(stderr_end))
-                .process_group(0);
-            let input = match l.input {
-                Input::Pipe => {
-                    let (stdin, ours) = pipe()?;
-                    cmd.stdin(Stdio::from(stdin));
-                    Some(InputEnd::new(ours, false))
+    let stderr = dup(&stdout)?;
+    cmd.stdin(Stdio::from(stdin))
+        .stdout(Stdio::from(stdout))
+        .stderr(Stdio::from(stderr));
+    if session {
+        // SAFETY: between fork and exec the hook makes async-signal-safe calls only
+        // (setsid, ioctl) on the descriptors std has just put in place; it allocates
+        // nothing and takes no lock.
+        unsafe {
+            cmd.pre_exec(|| {
+                // A session of its own, led by the task's first process, with the terminal
+                // as its controlling terminal: Ctrl+C, job control and SIGWINCH work.
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
                 }
-                _ => {
-                    cmd.stdin(Stdio::null());
-                    None
-                }
-            };
-            (read_end, input)
+                Ok(())
+            });
         }
-    };
+    } else {
+        cmd.process_group(0);
+    }
     // Where the cgroup cannot be entered the task runs without one, as the daemon's tasks do
     // where there are none.
     let join = Join::open(l);
@@ -142,26 +244,10 @@ pub(crate) fn spawn(l: &Launch) -> Result<Spawned, FromShim> {
         }
         return Err(fail(error));
     }
-    let child = spawned.map_err(|e| {
-        let not_found = e.kind() == ErrorKind::NotFound;
-        let error = match not_found {
-            true => format!("{}: command not found", l.program),
-            false => format!("{}: {e}", l.program),
-        };
-        FromShim::SpawnFailed { error, not_found }
-    })?;
-    // Dropping the command closes this process's copies of the task's ends (the pipe's
-    // write end, the terminal's slave side), so the output ends once the task's processes
-    // are gone.
-    drop(cmd);
-    let pid = child.id() as i32;
-    // Reaped through SIGCHLD, not through the Child.
-    drop(child);
-    let _ = fcntl(&output, FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
-    if let Some(i) = &input {
-        let _ = fcntl(i.fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
-    }
-    Ok(Spawned { pid, output, input })
+    let child = spawned.map_err(|e| spawn_error(l, e))?;
+    // Reaped through SIGCHLD, not through the Child. Dropping the command closes this
+    // process's copies of the task's ends.
+    Ok(child.id() as i32)
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), FromShim> {
