@@ -18,6 +18,7 @@ mod logs;
 pub mod output;
 pub mod paths;
 pub mod proctree;
+mod program;
 mod reaper;
 mod run;
 mod runner;

@@ -4,9 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +18,7 @@ use crate::abort::{Abort, AbortReason};
 use crate::cgroup::Cgroups;
 use crate::output::{Appended, Output};
 use crate::proctree::{self, Tree};
+pub(crate) use crate::program::resolve;
 use crate::reaper::{Exit, Leftover, Reaper};
 use crate::run::{RunFuture, RunOutcome};
 
@@ -147,50 +147,6 @@ pub(crate) fn task_env_vars(l: &ShellLaunch<'_>) -> Vec<(String, String)> {
 
 fn spawn_failure(error: String, not_found: bool) -> Failure {
     Failure::Spawn { error, not_found }
-}
-
-/// Where the program the task names is, searched as `execvp` would in the PATH the task will
-/// have (relative entries from its working directory). A name with a `/` is taken as it is.
-/// `None` when no entry has it; the first non-executable match is returned when there is no
-/// executable one, so that starting it fails as execvp would ("permission denied").
-pub(crate) fn resolve(
-    program: &str,
-    env: Option<&BTreeMap<String, String>>,
-    env_extra: &BTreeMap<String, String>,
-    cwd: &Path,
-) -> Option<PathBuf> {
-    if program.contains('/') {
-        return Some(PathBuf::from(program));
-    }
-    let path_var = match env_extra
-        .get("PATH")
-        .or_else(|| env.and_then(|e| e.get("PATH")))
-    {
-        Some(p) => Some(std::ffi::OsString::from(p)),
-        None if env.is_some() => None,
-        None => std::env::var_os("PATH"),
-    };
-    // execvp's default when there is no PATH at all.
-    let path_var = path_var.unwrap_or_else(|| "/bin:/usr/bin".into());
-    let mut not_executable = None;
-    for dir in std::env::split_paths(&path_var) {
-        let dir = if dir.as_os_str().is_empty() {
-            cwd.to_path_buf()
-        } else if dir.is_relative() {
-            cwd.join(dir)
-        } else {
-            dir
-        };
-        let candidate = dir.join(program);
-        match std::fs::metadata(&candidate) {
-            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => return Some(candidate),
-            Ok(m) if m.is_file() => {
-                not_executable.get_or_insert(candidate);
-            }
-            _ => {}
-        }
-    }
-    not_executable
 }
 
 /// A larger pipe means fewer wake-ups for chatty commands; failing to grow it is harmless.
@@ -347,55 +303,4 @@ async fn supervise(s: Supervision) -> RunOutcome {
         }
     }
     RunOutcome::Exited(exit.unwrap_or(Exit::Signal(libc::SIGKILL)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(path: &str) -> BTreeMap<String, String> {
-        BTreeMap::from([("PATH".to_string(), path.to_string())])
-    }
-
-    #[test]
-    fn programs_are_found_in_the_tasks_own_path() {
-        let dir = tempfile::tempdir().unwrap();
-        let bin = dir.path().join("bin");
-        std::fs::create_dir(&bin).unwrap();
-        let tool = bin.join("tool");
-        std::fs::write(&tool, "#!/bin/sh\n").unwrap();
-        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let plain = bin.join("plain");
-        std::fs::write(&plain, "data").unwrap();
-        let none = BTreeMap::new();
-        let path = format!("/nonexistent:{}", bin.display());
-        assert_eq!(
-            resolve("tool", Some(&env(&path)), &none, dir.path()),
-            Some(tool.clone())
-        );
-        // A relative entry is read from the task's working directory.
-        assert_eq!(
-            resolve("tool", Some(&env("bin")), &none, dir.path()),
-            Some(bin.join("tool"))
-        );
-        // env_extra's PATH wins over the environment's.
-        let extra = env(&bin.display().to_string());
-        assert_eq!(
-            resolve("tool", Some(&env("/nonexistent")), &extra, dir.path()),
-            Some(tool)
-        );
-        assert_eq!(
-            resolve("missing", Some(&env(&path)), &none, dir.path()),
-            None
-        );
-        assert_eq!(
-            resolve("plain", Some(&env(&path)), &none, dir.path()),
-            Some(plain),
-            "not executable: exec says so"
-        );
-        assert_eq!(
-            resolve("./x", Some(&env(&path)), &none, dir.path()),
-            Some(PathBuf::from("./x"))
-        );
-    }
 }

@@ -146,19 +146,9 @@ impl Shim {
                 l.version
             )));
         }
-        // Its own session: nothing sent to the daemon's group or terminal reaches it.
-        let _ = nix::unistd::setsid();
-        become_subreaper();
+        set_up_once().map_err(|e| fail(format!("blocking SIGCHLD: {e}")))?;
         let mut mask = SigSet::empty();
         mask.add(Signal::SIGCHLD);
-        mask.thread_block()
-            .map_err(|e| fail(format!("blocking SIGCHLD: {e}")))?;
-        // A log write past a file-size limit must fail with EFBIG (and fail the task), not
-        // kill the supervisor. Blocked, not ignored: the task's processes get the default
-        // back when std starts them.
-        let mut xfsz = SigSet::empty();
-        xfsz.add(Signal::SIGXFSZ);
-        let _ = xfsz.thread_block();
         let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
             .map_err(|e| fail(format!("signalfd: {e}")))?;
         let log = Log::open(&l.logs, &l.log, l.cap, l.reserve)
@@ -536,6 +526,23 @@ fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// What a supervisor sets up for itself before its first task, and keeps for the next ones.
+fn set_up_once() -> nix::Result<()> {
+    static DONE: std::sync::OnceLock<nix::Result<()>> = std::sync::OnceLock::new();
+    *DONE.get_or_init(|| {
+        // Its own session: nothing sent to the daemon's group or terminal reaches it.
+        let _ = nix::unistd::setsid();
+        become_subreaper();
+        // SIGCHLD is read from a signalfd. A log write past a file-size limit must fail with
+        // EFBIG (and fail the task), not kill the supervisor. Blocked, not ignored: the
+        // task's processes start with nothing blocked and the defaults.
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGCHLD);
+        mask.add(Signal::SIGXFSZ);
+        mask.thread_block()
+    })
 }
 
 /// Orphans of the task come back here, not to init.

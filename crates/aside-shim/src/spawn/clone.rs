@@ -98,7 +98,7 @@ impl Plan {
 
 /// Starts `plan` in the cgroup whose folder `cgroup` is open (or where the supervisor is).
 pub(crate) fn start(plan: &Plan, cgroup: Option<&std::fs::File>) -> Started {
-    let Some(stack) = Stack::new() else {
+    let Some(stack) = Stack::get() else {
         return Started::Unsupported;
     };
     let mut args = CloneArgs {
@@ -130,7 +130,6 @@ pub(crate) fn start(plan: &Plan, cgroup: Option<&std::fs::File>) -> Started {
     unsafe {
         libc::pthread_sigmask(libc::SIG_SETMASK, was.as_ptr(), std::ptr::null_mut());
     }
-    drop(stack);
     if pid < 0 {
         // Whatever the reason, std's spawn is tried: it either works or says why not.
         return Started::Unsupported;
@@ -186,12 +185,25 @@ struct Child<'a> {
     plan: &'a Plan,
 }
 
-/// The child's stack: a mapping of its own, unmapped once the child is done with it.
+/// The child's stack: a mapping of its own, made once and kept for the supervisor's next
+/// tasks (a start uses it only while the supervisor is held, and the supervisor has one
+/// thread).
 struct Stack {
     base: *mut libc::c_void,
 }
 
+// SAFETY: the mapping is only an address; it is used by one child at a time, while the one
+// thread of the supervisor that started it waits.
+unsafe impl Send for Stack {}
+// SAFETY: as above.
+unsafe impl Sync for Stack {}
+
 impl Stack {
+    fn get() -> Option<&'static Stack> {
+        static STACK: std::sync::OnceLock<Option<Stack>> = std::sync::OnceLock::new();
+        STACK.get_or_init(Stack::new).as_ref()
+    }
+
     fn new() -> Option<Self> {
         // SAFETY: an anonymous private mapping; no memory of the process is touched.
         let base = unsafe {
@@ -205,15 +217,6 @@ impl Stack {
             )
         };
         (base != libc::MAP_FAILED).then_some(Self { base })
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `new`, no longer used (the child exec'd or exited).
-        unsafe {
-            libc::munmap(self.base, STACK);
-        }
     }
 }
 
