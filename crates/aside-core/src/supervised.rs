@@ -481,7 +481,7 @@ async fn follow(
                 match msg {
                     Some(FromShim::Output { total }) => f.output.advance(total),
                     Some(FromShim::Input { done }) => f.console.set_done(done),
-                    Some(FromShim::Exited { end }) => {
+                    Some(FromShim::Exited { end, reusable }) => {
                         // The supervisor keeps its group for its next task, if it gets one.
                         let group = f.tree.cgroup.take();
                         f.output.advance(end.total);
@@ -489,14 +489,14 @@ async fn follow(
                             f.abort.abort(reason);
                         }
                         // Acknowledged once the end is durable: until then the supervisor
-                        // keeps it for whichever engine comes next. Then it may say it can
-                        // serve another task.
+                        // keeps it for whichever engine comes next. Then, if nothing of the
+                        // task is left, it may serve another task.
                         let (engine, id) = (f.engine.clone(), f.id);
                         tokio::spawn(async move {
                             engine.until_ended(id).await;
                             let acked = write.write_all(&wire::line(&ToShim::Ack)).await;
-                            if let (Ok(()), Some(supervisors)) = (acked, reuse) {
-                                if let Some(stream) = handoff::idle_after(lines, write).await {
+                            if let (Ok(()), true, Some(supervisors)) = (acked, reusable, reuse) {
+                                if let Some(stream) = handoff::reunite(lines, write) {
                                     supervisors.rest(stream, group);
                                     return;
                                 }

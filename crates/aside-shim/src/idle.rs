@@ -1,6 +1,6 @@
 //! Supervisors between two tasks. A supervisor whose task is over, told and swept up, is
-//! not thrown away: it says `Idle` on its connection to the daemon, and the daemon sends the
-//! next launch on that same connection. A fork, the copying of the pages it writes and its
+//! not thrown away: its end said it is `reusable` (nothing of the task is left), and once
+//! the daemon has acknowledged that end it may send the next launch on that same connection. A fork, the copying of the pages it writes and its
 //! exit cost more than the task itself for a short command; an idle supervisor skips all
 //! three, and the launch goes from the daemon to it with no process in between.
 //!
@@ -23,7 +23,6 @@ use nix::unistd::Pid;
 use crate::conn::Conn;
 use crate::listen::Listen;
 use crate::supervise;
-use crate::wire::FromShim;
 
 /// Idle supervisors a daemon keeps at most: enough for the slots of a busy daemon to find one
 /// free while the last tasks' ends are still being made durable.
@@ -86,14 +85,10 @@ impl Idle {
     }
 }
 
-/// Says it is idle on `conn` and waits up to `wait` for a launch there: its length in `buf`
-/// (the newline left out) and the connection. `None` when the daemon goes, sends something
-/// else, or sends nothing in time.
+/// Waits up to `wait` for a launch on `conn`: its length in `buf` (the newline left out)
+/// and the connection. `None` when the daemon goes, sends something else, or sends nothing
+/// in time.
 fn next_launch(mut conn: Conn, buf: &mut [u8], wait: Duration) -> Option<(usize, Conn)> {
-    conn.send(&FromShim::Idle);
-    if !conn.flush_all() {
-        return None;
-    }
     let mut len = conn.take_unread(buf)?;
     let deadline = Instant::now() + wait;
     loop {
@@ -139,7 +134,7 @@ fn next_launch(mut conn: Conn, buf: &mut [u8], wait: Duration) -> Option<(usize,
 }
 
 /// Nothing the last task started is left (not even a zombie): the supervisor is as it was.
-fn childless() -> bool {
+pub(crate) fn childless() -> bool {
     loop {
         match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
             Err(Errno::ECHILD) => return true,
@@ -164,18 +159,10 @@ mod tests {
         (Conn::new(shim).unwrap(), daemon)
     }
 
-    /// The line the supervisor said, read by the daemon.
-    fn said(daemon: &UnixStream) -> String {
-        let mut buf = [0u8; 64];
-        let n = (&*daemon).read(&mut buf).unwrap();
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    }
-
     #[test]
     fn an_idle_supervisor_takes_the_launch_sent_on_its_connection() {
         let (conn, daemon) = pair();
         let sender = std::thread::spawn(move || {
-            assert_eq!(said(&daemon), "{\"type\":\"idle\"}\n");
             // In two pieces, the second after a pause.
             (&daemon).write_all(b"{\"task\":").unwrap();
             std::thread::sleep(Duration::from_millis(30));
@@ -209,7 +196,7 @@ mod tests {
     fn an_idle_supervisor_goes_with_its_daemon() {
         let (conn, daemon) = pair();
         let closer = std::thread::spawn(move || {
-            said(&daemon);
+            std::thread::sleep(Duration::from_millis(30));
             drop(daemon);
         });
         let mut buf = vec![0u8; 1024];
@@ -222,7 +209,6 @@ mod tests {
         let (conn, daemon) = pair();
         let mut buf = vec![0u8; 1024];
         assert!(next_launch(conn, &mut buf, Duration::from_millis(20)).is_none());
-        said(&daemon);
         let sent = nix::sys::socket::send(
             std::os::fd::AsRawFd::as_raw_fd(&daemon),
             b"{}\n",

@@ -199,7 +199,12 @@ impl Shim {
             if self.end.is_none() && self.exit.is_some() && self.pipe.is_none() && self.stopped() {
                 let end = self.decide_end();
                 match &mut self.conn {
-                    Some(c) => c.send(&FromShim::Exited { end }),
+                    Some(c) => c.send(&FromShim::Exited {
+                        end,
+                        // Nothing it could start is left (it is the subreaper of the tree),
+                        // so nothing is left after the Ack either.
+                        reusable: crate::idle::childless(),
+                    }),
                     None => {
                         if let Some(code) = self.park_end() {
                             return code;
@@ -504,7 +509,11 @@ impl Shim {
         self.reported_input = self.input_done();
         if let Some(end) = &self.end {
             // It ended and its end could not be kept on disk: this daemon gets it now.
-            conn.send(&FromShim::Exited { end: end.clone() });
+            conn.send(&FromShim::Exited {
+                end: end.clone(),
+                // A daemon that adopts a supervisor gives it no other task.
+                reusable: false,
+            });
         }
         self.conn = Some(conn);
     }

@@ -7,7 +7,9 @@
 use std::fs;
 use std::io::Write;
 
+use nix::errno::Errno;
 use nix::sys::signal::{kill, killpg, Signal};
+use nix::sys::wait::{waitid, Id, WaitPidFlag};
 use nix::unistd::Pid;
 
 /// The variable every process of a task inherits, `ASIDE_TASK_TAG=<instance>-<id>` (the
@@ -23,10 +25,12 @@ pub(crate) struct Tree {
 }
 
 impl Tree {
-    /// Whether anything of it is left.
+    /// Whether anything of it is left: the supervisor is the subreaper of the tree, so
+    /// whatever is left of it is one of its children or below one (asked with one system
+    /// call); its group and its cgroup are looked at too.
     pub fn alive(&self) -> bool {
-        killpg(Pid::from_raw(self.pgid), None).is_ok()
-            || !children().is_empty()
+        has_children()
+            || killpg(Pid::from_raw(self.pgid), None).is_ok()
             || self.cgroup.as_deref().is_some_and(populated)
     }
 
@@ -78,6 +82,12 @@ impl Tree {
             }
         }
     }
+}
+
+/// Whether the supervisor has a child, running or not yet reaped.
+fn has_children() -> bool {
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    !matches!(waitid(Id::All, flags), Err(Errno::ECHILD))
 }
 
 /// The supervisor's children (it has one thread).

@@ -6,14 +6,14 @@
 //! ```text
 //! engine → keeper Launch (one packet, the control socket attached)
 //! engine → shim   Stop, Write, CloseInput, Signal, Resize, Pause, Resume and Ack;
-//!                 a Launch line once the supervisor said Idle
+//!                 a Launch line after the Ack of an end that said `reusable`
 //! shim → engine   Started or SpawnFailed; Hello (to a daemon that connects); Output;
-//!                 Input; Exited; Idle (after the Ack, when it can serve another task)
+//!                 Input; Exited
 //! ```
 //!
 //! Messages and fields added since version 1 are optional, so that a daemon adopts the
-//! supervisors an older one started (it sends them only what they know). A daemon that does
-//! not know `Idle` ignores it and closes the connection, and the supervisor exits.
+//! supervisors an older one started (it sends them only what they know). A daemon gives a
+//! supervisor it adopted no other task.
 //!
 //! An `Exited` is repeated to every daemon until one acknowledges it (`Ack`, sent once the
 //! end is durable); with no daemon there, the end goes to the status file instead.
@@ -93,17 +93,9 @@ impl Input {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FromShim {
     /// The task's first process runs (its pid is its process group).
-    Started {
-        pid: u32,
-    },
-    /// The task's end is acknowledged and the supervisor is as it was before it: the next
-    /// line on this connection may be a launch (a whole [`Launch`], on one line).
-    Idle,
+    Started { pid: u32 },
     /// The task's process could not be started; the supervisor exits.
-    SpawnFailed {
-        error: String,
-        not_found: bool,
-    },
+    SpawnFailed { error: String, not_found: bool },
     /// The first line to a daemon that connected to the socket.
     Hello {
         version: u32,
@@ -123,15 +115,16 @@ pub enum FromShim {
         paused: bool,
     },
     /// Bytes of output in the log so far.
-    Output {
-        total: u64,
-    },
+    Output { total: u64 },
     /// Bytes of input written to the task so far (or dropped: the task closed its input).
-    Input {
-        done: u64,
-    },
+    Input { done: u64 },
     Exited {
         end: End,
+        /// Nothing of the task is left: once the end is acknowledged the supervisor is as it
+        /// was before it, and the line after the `Ack` may be a launch (a whole [`Launch`],
+        /// on one line).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        reusable: bool,
     },
 }
 
@@ -212,10 +205,19 @@ mod tests {
                 reason: "{\"x\":\"a\\nb\"}".into(),
             }),
         };
-        let bytes = line(&FromShim::Exited { end: end.clone() });
+        let bytes = line(&FromShim::Exited {
+            end: end.clone(),
+            reusable: false,
+        });
         assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 1);
         let back: FromShim = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(back, FromShim::Exited { end });
+        assert_eq!(
+            back,
+            FromShim::Exited {
+                end,
+                reusable: false
+            }
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! How a launch reaches a supervisor: sent to an idle one on its own connection, or handed
 //! to the keeper (started on the first launch, and again if it went) to fork a new one. A
-//! supervisor whose task is over and acknowledged says `Idle`, and joins the idle ones.
+//! supervisor whose end said it is reusable joins the idle ones once that end is
+//! acknowledged.
 
 use std::io::IoSlice;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -12,7 +13,6 @@ use std::time::{Duration, Instant};
 use aside_protocol::Failure;
 use aside_shim::idle::{IDLE_FOR, MAX_IDLE};
 use aside_shim::keeper::MAX_LAUNCH;
-use aside_shim::wire::FromShim;
 use nix::errno::Errno;
 use nix::sys::socket::{
     sendmsg, setsockopt, socketpair, sockopt, AddressFamily, ControlMessage, MsgFlags, SockFlag,
@@ -193,21 +193,13 @@ fn fresh(since: Instant) -> bool {
     since.elapsed() + IDLE_MARGIN < IDLE_FOR
 }
 
-/// The supervisor's connection, once it said it is idle after its acknowledged end; `None`
-/// when it said anything else, or went.
-pub(super) async fn idle_after(
-    mut lines: tokio::io::Lines<tokio::io::BufReader<tokio::net::unix::OwnedReadHalf>>,
+/// The supervisor's connection whole again, for its next launch once its end is
+/// acknowledged; `None` when it said anything after its end (it says nothing until a launch).
+pub(super) fn reunite(
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::net::unix::OwnedReadHalf>>,
     write: tokio::net::unix::OwnedWriteHalf,
 ) -> Option<UnixStream> {
-    let line = tokio::time::timeout(IDLE_FOR, lines.next_line())
-        .await
-        .ok()?
-        .ok()??;
-    if !matches!(serde_json::from_str(&line), Ok(FromShim::Idle)) {
-        return None;
-    }
     let read = lines.into_inner();
-    // Nothing may follow `Idle` until a launch is sent.
     if !read.buffer().is_empty() {
         return None;
     }
