@@ -101,6 +101,12 @@ impl Conn {
         self.inbuf.splice(0..0, bytes.iter().copied());
     }
 
+    /// Whether a whole line is waiting in what was read.
+    pub fn has_line(&self) -> bool {
+        self.inbuf.contains(&b'\n')
+    }
+
+    /// What the daemon sent: every whole line up to the first `Ack` (included).
     pub fn read(&mut self) -> Incoming {
         let mut buf = [0u8; 4096];
         let mut closed = false;
@@ -123,6 +129,13 @@ impl Conn {
         while let Some(nl) = self.inbuf.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.inbuf.drain(..=nl).collect();
             match serde_json::from_slice(&line) {
+                // What follows the acknowledgement of an end may be the next task's launch,
+                // which is no message: it is left for whoever serves that task (see
+                // `take_unread`), and so is anything behind an early one.
+                Ok(ToShim::Ack) => {
+                    msgs.push(ToShim::Ack);
+                    return Incoming::Messages(msgs);
+                }
                 Ok(m) => msgs.push(m),
                 Err(_) => return Incoming::Closed,
             }
@@ -144,6 +157,22 @@ mod tests {
     use base64::Engine as _;
 
     use super::*;
+
+    #[test]
+    fn a_launch_right_behind_an_ack_is_left_unread() {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let mut conn = Conn::new(ours).unwrap();
+        (&theirs)
+            .write_all(b"{\"type\":\"ack\"}\n{\"version\":3,\"task\":8}\n")
+            .unwrap();
+        match conn.read() {
+            Incoming::Messages(m) => assert_eq!(m, vec![ToShim::Ack]),
+            Incoming::Closed => panic!("the launch was taken for a message"),
+        }
+        let mut buf = [0u8; 64];
+        let n = conn.take_unread(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"{\"version\":3,\"task\":8}\n");
+    }
 
     /// The largest write the daemon sends, as it sends it.
     fn largest_write() -> Vec<u8> {

@@ -414,6 +414,10 @@ impl Shim {
                     self.begin_stop(Duration::from_millis(grace_ms));
                 }
                 ToShim::Ack if self.end.is_some() => return Some(self.finish()),
+                // Early (the end is not told yet): whatever came behind it is read now.
+                ToShim::Ack if self.conn.as_ref().is_some_and(Conn::has_line) => {
+                    return self.read_daemon()
+                }
                 ToShim::Ack => {}
                 ToShim::Write { data } => {
                     let bytes = base64::engine::general_purpose::STANDARD

@@ -396,6 +396,49 @@ fn an_idle_supervisor_serves_the_next_task_and_goes_with_the_daemon() {
     );
 }
 
+/// A burst of short tasks through two slots: each slot that frees goes at once to a task that
+/// waits, on a supervisor whose last end was just acknowledged (the launch right behind the
+/// acknowledgement). Every one of them runs and succeeds.
+#[test]
+fn a_burst_of_short_tasks_through_two_slots_all_succeed() {
+    let a = Aside::with_config("max_running = 2\n");
+    a.ok(&["daemon", "start"]);
+    let mut wire = a.wire();
+    wire.hello();
+    let n = 300;
+    for i in 0..n {
+        wire.send(&serde_json::json!({
+            "jsonrpc": "2.0", "id": i, "method": "task.start",
+            "params": {"kind": "shell", "command": {"argv": ["true"]}, "mode": "background"},
+        }));
+    }
+    let ids: Vec<String> = (0..n)
+        .map(|_| {
+            wire.response()["result"]["task"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let done = wire.call(
+        "task.wait",
+        serde_json::json!({"ids": ids, "timeout_ms": 60_000}),
+    );
+    let failed: Vec<&serde_json::Value> = done["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["state"] != "succeeded")
+        .collect();
+    assert_eq!(done["done"], true, "{done}");
+    assert!(
+        failed.is_empty(),
+        "{} of {n} did not succeed: {:?}",
+        failed.len(),
+        failed.first()
+    );
+}
+
 /// Only the daemon talks to a supervisor: another connection to its socket is turned away
 /// and takes nothing from the task.
 #[test]
