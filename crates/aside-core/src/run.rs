@@ -2,7 +2,9 @@
 //! its end, and how its work ended.
 
 use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use crate::reaper::Exit;
 
@@ -22,3 +24,26 @@ pub enum RunOutcome {
 }
 
 pub type RunFuture = Pin<Box<dyn Future<Output = RunOutcome> + Send>>;
+
+/// Polls a runner's future in the task that drives it (not as a task of its own, which
+/// costs a spawn and a wake-up between two tasks at every end), with what it panics with
+/// turned into its outcome, as a task of its own would have it.
+pub struct Guarded(pub RunFuture);
+
+impl Future for Guarded {
+    type Output = RunOutcome;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<RunOutcome> {
+        match catch_unwind(AssertUnwindSafe(|| self.0.as_mut().poll(cx))) {
+            Ok(polled) => polled,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into());
+                Poll::Ready(RunOutcome::Failed(format!("the task's runner failed: {what}")))
+            }
+        }
+    }
+}

@@ -17,7 +17,7 @@ use super::state::State;
 use super::task::Phase;
 use super::{far_future, record_of, Effects, Engine, EngineError};
 use crate::abort::{Abort, AbortReason};
-use crate::run::{RunFuture, RunOutcome};
+use crate::run::{Guarded, RunFuture, RunOutcome};
 
 /// What [`Engine::spawn_drive`] takes for a task found running when the engine opened (an
 /// adopted or resumed one).
@@ -86,12 +86,10 @@ impl Engine {
                 .checked_add(t.saturating_sub(ran))
                 .unwrap_or_else(far_future)
         });
-        let mut handle = tokio::spawn(run);
+        let mut run = Guarded(run);
         let outcome = loop {
             tokio::select! {
-                r = &mut handle => break r.unwrap_or_else(|e| {
-                    RunOutcome::Failed(format!("the task's runner failed: {e}"))
-                }),
+                r = &mut run => break r,
                 _ = sleep_until(deadline) => {
                     deadline = None;
                     if let Some(t) = timeout {
