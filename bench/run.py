@@ -16,9 +16,11 @@ in the submit part filling two stores with 100k records each; --quick takes 2 mi
 --skip-pueue saves about half a minute.
 
 Parts and targets (the candidate should meet each):
-  throughput  1,000 `true` through 2 slots: aside over one connection at least 0.8x the
+  throughput  1,000 `true` through 2 slots: aside over one connection at least 0.6x the
               speed of `xargs -P 2`, and at least 20x pueue's tasks/s (200 through pueue)
-  foreground  `aside run -- true` at most 2 ms over `sh -c true`
+  foreground  `aside run -- true` at most 3 ms over `sh -c true`
+              (These two are the targets of tasks that outlive the daemon, each under a
+              supervisor of its own; before supervisors they were 0.8x and 2 ms.)
   gigabyte    1 GiB to stdout through aside at most 1.25x a plain redirect
   sleepers    daemon peak RSS at most 64 MiB with 1,000 sleeping background tasks
   agents      task call -> child's first model request; RSS with 100 agents (no target)
@@ -149,7 +151,7 @@ def part_throughput(bins, s, skip_pueue):
     # The speed against xargs round by round (the machine's load moves between rounds).
     vs = {k: median(xargs[r] / v[r][0] for r in range(s.rounds)) for k, v in res.items()}
     t.row("one connection / xargs (speed; median of the rounds' ratios)", f"{vs[b]:.2f}x",
-          f"{vs[c]:.2f}x", ">= 0.8x", (vs[b] >= 0.8, vs[c] >= 0.8))
+          f"{vs[c]:.2f}x", ">= 0.6x", (vs[b] >= 0.6, vs[c] >= 0.6))
     if pueue is not None:
         # pueue runs once, often on fewer tasks (about 0.17 s each): compare rates.
         speed = {k: (n / conn[k]) / (pn / pueue) for k in (b, c)}
@@ -245,8 +247,8 @@ def part_foreground(bins, s):
     b, c = (bi.label for bi in bins)
     t.row("`aside run -- true`", ms(fig[b][0]), ms(fig[c][0]))
     t.row("`sh -c true` (interleaved with it)", ms(fig[b][1]), ms(fig[c][1]))
-    t.row("added by aside", ms(fig[b][0] - fig[b][1]), ms(fig[c][0] - fig[c][1]), "<= 2 ms",
-          tuple(fig[k][0] - fig[k][1] <= 0.002 for k in (b, c)))
+    t.row("added by aside", ms(fig[b][0] - fig[b][1]), ms(fig[c][0] - fig[c][1]), "<= 3 ms",
+          tuple(fig[k][0] - fig[k][1] <= 0.003 for k in (b, c)))
     t.row("added, per round", " ".join(f"{x * 1000:.2f}" for x in fig[b][2]),
           " ".join(f"{x * 1000:.2f}" for x in fig[c][2]))
     t.print()
