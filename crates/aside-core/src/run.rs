@@ -42,7 +42,9 @@ impl Future for Guarded {
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "a panic".into());
-                Poll::Ready(RunOutcome::Failed(format!("the task's runner failed: {what}")))
+                Poll::Ready(RunOutcome::Failed(format!(
+                    "the task's runner failed: {what}"
+                )))
             }
         }
     }

@@ -113,20 +113,24 @@ pub(crate) fn start(plan: &Plan, cgroup: Option<&std::fs::File>) -> Started {
         args.cgroup = dir.as_raw_fd() as u64;
     }
     let child = Child { plan };
-    // Every signal blocked across the clone: a handler must not run in the child, on memory
-    // it shares with the supervisor. The child sets its own mask before the exec.
+    // Every signal blocked across the clone, as posix_spawn does: nothing is delivered to
+    // the child, which shares the supervisor's memory, before it sets its own mask (none
+    // blocked) just ahead of the exec.
     let mut all = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
     let mut was = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
     // SAFETY: sigfillset fills the set it is given; pthread_sigmask reads one set and writes
     // the other, both live for the call.
-    unsafe {
-        libc::sigfillset(all.as_mut_ptr());
-        libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), was.as_mut_ptr());
+    let blocked = unsafe {
+        libc::sigfillset(all.as_mut_ptr()) == 0
+            && libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), was.as_mut_ptr()) == 0
+    };
+    if !blocked {
+        return Started::Unsupported;
     }
     // SAFETY: see `clone3`; `child` and the stack outlive the child's use of them (the
     // supervisor is held until the child has exec'd or exited).
     let pid = unsafe { clone3(&args, &child) };
-    // SAFETY: `was` was filled by the call above.
+    // SAFETY: `was` was filled by the successful call above.
     unsafe {
         libc::pthread_sigmask(libc::SIG_SETMASK, was.as_ptr(), std::ptr::null_mut());
     }
