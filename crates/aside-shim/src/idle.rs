@@ -72,7 +72,9 @@ impl Idle {
                 self.group = served.group.map(Group);
             }
             self.socket = served.socket;
-            if served.code != 0 || !childless() {
+            // One whose end did not say it can serve another task gets none: it goes (the
+            // daemon lets go of its connection too).
+            if served.code != 0 || !served.reusable || !childless() {
                 return served.code;
             }
             // Told its end to no daemon (it went to the status file): nobody to serve.

@@ -42,6 +42,8 @@ pub(crate) struct Served {
     pub conn: Option<Conn>,
     /// The cgroup the launch named: the supervisor's, for its next task too.
     pub group: Option<String>,
+    /// Its end said it can serve another task: nothing of this one was left.
+    pub reusable: bool,
 }
 
 /// Runs one task's supervisor: `launch` is the task, `conn` the connection to the daemon it
@@ -71,6 +73,7 @@ pub(crate) fn serve(launch: &[u8], mut conn: Conn, socket: Option<Listen>) -> Se
                 socket: shim.socket.take(),
                 conn: shim.conn.take(),
                 group,
+                reusable: shim.reusable,
             }
         }
         Err(failed) => {
@@ -88,6 +91,7 @@ impl Served {
             socket: None,
             conn: None,
             group,
+            reusable: false,
         }
     }
 }
@@ -131,6 +135,10 @@ struct Shim {
     end: Option<End>,
     /// Its processes were stopped (Pause) and not continued since.
     paused: bool,
+    /// Its end, as told, said it can serve another task.
+    reusable: bool,
+    /// A daemon other than the one that launched it connected: it serves no other task.
+    adopted: bool,
 }
 
 impl Shim {
@@ -187,6 +195,8 @@ impl Shim {
             reported: 0,
             end: None,
             paused: false,
+            reusable: false,
+            adopted: false,
             launch: l,
         })
     }
@@ -199,12 +209,15 @@ impl Shim {
             if self.end.is_none() && self.exit.is_some() && self.pipe.is_none() && self.stopped() {
                 let end = self.decide_end();
                 match &mut self.conn {
-                    Some(c) => c.send(&FromShim::Exited {
-                        end,
+                    Some(c) => {
                         // Nothing it could start is left (it is the subreaper of the tree),
                         // so nothing is left after the Ack either.
-                        reusable: crate::idle::childless(),
-                    }),
+                        self.reusable = !self.adopted && crate::idle::childless();
+                        c.send(&FromShim::Exited {
+                            end,
+                            reusable: self.reusable,
+                        })
+                    }
                     None => {
                         if let Some(code) = self.park_end() {
                             return code;
@@ -508,14 +521,16 @@ impl Shim {
             input_done: self.input_done(),
             paused: self.paused,
         });
+        self.adopted = true;
         self.reported = self.log.total;
         // A new daemon counts input from here.
         self.reported_input = self.input_done();
         if let Some(end) = &self.end {
             // It ended and its end could not be kept on disk: this daemon gets it now.
+            // A daemon that adopts a supervisor gives it no other task.
+            self.reusable = false;
             conn.send(&FromShim::Exited {
                 end: end.clone(),
-                // A daemon that adopts a supervisor gives it no other task.
                 reusable: false,
             });
         }

@@ -396,6 +396,26 @@ fn an_idle_supervisor_serves_the_next_task_and_goes_with_the_daemon() {
     );
 }
 
+/// A supervisor whose task left a process behind (swept up after the end) serves no other
+/// task: it exits once the end is acknowledged and the leftover is gone.
+#[test]
+fn a_supervisor_whose_task_left_a_process_behind_exits_after_its_end() {
+    let a = Aside::new();
+    let id = a.bg(&format!(
+        "{}; sleep 300 >/dev/null 2>&1 & exit 0",
+        a.gate("go")
+    ));
+    a.wait_state(&id, "running");
+    let sup = a.supervisor_of(&id);
+    a.open("go");
+    assert_eq!(a.wait_end(&id)["state"], "succeeded");
+    assert_all_dead(
+        &[sup],
+        Duration::from_secs(5),
+        "the supervisor of a task with a leftover",
+    );
+}
+
 /// A burst of short tasks through two slots: each slot that frees goes at once to a task that
 /// waits, on a supervisor whose last end was just acknowledged (the launch right behind the
 /// acknowledgement). Every one of them runs and succeeds.
