@@ -26,8 +26,8 @@ use crate::reaper::Reaper;
 /// An idle supervisor this close to the end of its wait is not sent a launch.
 const IDLE_MARGIN: Duration = Duration::from_millis(500);
 
-/// A supervisor whose task is over and who said it is idle: its connection, when it said
-/// so, and the group it keeps, empty, for its next task.
+/// A supervisor whose end said it can serve another task, once that end is acknowledged: its
+/// connection, since when it waits, and the group it keeps, empty, for its next task.
 pub(super) struct Resting {
     stream: UnixStream,
     since: Instant,
@@ -61,8 +61,8 @@ impl Supervisors {
         }
     }
 
-    /// A supervisor whose task is over and who said it is idle: kept for the next launch,
-    /// with its group.
+    /// A supervisor whose reusable end was just acknowledged: kept for the next launch, with
+    /// its group.
     pub(super) fn rest(&self, stream: UnixStream, group: Option<TaskCgroup>) {
         // A launch larger than the socket's buffer waits for the supervisor to read it; one
         // that stopped reading (stopped by a signal) is given up on, as a keeper would be.
