@@ -119,6 +119,12 @@ impl Engine {
                         self.admitted(&mut st, id, drive, &mut fx);
                     }
                     self.act(fx);
+                    // A task whose start failed at once is over, and its record says so once
+                    // that is durable: the answer waits for it, rather than calling it queued.
+                    let over = self.lock().tasks.get(&id).is_some_and(|t| t.is_over());
+                    if over {
+                        self.flush().await?;
+                    }
                     return Ok(Started {
                         task: record_of(self, id)?,
                         deduplicated: false,

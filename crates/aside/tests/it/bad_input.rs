@@ -57,6 +57,8 @@ fn a_command_that_does_not_exist_exits_127_and_the_task_failed() {
         "{:?}",
         out.stderr
     );
+    // It never waited for a slot: nothing says it was queued.
+    assert!(!out.stderr.contains("queued"), "{:?}", out.stderr);
     let tasks = a.list_all();
     assert_eq!(tasks.len(), 1, "{tasks:?}");
     assert_eq!(tasks[0]["state"], "failed");
