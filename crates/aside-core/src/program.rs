@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long where a program was found is taken as it is.
@@ -20,7 +20,8 @@ const REMEMBERED: usize = 64;
 /// the name.
 type Key = (OsString, PathBuf, String);
 
-static FOUND: Mutex<Option<HashMap<Key, (PathBuf, Instant)>>> = Mutex::new(None);
+static FOUND: LazyLock<Mutex<HashMap<Key, (PathBuf, Instant)>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// Where the program the task names is, searched as `execvp` would in the PATH the task will
 /// have (relative entries from its working directory). A name with a `/` is taken as it is.
@@ -81,13 +82,12 @@ fn executable(path: &Path) -> Option<bool> {
 
 fn remembered(key: &Key) -> Option<PathBuf> {
     let found = FOUND.lock().unwrap_or_else(|p| p.into_inner());
-    let (path, at) = found.as_ref()?.get(key)?;
+    let (path, at) = found.get(key)?;
     (at.elapsed() < REMEMBER).then(|| path.clone())
 }
 
 fn remember(key: Key, path: PathBuf) {
     let mut found = FOUND.lock().unwrap_or_else(|p| p.into_inner());
-    let found = found.get_or_insert_with(HashMap::new);
     if found.len() >= REMEMBERED {
         found.clear();
     }

@@ -18,7 +18,7 @@ use crate::abort::{Abort, AbortReason};
 use crate::cgroup::Cgroups;
 use crate::output::{Appended, Output};
 use crate::proctree::{self, Tree};
-pub(crate) use crate::program::resolve;
+use crate::program;
 use crate::reaper::{Exit, Leftover, Reaper};
 use crate::run::{RunFuture, RunOutcome};
 
@@ -56,7 +56,7 @@ pub fn launch(reaper: &Arc<Reaper>, l: ShellLaunch<'_>) -> Result<(u32, RunFutur
 
     // Found here in the task's own PATH, so std can start it with posix_spawn (a vfork) rather
     // than fork the whole daemon, which it does for a bare name when the environment sets PATH.
-    let Some(path) = resolve(program, l.env, l.env_extra, Path::new(l.cwd)) else {
+    let Some(path) = program::resolve(program, l.env, l.env_extra, Path::new(l.cwd)) else {
         return Err(spawn_failure(format!("{program}: command not found"), true));
     };
     let mut cmd = Command::new(path);

@@ -28,6 +28,7 @@ use crate::cgroup::TaskCgroup;
 use crate::console::Console;
 use crate::output::Output;
 use crate::proctree::{self, Tree};
+use crate::program;
 use crate::reaper::{Exit, Reaper};
 use crate::run::{RunFuture, RunOutcome};
 use crate::shell::{self, ShellLaunch};
@@ -159,7 +160,7 @@ impl Supervisors {
         cap: u64,
     ) -> Result<Launched, Failure> {
         let (program, args) = shell::program_and_args(l.command)?;
-        let Some(path) = shell::resolve(program, l.env, l.env_extra, Path::new(l.cwd)) else {
+        let Some(path) = program::resolve(program, l.env, l.env_extra, Path::new(l.cwd)) else {
             return Err(spawn_failure(format!("{program}: command not found"), true));
         };
         let mut launch = Launch {

@@ -1,8 +1,9 @@
 //! Supervisors between two tasks. A supervisor whose task is over, told and swept up, is
 //! not thrown away: its end said it is `reusable` (nothing of the task is left), and once
-//! the daemon has acknowledged that end it may send the next launch on that same connection. A fork, the copying of the pages it writes and its
-//! exit cost more than the task itself for a short command; an idle supervisor skips all
-//! three, and the launch goes from the daemon to it with no process in between.
+//! the daemon has acknowledged that end it may send the next launch on that same
+//! connection. A fork, the copying of the pages it writes and its exit cost more than the
+//! task itself for a short command; an idle supervisor skips all three, and the launch goes
+//! from the daemon to it with no process in between.
 //!
 //! A supervisor runs one task at a time, so a crash still loses that task alone. Idle ones
 //! are few (the daemon keeps at most [`MAX_IDLE`]) and short-lived: after [`IDLE_FOR`]
@@ -17,12 +18,11 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::Pid;
 
 use crate::conn::Conn;
 use crate::listen::Listen;
 use crate::supervise;
+use crate::tree::childless;
 
 /// Idle supervisors a daemon keeps at most: enough for the slots of a busy daemon to find one
 /// free while the last tasks' ends are still being made durable.
@@ -131,19 +131,6 @@ fn next_launch(mut conn: Conn, buf: &mut [u8], wait: Duration) -> Option<(usize,
             Ok(n) => len += n,
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
             Err(_) => return None,
-        }
-    }
-}
-
-/// Nothing the last task started is left (not even a zombie): the supervisor is as it was.
-pub(crate) fn childless() -> bool {
-    loop {
-        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-            Err(Errno::ECHILD) => return true,
-            Err(Errno::EINTR) => {}
-            // A zombie reaped: look again.
-            Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => {}
-            Ok(_) | Err(_) => return false,
         }
     }
 }

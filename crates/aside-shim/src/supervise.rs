@@ -212,7 +212,7 @@ impl Shim {
                     Some(c) => {
                         // Nothing it could start is left (it is the subreaper of the tree),
                         // so nothing is left after the Ack either.
-                        self.reusable = !self.adopted && crate::idle::childless();
+                        self.reusable = !self.adopted && crate::tree::childless();
                         c.send(&FromShim::Exited {
                             end,
                             reusable: self.reusable,

@@ -9,7 +9,7 @@ use std::io::Write;
 
 use nix::errno::Errno;
 use nix::sys::signal::{kill, killpg, Signal};
-use nix::sys::wait::{waitid, Id, WaitPidFlag};
+use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 /// The variable every process of a task inherits, `ASIDE_TASK_TAG=<instance>-<id>` (the
@@ -88,6 +88,19 @@ impl Tree {
 fn has_children() -> bool {
     let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
     !matches!(waitid(Id::All, flags), Err(Errno::ECHILD))
+}
+
+/// Nothing the last task started is left (not even a zombie): the supervisor is as it was.
+pub(crate) fn childless() -> bool {
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Err(Errno::ECHILD) => return true,
+            Err(Errno::EINTR) => {}
+            // A zombie reaped: look again.
+            Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => {}
+            Ok(_) | Err(_) => return false,
+        }
+    }
 }
 
 /// The supervisor's children (it has one thread).

@@ -76,10 +76,7 @@ impl Supervisors {
         // connections close and they exit (their groups are removed outside the lock).
         let gone: Vec<Resting> = {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-            let (keep, mut gone): (Vec<Resting>, Vec<Resting>) = std::mem::take(&mut *idle)
-                .into_iter()
-                .partition(|r| fresh(r.since));
-            *idle = keep;
+            let mut gone: Vec<Resting> = idle.extract_if(.., |r| !fresh(r.since)).collect();
             if idle.len() >= MAX_IDLE {
                 gone.push(idle.remove(0));
             }
