@@ -129,20 +129,33 @@ pub(crate) fn task_env(cmd: &mut Command, l: &ShellLaunch<'_>) {
         .env(proctree::TAG_VAR, &l.tag);
 }
 
-/// The task's environment as [`task_env`] makes it, as pairs (a variable of the daemon's
-/// that is not UTF-8 is left out, as the CLI leaves out its own).
-pub(crate) fn task_env_vars(l: &ShellLaunch<'_>) -> Vec<(String, String)> {
-    let mut env: BTreeMap<String, String> = match l.env {
-        Some(env) => env.clone(),
-        None => std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .filter(|(k, _)| !l.hidden.contains(k))
-            .collect(),
+/// An environment as pairs, shared: the base of many tasks' environments.
+pub(crate) type Env = Arc<Vec<(String, String)>>;
+
+/// The task's environment as [`task_env`] makes it, in two parts: its base (the one it
+/// brings, else the daemon's without what the daemon holds for itself, `daemon_base`), and
+/// its own variables set over that (its extra ones, its id and its tag).
+pub(crate) fn task_env_parts(
+    l: &ShellLaunch<'_>,
+    daemon_base: impl FnOnce() -> Env,
+) -> (Env, Vec<(String, String)>) {
+    let base = match l.env {
+        Some(env) => Arc::new(env.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        None => daemon_base(),
     };
-    env.extend(l.env_extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-    env.insert("ASIDE_TASK_ID".into(), l.task_id.clone());
-    env.insert(proctree::TAG_VAR.into(), l.tag.clone());
-    env.into_iter().collect()
+    let mut own = l.env_extra.clone();
+    own.insert("ASIDE_TASK_ID".into(), l.task_id.clone());
+    own.insert(proctree::TAG_VAR.into(), l.tag.clone());
+    (base, own.into_iter().collect())
+}
+
+/// The daemon's environment without `hidden` (a variable that is not UTF-8 is left out, as
+/// the CLI leaves out its own).
+pub(crate) fn daemon_env(hidden: &[String]) -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| !hidden.contains(k))
+        .collect()
 }
 
 fn spawn_failure(error: String, not_found: bool) -> Failure {

@@ -13,7 +13,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use aside_protocol::{Failure, Input, TaskId, TermSize};
@@ -31,7 +31,7 @@ use crate::proctree::{self, Tree};
 use crate::program;
 use crate::reaper::{Exit, Reaper};
 use crate::run::{RunFuture, RunOutcome};
-use crate::shell::{self, ShellLaunch};
+use crate::shell::{self, Env, ShellLaunch};
 use crate::Engine;
 
 mod handoff;
@@ -54,6 +54,9 @@ pub(crate) struct Supervisors {
     /// Supervisors whose last task is over, newest last: the next launch goes to one of them
     /// on its connection, without the keeper.
     idle: Mutex<Vec<handoff::Resting>>,
+    /// The daemon's environment without what it holds for itself: the base of every task
+    /// that brings none. Read once: the daemon's environment does not change.
+    daemon_env: OnceLock<Env>,
 }
 
 /// What a new engine finds of a task it recorded as running.
@@ -102,6 +105,7 @@ impl Supervisors {
             run,
             keeper: Mutex::new(None),
             idle: Mutex::new(Vec::new()),
+            daemon_env: OnceLock::new(),
         })
     }
 
@@ -163,12 +167,19 @@ impl Supervisors {
         let Some(path) = program::resolve(program, l.env, l.env_extra, Path::new(l.cwd)) else {
             return Err(spawn_failure(format!("{program}: command not found"), true));
         };
+        let (base, mut own) = shell::task_env_parts(&l, || {
+            let env = || Arc::new(shell::daemon_env(l.hidden));
+            self.daemon_env.get_or_init(env).clone()
+        });
+        with_term(&mut own, input);
         let mut launch = Launch {
-            version: wire::VERSION,
+            version: wire::LAUNCH,
             task: id.get(),
             program: path.display().to_string(),
             args: args.iter().map(|a| a.to_string()).collect(),
-            env: with_term(shell::task_env_vars(&l), input),
+            // Set for the supervisor that takes it (`line_for`).
+            base: wire::Base::Kept,
+            env: own,
             cwd: l.cwd.to_string(),
             // Set for the supervisor that takes it (`line_for`).
             cgroup: None,
@@ -201,16 +212,20 @@ impl Supervisors {
             },
         };
         let home = l.cgroups.map(|c| c.home_dir().display().to_string());
-        let mut line_for = |group: Option<&TaskCgroup>| {
+        let mut line_for = |group: Option<&TaskCgroup>, has_base: bool| {
             launch.cgroup = group.map(|g| g.dir().display().to_string());
             launch.home_cgroup = group.and(home.clone());
+            launch.base = match has_base {
+                true => wire::Base::Kept,
+                false => wire::Base::Given(base.to_vec()),
+            };
             wire::line(&launch)
         };
-        let (ours, cgroup) = match self.hand_to_idle(l.cgroups, &mut line_for) {
+        let (ours, cgroup) = match self.hand_to_idle(l.cgroups, &base, &mut line_for) {
             Some(taken) => taken,
             None => {
                 let group = l.cgroups.and_then(|c| c.create_for_supervisor());
-                let line = line_for(group.as_ref());
+                let line = line_for(group.as_ref(), false);
                 (self.hand_to_new(reaper, &line)?, group)
             }
         };
@@ -239,7 +254,10 @@ impl Supervisors {
                 grace: l.kill_grace,
                 reaper: reaper.clone(),
             },
-            Some(self.clone()),
+            Some(handoff::Reuse {
+                supervisors: self.clone(),
+                base,
+            }),
         );
         Ok(Launched {
             pid,
@@ -452,7 +470,7 @@ pub(crate) struct Following {
 async fn follow(
     stream: tokio::net::UnixStream,
     mut f: Following,
-    reuse: Option<Arc<Supervisors>>,
+    reuse: Option<handoff::Reuse>,
 ) -> RunOutcome {
     let (read, mut write) = stream.into_split();
     let mut inbox_open = true;
@@ -496,9 +514,9 @@ async fn follow(
                         tokio::spawn(async move {
                             engine.until_ended(id).await;
                             let acked = write.write_all(&wire::line(&ToShim::Ack)).await;
-                            if let (Ok(()), true, Some(supervisors)) = (acked, reusable, reuse) {
+                            if let (Ok(()), true, Some(reuse)) = (acked, reusable, reuse) {
                                 if let Some(stream) = handoff::reunite(lines, write) {
-                                    supervisors.rest(stream, group);
+                                    reuse.rest(stream, group);
                                     return;
                                 }
                             }
@@ -545,13 +563,12 @@ pub(crate) fn exit_of(e: wire::Exit) -> Exit {
     }
 }
 
-/// A terminal task's environment names its terminal.
-fn with_term(mut env: Vec<(String, String)>, input: Input) -> Vec<(String, String)> {
+/// A terminal task's environment names its terminal (over the base's `TERM`).
+fn with_term(own: &mut Vec<(String, String)>, input: Input) {
     if let Input::Pty(_) = input {
-        env.retain(|(k, _)| k != "TERM");
-        env.push(("TERM".into(), "xterm-256color".into()));
+        own.retain(|(k, _)| k != "TERM");
+        own.push(("TERM".into(), "xterm-256color".into()));
     }
-    env
 }
 
 /// The program the daemon starts as a supervisor: `aside-shim` beside its own binary.

@@ -20,6 +20,7 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::conn::Conn;
+use crate::env;
 use crate::listen::Listen;
 use crate::supervise;
 use crate::tree::childless;
@@ -38,6 +39,8 @@ pub(crate) struct Idle {
     socket: Option<Listen>,
     /// Its cgroup, kept between two tasks.
     group: Option<Group>,
+    /// The environment its tasks start from, until a launch gives another.
+    base: Option<env::Base>,
 }
 
 /// A supervisor's cgroup: its tasks start there one after another, and it is removed when
@@ -59,6 +62,7 @@ impl Idle {
             buf,
             socket: None,
             group: None,
+            base: None,
         }
     }
 
@@ -66,7 +70,8 @@ impl Idle {
     /// sends it while idle; the process's exit code. Its group goes with it.
     pub fn serve(mut self, mut len: usize, mut conn: Conn) -> i32 {
         loop {
-            let served = supervise::serve(&self.buf[..len], conn, self.socket.take());
+            let served =
+                supervise::serve(&self.buf[..len], conn, self.socket.take(), &mut self.base);
             // A group the launch did not name again (the daemon gave it another) goes.
             if self.group.as_ref().map(|g| &g.0) != served.group.as_ref() {
                 self.group = served.group.map(Group);

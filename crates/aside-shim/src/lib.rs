@@ -13,6 +13,7 @@
 //! running task.
 
 mod conn;
+mod env;
 pub mod idle;
 mod input;
 pub mod keeper;

@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 
+use crate::env::TaskEnv;
 use crate::input::InputEnd;
 use crate::wire::{FromShim, Input, Launch};
 
@@ -101,13 +102,14 @@ fn clone_allowed() -> bool {
     *ALLOWED.get_or_init(|| std::env::var_os(STD_SPAWN_VAR).is_none())
 }
 
-pub(crate) fn spawn(l: &Launch) -> Result<Spawned, FromShim> {
+/// Starts the task's first process, with environment `env`.
+pub(crate) fn spawn(l: &Launch, env: TaskEnv<'_>) -> Result<Spawned, FromShim> {
     let ends = Ends::open(l)?;
     let plan = clone_allowed().then(|| {
         clone::Plan::new(
             &l.program,
             &l.args,
-            &l.env,
+            env,
             &l.cwd,
             [&ends.stdin, &ends.stdout, &ends.stdout].map(|fd| fd.as_raw_fd()),
             ends.session,
@@ -137,7 +139,7 @@ pub(crate) fn spawn(l: &Launch) -> Result<Spawned, FromShim> {
     let pid = match started {
         clone::Started::Running(pid) => pid,
         clone::Started::Failed(e) => return Err(spawn_error(l, e)),
-        clone::Started::Unsupported => with_std::with_std(l, stdin, stdout, session)?,
+        clone::Started::Unsupported => with_std::with_std(l, env, stdin, stdout, session)?,
     };
     // Closing this process's copies of the task's ends (the pipe's write end, the terminal's
     // slave side) here means the output ends once the task's processes are gone.

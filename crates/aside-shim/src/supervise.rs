@@ -14,12 +14,13 @@ use nix::unistd::Pid;
 use base64::Engine as _;
 
 use crate::conn::{Conn, Incoming};
+use crate::env::{self, TaskEnv};
 use crate::input::{self, Flushed, InputEnd};
 use crate::listen::Listen;
 use crate::log::{Log, Written};
 use crate::spawn::{self, Spawned};
 use crate::tree::{self, Tree};
-use crate::wire::{Cause, End, Exit, FromShim, Launch, ToShim, VERSION};
+use crate::wire::{Base, Cause, End, Exit, FromShim, Launch, ToShim, LAUNCH, VERSION};
 
 mod end;
 
@@ -47,13 +48,19 @@ pub(crate) struct Served {
 }
 
 /// Runs one task's supervisor: `launch` is the task, `conn` the connection to the daemon it
-/// came on, `socket` the one it kept from its last task, if any.
-pub(crate) fn serve(launch: &[u8], mut conn: Conn, socket: Option<Listen>) -> Served {
-    let launch: Launch = match serde_json::from_slice(launch) {
+/// came on, `socket` the one it kept from its last task, if any, and `base` the environment
+/// it keeps for its tasks (a launch may give another).
+pub(crate) fn serve(
+    launch: &[u8],
+    mut conn: Conn,
+    socket: Option<Listen>,
+    base: &mut Option<env::Base>,
+) -> Served {
+    let mut launch: Launch = match read_launch(launch) {
         Ok(l) => l,
-        Err(e) => {
+        Err(error) => {
             conn.send(&FromShim::SpawnFailed {
-                error: format!("the task's supervisor cannot read its launch: {e}"),
+                error,
                 not_found: false,
             });
             answer_now(&mut conn);
@@ -61,7 +68,17 @@ pub(crate) fn serve(launch: &[u8], mut conn: Conn, socket: Option<Listen>) -> Se
         }
     };
     let group = launch.cgroup.clone();
-    match Shim::new(launch, socket) {
+    if let Base::Given(vars) = std::mem::replace(&mut launch.base, Base::Kept) {
+        *base = Some(env::Base::new(vars));
+    }
+    let started = match base {
+        Some(base) => Shim::new(launch, socket, base),
+        None => Err(FromShim::SpawnFailed {
+            error: "the task's supervisor was sent no environment".into(),
+            not_found: false,
+        }),
+    };
+    match started {
         Ok(mut shim) => {
             conn.send(&FromShim::Started {
                 pid: shim.tree.pgid as u32,
@@ -94,6 +111,23 @@ impl Served {
             reusable: false,
         }
     }
+}
+
+/// The launch, or why it cannot be read: one of another shape says so by its version.
+fn read_launch(bytes: &[u8]) -> Result<Launch, String> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        #[derive(serde::Deserialize)]
+        struct Shape {
+            version: u32,
+        }
+        match serde_json::from_slice::<Shape>(bytes) {
+            Ok(Shape { version }) if version != LAUNCH => format!(
+                "the supervisor takes launches of shape {LAUNCH}, the daemon sent {version}: \
+                 reinstall aside"
+            ),
+            _ => format!("the task's supervisor cannot read its launch: {e}"),
+        }
+    })
 }
 
 /// Sends what is queued before the supervisor exits: the daemon waits for this answer.
@@ -143,14 +177,15 @@ struct Shim {
 
 impl Shim {
     /// Starts the task. The error is the answer to send.
-    fn new(l: Launch, kept: Option<Listen>) -> Result<Self, FromShim> {
+    fn new(l: Launch, kept: Option<Listen>, base: &env::Base) -> Result<Self, FromShim> {
         let fail = |error: String| FromShim::SpawnFailed {
             error,
             not_found: false,
         };
-        if l.version != VERSION {
+        if l.version != LAUNCH {
             return Err(fail(format!(
-                "the supervisor speaks version {VERSION}, the daemon {}: reinstall aside",
+                "the supervisor takes launches of shape {LAUNCH}, the daemon sent {}: \
+                 reinstall aside",
                 l.version
             )));
         }
@@ -167,17 +202,18 @@ impl Shim {
             None => Listen::bind(&l.socket)
                 .map_err(|e| fail(format!("cannot listen on {}: {e}", l.socket)))?,
         };
-        let Spawned { pid, output, input } = spawn::spawn(&l)?;
+        let env = TaskEnv { base, own: &l.env };
+        let Spawned { pid, output, input } = spawn::spawn(&l, env)?;
         let cgroup = l
             .cgroup
             .clone()
             .filter(|_| std::path::Path::new(&format!("/proc/{pid}")).exists());
-        let tag = l.env.iter().find(|(k, _)| k == tree::TAG_VAR);
+        let tag = env.get(tree::TAG_VAR).map(str::to_string);
         Ok(Self {
             tree: Tree {
                 pgid: pid,
                 cgroup,
-                tag: tag.map(|(_, v)| v.clone()),
+                tag,
             },
             child: Some(Pid::from_raw(pid)),
             exit: None,

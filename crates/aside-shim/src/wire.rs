@@ -30,6 +30,11 @@ pub const OLDEST: u32 = 1;
 pub const SIGNALS: u32 = 2;
 /// The first version that pauses.
 pub const PAUSE: u32 = 3;
+/// The shape of a [`Launch`], which a supervisor must know exactly: launches go only to
+/// supervisors of the daemon's own install (its keeper's children), and one of another shape
+/// is refused, not half read. Kept apart from [`VERSION`], which decides adoption. Shape 4
+/// sent the environment's bulk once per supervisor ([`Base`]).
+pub const LAUNCH: u32 = 4;
 
 /// Bytes of input one `Write` carries at most (base64 in the message).
 pub const MAX_WRITE: usize = 64 << 10;
@@ -37,12 +42,14 @@ pub const MAX_WRITE: usize = 64 << 10;
 /// The task to run, and where its supervisor keeps what outlives the daemon.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Launch {
+    /// The launch's shape: [`LAUNCH`].
     pub version: u32,
     pub task: u64,
-    /// The program, already found in the task's PATH, its arguments and its whole
-    /// environment.
+    /// The program, already found in the task's PATH, and its arguments.
     pub program: String,
     pub args: Vec<String>,
+    /// The task's environment is its base with its own variables (`env`) set over it.
+    pub base: Base,
     pub env: Vec<(String, String)>,
     pub cwd: String,
     /// The task's cgroup, where it has one: its first process is born in it.
@@ -68,6 +75,17 @@ pub struct Launch {
     /// The task's standard input.
     #[serde(default)]
     pub input: Input,
+}
+
+/// The bulk of a task's environment: the daemon's own, or the one its caller brought. A
+/// supervisor keeps it from one task to the next, so it is sent only when it differs from
+/// the one the supervisor has (2.5 KB of JSON each way for a usual shell's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Base {
+    Given(Vec<(String, String)>),
+    /// The one the supervisor's last task had.
+    Kept,
 }
 
 /// What the task reads as its standard input.

@@ -22,29 +22,47 @@ use nix::sys::socket::{
 use super::{spawn_failure, Supervisors, ANSWER_WAIT};
 use crate::cgroup::{Cgroups, TaskCgroup};
 use crate::reaper::Reaper;
+use crate::shell::Env;
 
 /// An idle supervisor this close to the end of its wait is not sent a launch.
 const IDLE_MARGIN: Duration = Duration::from_millis(500);
 
 /// A supervisor whose end said it can serve another task, once that end is acknowledged: its
-/// connection, since when it waits, and the group it keeps, empty, for its next task.
+/// connection, since when it waits, the group it keeps, empty, for its next task, and the
+/// base environment it keeps.
 pub(super) struct Resting {
     stream: UnixStream,
     since: Instant,
     /// Dropped with the supervisor: removed if still there (the supervisor removes it too as
     /// it exits; whichever comes first does).
     group: Option<TaskCgroup>,
+    base: Env,
+}
+
+/// What a supervisor that may serve another task is put back with once its end is
+/// acknowledged: where idle ones are kept, and the base environment it has.
+pub(super) struct Reuse {
+    pub supervisors: Arc<Supervisors>,
+    pub base: Env,
+}
+
+impl Reuse {
+    pub(super) fn rest(self, stream: UnixStream, group: Option<TaskCgroup>) {
+        self.supervisors.rest(stream, group, self.base);
+    }
 }
 
 impl Supervisors {
     /// Sends a launch to the newest idle supervisor: its connection, and the group its task
     /// starts in, once one took it. `line_for` writes the launch for a group (the one the
-    /// supervisor kept, or a new one when it kept none). One that let its wait end, or went,
-    /// refuses it (the send fails) and the next is tried.
+    /// supervisor kept, or a new one when it kept none), and for a supervisor that has the
+    /// task's base environment `base` or not. One that let its wait end, or went, refuses it
+    /// (the send fails) and the next is tried.
     pub(super) fn hand_to_idle(
         &self,
         cgroups: Option<&Arc<Cgroups>>,
-        line_for: &mut dyn FnMut(Option<&TaskCgroup>) -> Vec<u8>,
+        base: &Env,
+        line_for: &mut dyn FnMut(Option<&TaskCgroup>, bool) -> Vec<u8>,
     ) -> Option<(UnixStream, Option<TaskCgroup>)> {
         loop {
             let r = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()?;
@@ -55,15 +73,17 @@ impl Supervisors {
             let group = r
                 .group
                 .or_else(|| cgroups.and_then(|c| c.create_for_supervisor()));
-            if send_all(&r.stream, &line_for(group.as_ref())).is_ok() {
+            // The daemon's own environment is one value; one a caller brought is compared.
+            let has_base = Arc::ptr_eq(&r.base, base) || r.base == *base;
+            if send_all(&r.stream, &line_for(group.as_ref(), has_base)).is_ok() {
                 return Some((r.stream, group));
             }
         }
     }
 
     /// A supervisor whose reusable end was just acknowledged: kept for the next launch, with
-    /// its group.
-    pub(super) fn rest(&self, stream: UnixStream, group: Option<TaskCgroup>) {
+    /// its group and the base environment it has.
+    fn rest(&self, stream: UnixStream, group: Option<TaskCgroup>, base: Env) {
         // A launch larger than the socket's buffer waits for the supervisor to read it; one
         // that stopped reading (stopped by a signal) is given up on, as a keeper would be.
         let blocking = stream
@@ -84,6 +104,7 @@ impl Supervisors {
                 stream,
                 since: Instant::now(),
                 group,
+                base,
             });
             gone
         };

@@ -19,13 +19,17 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
+use crate::env::TaskEnv;
+
 /// Everything the child needs, made before the clone.
-pub(crate) struct Plan {
+pub(crate) struct Plan<'a> {
     program: CString,
-    /// Null-terminated arrays of pointers into `_strings`.
+    /// Null-terminated arrays of pointers into `_strings`, and into the base environment
+    /// the supervisor keeps (borrowed for `'a`).
     argv: Vec<*const c_char>,
     envp: Vec<*const c_char>,
     _strings: Vec<CString>,
+    _base: std::marker::PhantomData<&'a CString>,
     cwd: CString,
     /// The task's standard input, output and error.
     stdio: [RawFd; 3],
@@ -56,37 +60,37 @@ pub(crate) enum Started {
     Unsupported,
 }
 
-impl Plan {
+impl<'a> Plan<'a> {
     /// `None` when an argument, a variable or the folder holds a NUL byte.
     pub fn new(
         program: &str,
         args: &[String],
-        env: &[(String, String)],
+        env: TaskEnv<'a>,
         cwd: &str,
         stdio: [RawFd; 3],
         session: bool,
     ) -> Option<Self> {
         let program = CString::new(program).ok()?;
-        let mut strings = Vec::with_capacity(1 + args.len() + env.len());
+        let (base, own) = env.entries()?;
+        let mut strings = Vec::with_capacity(1 + args.len() + own.len());
         strings.push(program.clone());
         for a in args {
             strings.push(CString::new(a.as_str()).ok()?);
         }
-        for (k, v) in env {
-            strings.push(CString::new(format!("{k}={v}")).ok()?);
-        }
-        let pointers = |s: &[CString]| {
-            let mut p: Vec<*const c_char> = s.iter().map(|c| c.as_ptr()).collect();
+        strings.extend(own);
+        let pointers = |s: &mut dyn Iterator<Item = &CString>| {
+            let mut p: Vec<*const c_char> = s.map(|c| c.as_ptr()).collect();
             p.push(std::ptr::null());
             p
         };
-        let argv = pointers(&strings[..=args.len()]);
-        let envp = pointers(&strings[1 + args.len()..]);
+        let argv = pointers(&mut strings[..=args.len()].iter());
+        let envp = pointers(&mut base.into_iter().chain(&strings[1 + args.len()..]));
         Some(Self {
             program,
             argv,
             envp,
             _strings: strings,
+            _base: std::marker::PhantomData,
             cwd: CString::new(cwd).ok()?,
             stdio,
             session,
@@ -97,7 +101,7 @@ impl Plan {
 }
 
 /// Starts `plan` in the cgroup whose folder `cgroup` is open (or where the supervisor is).
-pub(crate) fn start(plan: &Plan, cgroup: Option<&std::fs::File>) -> Started {
+pub(crate) fn start(plan: &Plan<'_>, cgroup: Option<&std::fs::File>) -> Started {
     let Some(stack) = Stack::get() else {
         return Started::Unsupported;
     };
@@ -186,7 +190,7 @@ struct KernelSigaction {
 
 /// What the child is handed.
 struct Child<'a> {
-    plan: &'a Plan,
+    plan: &'a Plan<'a>,
 }
 
 /// The child's stack: a mapping of its own, made once and kept for the supervisor's next

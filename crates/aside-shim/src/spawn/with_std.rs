@@ -12,6 +12,7 @@ use nix::sys::signal::{killpg, pthread_sigmask, signal, SigHandler, SigSet, Sigm
 use nix::unistd::Pid;
 
 use super::{dup, fail, spawn_error};
+use crate::env::TaskEnv;
 use crate::wire::{FromShim, Launch};
 
 /// Starts the task with std's spawn (glibc's posix_spawn), where `clone3` is not to be had:
@@ -19,13 +20,14 @@ use crate::wire::{FromShim, Launch};
 /// `stdout` is its stderr too.
 pub(super) fn with_std(
     l: &Launch,
+    env: TaskEnv<'_>,
     stdin: OwnedFd,
     stdout: OwnedFd,
     session: bool,
 ) -> Result<i32, FromShim> {
     let mut cmd = Command::new(&l.program);
     cmd.env_clear()
-        .envs(l.env.iter().map(|(k, v)| (k, v)))
+        .envs(env.pairs())
         .args(&l.args)
         .current_dir(&l.cwd);
     let stderr = dup(&stdout)?;
