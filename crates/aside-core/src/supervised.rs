@@ -130,7 +130,9 @@ impl Supervisors {
         };
         for e in entries.flatten() {
             let name = e.file_name();
-            // An idle supervisor's socket, left by one that was killed.
+            // An idle supervisor's socket under the name earlier versions set it aside as, left
+            // by one that was killed. (Now an idle one keeps its last task's name: swept below
+            // with the other tasks that are not live.)
             if let Some(pid) = name.to_str().and_then(aside_shim::listen::idle_owner) {
                 if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
                     == Err(Errno::ESRCH)

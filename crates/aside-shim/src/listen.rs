@@ -1,17 +1,13 @@
 //! The supervisor's socket, where a new daemon finds it: bound under its task's name before
 //! the task starts, so that a task that cannot be adopted does not start. A supervisor that
-//! serves one task after another keeps its socket: renamed to an idle name between tasks
-//! and to the next task's name, one rename instead of making and deleting a socket file.
+//! serves one task after another keeps its socket: renamed to the next task's name, one
+//! rename instead of making and deleting a socket file. Between two tasks it keeps the last
+//! one's name: no daemon looks for a task whose end it has recorded.
 
 use std::os::unix::net::UnixListener;
-use std::path::Path;
 
-/// An idle supervisor's socket name in the `run` folder: `idle-PID.sock`.
-fn idle_name(pid: u32) -> String {
-    format!("idle-{pid}.sock")
-}
-
-/// The supervisor whose idle socket `name` is, if it is one.
+/// The supervisor whose idle socket `name` is, if it is one: supervisors before this one
+/// renamed their socket `idle-PID.sock` between two tasks.
 pub fn idle_owner(name: &str) -> Option<i32> {
     name.strip_prefix("idle-")?
         .strip_suffix(".sock")?
@@ -53,15 +49,6 @@ impl Listen {
         Some(self)
     }
 
-    /// Kept for another task: moved to this supervisor's idle name beside where it is.
-    /// `None` (and its file removed) when it cannot be.
-    pub fn set_aside(self) -> Option<Self> {
-        let dir = Path::new(&self.path).parent()?.to_path_buf();
-        let idle = dir.join(idle_name(std::process::id()));
-        let idle = idle.to_str()?.to_string();
-        self.move_to(&idle)
-    }
-
     pub fn listener(&self) -> &UnixListener {
         &self.listener
     }
@@ -94,7 +81,7 @@ mod tests {
 
     #[test]
     fn an_idle_name_names_its_supervisor_and_nothing_else_does() {
-        assert_eq!(idle_owner(&idle_name(42)), Some(42));
+        assert_eq!(idle_owner("idle-42.sock"), Some(42));
         assert_eq!(idle_owner("3.sock"), None);
         assert_eq!(idle_owner("3.end"), None);
         assert_eq!(idle_owner("idle-x.sock"), None);

@@ -204,10 +204,7 @@ impl Shim {
         };
         let env = TaskEnv { base, own: &l.env };
         let Spawned { pid, output, input } = spawn::spawn(&l, env)?;
-        let cgroup = l
-            .cgroup
-            .clone()
-            .filter(|_| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        let cgroup = l.cgroup.clone();
         let tag = env.get(tree::TAG_VAR).map(str::to_string);
         Ok(Self {
             tree: Tree {

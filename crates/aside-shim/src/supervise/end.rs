@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use super::{now_ms, say, Shim, Stop, KILL_WAIT, STOP_TICK};
-use crate::listen::Listen;
 use crate::wire::{self, Cause, End, Exit};
 
 impl Shim {
@@ -82,11 +81,10 @@ impl Shim {
         }
     }
 
-    /// The end is told or kept: no daemon finds the task any more (its socket is set aside
-    /// for another task, or removed), what the task left is stopped, and the supervisor is
-    /// done with it.
+    /// The end is told or kept: no daemon looks for the task any more (its socket stays, for
+    /// the next task, or goes with the supervisor), what the task left is stopped, and the
+    /// supervisor is done with it.
     pub(super) fn finish(&mut self) -> i32 {
-        self.socket = self.socket.take().and_then(Listen::set_aside);
         drop(self.pipe.take());
         self.sweep();
         0
@@ -96,7 +94,9 @@ impl Shim {
     /// for the supervisor's next task (see `idle::Group`).
     pub(super) fn sweep(&mut self) {
         self.reap_children();
-        if !self.tree.alive() {
+        // A reusable end said the supervisor had no child left: with no process of the tree
+        // to come back to it, nothing is left to stop.
+        if self.reusable || !self.tree.alive() {
             return;
         }
         self.tree.signal(Signal::SIGTERM);

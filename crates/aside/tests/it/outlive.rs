@@ -281,13 +281,14 @@ fn a_killed_keeper_loses_nothing_and_is_replaced_at_the_next_start() {
 /// A supervisor whose task is over serves the next one: the same process, holding nothing
 /// of the last task (as many descriptors), in its own cgroup while its task is in the
 /// supervisor's group (the same group from task to task), its socket moved from task to task
-/// (and adopted there across a restart). One killed while idle is passed over and what it
-/// left is swept; idle ones go with the daemon, and their groups with them.
+/// (kept under the last task's name while idle, and adopted under the next one's across a
+/// restart). One killed while idle is passed over and what it left is swept; idle ones go
+/// with the daemon, and their groups with them.
 #[test]
 fn an_idle_supervisor_serves_the_next_task_and_goes_with_the_daemon() {
     let a = Aside::new();
     let run_dir = a.home.join("run");
-    let idle_socket = |pid: i32| run_dir.join(format!("idle-{pid}.sock"));
+    let socket = |id: &str| run_dir.join(format!("{id}.sock"));
     let cgroup = |pid: i32| {
         std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
             .unwrap()
@@ -318,15 +319,14 @@ fn an_idle_supervisor_serves_the_next_task_and_goes_with_the_daemon() {
         a.open(gate);
         assert_eq!(a.wait_end(id)["state"], "succeeded");
     };
-    // Idle: its task's things are gone (no signalfd), and its socket is under its idle name.
+    // Idle: its task's things are gone (no signalfd); its socket keeps the last task's name.
     let until_idle = |pid: i32| {
         assert!(
-            eventually(SOON, || idle_socket(pid).exists()
-                && std::fs::read_dir(format!("/proc/{pid}/fd"))
-                    .unwrap()
-                    .flatten()
-                    .all(|e| !std::fs::read_link(e.path())
-                        .is_ok_and(|l| l.to_string_lossy().contains("signalfd")))),
+            eventually(SOON, || std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .unwrap()
+                .flatten()
+                .all(|e| !std::fs::read_link(e.path())
+                    .is_ok_and(|l| l.to_string_lossy().contains("signalfd")))),
             "supervisor {pid} never went idle"
         );
         std::thread::sleep(Duration::from_millis(200));
@@ -339,6 +339,8 @@ fn an_idle_supervisor_serves_the_next_task_and_goes_with_the_daemon() {
     }
     finish(&id, &gate);
     until_idle(first);
+    assert!(socket(&id).exists(), "kept under its last task's name");
+    let mut last = id;
     for _ in 0..2 {
         let (id, again, gate) = hold();
         assert_eq!(again, first, "the idle supervisor serves the next task");
@@ -352,14 +354,15 @@ fn an_idle_supervisor_serves_the_next_task_and_goes_with_the_daemon() {
             task_again, task,
             "the next task starts in the supervisor's group"
         );
-        assert!(run_dir.join(format!("{id}.sock")).exists());
+        assert!(socket(&id).exists());
         assert!(
-            !idle_socket(first).exists(),
+            !socket(&last).exists(),
             "its socket moved to the task's name"
         );
         finish(&id, &gate);
-        assert!(!run_dir.join(format!("{id}.sock")).exists());
         until_idle(first);
+        assert!(socket(&id).exists());
+        last = id;
     }
     // A task on a reused supervisor is adopted across a restart; the new daemon gives an
     // adopted supervisor no other task, so it goes once its task is over, its socket with it.
@@ -368,20 +371,24 @@ fn an_idle_supervisor_serves_the_next_task_and_goes_with_the_daemon() {
     a.ok(&["daemon", "restart"]);
     finish(&id, &gate);
     assert_all_dead(&[first], SOON, "a supervisor whose keeper is gone");
-    assert!(!idle_socket(first).exists());
+    assert!(!socket(&id).exists());
     // One killed while idle is passed over; what it left goes at the next daemon's start.
-    let (id, killed, gate) = hold();
-    finish(&id, &gate);
+    let (killed_id, killed, gate) = hold();
+    finish(&killed_id, &gate);
     until_idle(killed);
     kill(killed, libc::SIGKILL);
     assert_all_dead(&[killed], SOON, "the idle supervisor");
+    assert!(
+        socket(&killed_id).exists(),
+        "a killed supervisor leaves its socket"
+    );
     let (id, next, gate) = hold();
     assert_ne!(next, killed);
     finish(&id, &gate);
     until_idle(next);
     a.ok(&["daemon", "stop"]);
     assert_all_dead(&[next], SOON, "an idle supervisor after its daemon stopped");
-    assert!(!idle_socket(next).exists());
+    assert!(!socket(&id).exists());
     if grouped {
         let groups = std::fs::read_to_string(a.path("cgroup")).map_or(0, |dir| {
             std::fs::read_dir(dir.trim_end())
@@ -391,7 +398,7 @@ fn an_idle_supervisor_serves_the_next_task_and_goes_with_the_daemon() {
     }
     a.ok(&["daemon", "start"]);
     assert!(
-        eventually(SOON, || !idle_socket(killed).exists()),
+        eventually(SOON, || !socket(&killed_id).exists()),
         "a killed idle supervisor's socket is swept"
     );
 }
@@ -402,7 +409,6 @@ fn an_idle_supervisor_serves_the_next_task_and_goes_with_the_daemon() {
 #[test]
 fn a_reused_supervisor_starts_each_task_with_that_tasks_environment() {
     let a = Aside::new();
-    let run_dir = a.home.join("run");
     // The daemon starts from a caller without V or W.
     a.ok(&["daemon", "start"]);
     // The task prints its supervisor (its parent) and what it has of V and W.
@@ -416,7 +422,11 @@ fn a_reused_supervisor_starts_each_task_with_that_tasks_environment() {
         }
         supervisor = Some(sup);
         assert!(
-            eventually(SOON, || run_dir.join(format!("idle-{sup}.sock")).exists()),
+            eventually(SOON, || std::fs::read_dir(format!("/proc/{sup}/fd"))
+                .unwrap()
+                .flatten()
+                .all(|e| !std::fs::read_link(e.path())
+                    .is_ok_and(|l| l.to_string_lossy().contains("signalfd")))),
             "supervisor {sup} never went idle"
         );
         vars.to_string()
