@@ -261,8 +261,31 @@ fn deliver(job: Job, outcome: Result<(), StoreError>) {
     }
 }
 
-/// Applies the group in one transaction; one outcome per job.
+/// Applies the group in one transaction; one outcome per job. Most groups apply whole, and
+/// go in without a savepoint per job (two statements and a copy of every page a job
+/// changes); a group where a job fails is applied again with one savepoint per job, so that
+/// the failing job fails alone.
 fn commit_refs(conn: &mut Connection, group: &[&Job]) -> Vec<Result<(), StoreError>> {
+    match apply_group(conn, group, Isolation::Whole) {
+        Some(outcomes) => outcomes,
+        None => apply_group(conn, group, Isolation::PerJob).unwrap_or_default(),
+    }
+}
+
+/// How the jobs of a group are kept apart in its transaction.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Isolation {
+    /// Not at all: the first job that fails rolls the whole group back (`None`).
+    Whole,
+    /// Each job in a savepoint of its own: one that fails leaves nothing behind.
+    PerJob,
+}
+
+fn apply_group(
+    conn: &mut Connection,
+    group: &[&Job],
+    isolation: Isolation,
+) -> Option<Vec<Result<(), StoreError>>> {
     // IMMEDIATE: the write lock is taken at BEGIN, where SQLite waits for it (busy_timeout).
     // A deferred transaction that reads first and then writes is refused at once, without
     // waiting, if the checkpointer holds that lock at that moment ("database is locked").
@@ -270,13 +293,13 @@ fn commit_refs(conn: &mut Connection, group: &[&Job]) -> Vec<Result<(), StoreErr
         Ok(tx) => tx,
         Err(e) => {
             let e = StoreError::from(e);
-            return group.iter().map(|_| Err(e.clone())).collect();
+            return Some(group.iter().map(|_| Err(e.clone())).collect());
         }
     };
     let mut marks_kept = false;
     let mut outcomes = Vec::with_capacity(group.len());
     for job in group {
-        outcomes.push(in_savepoint(&mut tx, |tx| {
+        let mut apply_job = |tx: &Connection| {
             if !marks_kept && deletes(job) {
                 // Once per transaction, before the first deletion: the highest seqs
                 // survive their rows.
@@ -285,13 +308,21 @@ fn commit_refs(conn: &mut Connection, group: &[&Job]) -> Vec<Result<(), StoreErr
                 marks_kept = true;
             }
             apply(tx, job)
-        }));
+        };
+        match isolation {
+            Isolation::PerJob => outcomes.push(in_savepoint(&mut tx, apply_job)),
+            // Dropping the transaction rolls it back.
+            Isolation::Whole => match apply_job(&tx) {
+                Ok(()) => outcomes.push(Ok(())),
+                Err(_) => return None,
+            },
+        }
     }
     if let Err(e) = tx.commit() {
         let e = StoreError::from(e);
-        return group.iter().map(|_| Err(e.clone())).collect();
+        return Some(group.iter().map(|_| Err(e.clone())).collect());
     }
-    outcomes
+    Some(outcomes)
 }
 
 fn in_savepoint(
