@@ -224,6 +224,59 @@ fn a_failing_write_fails_alone_while_its_group_commits() {
     assert_eq!(store.events_after(0, 10).unwrap().len(), 3);
 }
 
+/// A removal keeps the highest seq ever handed out even when a removal before it, in the same
+/// commit, failed: the mark that write made went with it.
+#[test]
+fn a_removal_after_a_failed_one_in_its_group_keeps_the_highest_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    // A slow disk makes the two writes wait together and share one commit.
+    let store = Store::open_with(
+        dir.path(),
+        StoreOptions {
+            commit_delay: Duration::from_millis(50),
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    store
+        .apply(vec![
+            put(finished(1, 10)),
+            event(5, 1),
+            put(finished(2, 20)),
+            event(9, 2),
+        ])
+        .unwrap();
+    let id = |n| TaskId::new(n).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    for (n, ops) in [
+        // Event 9 exists: this removal fails, and leaves task 1 as it was.
+        (1, vec![Op::Remove(id(1)), event(9, 3)]),
+        // Task 2 holds the highest event.
+        (2, vec![Op::Remove(id(2))]),
+    ] {
+        let tx = tx.clone();
+        store.submit(
+            ops,
+            Some(Box::new(move |r| {
+                tx.send((n, r.is_ok())).unwrap();
+            })),
+        );
+    }
+    let answers: Vec<(u64, bool)> = (0..2).map(|_| rx.recv().unwrap()).collect();
+    assert_eq!(answers, [(1, false), (2, true)]);
+    assert!(store.get_task(id(1)).unwrap().is_some());
+    assert_eq!(
+        store.last_event_seq().unwrap(),
+        9,
+        "seq 9 is never handed out again"
+    );
+    drop(store);
+    assert_eq!(
+        Store::open(dir.path()).unwrap().last_event_seq().unwrap(),
+        9
+    );
+}
+
 #[test]
 fn pending_notifications_are_read_in_seq_order_up_to_the_limit() {
     let dir = tempfile::tempdir().unwrap();

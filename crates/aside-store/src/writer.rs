@@ -3,8 +3,9 @@
 //!
 //! Under load many tasks' records, events and notifications share one commit; when idle a
 //! write is committed as soon as it arrives, with no timer. Writes are applied, committed and
-//! answered in the order they were submitted. Each write runs in its own savepoint, so one
-//! that fails (a damaged row) fails alone; a commit that fails fails the whole group.
+//! answered in the order they were submitted. One that fails (a damaged row) fails alone: its
+//! group is applied again, each write in a savepoint of its own. A commit that fails fails
+//! the whole group.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
@@ -266,63 +267,82 @@ fn deliver(job: Job, outcome: Result<(), StoreError>) {
 /// changes); a group where a job fails is applied again with one savepoint per job, so that
 /// the failing job fails alone.
 fn commit_refs(conn: &mut Connection, group: &[&Job]) -> Vec<Result<(), StoreError>> {
-    match apply_group(conn, group, Isolation::Whole) {
+    match apply_whole(conn, group) {
         Some(outcomes) => outcomes,
-        None => apply_group(conn, group, Isolation::PerJob).unwrap_or_default(),
+        None => apply_each(conn, group),
     }
 }
 
-/// How the jobs of a group are kept apart in its transaction.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Isolation {
-    /// Not at all: the first job that fails rolls the whole group back (`None`).
-    Whole,
-    /// Each job in a savepoint of its own: one that fails leaves nothing behind.
-    PerJob,
+/// IMMEDIATE: the write lock is taken at BEGIN, where SQLite waits for it (busy_timeout).
+/// A deferred transaction that reads first and then writes is refused at once, without
+/// waiting, if the checkpointer holds that lock at that moment ("database is locked").
+fn begin(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
+    Ok(conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
 }
 
-fn apply_group(
-    conn: &mut Connection,
-    group: &[&Job],
-    isolation: Isolation,
-) -> Option<Vec<Result<(), StoreError>>> {
-    // IMMEDIATE: the write lock is taken at BEGIN, where SQLite waits for it (busy_timeout).
-    // A deferred transaction that reads first and then writes is refused at once, without
-    // waiting, if the checkpointer holds that lock at that moment ("database is locked").
-    let mut tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+/// Every job of the group in one go; `None`, with nothing written, when one fails.
+fn apply_whole(conn: &mut Connection, group: &[&Job]) -> Option<Vec<Result<(), StoreError>>> {
+    let tx = match begin(conn) {
         Ok(tx) => tx,
-        Err(e) => {
-            let e = StoreError::from(e);
-            return Some(group.iter().map(|_| Err(e.clone())).collect());
-        }
+        Err(e) => return Some(group.iter().map(|_| Err(e.clone())).collect()),
+    };
+    let mut marks_kept = false;
+    for job in group {
+        // Dropping the transaction rolls it back.
+        apply_keeping_marks(&tx, job, &mut marks_kept).ok()?;
+    }
+    Some(finish(tx, group, vec![Ok(()); group.len()]))
+}
+
+/// Each job of the group in a savepoint of its own: one that fails leaves nothing behind.
+fn apply_each(conn: &mut Connection, group: &[&Job]) -> Vec<Result<(), StoreError>> {
+    let mut tx = match begin(conn) {
+        Ok(tx) => tx,
+        Err(e) => return group.iter().map(|_| Err(e.clone())).collect(),
     };
     let mut marks_kept = false;
     let mut outcomes = Vec::with_capacity(group.len());
     for job in group {
-        let mut apply_job = |tx: &Connection| {
-            if !marks_kept && deletes(job) {
-                // Once per transaction, before the first deletion: the highest seqs
-                // survive their rows.
-                keep_high_water(tx, "events", EVENT_SEQ)?;
-                keep_high_water(tx, "notifications", NOTE_SEQ)?;
-                marks_kept = true;
-            }
-            apply(tx, job)
-        };
-        match isolation {
-            Isolation::PerJob => outcomes.push(in_savepoint(&mut tx, apply_job)),
-            // Dropping the transaction rolls it back.
-            Isolation::Whole => match apply_job(&tx) {
-                Ok(()) => outcomes.push(Ok(())),
-                Err(_) => return None,
-            },
+        // Marks kept in a savepoint that is rolled back are gone with it: the next job that
+        // deletes keeps them again.
+        let mut kept_here = marks_kept;
+        let outcome = in_savepoint(&mut tx, |tx| apply_keeping_marks(tx, job, &mut kept_here));
+        if outcome.is_ok() {
+            marks_kept = kept_here;
+        }
+        outcomes.push(outcome);
+    }
+    finish(tx, group, outcomes)
+}
+
+/// Applies one job; before the transaction's first deletion (`marks_kept` false), keeps the
+/// highest seqs, so that they survive their rows.
+fn apply_keeping_marks(
+    tx: &Connection,
+    job: &Job,
+    marks_kept: &mut bool,
+) -> Result<(), StoreError> {
+    if !*marks_kept && deletes(job) {
+        keep_high_water(tx, "events", EVENT_SEQ)?;
+        keep_high_water(tx, "notifications", NOTE_SEQ)?;
+        *marks_kept = true;
+    }
+    apply(tx, job)
+}
+
+/// Commits: the jobs' outcomes, or the commit's error for every job.
+fn finish(
+    tx: Transaction<'_>,
+    group: &[&Job],
+    outcomes: Vec<Result<(), StoreError>>,
+) -> Vec<Result<(), StoreError>> {
+    match tx.commit() {
+        Ok(()) => outcomes,
+        Err(e) => {
+            let e = StoreError::from(e);
+            group.iter().map(|_| Err(e.clone())).collect()
         }
     }
-    if let Err(e) = tx.commit() {
-        let e = StoreError::from(e);
-        return Some(group.iter().map(|_| Err(e.clone())).collect());
-    }
-    Some(outcomes)
 }
 
 fn in_savepoint(
