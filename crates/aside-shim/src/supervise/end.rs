@@ -81,10 +81,15 @@ impl Shim {
         }
     }
 
-    /// The end is told or kept: no daemon looks for the task any more (its socket stays, for
-    /// the next task, or goes with the supervisor), what the task left is stopped, and the
-    /// supervisor is done with it.
+    /// The end is told or kept, and what the task left is stopped: the supervisor is done
+    /// with it. Its socket stays, for the next task, only where there may be one (a reusable
+    /// end a daemon acknowledged: no daemon looks for a task whose end it recorded). Any
+    /// other goes first: a daemon that starts during the stop (it may last the grace) finds
+    /// the status file, not a socket that nobody answers.
     pub(super) fn finish(&mut self) -> i32 {
+        if !(self.reusable && self.conn.is_some()) {
+            self.socket = None;
+        }
         drop(self.pipe.take());
         self.sweep();
         0

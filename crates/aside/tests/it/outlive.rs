@@ -170,6 +170,42 @@ fn a_task_that_ends_while_no_daemon_runs_gets_its_real_end_and_its_notice() {
     assert_eq!(t["unseen"], true, "its owner is told: {t}");
 }
 
+/// A supervisor whose task ended while no daemon ran, leaving a process behind, lets go of
+/// its socket before it stops what is left (for up to the grace): a daemon that starts
+/// meanwhile finds the end in the status file at once, not a socket nobody answers.
+#[test]
+fn a_supervisor_stopping_what_its_task_left_lets_go_of_its_socket_first() {
+    let a = Aside::with_config("kill_grace = \"60s\"\n");
+    let d = a.home.display();
+    let id = a.bg(&format!(
+        "trap '' TERM; sleep 300 & echo $! > '{d}/left.pid'; {}; exit 3",
+        a.gate("go")
+    ));
+    a.wait_state(&id, "running");
+    let left = a.read_pid("left.pid");
+    let daemon = a.daemon_pid().expect("daemon pid");
+    kill(daemon, libc::SIGKILL);
+    assert_all_dead(&[daemon], SOON, "the killed daemon");
+    a.open("go");
+    let run_dir = a.home.join("run");
+    assert!(
+        eventually(SOON, || run_dir.join(format!("{id}.end")).exists()),
+        "the end is kept in the status file"
+    );
+    assert!(!is_dead(left), "what the task left ignores SIGTERM");
+    assert!(
+        eventually(SOON, || !run_dir.join(format!("{id}.sock")).exists()),
+        "the socket goes before the stop of what is left"
+    );
+    let end = a.wait_end(&id);
+    assert_eq!(
+        (end["state"].as_str(), end["exit_code"].as_i64()),
+        (Some("failed"), Some(3)),
+        "{end}"
+    );
+    kill(left, libc::SIGKILL);
+}
+
 /// The timeout counts from the task's real start, not from its adoption; its slot carries
 /// across, so a queued task waits for it as before.
 #[test]
