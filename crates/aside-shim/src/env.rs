@@ -5,13 +5,13 @@ use std::ffi::CString;
 
 /// The base of the tasks' environments as a supervisor keeps it: the pairs, and the same as
 /// the `KEY=value` strings an exec takes, made once for every task that shares them.
-pub(crate) struct Base {
+pub(crate) struct BaseEnv {
     vars: Vec<(String, String)>,
     /// `None` when a variable holds a NUL byte: no exec can take it (std's spawn says so).
     entries: Option<Vec<CString>>,
 }
 
-impl Base {
+impl BaseEnv {
     pub fn new(vars: Vec<(String, String)>) -> Self {
         let entries = vars
             .iter()
@@ -24,7 +24,7 @@ impl Base {
 /// One task's environment: its base, less what its own variables set, then those.
 #[derive(Clone, Copy)]
 pub(crate) struct TaskEnv<'a> {
-    pub base: &'a Base,
+    pub base: &'a BaseEnv,
     pub own: &'a [(String, String)],
 }
 
@@ -81,7 +81,7 @@ mod tests {
 
     #[test]
     fn the_tasks_own_variables_win_over_the_base() {
-        let base = Base::new(vars(&[("HOME", "/h"), ("PATH", "/bin"), ("TERM", "dumb")]));
+        let base = BaseEnv::new(vars(&[("HOME", "/h"), ("PATH", "/bin"), ("TERM", "dumb")]));
         let own = vars(&[("TERM", "xterm-256color"), ("ASIDE_TASK_ID", "7")]);
         let env = TaskEnv {
             base: &base,
@@ -118,13 +118,13 @@ mod tests {
 
     #[test]
     fn a_nul_byte_anywhere_leaves_no_entries() {
-        let base = Base::new(vars(&[("A", "x\0y")]));
+        let base = BaseEnv::new(vars(&[("A", "x\0y")]));
         let env = TaskEnv {
             base: &base,
             own: &[],
         };
         assert!(env.entries().is_none());
-        let base = Base::new(vars(&[("A", "x")]));
+        let base = BaseEnv::new(vars(&[("A", "x")]));
         let own = vars(&[("B", "\0")]);
         let env = TaskEnv {
             base: &base,

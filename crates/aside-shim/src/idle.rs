@@ -20,7 +20,7 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::conn::Conn;
-use crate::env;
+use crate::env::BaseEnv;
 use crate::listen::Listen;
 use crate::supervise;
 use crate::tree::childless;
@@ -35,12 +35,12 @@ pub const IDLE_FOR: Duration = Duration::from_secs(10);
 pub(crate) struct Idle {
     /// Room for the largest launch.
     buf: Vec<u8>,
-    /// Its socket, set aside between two tasks (removed when it goes).
+    /// Its socket, kept between two tasks under the last one's name (removed when it goes).
     socket: Option<Listen>,
     /// Its cgroup, kept between two tasks.
     group: Option<Group>,
     /// The environment its tasks start from, until a launch gives another.
-    base: Option<env::Base>,
+    base: Option<BaseEnv>,
 }
 
 /// A supervisor's cgroup: its tasks start there one after another, and it is removed when

@@ -14,15 +14,18 @@ use nix::unistd::Pid;
 use base64::Engine as _;
 
 use crate::conn::{Conn, Incoming};
-use crate::env::{self, TaskEnv};
+use crate::env::{BaseEnv, TaskEnv};
 use crate::input::{self, Flushed, InputEnd};
 use crate::listen::Listen;
 use crate::log::{Log, Written};
 use crate::spawn::{self, Spawned};
 use crate::tree::{self, Tree};
-use crate::wire::{Base, Cause, End, Exit, FromShim, Launch, ToShim, LAUNCH, VERSION};
+use crate::wire::{Cause, End, Exit, FromShim, Launch, ToShim, LAUNCH, VERSION};
 
 mod end;
+mod launch;
+
+pub(crate) use launch::serve;
 
 /// Bytes of output moved before looking at anything else.
 const PUMP_BUDGET: usize = 4 << 20;
@@ -32,108 +35,6 @@ const READ_CHUNK: usize = 64 << 10;
 const KILL_WAIT: Duration = Duration::from_secs(5);
 /// How often a stop looks again at what is left.
 const STOP_TICK: Duration = Duration::from_millis(10);
-
-/// What a supervisor has after a task.
-pub(crate) struct Served {
-    /// The process's exit code.
-    pub code: i32,
-    /// Its socket, set aside for another task when it could be.
-    pub socket: Option<Listen>,
-    /// The connection of the daemon that acknowledged the end, when one did.
-    pub conn: Option<Conn>,
-    /// The cgroup the launch named: the supervisor's, for its next task too.
-    pub group: Option<String>,
-    /// Its end said it can serve another task: nothing of this one was left.
-    pub reusable: bool,
-}
-
-/// Runs one task's supervisor: `launch` is the task, `conn` the connection to the daemon it
-/// came on, `socket` the one it kept from its last task, if any, and `base` the environment
-/// it keeps for its tasks (a launch may give another).
-pub(crate) fn serve(
-    launch: &[u8],
-    mut conn: Conn,
-    socket: Option<Listen>,
-    base: &mut Option<env::Base>,
-) -> Served {
-    let mut launch: Launch = match read_launch(launch) {
-        Ok(l) => l,
-        Err(error) => {
-            conn.send(&FromShim::SpawnFailed {
-                error,
-                not_found: false,
-            });
-            answer_now(&mut conn);
-            return Served::failed(None);
-        }
-    };
-    let group = launch.cgroup.clone();
-    if let Base::Given(vars) = std::mem::replace(&mut launch.base, Base::Kept) {
-        *base = Some(env::Base::new(vars));
-    }
-    let started = match base {
-        Some(base) => Shim::new(launch, socket, base),
-        None => Err(FromShim::SpawnFailed {
-            error: "the task's supervisor was sent no environment".into(),
-            not_found: false,
-        }),
-    };
-    match started {
-        Ok(mut shim) => {
-            conn.send(&FromShim::Started {
-                pid: shim.tree.pgid as u32,
-            });
-            shim.conn = Some(conn);
-            let code = shim.run();
-            Served {
-                code,
-                socket: shim.socket.take(),
-                conn: shim.conn.take(),
-                group,
-                reusable: shim.reusable,
-            }
-        }
-        Err(failed) => {
-            conn.send(&failed);
-            answer_now(&mut conn);
-            Served::failed(group)
-        }
-    }
-}
-
-impl Served {
-    fn failed(group: Option<String>) -> Self {
-        Self {
-            code: 1,
-            socket: None,
-            conn: None,
-            group,
-            reusable: false,
-        }
-    }
-}
-
-/// The launch, or why it cannot be read: one of another shape says so by its version.
-fn read_launch(bytes: &[u8]) -> Result<Launch, String> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        #[derive(serde::Deserialize)]
-        struct Shape {
-            version: u32,
-        }
-        match serde_json::from_slice::<Shape>(bytes) {
-            Ok(Shape { version }) if version != LAUNCH => format!(
-                "the supervisor takes launches of shape {LAUNCH}, the daemon sent {version}: \
-                 reinstall aside"
-            ),
-            _ => format!("the task's supervisor cannot read its launch: {e}"),
-        }
-    })
-}
-
-/// Sends what is queued before the supervisor exits: the daemon waits for this answer.
-fn answer_now(conn: &mut Conn) {
-    let _ = conn.flush_all();
-}
 
 /// A stop under way.
 struct Stop {
@@ -154,8 +55,8 @@ struct Shim {
     cause: Option<Cause>,
     log: Log,
     conn: Option<Conn>,
-    /// Where a new daemon finds it; once the end is told, under its idle name, for the next
-    /// task (or gone).
+    /// Where a new daemon finds it; once the end is told, kept under the task's name for the
+    /// next task, or gone.
     socket: Option<Listen>,
     signals: SignalFd,
     /// Output total last told to the connected daemon.
@@ -177,17 +78,13 @@ struct Shim {
 
 impl Shim {
     /// Starts the task. The error is the answer to send.
-    fn new(l: Launch, kept: Option<Listen>, base: &env::Base) -> Result<Self, FromShim> {
+    fn new(l: Launch, kept: Option<Listen>, base: &BaseEnv) -> Result<Self, FromShim> {
         let fail = |error: String| FromShim::SpawnFailed {
             error,
             not_found: false,
         };
         if l.version != LAUNCH {
-            return Err(fail(format!(
-                "the supervisor takes launches of shape {LAUNCH}, the daemon sent {}: \
-                 reinstall aside",
-                l.version
-            )));
+            return Err(fail(launch::other_shape(l.version)));
         }
         set_up_once().map_err(|e| fail(format!("blocking SIGCHLD: {e}")))?;
         let mut mask = SigSet::empty();
@@ -202,7 +99,7 @@ impl Shim {
             None => Listen::bind(&l.socket)
                 .map_err(|e| fail(format!("cannot listen on {}: {e}", l.socket)))?,
         };
-        let env = TaskEnv { base, own: &l.env };
+        let env = TaskEnv { base, own: &l.own };
         let Spawned { pid, output, input } = spawn::spawn(&l, env)?;
         let cgroup = l.cgroup.clone();
         let tag = env.get(tree::TAG_VAR).map(str::to_string);

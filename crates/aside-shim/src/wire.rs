@@ -48,9 +48,10 @@ pub struct Launch {
     /// The program, already found in the task's PATH, and its arguments.
     pub program: String,
     pub args: Vec<String>,
-    /// The task's environment is its base with its own variables (`env`) set over it.
+    /// The task's environment is its base with its own variables (`own`: its id, its tag,
+    /// the extra ones it asked for, `TERM` on a terminal) set over it.
     pub base: Base,
-    pub env: Vec<(String, String)>,
+    pub own: Vec<(String, String)>,
     pub cwd: String,
     /// The task's cgroup, where it has one: its first process is born in it.
     pub cgroup: Option<String>,
@@ -79,7 +80,7 @@ pub struct Launch {
 
 /// The bulk of a task's environment: the daemon's own, or the one its caller brought. A
 /// supervisor keeps it from one task to the next, so it is sent only when it differs from
-/// the one the supervisor has (2.5 KB of JSON each way for a usual shell's).
+/// the one the supervisor has (2.5 KB of JSON in every launch, for a usual shell's).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Base {

@@ -34,6 +34,7 @@ mod output;
 mod pause;
 mod recovery;
 mod resume;
+mod reuse;
 mod scheduling;
 mod secrets;
 mod status_line;

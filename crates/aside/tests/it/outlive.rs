@@ -439,60 +439,6 @@ fn an_idle_supervisor_serves_the_next_task_and_goes_with_the_daemon() {
     );
 }
 
-/// A supervisor keeps the bulk of its tasks' environment from one task to the next (it is
-/// sent only when it differs): each task still starts with its own caller's environment,
-/// with nothing left of the last one's, or with the daemon's when its caller sent none.
-#[test]
-fn a_reused_supervisor_starts_each_task_with_that_tasks_environment() {
-    let a = Aside::new();
-    // The daemon starts from a caller without V or W.
-    a.ok(&["daemon", "start"]);
-    // The task prints its supervisor (its parent) and what it has of V and W.
-    let probe = "echo \"$PPID ${V-unset} ${W-unset}\"";
-    let mut supervisor = None;
-    let mut seen = |out: String| {
-        let (sup, vars) = out.trim_end().split_once(' ').expect("pid and values");
-        let sup: i32 = sup.parse().expect("a pid");
-        if let Some(first) = supervisor {
-            assert_eq!(sup, first, "the idle supervisor serves the next task");
-        }
-        supervisor = Some(sup);
-        assert!(
-            eventually(SOON, || std::fs::read_dir(format!("/proc/{sup}/fd"))
-                .unwrap()
-                .flatten()
-                .all(|e| !std::fs::read_link(e.path())
-                    .is_ok_and(|l| l.to_string_lossy().contains("signalfd")))),
-            "supervisor {sup} never went idle"
-        );
-        vars.to_string()
-    };
-    let run = |vars: &[(&str, &str)]| {
-        let mut cmd = a.cmd(&["run", "--", "sh", "-c", probe]);
-        cmd.envs(vars.iter().copied());
-        let out = a.spawn_cmd(cmd, &["run"]).finish();
-        assert_eq!(out.code, 0, "{out:?}");
-        out.text()
-    };
-    assert_eq!(seen(run(&[("V", "one")])), "one unset");
-    assert_eq!(seen(run(&[("V", "one")])), "one unset", "the same base");
-    assert_eq!(seen(run(&[("V", "two"), ("W", "w")])), "two w");
-    assert_eq!(seen(run(&[])), "unset unset", "nothing of the last task's");
-    // A caller that sends no environment: the task gets the daemon's.
-    let mut wire = a.wire();
-    wire.hello();
-    let started = wire.call(
-        "task.start",
-        serde_json::json!({"kind": "shell", "command": {"argv": ["sh", "-c", probe]},
-               "mode": "background", "cwd": a.home.display().to_string()}),
-    );
-    let id = started["task"]["id"].as_str().expect("an id").to_string();
-    assert_eq!(a.wait_end(&id)["state"], "succeeded");
-    let text = String::from_utf8(a.logs(&id)).expect("text");
-    assert_eq!(seen(text), "unset unset");
-    assert_eq!(seen(run(&[("W", "again")])), "unset again");
-}
-
 /// A supervisor whose task left a process behind (swept up after the end) serves no other
 /// task: it exits once the end is acknowledged and the leftover is gone.
 #[test]
