@@ -182,28 +182,25 @@ fn event(seq: u64, task: u64) -> Op {
     })
 }
 
-#[test]
-fn a_failing_write_fails_alone_while_its_group_commits() {
-    let dir = tempfile::tempdir().unwrap();
-    // A slow disk makes the three writes wait together and share one commit.
-    let store = Store::open_with(
-        dir.path(),
+/// A store on a slow disk (made on purpose): writes submitted together wait together and
+/// share one commit.
+fn slow_store(dir: &std::path::Path) -> Store {
+    Store::open_with(
+        dir,
         StoreOptions {
             commit_delay: Duration::from_millis(50),
             ..StoreOptions::default()
         },
     )
-    .unwrap();
-    store
-        .apply(vec![put(finished(1, 10)), event(1, 1)])
-        .unwrap();
+    .unwrap()
+}
+
+/// Submits the numbered writes at once and returns each one's number and whether it was
+/// committed, in the order the answers came.
+fn submit_together(store: &Store, writes: Vec<(u64, Vec<Op>)>) -> Vec<(u64, bool)> {
+    let count = writes.len();
     let (tx, rx) = std::sync::mpsc::channel();
-    for (n, ops) in [
-        (2, vec![put(finished(2, 20)), event(2, 2)]),
-        // Event 1 exists already: this write breaks a constraint.
-        (3, vec![put(finished(3, 30)), event(1, 3)]),
-        (4, vec![put(finished(4, 40)), event(3, 4)]),
-    ] {
+    for (n, ops) in writes {
         let tx = tx.clone();
         store.submit(
             ops,
@@ -212,7 +209,25 @@ fn a_failing_write_fails_alone_while_its_group_commits() {
             })),
         );
     }
-    let answers: Vec<(u64, bool)> = (0..3).map(|_| rx.recv().unwrap()).collect();
+    (0..count).map(|_| rx.recv().unwrap()).collect()
+}
+
+#[test]
+fn a_failing_write_fails_alone_while_its_group_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = slow_store(dir.path());
+    store
+        .apply(vec![put(finished(1, 10)), event(1, 1)])
+        .unwrap();
+    let answers = submit_together(
+        &store,
+        vec![
+            (2, vec![put(finished(2, 20)), event(2, 2)]),
+            // Event 1 exists already: this write breaks a constraint.
+            (3, vec![put(finished(3, 30)), event(1, 3)]),
+            (4, vec![put(finished(4, 40)), event(3, 4)]),
+        ],
+    );
     assert_eq!(answers, [(2, true), (3, false), (4, true)], "in order");
     let id = |n| TaskId::new(n).unwrap();
     assert!(store.get_task(id(2)).unwrap().is_some());
@@ -229,15 +244,7 @@ fn a_failing_write_fails_alone_while_its_group_commits() {
 #[test]
 fn a_removal_after_a_failed_one_in_its_group_keeps_the_highest_seq() {
     let dir = tempfile::tempdir().unwrap();
-    // A slow disk makes the two writes wait together and share one commit.
-    let store = Store::open_with(
-        dir.path(),
-        StoreOptions {
-            commit_delay: Duration::from_millis(50),
-            ..StoreOptions::default()
-        },
-    )
-    .unwrap();
+    let store = slow_store(dir.path());
     store
         .apply(vec![
             put(finished(1, 10)),
@@ -247,22 +254,15 @@ fn a_removal_after_a_failed_one_in_its_group_keeps_the_highest_seq() {
         ])
         .unwrap();
     let id = |n| TaskId::new(n).unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    for (n, ops) in [
-        // Event 9 exists: this removal fails, and leaves task 1 as it was.
-        (1, vec![Op::Remove(id(1)), event(9, 3)]),
-        // Task 2 holds the highest event.
-        (2, vec![Op::Remove(id(2))]),
-    ] {
-        let tx = tx.clone();
-        store.submit(
-            ops,
-            Some(Box::new(move |r| {
-                tx.send((n, r.is_ok())).unwrap();
-            })),
-        );
-    }
-    let answers: Vec<(u64, bool)> = (0..2).map(|_| rx.recv().unwrap()).collect();
+    let answers = submit_together(
+        &store,
+        vec![
+            // Event 9 exists: this removal fails, and leaves task 1 as it was.
+            (1, vec![Op::Remove(id(1)), event(9, 3)]),
+            // Task 2 holds the highest event.
+            (2, vec![Op::Remove(id(2))]),
+        ],
+    );
     assert_eq!(answers, [(1, false), (2, true)]);
     assert!(store.get_task(id(1)).unwrap().is_some());
     assert_eq!(

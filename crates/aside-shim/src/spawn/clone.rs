@@ -78,13 +78,8 @@ impl<'a> Plan<'a> {
             strings.push(CString::new(a.as_str()).ok()?);
         }
         strings.extend(own);
-        let pointers = |s: &mut dyn Iterator<Item = &CString>| {
-            let mut p: Vec<*const c_char> = s.map(|c| c.as_ptr()).collect();
-            p.push(std::ptr::null());
-            p
-        };
-        let argv = pointers(&mut strings[..=args.len()].iter());
-        let envp = pointers(&mut base.into_iter().chain(&strings[1 + args.len()..]));
+        let argv = null_terminated(&strings[..=args.len()]);
+        let envp = null_terminated(base.into_iter().chain(&strings[1 + args.len()..]));
         Some(Self {
             program,
             argv,
@@ -98,6 +93,13 @@ impl<'a> Plan<'a> {
             errno: AtomicI32::new(0),
         })
     }
+}
+
+/// The strings' pointers, then a null one: an `argv` or `envp`.
+fn null_terminated<'s>(strings: impl IntoIterator<Item = &'s CString>) -> Vec<*const c_char> {
+    let mut p: Vec<*const c_char> = strings.into_iter().map(|c| c.as_ptr()).collect();
+    p.push(std::ptr::null());
+    p
 }
 
 /// Starts `plan` in the cgroup whose folder `cgroup` is open (or where the supervisor is).

@@ -71,9 +71,7 @@ fn a_hundred_running_tasks_outlive_a_killed_daemon_byte_exact_to_their_real_exit
     });
     assert!(all_writing, "not all 100 tasks ran and wrote");
 
-    let daemon = a.daemon_pid().expect("daemon pid");
-    kill(daemon, libc::SIGKILL);
-    assert_all_dead(&[daemon], SOON, "the killed daemon");
+    let daemon = a.kill_daemon();
     // They write on while no daemon is there.
     std::thread::sleep(Duration::from_millis(600));
 
@@ -156,9 +154,7 @@ fn a_task_that_ends_while_no_daemon_runs_gets_its_real_end_and_its_notice() {
         a.gate("go")
     ));
     a.wait_state(&id, "running");
-    let daemon = a.daemon_pid().expect("daemon pid");
-    kill(daemon, libc::SIGKILL);
-    assert_all_dead(&[daemon], SOON, "the killed daemon");
+    a.kill_daemon();
     a.open("go");
     std::thread::sleep(Duration::from_millis(500));
     let end = a.wait_end(&id);
@@ -183,9 +179,7 @@ fn a_supervisor_stopping_what_its_task_left_lets_go_of_its_socket_first() {
     ));
     a.wait_state(&id, "running");
     let left = a.read_pid("left.pid");
-    let daemon = a.daemon_pid().expect("daemon pid");
-    kill(daemon, libc::SIGKILL);
-    assert_all_dead(&[daemon], SOON, "the killed daemon");
+    a.kill_daemon();
     a.open("go");
     let run_dir = a.home.join("run");
     assert!(
@@ -215,9 +209,7 @@ fn slots_and_timeouts_carry_across_a_daemon_restart() {
     a.wait_state(&limited, "running");
     let queued = a.bg("echo ran");
     assert_eq!(a.state(&queued), "queued");
-    let daemon = a.daemon_pid().expect("daemon pid");
-    kill(daemon, libc::SIGKILL);
-    assert_all_dead(&[daemon], SOON, "the killed daemon");
+    a.kill_daemon();
     std::thread::sleep(Duration::from_millis(1500));
     // The next daemon: the adopted task holds the only slot.
     assert_eq!(a.state(&limited), "running");
@@ -354,18 +346,6 @@ fn an_idle_supervisor_serves_the_next_task_and_goes_with_the_daemon() {
     let finish = |id: &str, gate: &str| {
         a.open(gate);
         assert_eq!(a.wait_end(id)["state"], "succeeded");
-    };
-    // Idle: its task's things are gone (no signalfd); its socket keeps the last task's name.
-    let until_idle = |pid: i32| {
-        assert!(
-            eventually(SOON, || std::fs::read_dir(format!("/proc/{pid}/fd"))
-                .unwrap()
-                .flatten()
-                .all(|e| !std::fs::read_link(e.path())
-                    .is_ok_and(|l| l.to_string_lossy().contains("signalfd")))),
-            "supervisor {pid} never went idle"
-        );
-        std::thread::sleep(Duration::from_millis(200));
     };
     let (id, first, gate) = hold();
     let (fds, own, task) = look(&id, first);

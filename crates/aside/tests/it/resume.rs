@@ -11,14 +11,6 @@ use serde_json::{json, Value};
 use crate::model_server::{self as ms, Gate, ModelServer, Reply};
 use crate::support::*;
 
-/// Kills the daemon with SIGKILL and waits until it is gone.
-fn kill_daemon(a: &Aside) -> i32 {
-    let daemon = a.daemon_pid().expect("daemon pid");
-    kill(daemon, libc::SIGKILL);
-    assert_all_dead(&[daemon], SOON, "the killed daemon");
-    daemon
-}
-
 /// How many user messages (the prompt, notifications) a request carries.
 fn user_messages(req: &Value) -> usize {
     ms::messages(req)
@@ -49,7 +41,7 @@ fn an_agent_whose_daemon_dies_during_its_model_request_sends_it_again_and_answer
     let id = id.trim();
     assert!(eventually(SOON, || !server.requests().is_empty()));
     a.wait_state(id, "running");
-    let old = kill_daemon(&a);
+    let old = a.kill_daemon();
     gate.open();
 
     // Any command starts a new daemon, which resumes the agent.
@@ -83,7 +75,7 @@ fn an_agent_whose_daemon_dies_during_its_bash_call_finishes_it_without_running_i
     let id = id.trim().to_string();
     // The command runs: the daemon dies under the tool call.
     assert!(eventually(SOON, || ran.exists()));
-    kill_daemon(&a);
+    a.kill_daemon();
 
     let t = a.wait_end(&id);
     assert_eq!(t["state"], "succeeded", "{t}");
@@ -132,7 +124,7 @@ fn a_bash_call_that_ended_while_no_daemon_ran_gives_its_result_to_the_resumed_ag
     let id = a.ok(&["agent", "general", "run it", "--bg"]).text();
     let id = id.trim().to_string();
     assert!(eventually(SOON, || ran.exists()));
-    kill_daemon(&a);
+    a.kill_daemon();
     // The command ends under its supervisor while no daemon runs.
     a.open("go");
     assert!(eventually(SOON, || ended.exists()));

@@ -1,8 +1,6 @@
 //! A supervisor serves one task after another: each task still starts as if it had a
 //! supervisor of its own.
 
-use std::time::Duration;
-
 use crate::support::*;
 
 /// A supervisor keeps the bulk of its tasks' environment from one task to the next (it is
@@ -24,17 +22,7 @@ fn a_reused_supervisor_starts_each_task_with_that_tasks_environment() {
             assert_eq!(sup, first, "the idle supervisor serves the next task");
         }
         supervisor = Some(sup);
-        // Idle again: its task's things are gone (no signalfd). The daemon puts it back
-        // with the idle ones right after its Ack, which may come a moment after.
-        assert!(
-            eventually(SOON, || std::fs::read_dir(format!("/proc/{sup}/fd"))
-                .unwrap()
-                .flatten()
-                .all(|e| !std::fs::read_link(e.path())
-                    .is_ok_and(|l| l.to_string_lossy().contains("signalfd")))),
-            "supervisor {sup} never went idle"
-        );
-        std::thread::sleep(Duration::from_millis(200));
+        until_idle(sup);
         vars.to_string()
     };
     let run = |flags: &[&str], vars: &[(&str, &str)]| {

@@ -317,6 +317,14 @@ impl Aside {
             .map(|p| p as i32)
     }
 
+    /// Kills the daemon with SIGKILL and waits until it is gone; its pid.
+    pub fn kill_daemon(&self) -> i32 {
+        let daemon = self.daemon_pid().expect("daemon pid");
+        kill(daemon, libc::SIGKILL);
+        assert_all_dead(&[daemon], SOON, "the killed daemon");
+        daemon
+    }
+
     /// The pid of the supervisor of a running task: the parent of its first process.
     pub fn supervisor_of(&self, id: &str) -> i32 {
         let pid = self.info(id)["pid"]
@@ -838,4 +846,19 @@ pub fn spawn_mcp(
     let stdout = child.stdout.take().expect("stdout");
     let stdin = child.stdin.take().expect("stdin");
     (rt, child, stdout, stdin)
+}
+
+/// Waits until supervisor `pid` is idle between two tasks: its task's things are gone (no
+/// signalfd is open). The daemon puts it back with the idle ones right after its Ack, which
+/// may come a moment after that: a short pause covers it.
+pub fn until_idle(pid: i32) {
+    assert!(
+        eventually(SOON, || std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .flatten()
+            .all(|e| !std::fs::read_link(e.path())
+                .is_ok_and(|l| l.to_string_lossy().contains("signalfd")))),
+        "supervisor {pid} never went idle"
+    );
+    std::thread::sleep(Duration::from_millis(200));
 }
